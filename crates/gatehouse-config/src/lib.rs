@@ -1,0 +1,238 @@
+//! Gatehouse configuration.
+//!
+//! Layers, lowest first: built-in defaults, the TOML file (`--config`, else `./gatehouse.toml` if present),
+//! mailcow's `ALLOW_ADMIN_EMAIL_LOGIN` variable, `GATEHOUSE_…` environment variables (nesting with `__`,
+//! e.g. `GATEHOUSE_LISTEN__PUBLIC`), and `GATEHOUSE_…_FILE` variables that name a file holding the value
+//! (for secrets handed over by systemd credentials or container secrets). Command-line flags are applied on
+//! top by the binary. Unknown keys in the file are an error; unknown `GATEHOUSE_` variables are a warning.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use gatehouse_core::Secret;
+use serde::{Deserialize, Serialize};
+
+pub use gatehouse_core::{DatabaseKind, DatabaseUrl};
+
+/// Prefix of every Gatehouse environment variable.
+pub const ENV_PREFIX: &str = "GATEHOUSE_";
+/// Environment variables with the prefix that are not configuration keys but are still ours.
+const ENV_NOT_KEYS: &[&str] = &["GATEHOUSE_CONFIG"];
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "gatehouse.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the data lives: `sqlite://…`, `postgres://…` or `mysql://…`.
+    pub database_url: DatabaseUrl,
+    /// Log filter in `tracing` syntax, e.g. `info` or `gatehouse=debug,info`.
+    pub log: String,
+    /// Password of the `admin` account created on the first start; random (printed once) when unset.
+    pub admin_password: Option<Secret>,
+    /// Listener addresses.
+    pub listen: Listen,
+    /// Web UI settings.
+    pub web: Web,
+    /// How new passwords are hashed.
+    pub passwords: Passwords,
+}
+
+/// Listener addresses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    /// The public listener: web UI, REST API, SOGo login redirector.
+    pub public: SocketAddr,
+    /// The internal listener: Dovecot passdb and policy, nginx `auth_request`. Keep it off the internet.
+    pub internal: SocketAddr,
+}
+
+/// Web UI settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Web {
+    /// Whether admins and domain admins with the `login_as` permission may open a mailbox's webmail without
+    /// its password. Also read from mailcow's `ALLOW_ADMIN_EMAIL_LOGIN` (y/yes/n/no).
+    #[serde(deserialize_with = "yes_no::deserialize")]
+    pub allow_admin_email_login: bool,
+}
+
+/// How new passwords are hashed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Passwords {
+    /// Scheme for new hashes, as `doveadm pw -s` names it (`BLF-CRYPT`, `ARGON2ID`, `SHA512-CRYPT`, …).
+    pub scheme: String,
+    /// Cost or rounds for the scheme (bcrypt cost, SHA-crypt rounds); the scheme's default when unset.
+    pub rounds: Option<u32>,
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Passwords { scheme: "BLF-CRYPT".to_string(), rounds: None }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: DatabaseUrl::default(),
+            log: "info".to_string(),
+            admin_password: None,
+            listen: Listen::default(),
+            web: Web::default(),
+            passwords: Passwords::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen { public: SocketAddr::from(([127, 0, 0, 1], 8080)), internal: SocketAddr::from(([127, 0, 0, 1], 8081)) }
+    }
+}
+
+/// A loaded configuration and the warnings found while loading it (to be logged once logging is set up).
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Human-readable warnings (unknown environment variables, …).
+    pub warnings: Vec<String>,
+}
+
+/// A configuration error, with the key or file it concerns in the message.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads the configuration from `file` (or the default file if present) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        Self::load_from(file, std::env::vars().collect())
+    }
+
+    /// Loads the configuration from `file` and the given environment (used by tests).
+    pub fn load_from(file: Option<&Path>, env: Vec<(String, String)>) -> Result<Loaded, ConfigError> {
+        let known = known_keys();
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+
+        let file = match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!("the file {} does not exist", path.display())));
+            }
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+
+        if let Some((_, value)) = env.iter().find(|(name, _)| name == "ALLOW_ADMIN_EMAIL_LOGIN") {
+            figment = figment.merge(("web.allow_admin_email_login", value.clone()));
+        }
+
+        let mut warnings = Vec::new();
+        let mut from_files = Vec::new();
+        for (name, value) in &env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            if ENV_NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            if known.contains(&key) {
+                continue;
+            }
+            match key.strip_suffix("_file").filter(|base| known.contains(*base)) {
+                Some(base) => {
+                    let contents = std::fs::read_to_string(value)
+                        .map_err(|err| ConfigError(format!("{name}: cannot read the file {value}: {err}")))?;
+                    from_files.push((base.to_string(), contents.trim_end_matches(['\r', '\n']).to_string()));
+                }
+                None => warnings.push(format!("ignoring the unknown environment variable {name}")),
+            }
+        }
+
+        for (name, value) in &env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                let key = rest.to_ascii_lowercase().replace("__", ".");
+                if known.contains(&key) {
+                    figment = figment.merge((key, parse_env_value(value)));
+                }
+            }
+        }
+        for (key, value) in from_files {
+            figment = figment.merge((key, value));
+        }
+
+        let config: Config = figment.extract().map_err(|err| ConfigError(describe(err)))?;
+        Ok(Loaded { config, file, warnings })
+    }
+}
+
+/// Environment values are strings; booleans and numbers are recognised the way figment's `Env` does.
+fn parse_env_value(value: &str) -> figment::value::Value {
+    value.parse::<figment::value::Value>().unwrap_or_else(|_| figment::value::Value::from(value.to_string()))
+}
+
+fn describe(err: figment::Error) -> String {
+    err.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// Every configuration key, as a dotted lowercase path (`listen.public`).
+pub fn known_keys() -> BTreeSet<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    walk(&path, inner, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_string());
+            }
+        }
+    }
+    let mut keys = BTreeSet::new();
+    let defaults = serde_json::to_value(Config::default()).expect("the default configuration serialises");
+    walk("", &defaults, &mut keys);
+    keys
+}
+
+/// Accepts a boolean, or mailcow's `y`/`yes`/`n`/`no` (any case), or `true`/`false`/`1`/`0` as text.
+mod yes_no {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Int(i64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+        match Raw::deserialize(deserializer)? {
+            Raw::Bool(value) => Ok(value),
+            Raw::Int(1) => Ok(true),
+            Raw::Int(0) => Ok(false),
+            Raw::Int(other) => Err(D::Error::custom(format!("expected y/yes/n/no, found {other}"))),
+            Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" | "true" | "1" | "on" => Ok(true),
+                "n" | "no" | "false" | "0" | "off" | "" => Ok(false),
+                other => Err(D::Error::custom(format!("expected y/yes/n/no, found '{other}'"))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

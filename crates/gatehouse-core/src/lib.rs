@@ -1,0 +1,19 @@
+//! Plain domain types shared by every Gatehouse crate. Nothing here does IO.
+//!
+//! - [`error`]: the one error type, split into client faults and server faults.
+//! - [`service`]: the services a login can be for and the protocol sets mailboxes carry.
+//! - [`address`]: mailbox addresses and domain names, normalised the way the store keeps them.
+//! - [`secret`]: a string type whose debug and display output is redacted.
+//! - [`database_url`]: the database URL, with its password masked in every printout.
+
+pub mod address;
+pub mod database_url;
+pub mod error;
+pub mod secret;
+pub mod service;
+
+pub use address::{DomainName, MailboxAddress};
+pub use database_url::{DatabaseKind, DatabaseUrl};
+pub use error::{Error, Fault, Result};
+pub use secret::Secret;
+pub use service::{ProtocolSet, Service};

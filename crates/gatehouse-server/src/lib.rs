@@ -1,0 +1,121 @@
+//! Gatehouse's two HTTP listeners and their lifecycle.
+//!
+//! - The **public** listener serves what browsers reach: the web UI, the REST API and the webmail login
+//!   redirector (later issues).
+//! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb and policy
+//!   endpoints and nginx's `auth_request` (later issues). Keep it on loopback or a private network.
+//!
+//! Both answer `GET /healthz`: 200 while the database answers, 503 while it does not. [`run`] stops both
+//! gracefully when the shutdown future completes (SIGTERM or SIGINT in the binary).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use gatehouse_store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// How long `/healthz` waits for the database before answering 503.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Upper bound for any request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    /// The public listener.
+    pub public: SocketAddr,
+    /// The internal listener.
+    pub internal: SocketAddr,
+}
+
+/// Bound listeners, ready to serve (binding first lets the caller report the real addresses and fail early).
+pub struct Bound {
+    public: TcpListener,
+    internal: TcpListener,
+}
+
+impl Bound {
+    /// Binds both listeners.
+    pub async fn bind(listeners: Listeners) -> anyhow::Result<Bound> {
+        let public = TcpListener::bind(listeners.public)
+            .await
+            .with_context(|| format!("cannot listen on {} (public listener)", listeners.public))?;
+        let internal = TcpListener::bind(listeners.internal)
+            .await
+            .with_context(|| format!("cannot listen on {} (internal listener)", listeners.internal))?;
+        Ok(Bound { public, internal })
+    }
+
+    /// The addresses actually bound (useful with port 0).
+    pub fn local_addrs(&self) -> std::io::Result<Listeners> {
+        Ok(Listeners { public: self.public.local_addr()?, internal: self.internal.local_addr()? })
+    }
+
+    /// Serves both listeners until `shutdown` completes, then lets running requests finish.
+    pub async fn run(self, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        let public =
+            axum::serve(self.public, public_router(state.clone())).with_graceful_shutdown(wait(stop_rx.clone()));
+        let internal = axum::serve(self.internal, internal_router(state)).with_graceful_shutdown(wait(stop_rx));
+        let public = tokio::spawn(async move { public.await });
+        let internal = tokio::spawn(async move { internal.await });
+        shutdown.await;
+        tracing::info!("shutting down: finishing running requests");
+        let _ = stop_tx.send(true);
+        public.await.context("public listener task")?.context("public listener")?;
+        internal.await.context("internal listener task")?.context("internal listener")?;
+        Ok(())
+    }
+}
+
+fn common_layers(router: Router<AppState>, state: AppState) -> Router {
+    router
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .with_state(state)
+}
+
+/// The public listener's routes.
+pub fn public_router(state: AppState) -> Router {
+    common_layers(Router::new().route("/healthz", get(healthz)), state)
+}
+
+/// The internal listener's routes.
+pub fn internal_router(state: AppState) -> Router {
+    common_layers(Router::new().route("/healthz", get(healthz)), state)
+}
+
+/// 200 when the database answers within [`HEALTH_TIMEOUT`], else 503. The reason is logged, not returned.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(HEALTH_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" }))),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "unreachable" })))
+        }
+        Err(_) => {
+            tracing::warn!("health check: database did not answer within {HEALTH_TIMEOUT:?}");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "timeout" })))
+        }
+    }
+}

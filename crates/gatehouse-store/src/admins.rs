@@ -1,0 +1,278 @@
+//! Administrators and domain administrators: one table, one username namespace, a role, the domains a domain
+//! admin manages, and its permissions (such as `login_as`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use gatehouse_core::{DomainName, Error, Result};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+
+use crate::entity::{admin, admin_domain, domain};
+use crate::logs::audit;
+use crate::{
+    Actor, AdminAccount, AdminRole, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin, Store, commit,
+    db_err, now,
+};
+
+/// Normalises and checks a login name of an administrator or master user: lowercase letters, digits and
+/// `. _ - + @`, 1–255 characters.
+pub(crate) fn login_name(kind: &str, input: &str) -> Result<String> {
+    let name = input.trim().to_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@'));
+    if valid {
+        Ok(name)
+    } else {
+        Err(Error::invalid(format!("'{}' is not a valid {kind} name (letters, digits and . _ - + @)", input.trim())))
+    }
+}
+
+fn normalise_acl(acl: &[String]) -> Result<String> {
+    let mut set = BTreeSet::new();
+    for permission in acl {
+        let permission = permission.trim().to_ascii_lowercase();
+        if permission.is_empty() || permission == "none" {
+            continue;
+        }
+        if !DOMAIN_ADMIN_PERMISSIONS.contains(&permission.as_str()) {
+            return Err(Error::invalid(format!(
+                "unknown permission '{permission}' (known: {})",
+                DOMAIN_ADMIN_PERMISSIONS.join(", ")
+            )));
+        }
+        set.insert(permission);
+    }
+    Ok(set.into_iter().collect::<Vec<_>>().join(","))
+}
+
+async fn domain_ids(db: &impl ConnectionTrait, names: &[DomainName]) -> Result<Vec<(i64, String)>> {
+    let mut ids = Vec::new();
+    for name in names {
+        let row = domain::Entity::find()
+            .filter(domain::Column::Name.eq(name.as_str()))
+            .one(db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("domain", name.as_str()))?;
+        if !ids.iter().any(|(id, _)| *id == row.id) {
+            ids.push((row.id, row.name));
+        }
+    }
+    Ok(ids)
+}
+
+async fn set_domains(db: &impl ConnectionTrait, admin_id: i64, domains: &[(i64, String)]) -> Result<()> {
+    admin_domain::Entity::delete_many()
+        .filter(admin_domain::Column::AdminId.eq(admin_id))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    for (domain_id, _) in domains {
+        admin_domain::ActiveModel { admin_id: Set(admin_id), domain_id: Set(*domain_id) }
+            .insert(db)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn to_record(model: admin::Model, domains: Vec<String>) -> Result<AdminAccount> {
+    Ok(AdminAccount {
+        role: AdminRole::parse(&model.role)?,
+        acl: model.acl.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+        username: model.username,
+        active: model.active,
+        force_password_change: model.force_password_change,
+        domains,
+        created_at: model.created_at,
+        modified_at: model.modified_at,
+    })
+}
+
+impl Store {
+    async fn admin_row(&self, db: &impl ConnectionTrait, username: &str, role: AdminRole) -> Result<admin::Model> {
+        let what = if role == AdminRole::Admin { "admin" } else { "domain admin" };
+        let name = login_name(what, username)?;
+        admin::Entity::find()
+            .filter(admin::Column::Username.eq(name.as_str()))
+            .filter(admin::Column::Role.eq(role.as_str()))
+            .one(db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(what, name))
+    }
+
+    async fn insert_admin(
+        &self,
+        db: &impl ConnectionTrait,
+        username: &str,
+        role: AdminRole,
+        password_hash: String,
+        acl: String,
+    ) -> Result<admin::Model> {
+        let taken =
+            admin::Entity::find().filter(admin::Column::Username.eq(username)).count(db).await.map_err(db_err)?;
+        if taken > 0 {
+            return Err(Error::already_exists("administrator", username));
+        }
+        let time = now();
+        admin::ActiveModel {
+            id: NotSet,
+            username: Set(username.to_string()),
+            role: Set(role.as_str().to_string()),
+            password_hash: Set(password_hash),
+            active: Set(true),
+            force_password_change: Set(false),
+            acl: Set(acl),
+            created_at: Set(time),
+            modified_at: Set(time),
+        }
+        .insert(db)
+        .await
+        .map_err(db_err)
+    }
+
+    /// Creates an administrator.
+    pub async fn create_admin(&self, actor: &Actor, username: &str, password_hash: String) -> Result<AdminAccount> {
+        let username = login_name("admin", username)?;
+        let txn = self.begin().await?;
+        let inserted = self.insert_admin(&txn, &username, AdminRole::Admin, password_hash, String::new()).await?;
+        audit(&txn, actor, "admin.add", &username, json!({})).await?;
+        commit(txn).await?;
+        to_record(inserted, Vec::new())
+    }
+
+    /// Creates the first administrator if there is none yet; returns whether it did. Used on first start.
+    pub async fn bootstrap_admin(&self, username: &str, password_hash: String) -> Result<bool> {
+        let txn = self.begin().await?;
+        let admins = admin::Entity::find()
+            .filter(admin::Column::Role.eq(AdminRole::Admin.as_str()))
+            .count(&txn)
+            .await
+            .map_err(db_err)?;
+        if admins > 0 {
+            return Ok(false);
+        }
+        let username = login_name("admin", username)?;
+        self.insert_admin(&txn, &username, AdminRole::Admin, password_hash, String::new()).await?;
+        audit(&txn, &Actor::system(), "admin.bootstrap", &username, json!({})).await?;
+        commit(txn).await?;
+        Ok(true)
+    }
+
+    /// Creates a domain administrator for existing domains.
+    pub async fn create_domain_admin(&self, actor: &Actor, new: NewDomainAdmin) -> Result<AdminAccount> {
+        let username = login_name("domain admin", &new.username)?;
+        let acl = normalise_acl(&new.acl)?;
+        let txn = self.begin().await?;
+        let domains = domain_ids(&txn, &new.domains).await?;
+        let inserted = self.insert_admin(&txn, &username, AdminRole::DomainAdmin, new.password_hash, acl).await?;
+        set_domains(&txn, inserted.id, &domains).await?;
+        let names: Vec<String> = domains.into_iter().map(|(_, name)| name).collect();
+        audit(&txn, actor, "domain_admin.add", &username, json!({ "domains": names, "acl": inserted.acl })).await?;
+        commit(txn).await?;
+        to_record(inserted, names)
+    }
+
+    /// Administrators or domain administrators, by username, with their domains.
+    pub async fn list_admins(&self, role: AdminRole) -> Result<Vec<AdminAccount>> {
+        let admins = admin::Entity::find()
+            .filter(admin::Column::Role.eq(role.as_str()))
+            .order_by_asc(admin::Column::Username)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let domain_names: HashMap<i64, String> =
+            domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
+        let links = admin_domain::Entity::find().all(&self.db).await.map_err(db_err)?;
+        admins
+            .into_iter()
+            .map(|a| {
+                let mut domains: Vec<String> = links
+                    .iter()
+                    .filter(|link| link.admin_id == a.id)
+                    .filter_map(|link| domain_names.get(&link.domain_id).cloned())
+                    .collect();
+                domains.sort();
+                to_record(a, domains)
+            })
+            .collect()
+    }
+
+    /// Changes a domain administrator.
+    pub async fn update_domain_admin(
+        &self,
+        actor: &Actor,
+        username: &str,
+        changes: DomainAdminChanges,
+    ) -> Result<AdminAccount> {
+        let txn = self.begin().await?;
+        let current = self.admin_row(&txn, username, AdminRole::DomainAdmin).await?;
+        let mut row: admin::ActiveModel = current.clone().into();
+        let mut details = serde_json::Map::new();
+        if let Some(acl) = &changes.acl {
+            let acl = normalise_acl(acl)?;
+            details.insert("acl".into(), json!(acl));
+            row.acl = Set(acl);
+        }
+        if let Some(hash) = changes.password_hash {
+            row.password_hash = Set(hash);
+            details.insert("password".into(), json!("changed"));
+        }
+        if let Some(flag) = changes.active {
+            row.active = Set(flag);
+            details.insert("active".into(), json!(flag));
+        }
+        row.modified_at = Set(now());
+        let updated = row.update(&txn).await.map_err(db_err)?;
+        if let Some(domains) = &changes.domains {
+            let ids = domain_ids(&txn, domains).await?;
+            set_domains(&txn, updated.id, &ids).await?;
+            details.insert("domains".into(), json!(ids.iter().map(|(_, n)| n).collect::<Vec<_>>()));
+        }
+        let links = admin_domain::Entity::find()
+            .filter(admin_domain::Column::AdminId.eq(updated.id))
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        let mut names = Vec::new();
+        for link in links {
+            if let Some(d) = domain::Entity::find_by_id(link.domain_id).one(&txn).await.map_err(db_err)? {
+                names.push(d.name);
+            }
+        }
+        names.sort();
+        audit(&txn, actor, "domain_admin.edit", &updated.username, serde_json::Value::Object(details)).await?;
+        commit(txn).await?;
+        to_record(updated, names)
+    }
+
+    /// Removes an administrator or domain administrator. The last active administrator cannot be removed.
+    pub async fn remove_admin(&self, actor: &Actor, username: &str, role: AdminRole) -> Result<()> {
+        let txn = self.begin().await?;
+        let current = self.admin_row(&txn, username, role).await?;
+        if role == AdminRole::Admin && current.active {
+            let active_admins = admin::Entity::find()
+                .filter(admin::Column::Role.eq(AdminRole::Admin.as_str()))
+                .filter(admin::Column::Active.eq(true))
+                .count(&txn)
+                .await
+                .map_err(db_err)?;
+            if active_admins <= 1 {
+                return Err(Error::refused(format!(
+                    "{} is the last active administrator; add another one first",
+                    current.username
+                )));
+            }
+        }
+        let removed = current.username.clone();
+        current.delete(&txn).await.map_err(db_err)?;
+        let action = if role == AdminRole::Admin { "admin.remove" } else { "domain_admin.remove" };
+        audit(&txn, actor, action, &removed, json!({})).await?;
+        commit(txn).await
+    }
+}

@@ -1,0 +1,200 @@
+//! Identity providers as stored data: their settings (a JSON object), their secrets (kept in a separate table
+//! and never listed), and their attribute mappings (attribute value → mailbox template). Talking to the
+//! providers lives in the identity-sources crate.
+
+use std::collections::BTreeMap;
+
+use gatehouse_core::{Error, Result, Secret};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+
+use crate::entity::{attribute_mapping, identity_provider, identity_provider_secret, mailbox, mailbox_template};
+use crate::logs::audit;
+use crate::templates::{check_name, template_row};
+use crate::{
+    Actor, AttributeMapping, IdentityProvider, LOCAL_AUTH_SOURCE, NewIdentityProvider, Store, commit, db_err, now,
+};
+
+async fn provider_row(db: &impl ConnectionTrait, name: &str) -> Result<identity_provider::Model> {
+    identity_provider::Entity::find()
+        .filter(identity_provider::Column::Name.eq(name))
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::not_found("identity provider", name))
+}
+
+impl Store {
+    async fn provider_record(
+        &self,
+        db: &impl ConnectionTrait,
+        row: identity_provider::Model,
+    ) -> Result<IdentityProvider> {
+        let mut secret_names: Vec<String> = identity_provider_secret::Entity::find()
+            .filter(identity_provider_secret::Column::ProviderId.eq(row.id))
+            .all(db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        secret_names.sort();
+        let rows = attribute_mapping::Entity::find()
+            .filter(attribute_mapping::Column::ProviderId.eq(row.id))
+            .order_by_asc(attribute_mapping::Column::Position)
+            .all(db)
+            .await
+            .map_err(db_err)?;
+        let mut mappings = Vec::new();
+        for m in rows {
+            let template = mailbox_template::Entity::find_by_id(m.template_id).one(db).await.map_err(db_err)?;
+            mappings.push(AttributeMapping {
+                attribute_value: m.attribute_value,
+                template: template.map(|t| t.name).unwrap_or_default(),
+            });
+        }
+        Ok(IdentityProvider {
+            kind: row.kind.parse()?,
+            settings: serde_json::from_str(&row.settings).unwrap_or_else(|_| json!({})),
+            name: row.name,
+            active: row.active,
+            secret_names,
+            mappings,
+            created_at: row.created_at,
+            modified_at: row.modified_at,
+        })
+    }
+
+    /// Creates an identity provider with its secrets.
+    pub async fn create_identity_provider(&self, actor: &Actor, new: NewIdentityProvider) -> Result<IdentityProvider> {
+        check_name("identity provider", &new.name)?;
+        if new.name.eq_ignore_ascii_case(LOCAL_AUTH_SOURCE) {
+            return Err(Error::invalid("'local' is reserved for Gatehouse's own passwords"));
+        }
+        if !new.settings.is_object() {
+            return Err(Error::invalid("identity provider settings must be a JSON object"));
+        }
+        let txn = self.begin().await?;
+        let taken = identity_provider::Entity::find()
+            .filter(identity_provider::Column::Name.eq(new.name.as_str()))
+            .count(&txn)
+            .await
+            .map_err(db_err)?;
+        if taken > 0 {
+            return Err(Error::already_exists("identity provider", new.name));
+        }
+        let time = now();
+        let inserted = identity_provider::ActiveModel {
+            id: NotSet,
+            name: Set(new.name.clone()),
+            kind: Set(new.kind.as_str().to_string()),
+            active: Set(true),
+            settings: Set(new.settings.to_string()),
+            created_at: Set(time),
+            modified_at: Set(time),
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
+        for (name, value) in &new.secrets {
+            identity_provider_secret::ActiveModel {
+                provider_id: Set(inserted.id),
+                name: Set(name.clone()),
+                value: Set(value.expose().to_string()),
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?;
+        }
+        let secret_names: Vec<&String> = new.secrets.keys().collect();
+        audit(&txn, actor, "idp.add", &new.name, json!({ "kind": new.kind, "secrets": secret_names })).await?;
+        let record = self.provider_record(&txn, inserted).await?;
+        commit(txn).await?;
+        Ok(record)
+    }
+
+    /// All identity providers, by name, without secret values.
+    pub async fn list_identity_providers(&self) -> Result<Vec<IdentityProvider>> {
+        let rows = identity_provider::Entity::find()
+            .order_by_asc(identity_provider::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.provider_record(&self.db, row).await?);
+        }
+        Ok(out)
+    }
+
+    /// The secrets of one identity provider, for the code that talks to it.
+    pub async fn identity_provider_secrets(&self, name: &str) -> Result<BTreeMap<String, Secret>> {
+        let row = provider_row(&self.db, name).await?;
+        Ok(identity_provider_secret::Entity::find()
+            .filter(identity_provider_secret::Column::ProviderId.eq(row.id))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|s| (s.name, Secret::new(s.value)))
+            .collect())
+    }
+
+    /// Replaces the attribute mappings of an identity provider (value → template name, in priority order).
+    pub async fn set_attribute_mappings(
+        &self,
+        actor: &Actor,
+        provider: &str,
+        mappings: &[(String, String)],
+    ) -> Result<IdentityProvider> {
+        let txn = self.begin().await?;
+        let row = provider_row(&txn, provider).await?;
+        attribute_mapping::Entity::delete_many()
+            .filter(attribute_mapping::Column::ProviderId.eq(row.id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        for (position, (value, template)) in mappings.iter().enumerate() {
+            if value.is_empty() {
+                return Err(Error::invalid("an attribute mapping needs a non-empty attribute value"));
+            }
+            if mappings[..position].iter().any(|(earlier, _)| earlier == value) {
+                return Err(Error::invalid(format!("the attribute value '{value}' is mapped twice")));
+            }
+            let template = template_row(&txn, template).await?;
+            attribute_mapping::ActiveModel {
+                id: NotSet,
+                provider_id: Set(row.id),
+                attribute_value: Set(value.clone()),
+                template_id: Set(template.id),
+                position: Set(position as i64),
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?;
+        }
+        audit(&txn, actor, "idp.mappings", provider, json!({ "mappings": mappings })).await?;
+        let record = self.provider_record(&txn, row).await?;
+        commit(txn).await?;
+        Ok(record)
+    }
+
+    /// Removes an identity provider. Refused while mailboxes use it as their auth source.
+    pub async fn remove_identity_provider(&self, actor: &Actor, name: &str) -> Result<()> {
+        let txn = self.begin().await?;
+        let row = provider_row(&txn, name).await?;
+        let bound =
+            mailbox::Entity::find().filter(mailbox::Column::AuthSource.eq(name)).count(&txn).await.map_err(db_err)?;
+        if bound > 0 {
+            return Err(Error::refused(format!(
+                "{bound} mailbox(es) use identity provider {name} as their auth source; move them first"
+            )));
+        }
+        row.delete(&txn).await.map_err(db_err)?;
+        audit(&txn, actor, "idp.remove", name, json!({})).await?;
+        commit(txn).await
+    }
+}

@@ -1,0 +1,121 @@
+//! Gatehouse's store: every table behind one interface, on SQLite (embedded default), PostgreSQL or
+//! MariaDB/MySQL, chosen at runtime by the database URL.
+//!
+//! Each public operation is one transaction: it either applies completely (with its audit-log entry) or not
+//! at all. Rules that protect the data (domain limits, quotas, uniqueness, references) are enforced here, in
+//! one place, with errors that say what was refused and why. Database failures become
+//! [`Error::Unavailable`] (a server fault), never a client fault.
+//!
+//! Modules: [`entity`] (tables), `migration` (schema versions), and one module per area: domains,
+//! templates, mailboxes, admins, master users, identity providers, logs.
+
+pub mod entity;
+mod migration;
+
+mod admins;
+mod db_error;
+mod domains;
+mod identity_providers;
+mod logs;
+mod mailboxes;
+mod master_users;
+mod records;
+mod templates;
+
+use std::time::Duration;
+
+use gatehouse_core::{DatabaseKind, DatabaseUrl, Error, Result};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm_migration::MigratorTrait;
+
+pub use records::*;
+
+use db_error::db_err;
+
+/// The store. Cheap to clone; all clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    kind: DatabaseKind,
+}
+
+impl Store {
+    /// Connects, creates the SQLite file and its folder if needed, and applies pending migrations.
+    pub async fn open(url: &DatabaseUrl) -> Result<Store> {
+        let kind = url.kind().map_err(Error::Invalid)?;
+        let mut connect_url = url.expose().to_string();
+        if kind == DatabaseKind::Sqlite {
+            if let Some(path) = url.sqlite_path()
+                && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|err| {
+                    Error::Unavailable(format!("cannot create the database folder {}: {err}", parent.display()))
+                })?;
+            }
+            if !connect_url.contains("mode=") {
+                connect_url.push_str(if connect_url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            }
+        }
+        let mut options = ConnectOptions::new(connect_url);
+        options
+            .max_connections(if kind == DatabaseKind::Sqlite { 4 } else { 16 })
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .map_err(|err| Error::Unavailable(format!("cannot connect to the database {url}: {}", db_err(err))))?;
+        if kind == DatabaseKind::Sqlite && url.sqlite_path().is_some() {
+            db.execute_unprepared("PRAGMA journal_mode = WAL").await.map_err(db_err)?;
+        }
+        let pending = migration::Migrator::get_pending_migrations(&db).await.map_err(db_err)?;
+        for migration in &pending {
+            tracing::info!(migration = migration.name(), "applying database migration");
+        }
+        migration::Migrator::up(&db, None).await.map_err(|err| match db_err(err) {
+            Error::Unavailable(detail) => Error::Unavailable(format!("database migration failed: {detail}")),
+            other => Error::Internal(format!("database migration failed: {other}")),
+        })?;
+        Ok(Store { db, kind })
+    }
+
+    /// Which SQL engine this store runs on.
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// Checks that the database answers (used by `/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await.map_err(|err| Error::Unavailable(format!("database unreachable: {}", db_err(err))))
+    }
+
+    /// Names of the migrations applied to this database, oldest first.
+    pub async fn applied_migrations(&self) -> Result<Vec<String>> {
+        let applied = migration::Migrator::get_applied_migrations(&self.db).await.map_err(db_err)?;
+        Ok(applied.into_iter().map(|m| m.name().to_string()).collect())
+    }
+
+    /// Closes the connection pool.
+    pub async fn close(self) {
+        let _ = self.db.close().await;
+    }
+
+    async fn begin(&self) -> Result<DatabaseTransaction> {
+        self.db.begin().await.map_err(db_err)
+    }
+
+    /// Whether row locks (`SELECT … FOR UPDATE`) are available; SQLite serialises writers instead.
+    fn supports_row_locks(&self) -> bool {
+        self.kind != DatabaseKind::Sqlite
+    }
+}
+
+/// The current time as Unix seconds.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+async fn commit(txn: DatabaseTransaction) -> Result<()> {
+    txn.commit().await.map_err(db_err)
+}

@@ -1,0 +1,180 @@
+//! The three logs: the auth log (every login decision), the audit log (every change and impersonation, written
+//! in the same transaction as the change) and the job log (sync and import runs).
+
+use gatehouse_core::Result;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use crate::entity::{audit_log, auth_log, job_log};
+use crate::{Actor, AuditEntry, AuthLogEntry, AuthResult, JobRun, LogFilter, NewAuthLogEntry, Store, db_err, now};
+
+const DEFAULT_LIMIT: u64 = 100;
+
+/// Writes an audit-log entry inside the caller's transaction.
+pub(crate) async fn audit(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<()> {
+    audit_log::ActiveModel {
+        id: NotSet,
+        created_at: Set(now()),
+        actor: Set(actor.name.clone()),
+        actor_role: Set(actor.role.as_str().to_string()),
+        action: Set(action.to_string()),
+        target: Set(target.to_string()),
+        details: Set(details.to_string()),
+    }
+    .insert(db)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn parse_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_string()))
+}
+
+impl Store {
+    /// Appends a login decision to the auth log.
+    pub async fn record_auth(&self, entry: NewAuthLogEntry) -> Result<()> {
+        auth_log::ActiveModel {
+            id: NotSet,
+            created_at: Set(now()),
+            service: Set(entry.service),
+            username: Set(entry.username),
+            master_user: Set(entry.master_user),
+            remote_ip: Set(entry.remote_ip),
+            result: Set(entry.result.as_str().to_string()),
+            reason: Set(entry.reason),
+            via_app_password: Set(entry.app_password_id.is_some()),
+            app_password_id: Set(entry.app_password_id),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Writes an audit-log entry on its own (for events that are not part of a store change, such as an
+    /// impersonation starting).
+    pub async fn record_audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        audit(&self.db, actor, action, target, details).await
+    }
+
+    /// Auth-log entries, newest first.
+    pub async fn auth_log(&self, filter: &LogFilter) -> Result<Vec<AuthLogEntry>> {
+        let mut query = auth_log::Entity::find().order_by_desc(auth_log::Column::Id);
+        if let Some(user) = &filter.subject {
+            query = query.filter(auth_log::Column::Username.eq(user.as_str()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(auth_log::Column::CreatedAt.gte(since));
+        }
+        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuthLogEntry {
+                id: row.id,
+                created_at: row.created_at,
+                service: row.service,
+                username: row.username,
+                master_user: row.master_user,
+                remote_ip: row.remote_ip,
+                result: AuthResult::parse(&row.result),
+                reason: row.reason,
+                via_app_password: row.via_app_password,
+                app_password_id: row.app_password_id,
+            })
+            .collect())
+    }
+
+    /// Audit-log entries, newest first.
+    pub async fn audit_log(&self, filter: &LogFilter) -> Result<Vec<AuditEntry>> {
+        let mut query = audit_log::Entity::find().order_by_desc(audit_log::Column::Id);
+        if let Some(target) = &filter.subject {
+            query = query.filter(audit_log::Column::Target.eq(target.as_str()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_log::Column::CreatedAt.gte(since));
+        }
+        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditEntry {
+                id: row.id,
+                created_at: row.created_at,
+                actor: row.actor,
+                actor_role: row.actor_role,
+                action: row.action,
+                target: row.target,
+                details: parse_json(&row.details),
+            })
+            .collect())
+    }
+
+    /// Records the start of a job run and returns its id.
+    pub async fn start_job(&self, job: &str, provider: Option<&str>) -> Result<i64> {
+        let inserted = job_log::ActiveModel {
+            id: NotSet,
+            job: Set(job.to_string()),
+            provider: Set(provider.map(str::to_string)),
+            started_at: Set(now()),
+            finished_at: Set(None),
+            status: Set("running".to_string()),
+            summary: Set("{}".to_string()),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(inserted.id)
+    }
+
+    /// Records the end of a job run.
+    pub async fn finish_job(&self, id: i64, status: &str, summary: serde_json::Value) -> Result<()> {
+        job_log::ActiveModel {
+            id: Set(id),
+            finished_at: Set(Some(now())),
+            status: Set(status.to_string()),
+            summary: Set(summary.to_string()),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Job runs, newest first. The filter's subject matches the provider name.
+    pub async fn job_log(&self, filter: &LogFilter) -> Result<Vec<JobRun>> {
+        let mut query = job_log::Entity::find().order_by_desc(job_log::Column::Id);
+        if let Some(provider) = &filter.subject {
+            query = query.filter(job_log::Column::Provider.eq(provider.as_str()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(job_log::Column::StartedAt.gte(since));
+        }
+        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| JobRun {
+                id: row.id,
+                job: row.job,
+                provider: row.provider,
+                started_at: row.started_at,
+                finished_at: row.finished_at,
+                status: row.status,
+                summary: parse_json(&row.summary),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,298 @@
+//! Mailboxes, and the rules every mailbox change obeys (the same for the CLI, the web UI, the API and IdP
+//! provisioning): the domain exists and is active; the domain's mailbox limit and quotas hold; the address is
+//! unique; the auth source is `local` or a configured identity provider; switching the auth source keeps the
+//! stored local hash, so switching back restores the old password.
+
+use std::collections::HashMap;
+
+use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Result};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+
+use crate::domains::{check_quota, usage};
+use crate::entity::{domain, identity_provider, mailbox, mailbox_template};
+use crate::logs::audit;
+use crate::templates::{parse_protocols, template_hash, template_row};
+use crate::{Actor, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, Store, commit, db_err, now};
+
+async fn check_auth_source(db: &impl ConnectionTrait, source: &str) -> Result<()> {
+    if source == LOCAL_AUTH_SOURCE {
+        return Ok(());
+    }
+    let found = identity_provider::Entity::find()
+        .filter(identity_provider::Column::Name.eq(source))
+        .count(db)
+        .await
+        .map_err(db_err)?;
+    if found == 0 {
+        return Err(Error::invalid(format!(
+            "unknown auth source '{source}': use 'local' or the name of a configured identity provider"
+        )));
+    }
+    Ok(())
+}
+
+fn attributes_with_template(mut attributes: serde_json::Value, template: Option<&mailbox_template::Model>) -> String {
+    if !attributes.is_object() {
+        attributes = json!({});
+    }
+    let map = attributes.as_object_mut().expect("an object");
+    match template {
+        Some(t) => {
+            map.insert("template_hash".into(), json!(template_hash(t)));
+            if let Ok(serde_json::Value::Object(extra)) = serde_json::from_str::<serde_json::Value>(&t.attributes) {
+                for (key, value) in extra {
+                    map.insert(key, value);
+                }
+            }
+        }
+        None => {
+            map.remove("template_hash");
+        }
+    }
+    attributes.to_string()
+}
+
+fn to_record(model: mailbox::Model, domain: &str, template: Option<String>) -> Result<Mailbox> {
+    Ok(Mailbox {
+        protocols: parse_protocols(&model.protocols)?,
+        attributes: serde_json::from_str(&model.attributes).unwrap_or_else(|_| json!({})),
+        has_local_password: model.password_hash.as_deref().is_some_and(|h| !h.is_empty()),
+        address: model.address,
+        local_part: model.local_part,
+        domain: domain.to_string(),
+        display_name: model.display_name,
+        auth_source: model.auth_source,
+        template,
+        quota_mib: model.quota_mib,
+        active: model.active,
+        force_password_change: model.force_password_change,
+        external_id: model.external_id,
+        created_at: model.created_at,
+        modified_at: model.modified_at,
+    })
+}
+
+impl Store {
+    async fn mailbox_row(&self, db: &impl ConnectionTrait, address: &MailboxAddress) -> Result<mailbox::Model> {
+        mailbox::Entity::find()
+            .filter(mailbox::Column::Address.eq(address.to_string()))
+            .one(db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("mailbox", address.to_string()))
+    }
+
+    async fn template_name(&self, db: &impl ConnectionTrait, id: Option<i64>) -> Result<Option<String>> {
+        let Some(id) = id else { return Ok(None) };
+        Ok(mailbox_template::Entity::find_by_id(id).one(db).await.map_err(db_err)?.map(|t| t.name))
+    }
+
+    /// Creates a mailbox. Unset settings come from the template if one is named, else from the domain's
+    /// defaults (quota) and "all protocols, active".
+    pub async fn create_mailbox(&self, actor: &Actor, new: NewMailbox) -> Result<Mailbox> {
+        let txn = self.begin().await?;
+        let domain = self.domain_row(&txn, new.address.domain(), true).await?;
+        if !domain.active {
+            return Err(Error::refused(format!(
+                "domain {} is inactive; activate it before adding mailboxes",
+                domain.name
+            )));
+        }
+        let address = new.address.to_string();
+        let taken = mailbox::Entity::find()
+            .filter(mailbox::Column::Address.eq(address.as_str()))
+            .count(&txn)
+            .await
+            .map_err(db_err)?;
+        if taken > 0 {
+            return Err(Error::already_exists("mailbox", address));
+        }
+        let template = match &new.template {
+            Some(name) => Some(template_row(&txn, name).await?),
+            None => None,
+        };
+        let auth_source = new.auth_source.clone().unwrap_or_else(|| LOCAL_AUTH_SOURCE.to_string());
+        check_auth_source(&txn, &auth_source).await?;
+
+        let others = usage(&txn, domain.id, None).await?;
+        if domain.max_mailboxes > 0 && others.mailboxes >= domain.max_mailboxes {
+            return Err(Error::refused(format!(
+                "domain {} already has {} of its {} allowed mailboxes",
+                domain.name, others.mailboxes, domain.max_mailboxes
+            )));
+        }
+        let quota = new.quota_mib.or(template.as_ref().map(|t| t.quota_mib)).unwrap_or(domain.default_quota_mib);
+        check_quota(&domain, quota, others)?;
+        let protocols = match (new.protocols, &template) {
+            (Some(protocols), _) => protocols,
+            (None, Some(t)) => parse_protocols(&t.protocols)?,
+            (None, None) => ProtocolSet::ALL,
+        };
+        let active = new.active.or(template.as_ref().map(|t| t.active)).unwrap_or(true);
+        let time = now();
+        let inserted = mailbox::ActiveModel {
+            id: NotSet,
+            address: Set(address.clone()),
+            local_part: Set(new.address.local_part().to_string()),
+            domain_id: Set(domain.id),
+            display_name: Set(new.display_name.unwrap_or_else(|| new.address.local_part().to_string())),
+            password_hash: Set(new.password_hash),
+            auth_source: Set(auth_source),
+            template_id: Set(template.as_ref().map(|t| t.id)),
+            quota_mib: Set(quota),
+            protocols: Set(protocols.to_string()),
+            active: Set(active),
+            force_password_change: Set(new.force_password_change),
+            attributes: Set(attributes_with_template(json!({}), template.as_ref())),
+            external_id: Set(new.external_id),
+            created_at: Set(time),
+            modified_at: Set(time),
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
+        audit(
+            &txn,
+            actor,
+            "mailbox.add",
+            &address,
+            json!({
+                "auth_source": inserted.auth_source,
+                "template": new.template,
+                "quota_mib": inserted.quota_mib,
+                "protocols": inserted.protocols,
+                "active": inserted.active,
+            }),
+        )
+        .await?;
+        commit(txn).await?;
+        to_record(inserted, &domain.name, new.template)
+    }
+
+    /// One mailbox.
+    pub async fn mailbox(&self, address: &MailboxAddress) -> Result<Mailbox> {
+        let row = self.mailbox_row(&self.db, address).await?;
+        let template = self.template_name(&self.db, row.template_id).await?;
+        to_record(row, address.domain().as_str(), template)
+    }
+
+    /// Mailboxes by address, optionally of one domain only.
+    pub async fn list_mailboxes(&self, domain: Option<&DomainName>) -> Result<Vec<Mailbox>> {
+        let domains: HashMap<i64, String> =
+            domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
+        let templates: HashMap<i64, String> = mailbox_template::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect();
+        let mut query = mailbox::Entity::find().order_by_asc(mailbox::Column::Address);
+        if let Some(name) = domain {
+            let row = self.domain_row(&self.db, name, false).await?;
+            query = query.filter(mailbox::Column::DomainId.eq(row.id));
+        }
+        let rows = query.all(&self.db).await.map_err(db_err)?;
+        rows.into_iter()
+            .map(|row| {
+                let domain = domains.get(&row.domain_id).cloned().unwrap_or_default();
+                let template = row.template_id.and_then(|id| templates.get(&id).cloned());
+                to_record(row, &domain, template)
+            })
+            .collect()
+    }
+
+    /// Changes a mailbox, checking the same rules as creation.
+    pub async fn update_mailbox(
+        &self,
+        actor: &Actor,
+        address: &MailboxAddress,
+        changes: MailboxChanges,
+    ) -> Result<Mailbox> {
+        let txn = self.begin().await?;
+        let domain = self.domain_row(&txn, address.domain(), true).await?;
+        let current = self.mailbox_row(&txn, address).await?;
+        let mut row: mailbox::ActiveModel = current.clone().into();
+        let mut details = serde_json::Map::new();
+
+        let template = match &changes.template {
+            Some(name) => Some(template_row(&txn, name).await?),
+            None => None,
+        };
+        if let Some(t) = &template {
+            row.template_id = Set(Some(t.id));
+            let attributes = serde_json::from_str(&current.attributes).unwrap_or_else(|_| json!({}));
+            row.attributes = Set(attributes_with_template(attributes, Some(t)));
+            details.insert("template".into(), json!(t.name));
+        }
+        let quota = changes.quota_mib.or(template.as_ref().map(|t| t.quota_mib));
+        if let Some(quota) = quota
+            && quota != current.quota_mib
+        {
+            let others = usage(&txn, domain.id, Some(current.id)).await?;
+            check_quota(&domain, quota, others)?;
+            row.quota_mib = Set(quota);
+            details.insert("quota_mib".into(), json!(quota));
+        }
+        let protocols = match (changes.protocols, &template) {
+            (Some(protocols), _) => Some(protocols),
+            (None, Some(t)) => Some(parse_protocols(&t.protocols)?),
+            (None, None) => None,
+        };
+        if let Some(protocols) = protocols {
+            row.protocols = Set(protocols.to_string());
+            details.insert("protocols".into(), json!(protocols.to_string()));
+        }
+        if let Some(source) = &changes.auth_source {
+            check_auth_source(&txn, source).await?;
+            // The local hash is deliberately kept: switching back to `local` restores the old password.
+            row.auth_source = Set(source.clone());
+            details.insert("auth_source".into(), json!(source));
+        }
+        if let Some(name) = changes.display_name {
+            row.display_name = Set(name);
+            details.insert("display_name".into(), json!(true));
+        }
+        if let Some(hash) = changes.password_hash {
+            row.password_hash = Set(Some(hash));
+            details.insert("password".into(), json!("changed"));
+        }
+        if let Some(flag) = changes.active {
+            row.active = Set(flag);
+            details.insert("active".into(), json!(flag));
+        }
+        if let Some(flag) = changes.force_password_change {
+            row.force_password_change = Set(flag);
+            details.insert("force_password_change".into(), json!(flag));
+        }
+        if let Some(id) = changes.external_id {
+            row.external_id = Set(Some(id));
+            details.insert("external_id".into(), json!(true));
+        }
+        row.modified_at = Set(now());
+        let updated = row.update(&txn).await.map_err(db_err)?;
+        audit(&txn, actor, "mailbox.edit", &updated.address, serde_json::Value::Object(details)).await?;
+        let template_name = self.template_name(&txn, updated.template_id).await?;
+        commit(txn).await?;
+        to_record(updated, &domain.name, template_name)
+    }
+
+    /// Removes a mailbox and its app passwords.
+    pub async fn remove_mailbox(&self, actor: &Actor, address: &MailboxAddress) -> Result<()> {
+        let txn = self.begin().await?;
+        let current = self.mailbox_row(&txn, address).await?;
+        let removed = current.address.clone();
+        current.delete(&txn).await.map_err(db_err)?;
+        audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;
+        commit(txn).await
+    }
+
+    /// The stored local password hash of a mailbox, if any (kept even while the auth source is an IdP).
+    pub async fn mailbox_password_hash(&self, address: &MailboxAddress) -> Result<Option<String>> {
+        Ok(self.mailbox_row(&self.db, address).await?.password_hash)
+    }
+}

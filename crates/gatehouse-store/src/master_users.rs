@@ -1,0 +1,139 @@
+//! Master users: accounts that may log in as other mailboxes, with the three scopes of Dovecot's master-user
+//! documentation — `global` (any mailbox), `domain` (mailboxes of the master user's own domain) and `owned`
+//! (mailboxes of a list of domains).
+
+use std::collections::HashMap;
+
+use gatehouse_core::{Error, MailboxAddress, Result};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+
+use crate::admins::login_name;
+use crate::entity::{domain, master_user, master_user_domain};
+use crate::logs::audit;
+use crate::{Actor, MasterScope, MasterUser, NewMasterScope, NewMasterUser, Store, commit, db_err, now};
+
+fn scope_of(model: &master_user::Model, domains: &HashMap<i64, String>, owned: Vec<String>) -> Result<MasterScope> {
+    match model.scope.as_str() {
+        "global" => Ok(MasterScope::Global),
+        "domain" => {
+            let id =
+                model.domain_id.ok_or_else(|| Error::Internal("domain-scoped master user without domain".into()))?;
+            Ok(MasterScope::Domain(domains.get(&id).cloned().unwrap_or_default()))
+        }
+        "owned" => Ok(MasterScope::Owned(owned)),
+        other => Err(Error::Internal(format!("unknown master-user scope '{other}' in the database"))),
+    }
+}
+
+impl Store {
+    /// Creates a master user.
+    pub async fn create_master_user(&self, actor: &Actor, new: NewMasterUser) -> Result<MasterUser> {
+        let username = login_name("master user", &new.username)?;
+        let txn = self.begin().await?;
+        let taken = master_user::Entity::find()
+            .filter(master_user::Column::Username.eq(username.as_str()))
+            .count(&txn)
+            .await
+            .map_err(db_err)?;
+        if taken > 0 {
+            return Err(Error::already_exists("master user", username));
+        }
+        let (scope_name, own_domain, owned) = match &new.scope {
+            NewMasterScope::Global => ("global", None, Vec::new()),
+            NewMasterScope::Domain => {
+                let address = MailboxAddress::parse(&username).map_err(|_| {
+                    Error::invalid(format!(
+                        "a master user with scope 'domain' acts on its own domain, so its name must be an address \
+                         (like master@example.org); '{username}' is not"
+                    ))
+                })?;
+                let row = self.domain_row(&txn, address.domain(), false).await?;
+                ("domain", Some(row), Vec::new())
+            }
+            NewMasterScope::Owned(domains) => {
+                if domains.is_empty() {
+                    return Err(Error::invalid("a master user with scope 'owned' needs at least one domain"));
+                }
+                let mut rows = Vec::new();
+                for name in domains {
+                    let row = self.domain_row(&txn, name, false).await?;
+                    if !rows.iter().any(|r: &domain::Model| r.id == row.id) {
+                        rows.push(row);
+                    }
+                }
+                ("owned", None, rows)
+            }
+        };
+        let time = now();
+        let inserted = master_user::ActiveModel {
+            id: NotSet,
+            username: Set(username.clone()),
+            password_hash: Set(new.password_hash),
+            scope: Set(scope_name.to_string()),
+            domain_id: Set(own_domain.as_ref().map(|d| d.id)),
+            active: Set(true),
+            created_at: Set(time),
+            modified_at: Set(time),
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
+        for row in &owned {
+            master_user_domain::ActiveModel { master_user_id: Set(inserted.id), domain_id: Set(row.id) }
+                .insert(&txn)
+                .await
+                .map_err(db_err)?;
+        }
+        let scope = match scope_name {
+            "global" => MasterScope::Global,
+            "domain" => MasterScope::Domain(own_domain.map(|d| d.name).unwrap_or_default()),
+            _ => MasterScope::Owned(owned.into_iter().map(|d| d.name).collect()),
+        };
+        audit(&txn, actor, "master_user.add", &username, json!({ "scope": scope })).await?;
+        commit(txn).await?;
+        Ok(MasterUser { username, scope, active: true, created_at: time })
+    }
+
+    /// All master users, by username, with their scopes.
+    pub async fn list_master_users(&self) -> Result<Vec<MasterUser>> {
+        let masters = master_user::Entity::find()
+            .order_by_asc(master_user::Column::Username)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let domains: HashMap<i64, String> =
+            domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
+        let links = master_user_domain::Entity::find().all(&self.db).await.map_err(db_err)?;
+        masters
+            .into_iter()
+            .map(|m| {
+                let mut owned: Vec<String> = links
+                    .iter()
+                    .filter(|l| l.master_user_id == m.id)
+                    .filter_map(|l| domains.get(&l.domain_id).cloned())
+                    .collect();
+                owned.sort();
+                let scope = scope_of(&m, &domains, owned)?;
+                Ok(MasterUser { username: m.username, scope, active: m.active, created_at: m.created_at })
+            })
+            .collect()
+    }
+
+    /// Removes a master user.
+    pub async fn remove_master_user(&self, actor: &Actor, username: &str) -> Result<()> {
+        let username = login_name("master user", username)?;
+        let txn = self.begin().await?;
+        let row = master_user::Entity::find()
+            .filter(master_user::Column::Username.eq(username.as_str()))
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("master user", username.as_str()))?;
+        row.delete(&txn).await.map_err(db_err)?;
+        audit(&txn, actor, "master_user.remove", &username, json!({})).await?;
+        commit(txn).await
+    }
+}

@@ -1,0 +1,622 @@
+//! The store's test suite, run unchanged against SQLite, PostgreSQL and MariaDB, each test in its own fresh
+//! database. Without `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` the server variants skip on a developer machine and
+//! fail in CI.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Secret, Service};
+use gatehouse_store::*;
+use gatehouse_testkit::{Engine, TestDatabase};
+use serde_json::json;
+
+async fn run<F, Fut>(engine: Engine, body: F)
+where
+    F: FnOnce(Store, TestDatabase) -> Fut,
+    Fut: Future<Output = TestDatabase>,
+{
+    let Some(database) = TestDatabase::create(engine).await else { return };
+    let store = Store::open(database.url()).await.expect("open the store");
+    let database = body(store, database).await;
+    database.drop_database().await;
+}
+
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::run(gatehouse_testkit::Engine::Sqlite, |s, d| async move { super::$name(s).await; d }).await } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { super::run(gatehouse_testkit::Engine::Postgres, |s, d| async move { super::$name(s).await; d }).await } )* }
+        mod mariadb { $( #[tokio::test] async fn $name() { super::run(gatehouse_testkit::Engine::MariaDb, |s, d| async move { super::$name(s).await; d }).await } )* }
+    };
+}
+
+on_every_engine!(
+    migrations_are_recorded_and_reapplying_is_a_no_op,
+    domains_are_unique_and_stored_in_ascii,
+    mailbox_count_limit_is_enforced_and_nothing_is_written_on_refusal,
+    quotas_are_checked_against_per_mailbox_and_total_limits,
+    mailboxes_need_an_existing_active_domain_and_a_unique_address,
+    templates_fill_unset_settings_and_leave_their_hash,
+    switching_auth_source_keeps_the_local_hash,
+    domain_limits_cannot_drop_below_current_usage,
+    domains_with_mailboxes_cannot_be_removed,
+    administrators_and_domain_administrators,
+    master_users_have_three_scopes,
+    identity_provider_secrets_are_never_listed,
+    logs_record_and_filter,
+);
+
+fn cli() -> Actor {
+    Actor { name: "cli:test".into(), role: ActorRole::Cli }
+}
+
+fn domain(name: &str) -> DomainName {
+    DomainName::parse(name).unwrap()
+}
+
+fn address(text: &str) -> MailboxAddress {
+    MailboxAddress::parse(text).unwrap()
+}
+
+async fn add_domain(store: &Store, name: &str, configure: impl FnOnce(&mut NewDomain)) -> Domain {
+    let mut new = NewDomain::new(domain(name));
+    configure(&mut new);
+    store.create_domain(&cli(), new).await.unwrap()
+}
+
+async fn add_mailbox(store: &Store, text: &str, configure: impl FnOnce(&mut NewMailbox)) -> Result<Mailbox, Error> {
+    let mut new = NewMailbox::new(address(text));
+    configure(&mut new);
+    store.create_mailbox(&cli(), new).await
+}
+
+async fn audit_count(store: &Store) -> usize {
+    store.audit_log(&LogFilter { limit: Some(10_000), ..Default::default() }).await.unwrap().len()
+}
+
+async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
+    let applied = store.applied_migrations().await.unwrap();
+    assert_eq!(applied, vec!["m20261123_000001_initial_schema".to_string()]);
+    store.ping().await.unwrap();
+    add_domain(&store, "example.org", |_| {}).await;
+    // Opening the same database again applies nothing and keeps the data.
+    assert_eq!(store.list_domains().await.unwrap().len(), 1);
+}
+
+async fn domains_are_unique_and_stored_in_ascii(store: Store) {
+    let created = add_domain(&store, "Bücher.Example", |d| d.description = "books".into()).await;
+    assert_eq!(created.name, "xn--bcher-kva.example");
+    assert_eq!(created.unicode_name, "bücher.example");
+    let again = store.create_domain(&cli(), NewDomain::new(domain("bücher.example"))).await.unwrap_err();
+    assert!(matches!(again, Error::AlreadyExists { .. }), "{again}");
+    let listed = store.list_domains().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].description, "books");
+
+    let bad = NewDomain { default_quota_mib: 500, max_quota_mib: 100, ..NewDomain::new(domain("bad.example")) };
+    let err = store.create_domain(&cli(), bad).await.unwrap_err();
+    assert!(err.to_string().contains("default quota"), "{err}");
+}
+
+async fn mailbox_count_limit_is_enforced_and_nothing_is_written_on_refusal(store: Store) {
+    add_domain(&store, "example.org", |d| d.max_mailboxes = 2).await;
+    add_mailbox(&store, "a@example.org", |_| {}).await.unwrap();
+    add_mailbox(&store, "b@example.org", |_| {}).await.unwrap();
+    let before = audit_count(&store).await;
+    let err = add_mailbox(&store, "c@example.org", |_| {}).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(_)), "{err:?}");
+    assert!(err.to_string().contains("already has 2 of its 2 allowed mailboxes"), "{err}");
+    assert_eq!(store.list_mailboxes(None).await.unwrap().len(), 2);
+    assert_eq!(audit_count(&store).await, before, "a refused change writes no audit entry");
+    let usage = store.domain(&domain("example.org")).await.unwrap();
+    assert_eq!(usage.mailboxes, 2);
+}
+
+async fn quotas_are_checked_against_per_mailbox_and_total_limits(store: Store) {
+    add_domain(&store, "example.org", |d| {
+        d.max_quota_mib = 1000;
+        d.total_quota_mib = 1500;
+        d.default_quota_mib = 500;
+    })
+    .await;
+    let first = add_mailbox(&store, "a@example.org", |_| {}).await.unwrap();
+    assert_eq!(first.quota_mib, 500, "the domain default applies");
+    let err = add_mailbox(&store, "b@example.org", |m| m.quota_mib = Some(1001)).await.unwrap_err();
+    assert!(err.to_string().contains("exceeds domain example.org's limit of 1000 MiB"), "{err}");
+    let err = add_mailbox(&store, "b@example.org", |m| m.quota_mib = Some(0)).await.unwrap_err();
+    assert!(err.to_string().contains("unlimited"), "{err}");
+    add_mailbox(&store, "b@example.org", |m| m.quota_mib = Some(1000)).await.unwrap();
+    let err = add_mailbox(&store, "c@example.org", |m| m.quota_mib = Some(1)).await.unwrap_err();
+    assert!(err.to_string().contains("total quota"), "{err}");
+    // Raising a quota is checked too, leaving the mailbox's own old quota out of the sum.
+    let changes = MailboxChanges { quota_mib: Some(600), ..Default::default() };
+    let err = store.update_mailbox(&cli(), &address("a@example.org"), changes).await.unwrap_err();
+    assert!(err.to_string().contains("total quota"), "{err}");
+    let changes = MailboxChanges { quota_mib: Some(400), ..Default::default() };
+    assert_eq!(store.update_mailbox(&cli(), &address("a@example.org"), changes).await.unwrap().quota_mib, 400);
+    assert_eq!(store.domain(&domain("example.org")).await.unwrap().quota_used_mib, 1400);
+}
+
+async fn mailboxes_need_an_existing_active_domain_and_a_unique_address(store: Store) {
+    let err = add_mailbox(&store, "a@missing.example", |_| {}).await.unwrap_err();
+    assert_eq!(err.to_string(), "domain 'missing.example' does not exist");
+    add_domain(&store, "off.example", |d| d.active = false).await;
+    let err = add_mailbox(&store, "a@off.example", |_| {}).await.unwrap_err();
+    assert!(err.to_string().contains("inactive"), "{err}");
+    add_domain(&store, "example.org", |_| {}).await;
+    add_mailbox(&store, "Alice@Example.org", |m| m.password_hash = Some("{PLAIN}x".into())).await.unwrap();
+    let err = add_mailbox(&store, "alice@example.org", |_| {}).await.unwrap_err();
+    assert_eq!(err.to_string(), "mailbox 'alice@example.org' already exists");
+    let listed = store.list_mailboxes(Some(&domain("example.org"))).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].address, "alice@example.org");
+    assert_eq!(listed[0].display_name, "alice");
+    assert!(listed[0].has_local_password);
+    assert_eq!(listed[0].protocols, ProtocolSet::ALL);
+    store.remove_mailbox(&cli(), &address("alice@example.org")).await.unwrap();
+    assert!(store.list_mailboxes(None).await.unwrap().is_empty());
+    let err = store.remove_mailbox(&cli(), &address("alice@example.org")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+}
+
+async fn templates_fill_unset_settings_and_leave_their_hash(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    let template = store
+        .create_template(
+            &cli(),
+            NewTemplate {
+                name: "staff".into(),
+                quota_mib: 2048,
+                protocols: "imap,smtp,sogo".parse().unwrap(),
+                active: true,
+                attributes: json!({ "tls_enforce_in": true }),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(template.protocols.to_string(), "imap,smtp,sogo");
+    let err = store
+        .create_template(
+            &cli(),
+            NewTemplate {
+                name: "staff".into(),
+                quota_mib: 0,
+                protocols: ProtocolSet::ALL,
+                active: true,
+                attributes: json!({}),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }));
+
+    let from_template = add_mailbox(&store, "a@example.org", |m| m.template = Some("staff".into())).await.unwrap();
+    assert_eq!(from_template.quota_mib, 2048);
+    assert!(from_template.protocols.contains(Service::Sogo) && !from_template.protocols.contains(Service::Pop3));
+    assert_eq!(from_template.template.as_deref(), Some("staff"));
+    let hash = from_template.attributes["template_hash"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 64);
+    assert_eq!(from_template.attributes["tls_enforce_in"], json!(true));
+
+    let overridden = add_mailbox(&store, "b@example.org", |m| {
+        m.template = Some("staff".into());
+        m.quota_mib = Some(10);
+        m.protocols = Some("imap".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    assert_eq!((overridden.quota_mib, overridden.protocols.to_string().as_str()), (10, "imap"));
+
+    let err = add_mailbox(&store, "c@example.org", |m| m.template = Some("nope".into())).await.unwrap_err();
+    assert_eq!(err.to_string(), "template 'nope' does not exist");
+
+    let changed = store
+        .update_template(&cli(), "staff", TemplateChanges { quota_mib: Some(4096), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!((changed.quota_mib, changed.mailboxes), (4096, 2));
+    // Re-applying the changed template gives the mailbox the new settings and a new hash.
+    let reapplied = store
+        .update_mailbox(
+            &cli(),
+            &address("a@example.org"),
+            MailboxChanges { template: Some("staff".into()), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(reapplied.quota_mib, 4096);
+    assert_ne!(reapplied.attributes["template_hash"].as_str().unwrap(), hash);
+
+    store.remove_template(&cli(), "staff").await.unwrap();
+    let kept = store.mailbox(&address("a@example.org")).await.unwrap();
+    assert_eq!((kept.template, kept.quota_mib), (None, 4096), "mailboxes keep their settings");
+}
+
+async fn switching_auth_source_keeps_the_local_hash(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    let hash = "{BLF-CRYPT}$2y$05$abcdefghijklmnopqrstuu5Q3Ykn2E1cOxVfZ5fiTbMj8sD2k0Zqm".to_string();
+    add_mailbox(&store, "a@example.org", |m| m.password_hash = Some(hash.clone())).await.unwrap();
+    let err = store
+        .update_mailbox(
+            &cli(),
+            &address("a@example.org"),
+            MailboxChanges { auth_source: Some("corp".into()), ..Default::default() },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown auth source 'corp'"), "{err}");
+
+    store
+        .create_identity_provider(
+            &cli(),
+            NewIdentityProvider {
+                name: "corp".into(),
+                kind: IdentityProviderKind::Ldap,
+                settings: json!({ "hosts": ["ldap.example.org"] }),
+                secrets: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let moved = store
+        .update_mailbox(
+            &cli(),
+            &address("a@example.org"),
+            MailboxChanges { auth_source: Some("corp".into()), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.auth_source, "corp");
+    assert!(moved.has_local_password);
+    let back = store
+        .update_mailbox(
+            &cli(),
+            &address("a@example.org"),
+            MailboxChanges { auth_source: Some(LOCAL_AUTH_SOURCE.into()), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.auth_source, "local");
+    assert_eq!(store.mailbox_password_hash(&address("a@example.org")).await.unwrap(), Some(hash));
+    assert!(!serde_json::to_string(&back).unwrap().contains("$2y$"), "records never carry the hash");
+}
+
+async fn domain_limits_cannot_drop_below_current_usage(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    for name in ["a", "b", "c"] {
+        add_mailbox(&store, &format!("{name}@example.org"), |m| m.quota_mib = Some(100)).await.unwrap();
+    }
+    let name = domain("example.org");
+    let err = store
+        .update_domain(&cli(), &name, DomainChanges { max_mailboxes: Some(2), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has 3 mailboxes"), "{err}");
+    let err = store
+        .update_domain(&cli(), &name, DomainChanges { total_quota_mib: Some(250), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already use 300 MiB"), "{err}");
+    let err = store
+        .update_domain(&cli(), &name, DomainChanges { max_quota_mib: Some(50), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("above the new limit"), "{err}");
+    let updated = store
+        .update_domain(
+            &cli(),
+            &name,
+            DomainChanges {
+                max_mailboxes: Some(3),
+                total_quota_mib: Some(300),
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((updated.max_mailboxes, updated.total_quota_mib, updated.active), (3, 300, false));
+}
+
+async fn domains_with_mailboxes_cannot_be_removed(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    add_mailbox(&store, "a@example.org", |_| {}).await.unwrap();
+    let err = store.remove_domain(&cli(), &domain("example.org")).await.unwrap_err();
+    assert!(err.to_string().contains("still has 1 mailbox"), "{err}");
+    store.remove_mailbox(&cli(), &address("a@example.org")).await.unwrap();
+    store.remove_domain(&cli(), &domain("example.org")).await.unwrap();
+    assert!(store.list_domains().await.unwrap().is_empty());
+}
+
+async fn administrators_and_domain_administrators(store: Store) {
+    assert!(store.bootstrap_admin("admin", "{PLAIN}x".into()).await.unwrap());
+    assert!(!store.bootstrap_admin("admin", "{PLAIN}y".into()).await.unwrap(), "bootstrap runs once");
+    let err = store.remove_admin(&cli(), "admin", AdminRole::Admin).await.unwrap_err();
+    assert!(err.to_string().contains("last active administrator"), "{err}");
+    store.create_admin(&cli(), "Second", "{PLAIN}x".into()).await.unwrap();
+    let err = store.create_admin(&cli(), "second", "{PLAIN}x".into()).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }));
+    store.remove_admin(&cli(), "admin", AdminRole::Admin).await.unwrap();
+
+    add_domain(&store, "a.example", |_| {}).await;
+    add_domain(&store, "b.example", |_| {}).await;
+    let err = store
+        .create_domain_admin(
+            &cli(),
+            NewDomainAdmin {
+                username: "da".into(),
+                password_hash: "{PLAIN}x".into(),
+                domains: vec![domain("missing.example")],
+                acl: vec!["login_as".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "domain 'missing.example' does not exist");
+    let err = store
+        .create_domain_admin(
+            &cli(),
+            NewDomainAdmin {
+                username: "da".into(),
+                password_hash: "{PLAIN}x".into(),
+                domains: vec![domain("a.example")],
+                acl: vec!["delete_everything".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown permission"), "{err}");
+    let err = store
+        .create_domain_admin(
+            &cli(),
+            NewDomainAdmin {
+                username: "second".into(),
+                password_hash: "{PLAIN}x".into(),
+                domains: vec![],
+                acl: vec![],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "one namespace for both roles");
+    let created = store
+        .create_domain_admin(
+            &cli(),
+            NewDomainAdmin {
+                username: "da".into(),
+                password_hash: "{PLAIN}x".into(),
+                domains: vec![domain("a.example")],
+                acl: vec!["login_as".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.domains.clone(), created.acl.clone()),
+        (vec!["a.example".to_string()], vec!["login_as".to_string()])
+    );
+    let edited = store
+        .update_domain_admin(
+            &cli(),
+            "da",
+            DomainAdminChanges {
+                domains: Some(vec![domain("a.example"), domain("b.example")]),
+                acl: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.domains, vec!["a.example".to_string(), "b.example".to_string()]);
+    assert!(edited.acl.is_empty());
+    let listed = store.list_admins(AdminRole::DomainAdmin).await.unwrap();
+    assert_eq!(listed, vec![edited]);
+    assert_eq!(store.list_admins(AdminRole::Admin).await.unwrap().len(), 1);
+    store.remove_admin(&cli(), "da", AdminRole::DomainAdmin).await.unwrap();
+    assert!(store.list_admins(AdminRole::DomainAdmin).await.unwrap().is_empty());
+}
+
+async fn master_users_have_three_scopes(store: Store) {
+    add_domain(&store, "dovecot.example", |_| {}).await;
+    add_domain(&store, "other.example", |_| {}).await;
+    let global = store
+        .create_master_user(
+            &cli(),
+            NewMasterUser {
+                username: "spamtrainer".into(),
+                password_hash: "{PLAIN}x".into(),
+                scope: NewMasterScope::Global,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(global.scope.allows("anything.example"));
+    let err = store
+        .create_master_user(
+            &cli(),
+            NewMasterUser { username: "owner".into(), password_hash: "{PLAIN}x".into(), scope: NewMasterScope::Domain },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("must be an address"), "{err}");
+    let own = store
+        .create_master_user(
+            &cli(),
+            NewMasterUser {
+                username: "master@dovecot.example".into(),
+                password_hash: "{PLAIN}x".into(),
+                scope: NewMasterScope::Domain,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(own.scope, MasterScope::Domain("dovecot.example".into()));
+    assert!(own.scope.allows("dovecot.example") && !own.scope.allows("other.example"));
+    let err = store
+        .create_master_user(
+            &cli(),
+            NewMasterUser {
+                username: "reseller".into(),
+                password_hash: "{PLAIN}x".into(),
+                scope: NewMasterScope::Owned(vec![]),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at least one domain"), "{err}");
+    let owned = store
+        .create_master_user(
+            &cli(),
+            NewMasterUser {
+                username: "reseller".into(),
+                password_hash: "{PLAIN}x".into(),
+                scope: NewMasterScope::Owned(vec![domain("other.example"), domain("dovecot.example")]),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(owned.scope.allows("other.example") && !owned.scope.allows("third.example"));
+    let listed = store.list_master_users().await.unwrap();
+    let names: Vec<_> = listed.iter().map(|m| (m.username.as_str(), m.scope.kind())).collect();
+    assert_eq!(names, vec![("master@dovecot.example", "domain"), ("reseller", "owned"), ("spamtrainer", "global")]);
+    assert_eq!(listed[1].scope, MasterScope::Owned(vec!["dovecot.example".into(), "other.example".into()]));
+    store.remove_master_user(&cli(), "reseller").await.unwrap();
+    assert_eq!(store.list_master_users().await.unwrap().len(), 2);
+}
+
+async fn identity_provider_secrets_are_never_listed(store: Store) {
+    store
+        .create_template(
+            &cli(),
+            NewTemplate {
+                name: "staff".into(),
+                quota_mib: 0,
+                protocols: ProtocolSet::ALL,
+                active: true,
+                attributes: json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    let mut secrets = BTreeMap::new();
+    secrets.insert("bind_password".to_string(), Secret::new("very-secret-bind-pw"));
+    let created = store
+        .create_identity_provider(
+            &cli(),
+            NewIdentityProvider {
+                name: "corp-ldap".into(),
+                kind: "LDAP".parse().unwrap(),
+                settings: json!({ "base_dn": "dc=example,dc=org" }),
+                secrets,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.secret_names, vec!["bind_password".to_string()]);
+    let err = store
+        .create_identity_provider(
+            &cli(),
+            NewIdentityProvider {
+                name: "local".into(),
+                kind: IdentityProviderKind::Oidc,
+                settings: json!({}),
+                secrets: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("reserved"), "{err}");
+    let mapped = store
+        .set_attribute_mappings(&cli(), "corp-ldap", &[("cn=staff,ou=groups,dc=example,dc=org".into(), "staff".into())])
+        .await
+        .unwrap();
+    assert_eq!(mapped.mappings[0].template, "staff");
+    let err = store.set_attribute_mappings(&cli(), "corp-ldap", &[("x".into(), "missing".into())]).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    let err = store.remove_template(&cli(), "staff").await.unwrap_err();
+    assert!(err.to_string().contains("attribute mapping"), "{err}");
+
+    let listed = store.list_identity_providers().await.unwrap();
+    let printed = format!("{listed:?} {}", serde_json::to_string(&listed).unwrap());
+    assert!(!printed.contains("very-secret-bind-pw"), "{printed}");
+    let audit = serde_json::to_string(&store.audit_log(&LogFilter::default()).await.unwrap()).unwrap();
+    assert!(!audit.contains("very-secret-bind-pw"), "{audit}");
+    assert_eq!(
+        store.identity_provider_secrets("corp-ldap").await.unwrap()["bind_password"].expose(),
+        "very-secret-bind-pw"
+    );
+
+    add_domain(&store, "example.org", |_| {}).await;
+    add_mailbox(&store, "a@example.org", |m| m.auth_source = Some("corp-ldap".into())).await.unwrap();
+    let err = store.remove_identity_provider(&cli(), "corp-ldap").await.unwrap_err();
+    assert!(err.to_string().contains("use identity provider corp-ldap"), "{err}");
+    store.remove_mailbox(&cli(), &address("a@example.org")).await.unwrap();
+    store.remove_identity_provider(&cli(), "corp-ldap").await.unwrap();
+    assert!(store.list_identity_providers().await.unwrap().is_empty());
+}
+
+async fn logs_record_and_filter(store: Store) {
+    for (user, result) in [
+        ("a@example.org", AuthResult::Success),
+        ("b@example.org", AuthResult::Failure),
+        ("a@example.org", AuthResult::TempFail),
+    ] {
+        store
+            .record_auth(NewAuthLogEntry {
+                service: "imap".into(),
+                username: user.into(),
+                master_user: None,
+                remote_ip: Some("192.0.2.1".into()),
+                result,
+                reason: "test".into(),
+                app_password_id: (result == AuthResult::Success).then_some(7),
+            })
+            .await
+            .unwrap();
+    }
+    let entries =
+        store.auth_log(&LogFilter { subject: Some("a@example.org".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(entries.iter().map(|e| e.result).collect::<Vec<_>>(), vec![AuthResult::TempFail, AuthResult::Success]);
+    assert!(entries[1].via_app_password && !entries[0].via_app_password);
+
+    add_domain(&store, "example.org", |_| {}).await;
+    let audit =
+        store.audit_log(&LogFilter { subject: Some("example.org".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str(), audit[0].actor_role.as_str()),
+        ("domain.add", "cli:test", "cli")
+    );
+
+    let job = store.start_job("sync", Some("corp")).await.unwrap();
+    let running = store.job_log(&LogFilter::default()).await.unwrap();
+    assert_eq!((running[0].status.as_str(), running[0].finished_at), ("running", None));
+    store.finish_job(job, "ok", json!({ "created": 3 })).await.unwrap();
+    let done = store.job_log(&LogFilter { subject: Some("corp".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(done[0].status, "ok");
+    assert_eq!(done[0].summary["created"], json!(3));
+    assert!(done[0].finished_at.is_some());
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_gatehouse_is_refused() {
+    let database = TestDatabase::create(Engine::Sqlite).await.unwrap();
+    let store = Store::open(database.url()).await.unwrap();
+    store.close().await;
+    let path = database.url().sqlite_path().unwrap();
+    let raw = sea_orm::Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    raw.execute_unprepared("INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)")
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+    let err = Store::open(database.url()).await.unwrap_err();
+    assert!(err.to_string().contains("m20991231_000001_future"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_server_fault() {
+    let port = gatehouse_testkit::free_port();
+    let url = gatehouse_core::DatabaseUrl::new(format!("postgres://nobody:secret-pw@127.0.0.1:{port}/none"));
+    let err = Store::open(&url).await.unwrap_err();
+    assert_eq!(err.fault(), gatehouse_core::Fault::Server, "{err}");
+    assert!(!err.to_string().contains("secret-pw"), "{err}");
+}

@@ -1,0 +1,148 @@
+//! Test support shared by Gatehouse's test suites.
+//!
+//! - [`TestDatabase`]: a fresh, empty database on SQLite, PostgreSQL or MariaDB for one test.
+//! - [`require_peer`]: the rule for real peers that are missing: skip on a developer machine, fail in CI.
+//! - [`free_port`]: a loopback port nobody listens on.
+//!
+//! PostgreSQL and MariaDB are found through `TEST_POSTGRES_URL` and `TEST_MYSQL_URL`: URLs of a server and an
+//! account allowed to create databases (for example `postgres://postgres@127.0.0.1:55432/postgres`). The test
+//! script (`scripts/test`) starts private servers on unusual ports and sets both.
+
+use std::net::TcpListener;
+
+use gatehouse_core::DatabaseUrl;
+use sea_orm::{ConnectionTrait, Database};
+
+/// The SQL engines the store supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite (a temporary file).
+    Sqlite,
+    /// PostgreSQL, from `TEST_POSTGRES_URL`.
+    Postgres,
+    /// MariaDB / MySQL, from `TEST_MYSQL_URL`.
+    MariaDb,
+}
+
+impl Engine {
+    /// The environment variable naming the server, if the engine needs one.
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some("TEST_POSTGRES_URL"),
+            Engine::MariaDb => Some("TEST_MYSQL_URL"),
+        }
+    }
+}
+
+/// Whether the tests run in CI, where every real peer is required.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Decides what to do when a real peer is missing: in CI (`CI=true`) the test fails with `why`; elsewhere it
+/// prints why it is skipped and returns `false`.
+pub fn require_peer(peer: &str, why: &str) -> bool {
+    if in_ci() {
+        panic!("{peer} is required in CI but missing: {why}");
+    }
+    eprintln!("SKIPPED: {peer} is not available ({why}); run ./scripts/test to start it");
+    false
+}
+
+/// A fresh database for one test. Server databases are dropped by [`TestDatabase::drop_database`]; a test
+/// that panics leaves its database behind for inspection (the test script's private servers are deleted
+/// afterwards anyway).
+pub struct TestDatabase {
+    /// The engine.
+    pub engine: Engine,
+    url: DatabaseUrl,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database, or returns `None` (after [`require_peer`]) when the server is not configured
+    /// or cannot be reached.
+    pub async fn create(engine: Engine) -> Option<TestDatabase> {
+        let name = format!("gh_test_{:016x}", rand::random::<u64>());
+        let Some(var) = engine.env_var() else {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let url = format!("sqlite://{}/gatehouse.db", dir.path().display());
+            return Some(TestDatabase { engine, url: DatabaseUrl::new(url), admin_url: None, name, _dir: Some(dir) });
+        };
+        let Ok(admin_url) = std::env::var(var) else {
+            require_peer(&format!("{engine:?}"), &format!("{var} is not set"));
+            return None;
+        };
+        let admin = match Database::connect(admin_url.as_str()).await {
+            Ok(admin) => admin,
+            Err(err) => {
+                require_peer(&format!("{engine:?}"), &format!("cannot connect with {var}: {err}"));
+                return None;
+            }
+        };
+        let create = match engine {
+            Engine::MariaDb => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+            _ => format!("CREATE DATABASE {name}"),
+        };
+        admin.execute_unprepared(&create).await.expect("create a test database");
+        let _ = admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        Some(TestDatabase { engine, url: DatabaseUrl::new(url), admin_url: Some(admin_url), name, _dir: None })
+    }
+
+    /// The URL of the fresh database.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Drops a server database (forcing other sessions off on PostgreSQL). Nothing to do for SQLite.
+    pub async fn drop_database(&self) {
+        let Some(admin_url) = &self.admin_url else { return };
+        let Ok(admin) = Database::connect(admin_url.as_str()).await else { return };
+        let statement = match self.engine {
+            Engine::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        let _ = admin.execute_unprepared(&statement).await;
+        let _ = admin.close().await;
+    }
+}
+
+/// Replaces the database name (the URL path) of a server URL, keeping credentials and parameters.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[authority_start..].find('/').map(|i| authority_start + i).unwrap_or(base.len());
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        assert_eq!(replace_database("postgres://p@127.0.0.1:5/postgres", "x"), "postgres://p@127.0.0.1:5/x");
+        assert_eq!(replace_database("mysql://root@127.0.0.1:3306", "x"), "mysql://root@127.0.0.1:3306/x");
+        assert_eq!(
+            replace_database("mysql://root:pw@h/y?ssl-mode=disabled", "x"),
+            "mysql://root:pw@h/x?ssl-mode=disabled"
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The command line, as clap definitions. Every `list` takes `--json`; passwords are never arguments (a
+//! prompt without echo on a terminal, or `--password-stdin`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Gatehouse: the authentication hub of a self-hosted mail server.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: ./gatehouse.toml if it exists).
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL (sqlite://…, postgres://…, mysql://…); overrides the configuration.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: the public listener (web) and the internal listener (Dovecot, nginx).
+    Serve(ServeArgs),
+    /// Manage mail domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manage mailbox templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Manage mailboxes.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+    /// Manage administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage domain administrators.
+    #[command(subcommand, name = "domain-admin")]
+    DomainAdmin(DomainAdminCommand),
+    /// Manage master users (accounts that may log in as other mailboxes).
+    #[command(subcommand, name = "master-user")]
+    MasterUser(MasterUserCommand),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Public listener address (web UI, API).
+    #[arg(long, value_name = "ADDR")]
+    pub public: Option<SocketAddr>,
+    /// Internal listener address (Dovecot, nginx auth_request).
+    #[arg(long, value_name = "ADDR")]
+    pub internal: Option<SocketAddr>,
+}
+
+/// Output choice shared by the `list` commands.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a new password is given.
+#[derive(Debug, Args, Default)]
+pub struct PasswordArgs {
+    /// Read the password from standard input (one line) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `domain …`
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a domain (internationalised names are stored in ASCII form).
+    Add {
+        /// The domain name.
+        name: String,
+        #[command(flatten)]
+        limits: DomainLimits,
+        /// Create it inactive.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// List domains with their usage.
+    List(ListArgs),
+    /// Change a domain.
+    Edit {
+        /// The domain name.
+        name: String,
+        #[command(flatten)]
+        limits: DomainLimits,
+        /// Activate (true) or deactivate (false).
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+    },
+    /// Remove a domain without mailboxes.
+    Remove {
+        /// The domain name.
+        name: String,
+    },
+}
+
+/// Domain settings; 0 means "no limit" for limits and "unlimited" for quotas.
+#[derive(Debug, Args)]
+pub struct DomainLimits {
+    /// Free-text description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Most mailboxes the domain may have.
+    #[arg(long, value_name = "N")]
+    pub max_mailboxes: Option<i64>,
+    /// Quota of new mailboxes that name none.
+    #[arg(long, value_name = "MIB")]
+    pub default_quota_mib: Option<i64>,
+    /// Largest quota of one mailbox.
+    #[arg(long, value_name = "MIB")]
+    pub max_quota_mib: Option<i64>,
+    /// Largest sum of all mailbox quotas.
+    #[arg(long, value_name = "MIB")]
+    pub total_quota_mib: Option<i64>,
+}
+
+/// `template …`
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Add a mailbox template.
+    Add {
+        /// The template name.
+        name: String,
+        /// Quota of mailboxes made from it (0 = unlimited).
+        #[arg(long, value_name = "MIB", default_value_t = 0)]
+        quota_mib: i64,
+        /// Protocols: a comma list of imap,pop3,smtp,sieve,sogo,dav,eas, or all / none.
+        #[arg(long, value_name = "LIST", default_value = "all")]
+        protocols: String,
+        /// Mailboxes made from it start inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// Other attributes, as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        attributes: Option<String>,
+    },
+    /// List templates.
+    List(ListArgs),
+    /// Change a template.
+    Edit {
+        /// The template name.
+        name: String,
+        /// New quota.
+        #[arg(long, value_name = "MIB")]
+        quota_mib: Option<i64>,
+        /// New protocols.
+        #[arg(long, value_name = "LIST")]
+        protocols: Option<String>,
+        /// New "mailboxes start active" flag.
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+        /// New attributes (replace the old ones).
+        #[arg(long, value_name = "JSON")]
+        attributes: Option<String>,
+    },
+    /// Remove a template (mailboxes made from it keep their settings).
+    Remove {
+        /// The template name.
+        name: String,
+    },
+}
+
+/// `mailbox …`
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// Add a mailbox. Local mailboxes get a password (prompted, or from --password-stdin).
+    Add {
+        /// The address, local@domain; the domain must exist.
+        address: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Create a local mailbox without a password (no password login until one is set).
+        #[arg(long, conflicts_with = "password_stdin")]
+        no_password: bool,
+        /// Display name (default: the local part).
+        #[arg(long)]
+        name: Option<String>,
+        /// Take unset settings from this template.
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        /// Quota (0 = unlimited, if the domain allows it).
+        #[arg(long, value_name = "MIB")]
+        quota_mib: Option<i64>,
+        /// Protocols: a comma list of imap,pop3,smtp,sieve,sogo,dav,eas, or all / none.
+        #[arg(long, value_name = "LIST")]
+        protocols: Option<String>,
+        /// `local` (default) or the name of an identity provider.
+        #[arg(long, value_name = "SOURCE")]
+        auth_source: Option<String>,
+        /// Create it inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// The user must choose a new password at the next web login.
+        #[arg(long)]
+        force_password_change: bool,
+    },
+    /// List mailboxes.
+    List {
+        /// Only mailboxes of this domain.
+        #[arg(long)]
+        domain: Option<String>,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Change a mailbox.
+    Edit {
+        /// The address.
+        address: String,
+        /// Set a new password (prompted, or from --password-stdin).
+        #[arg(long)]
+        password: bool,
+        /// Read the new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Apply this template (its quota and protocols, unless given too).
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        /// New quota.
+        #[arg(long, value_name = "MIB")]
+        quota_mib: Option<i64>,
+        /// New protocols.
+        #[arg(long, value_name = "LIST")]
+        protocols: Option<String>,
+        /// New auth source (`local` or an identity provider); the local password is kept either way.
+        #[arg(long, value_name = "SOURCE")]
+        auth_source: Option<String>,
+        /// Activate (true) or deactivate (false).
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+        /// Set or clear the forced password change.
+        #[arg(long, value_name = "BOOL")]
+        force_password_change: Option<bool>,
+    },
+    /// Remove a mailbox and its app passwords.
+    Remove {
+        /// The address.
+        address: String,
+    },
+}
+
+/// `admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add an administrator.
+    Add {
+        /// Login name.
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List administrators.
+    List(ListArgs),
+    /// Remove an administrator (not the last active one).
+    Remove {
+        /// Login name.
+        username: String,
+    },
+}
+
+/// `domain-admin …`
+#[derive(Debug, Subcommand)]
+pub enum DomainAdminCommand {
+    /// Add a domain administrator.
+    Add {
+        /// Login name.
+        username: String,
+        /// Domains it manages (comma list; each must exist).
+        #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+        domains: Vec<String>,
+        /// Permissions (comma list; `login_as` lets it open its mailboxes' webmail). Default: login_as.
+        #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "login_as")]
+        acl: Vec<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List domain administrators.
+    List(ListArgs),
+    /// Change a domain administrator.
+    Edit {
+        /// Login name.
+        username: String,
+        /// Replace the managed domains.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        domains: Option<Vec<String>>,
+        /// Replace the permissions (`none` for none).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        acl: Option<Vec<String>>,
+        /// Activate (true) or deactivate (false).
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+        /// Set a new password (prompted, or from --password-stdin).
+        #[arg(long)]
+        password: bool,
+        /// Read the new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a domain administrator.
+    Remove {
+        /// Login name.
+        username: String,
+    },
+}
+
+/// `master-user …`
+#[derive(Debug, Subcommand)]
+pub enum MasterUserCommand {
+    /// Add a master user. Scopes: `global` (any mailbox), `domain` (mailboxes of its own domain; the name must
+    /// be an address), `owned` (mailboxes of --domains).
+    Add {
+        /// Login name (used as `mailbox*master`).
+        username: String,
+        /// global, domain or owned.
+        #[arg(long, value_parser = ["global", "domain", "owned"])]
+        scope: String,
+        /// Domains for scope `owned` (comma list).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        domains: Vec<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List master users.
+    List(ListArgs),
+    /// Remove a master user.
+    Remove {
+        /// Login name.
+        username: String,
+    },
+}

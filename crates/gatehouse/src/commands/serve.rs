@@ -1,0 +1,84 @@
+//! `gatehouse serve`: opens the store (applying migrations), creates the first administrator on an empty
+//! database, binds both listeners and serves until SIGTERM or SIGINT.
+
+use anyhow::Context;
+use gatehouse_core::Secret;
+use gatehouse_server::{AppState, Bound, Listeners};
+use rand::distr::{Alphanumeric, SampleString};
+use zeroize::Zeroizing;
+
+use super::CommandContext;
+use crate::cli::ServeArgs;
+
+/// Name of the administrator created on the first start.
+const FIRST_ADMIN: &str = "admin";
+
+/// Runs the server.
+pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
+    let listeners = Listeners {
+        public: args.public.unwrap_or(ctx.config.listen.public),
+        internal: args.internal.unwrap_or(ctx.config.listen.internal),
+    };
+    let store = ctx.store().await?;
+    tracing::info!(database = %ctx.config.database_url, "database ready");
+    bootstrap_admin(ctx, &store).await?;
+
+    let bound = Bound::bind(listeners).await?;
+    let addrs = bound.local_addrs()?;
+    tracing::info!(public = %addrs.public, internal = %addrs.internal, "listening");
+    bound.run(AppState { store: store.clone() }, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the `admin` account when no administrator exists yet. Its password comes from
+/// `GATEHOUSE_ADMIN_PASSWORD` (or the configuration); otherwise a random one is printed once to stderr.
+async fn bootstrap_admin(ctx: &CommandContext, store: &gatehouse_store::Store) -> anyhow::Result<()> {
+    if !store.list_admins(gatehouse_store::AdminRole::Admin).await?.is_empty() {
+        return Ok(());
+    }
+    let configured = ctx.config.admin_password.clone().filter(|p| !p.is_empty());
+    let password = match &configured {
+        Some(secret) => Zeroizing::new(secret.expose().to_string()),
+        None => Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), 24)),
+    };
+    let shown = Secret::new(password.as_str());
+    let hash = ctx.hash(password).await?;
+    if store.bootstrap_admin(FIRST_ADMIN, hash).await? {
+        if configured.is_some() {
+            tracing::info!("created the administrator '{FIRST_ADMIN}' with the configured password");
+        } else {
+            eprintln!(
+                "\nCreated the administrator '{FIRST_ADMIN}' with the password:\n\n    {}\n\nIt is shown only \
+                 this once. Log in at /admin and change it.\n",
+                shown.expose()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("received SIGTERM"),
+        result = tokio::signal::ctrl_c() => {
+            if let Err(err) = result.context("SIGINT handler") {
+                tracing::error!(error = %err);
+            }
+            tracing::info!("received SIGINT");
+        }
+    }
+}

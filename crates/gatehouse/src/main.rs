@@ -1,0 +1,106 @@
+//! The `gatehouse` binary: parses the command line, loads the configuration, sets up logging and runs one
+//! command. Errors are printed as one line on stderr; the exit code tells client faults (1) from temporary
+//! server faults (75, like sysexits' EX_TEMPFAIL), internal faults (70) and configuration errors (78).
+
+mod cli;
+mod commands;
+mod output;
+mod password_input;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gatehouse_config::Config;
+use gatehouse_core::{DatabaseUrl, Fault};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::commands::CommandContext;
+
+const EXIT_CLIENT: u8 = 1;
+const EXIT_INTERNAL: u8 = 70;
+const EXIT_TEMPFAIL: u8 = 75;
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if rustls::crypto::ring::default_provider().install_default().is_err() {
+        eprintln!("gatehouse: error: a TLS crypto provider was installed twice");
+        return ExitCode::from(EXIT_INTERNAL);
+    }
+    let loaded = match Config::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("gatehouse: error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mut config = loaded.config;
+    if let Some(url) = cli.database_url {
+        config.database_url = DatabaseUrl::new(url);
+    }
+    // Commands other than `serve` stay quiet unless a log level was chosen explicitly.
+    let quiet = !matches!(cli.command, Command::Serve(_)) && config.log == Config::default().log;
+    init_logging(if quiet { "warn" } else { &config.log });
+    if let Some(file) = &loaded.file {
+        tracing::debug!(file = %file.display(), "configuration file read");
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("gatehouse: error: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let ctx = CommandContext { config };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(&ctx, args).await,
+            Command::Domain(command) => commands::domains::run(&ctx, command).await,
+            Command::Template(command) => commands::templates::run(&ctx, command).await,
+            Command::Mailbox(command) => commands::mailboxes::run(&ctx, command).await,
+            Command::Admin(command) => commands::admins::admin(&ctx, command).await,
+            Command::DomainAdmin(command) => commands::admins::domain_admin(&ctx, command).await,
+            Command::MasterUser(command) => commands::admins::master_user(&ctx, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("gatehouse: error: {}", one_line(&err));
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.chain().find_map(|cause| cause.downcast_ref::<gatehouse_core::Error>()) {
+        Some(gatehouse_core::Error::Unavailable(_)) => EXIT_TEMPFAIL,
+        Some(inner) if inner.fault() == Fault::Server => EXIT_INTERNAL,
+        _ => EXIT_CLIENT,
+    }
+}
+
+fn init_logging(filter: &str) {
+    // sea-orm's migrator narrates every start; the store logs the migrations it applies itself.
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_new(format!("{filter},sea_orm_migration=warn")))
+        .unwrap_or_else(|_| EnvFilter::new("info,sea_orm_migration=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
