@@ -1,0 +1,209 @@
+//! The command line, tested by running the real binary against a temporary SQLite database.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// A temporary folder with its own database; every command runs there with a low bcrypt cost.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("gatehouse").unwrap();
+        cmd.current_dir(self.dir.path())
+            .env_remove("GATEHOUSE_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("GATEHOUSE_PASSWORDS__ROUNDS", "4")
+            .args(args);
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) {
+        self.cmd(args).assert().success();
+    }
+
+    fn with_password(&self, args: &[&str], password: &str) -> assert_cmd::assert::Assert {
+        self.cmd(args).write_stdin(format!("{password}\n")).assert()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.cmd(args).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+#[test]
+fn the_default_database_is_created_with_its_folder() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org"]);
+    assert!(sandbox.dir.path().join("data/gatehouse.db").exists());
+}
+
+#[test]
+fn the_domain_mailbox_limit_refuses_the_third_mailbox_and_writes_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org", "--max-mailboxes", "2"]);
+    sandbox.with_password(&["mailbox", "add", "a@example.org", "--password-stdin"], "pw-a").success();
+    sandbox.with_password(&["mailbox", "add", "b@example.org", "--password-stdin"], "pw-b").success();
+    sandbox
+        .with_password(&["mailbox", "add", "c@example.org", "--password-stdin"], "pw-c")
+        .code(1)
+        .stderr(predicate::eq("gatehouse: error: domain example.org already has 2 of its 2 allowed mailboxes\n"));
+    let mailboxes = sandbox.json(&["mailbox", "list", "--json"]);
+    let addresses: Vec<&str> = mailboxes.as_array().unwrap().iter().map(|m| m["address"].as_str().unwrap()).collect();
+    assert_eq!(addresses, vec!["a@example.org", "b@example.org"]);
+    let domains = sandbox.json(&["domain", "list", "--json"]);
+    assert_eq!(domains[0]["mailboxes"], 2);
+}
+
+#[test]
+fn an_unknown_domain_fails_clearly() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .with_password(&["mailbox", "add", "a@nowhere.example", "--password-stdin"], "pw")
+        .code(1)
+        .stderr(predicate::eq("gatehouse: error: domain 'nowhere.example' does not exist\n"));
+    assert_eq!(sandbox.json(&["mailbox", "list", "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn a_duplicate_address_fails_even_with_other_case() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org"]);
+    sandbox.with_password(&["mailbox", "add", "alice@example.org", "--password-stdin"], "pw").success();
+    sandbox
+        .with_password(&["mailbox", "add", "Alice@EXAMPLE.org", "--password-stdin"], "pw")
+        .code(1)
+        .stderr(predicate::eq("gatehouse: error: mailbox 'alice@example.org' already exists\n"));
+}
+
+#[test]
+fn a_quota_over_the_domain_limit_fails() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org", "--max-quota-mib", "1024", "--default-quota-mib", "512"]);
+    sandbox
+        .with_password(&["mailbox", "add", "a@example.org", "--password-stdin", "--quota-mib", "2048"], "pw")
+        .code(1)
+        .stderr(predicate::str::contains("exceeds domain example.org's limit of 1024 MiB per mailbox"));
+    sandbox.with_password(&["mailbox", "add", "a@example.org", "--password-stdin"], "pw").success();
+    let mailbox = &sandbox.json(&["mailbox", "list", "--json"])[0];
+    assert_eq!(mailbox["quota_mib"], 512);
+    assert_eq!(mailbox["has_local_password"], true);
+    assert!(mailbox.get("password_hash").is_none());
+}
+
+#[test]
+fn passwords_are_never_command_line_arguments() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org"]);
+    sandbox.cmd(&["mailbox", "add", "a@example.org", "--password", "secret"]).assert().code(2);
+    // Without a terminal and without --password-stdin there is nobody to ask.
+    sandbox
+        .cmd(&["mailbox", "add", "a@example.org"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("use --password-stdin"));
+    sandbox.with_password(&["mailbox", "add", "a@example.org", "--password-stdin"], "").code(1);
+    assert_eq!(sandbox.json(&["mailbox", "list", "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn templates_and_protocols_from_the_command_line() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org"]);
+    sandbox.ok(&["template", "add", "staff", "--quota-mib", "100", "--protocols", "imap,smtp"]);
+    sandbox
+        .with_password(&["mailbox", "add", "a@example.org", "--password-stdin", "--template", "staff"], "pw")
+        .success();
+    sandbox
+        .with_password(&["mailbox", "add", "b@example.org", "--password-stdin", "--protocols", "imap,lmtp"], "pw")
+        .code(1)
+        .stderr(predicate::str::contains("unknown protocol 'lmtp'"));
+    let mailbox = &sandbox.json(&["mailbox", "list", "--json"])[0];
+    assert_eq!(mailbox["protocols"], serde_json::json!(["imap", "smtp"]));
+    assert_eq!(mailbox["template"], "staff");
+    sandbox.ok(&["mailbox", "edit", "a@example.org", "--protocols", "all", "--active", "false"]);
+    let mailbox = &sandbox.json(&["mailbox", "list", "--json"])[0];
+    assert_eq!(mailbox["protocols"].as_array().unwrap().len(), 7);
+    assert_eq!(mailbox["active"], false);
+    let templates = sandbox.json(&["template", "list", "--json"]);
+    assert_eq!(templates[0]["mailboxes"], 1);
+}
+
+#[test]
+fn administrators_domain_administrators_and_master_users() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "a.example"]);
+    sandbox.ok(&["domain", "add", "b.example"]);
+    sandbox.with_password(&["admin", "add", "root-admin", "--password-stdin"], "pw").success();
+    sandbox
+        .cmd(&["admin", "remove", "root-admin"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("last active administrator"));
+    sandbox.with_password(&["domain-admin", "add", "da", "--domains", "a.example", "--password-stdin"], "pw").success();
+    let das = sandbox.json(&["domain-admin", "list", "--json"]);
+    assert_eq!(das[0]["domains"], serde_json::json!(["a.example"]));
+    assert_eq!(das[0]["acl"], serde_json::json!(["login_as"]));
+    sandbox.ok(&["domain-admin", "edit", "da", "--domains", "a.example,b.example", "--acl", "none"]);
+    let das = sandbox.json(&["domain-admin", "list", "--json"]);
+    assert_eq!(das[0]["domains"], serde_json::json!(["a.example", "b.example"]));
+    assert_eq!(das[0]["acl"], serde_json::json!([]));
+
+    sandbox
+        .with_password(&["master-user", "add", "master@a.example", "--scope", "domain", "--password-stdin"], "pw")
+        .success();
+    sandbox
+        .with_password(
+            &[
+                "master-user",
+                "add",
+                "reseller",
+                "--scope",
+                "owned",
+                "--domains",
+                "a.example,b.example",
+                "--password-stdin",
+            ],
+            "pw",
+        )
+        .success();
+    sandbox
+        .with_password(
+            &["master-user", "add", "x", "--scope", "owned", "--domains", "c.example", "--password-stdin"],
+            "pw",
+        )
+        .code(1)
+        .stderr(predicate::str::contains("domain 'c.example' does not exist"));
+    let masters = sandbox.json(&["master-user", "list", "--json"]);
+    assert_eq!(masters[0]["username"], "master@a.example");
+    assert_eq!(masters[0]["scope"], "domain");
+    assert_eq!(masters[0]["domains"], "a.example");
+    assert_eq!(masters[1]["domains"], serde_json::json!(["a.example", "b.example"]));
+    sandbox.cmd(&["master-user", "list"]).assert().success().stdout(predicate::str::contains("reseller"));
+    let all = format!("{masters}{das}");
+    assert!(!all.contains("$2y$"), "hashes never leave the store: {all}");
+}
+
+#[test]
+fn configuration_errors_and_unreachable_databases_have_their_own_exit_codes() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.dir.path().join("gatehouse.toml"), "[listen]\npublik = 1\n").unwrap();
+    sandbox.cmd(&["domain", "list"]).assert().code(78).stderr(predicate::str::contains("publik"));
+    std::fs::remove_file(sandbox.dir.path().join("gatehouse.toml")).unwrap();
+
+    let port = gatehouse_testkit::free_port();
+    let url = format!("postgres://gatehouse:hidden-pw@127.0.0.1:{port}/gatehouse");
+    sandbox
+        .cmd(&["--database-url", &url, "domain", "list"])
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains("temporarily unavailable").and(predicate::str::contains("hidden-pw").not()));
+}
