@@ -1,0 +1,50 @@
+//! Identity sources share one shape: whatever a source is (Gatehouse's own store, an LDAP directory, Keycloak,
+//! an OpenID Connect provider), it yields an [`ExternalAccount`], and the provisioning rules shared by all of
+//! them decide what that account means for the mailbox (which template applies, …). The source clients
+//! themselves (LDAP bind and search, OIDC flows, Keycloak's admin API) arrive with their issues.
+
+use std::collections::BTreeMap;
+
+/// An account as an identity source describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExternalAccount {
+    /// The stable id at the source (LDAP DN or entryUUID, OIDC `sub`, Keycloak user id).
+    pub subject: String,
+    /// The mail address the source gives.
+    pub address: String,
+    /// The display name the source gives.
+    pub display_name: Option<String>,
+    /// Whether the source says the account is enabled.
+    pub enabled: bool,
+    /// Attributes, each possibly multi-valued (groups, `mailcow_template`, …), values in the source's order.
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// Picks the template for an account: the first of `values` (in the source's order) that has a mapping wins,
+/// so a multi-valued attribute such as `memberOf` can drive templates. `mappings` are (attribute value,
+/// template) pairs; values compare exactly (LDAP DNs and claim values are taken as the source gives them).
+pub fn select_template<'m>(values: &[String], mappings: &'m [(String, String)]) -> Option<&'m str> {
+    values.iter().find_map(|value| mappings.iter().find(|(mapped, _)| mapped == value).map(|(_, t)| t.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_first_mapped_value_wins() {
+        let mappings = vec![
+            ("cn=staff,ou=groups".to_string(), "staff".to_string()),
+            ("cn=it,ou=groups".to_string(), "it".to_string()),
+        ];
+        let values = strings(&["cn=all,ou=groups", "cn=it,ou=groups", "cn=staff,ou=groups"]);
+        assert_eq!(select_template(&values, &mappings), Some("it"));
+        assert_eq!(select_template(&strings(&["cn=other"]), &mappings), None);
+        assert_eq!(select_template(&strings(&["CN=IT,OU=GROUPS"]), &mappings), None, "values compare exactly");
+        assert_eq!(select_template(&[], &mappings), None);
+    }
+}
