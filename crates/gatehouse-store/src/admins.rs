@@ -139,7 +139,7 @@ impl Store {
     /// Creates an administrator.
     pub async fn create_admin(&self, actor: &Actor, username: &str, password_hash: String) -> Result<AdminAccount> {
         let username = login_name("admin", username)?;
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let inserted = self.insert_admin(&txn, &username, AdminRole::Admin, password_hash, String::new()).await?;
         audit(&txn, actor, "admin.add", &username, json!({})).await?;
         commit(txn).await?;
@@ -148,7 +148,7 @@ impl Store {
 
     /// Creates the first administrator if there is none yet; returns whether it did. Used on first start.
     pub async fn bootstrap_admin(&self, username: &str, password_hash: String) -> Result<bool> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let admins = admin::Entity::find()
             .filter(admin::Column::Role.eq(AdminRole::Admin.as_str()))
             .count(&txn)
@@ -168,7 +168,7 @@ impl Store {
     pub async fn create_domain_admin(&self, actor: &Actor, new: NewDomainAdmin) -> Result<AdminAccount> {
         let username = login_name("domain admin", &new.username)?;
         let acl = normalise_acl(&new.acl)?;
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let domains = domain_ids(&txn, &new.domains).await?;
         let inserted = self.insert_admin(&txn, &username, AdminRole::DomainAdmin, new.password_hash, acl).await?;
         set_domains(&txn, inserted.id, &domains).await?;
@@ -210,7 +210,7 @@ impl Store {
         username: &str,
         changes: DomainAdminChanges,
     ) -> Result<AdminAccount> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = self.admin_row(&txn, username, AdminRole::DomainAdmin).await?;
         let mut row: admin::ActiveModel = current.clone().into();
         let mut details = serde_json::Map::new();
@@ -253,7 +253,7 @@ impl Store {
 
     /// Removes an administrator or domain administrator. The last active administrator cannot be removed.
     pub async fn remove_admin(&self, actor: &Actor, username: &str, role: AdminRole) -> Result<()> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = self.admin_row(&txn, username, role).await?;
         if role == AdminRole::Admin && current.active {
             let active_admins = admin::Entity::find()

@@ -132,7 +132,7 @@ impl Store {
 
     /// Creates a domain.
     pub async fn create_domain(&self, actor: &Actor, new: NewDomain) -> Result<Domain> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let exists = domain::Entity::find()
             .filter(domain::Column::Name.eq(new.name.as_str()))
             .count(&txn)
@@ -211,7 +211,7 @@ impl Store {
 
     /// Changes a domain. Limits cannot be lowered below what the domain's mailboxes already use.
     pub async fn update_domain(&self, actor: &Actor, name: &DomainName, changes: DomainChanges) -> Result<Domain> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = self.domain_row(&txn, name, true).await?;
         let used = usage(&txn, current.id, None).await?;
         let mut next = current.clone();
@@ -301,7 +301,7 @@ impl Store {
     /// Removes a domain that has no mailboxes left. Its domain-admin links and master users scoped to it go
     /// with it.
     pub async fn remove_domain(&self, actor: &Actor, name: &DomainName) -> Result<()> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = self.domain_row(&txn, name, true).await?;
         let used = usage(&txn, current.id, None).await?;
         if used.mailboxes > 0 {

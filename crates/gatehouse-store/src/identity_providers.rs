@@ -77,7 +77,7 @@ impl Store {
         if !new.settings.is_object() {
             return Err(Error::invalid("identity provider settings must be a JSON object"));
         }
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let taken = identity_provider::Entity::find()
             .filter(identity_provider::Column::Name.eq(new.name.as_str()))
             .count(&txn)
@@ -150,7 +150,7 @@ impl Store {
         provider: &str,
         mappings: &[(String, String)],
     ) -> Result<IdentityProvider> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let row = provider_row(&txn, provider).await?;
         attribute_mapping::Entity::delete_many()
             .filter(attribute_mapping::Column::ProviderId.eq(row.id))
@@ -184,7 +184,7 @@ impl Store {
 
     /// Removes an identity provider. Refused while mailboxes use it as their auth source.
     pub async fn remove_identity_provider(&self, actor: &Actor, name: &str) -> Result<()> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let row = provider_row(&txn, name).await?;
         let bound =
             mailbox::Entity::find().filter(mailbox::Column::AuthSource.eq(name)).count(&txn).await.map_err(db_err)?;

@@ -22,6 +22,7 @@ mod master_users;
 mod records;
 mod templates;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::{DatabaseKind, DatabaseUrl, Error, Result};
@@ -36,8 +37,15 @@ use db_error::db_err;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    url: DatabaseUrl,
     kind: DatabaseKind,
+    /// Serialises write transactions on SQLite, which has no row locks: without it two concurrent
+    /// transactions that read, then write, would fail with "database is locked" instead of one waiting.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Held for the length of a write transaction; on SQLite it keeps other writers of this process waiting.
+pub(crate) type WriterGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 impl Store {
     /// Connects, creates the SQLite file and its folder if needed, and applies pending migrations.
@@ -77,7 +85,12 @@ impl Store {
             Error::Unavailable(detail) => Error::Unavailable(format!("database migration failed: {detail}")),
             other => Error::Internal(format!("database migration failed: {other}")),
         })?;
-        Ok(Store { db, kind })
+        Ok(Store { db, url: url.clone(), kind, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())) })
+    }
+
+    /// The database URL (its `Display` masks the password).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Which SQL engine this store runs on.
@@ -101,8 +114,14 @@ impl Store {
         let _ = self.db.close().await;
     }
 
-    async fn begin(&self) -> Result<DatabaseTransaction> {
-        self.db.begin().await.map_err(db_err)
+    /// Starts a write transaction. Keep the guard alive until the transaction ends.
+    async fn begin(&self) -> Result<(WriterGuard, DatabaseTransaction)> {
+        let writer = match self.kind {
+            DatabaseKind::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            _ => None,
+        };
+        let txn = self.db.begin().await.map_err(db_err)?;
+        Ok((writer, txn))
     }
 
     /// Whether row locks (`SELECT … FOR UPDATE`) are available; SQLite serialises writers instead.

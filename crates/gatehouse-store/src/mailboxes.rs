@@ -94,7 +94,7 @@ impl Store {
     /// Creates a mailbox. Unset settings come from the template if one is named, else from the domain's
     /// defaults (quota) and "all protocols, active".
     pub async fn create_mailbox(&self, actor: &Actor, new: NewMailbox) -> Result<Mailbox> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let domain = self.domain_row(&txn, new.address.domain(), true).await?;
         if !domain.active {
             return Err(Error::refused(format!(
@@ -213,7 +213,7 @@ impl Store {
         address: &MailboxAddress,
         changes: MailboxChanges,
     ) -> Result<Mailbox> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let domain = self.domain_row(&txn, address.domain(), true).await?;
         let current = self.mailbox_row(&txn, address).await?;
         let mut row: mailbox::ActiveModel = current.clone().into();
@@ -283,7 +283,7 @@ impl Store {
 
     /// Removes a mailbox and its app passwords.
     pub async fn remove_mailbox(&self, actor: &Actor, address: &MailboxAddress) -> Result<()> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = self.mailbox_row(&txn, address).await?;
         let removed = current.address.clone();
         current.delete(&txn).await.map_err(db_err)?;

@@ -32,7 +32,7 @@ impl Store {
     /// Creates a master user.
     pub async fn create_master_user(&self, actor: &Actor, new: NewMasterUser) -> Result<MasterUser> {
         let username = login_name("master user", &new.username)?;
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let taken = master_user::Entity::find()
             .filter(master_user::Column::Username.eq(username.as_str()))
             .count(&txn)
@@ -125,7 +125,7 @@ impl Store {
     /// Removes a master user.
     pub async fn remove_master_user(&self, actor: &Actor, username: &str) -> Result<()> {
         let username = login_name("master user", username)?;
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let row = master_user::Entity::find()
             .filter(master_user::Column::Username.eq(username.as_str()))
             .one(&txn)

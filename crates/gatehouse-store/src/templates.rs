@@ -83,7 +83,7 @@ impl Store {
         if new.quota_mib < 0 {
             return Err(Error::invalid("a quota cannot be negative"));
         }
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let exists = mailbox_template::Entity::find()
             .filter(mailbox_template::Column::Name.eq(new.name.as_str()))
             .count(&txn)
@@ -146,7 +146,7 @@ impl Store {
 
     /// Changes a template. Mailboxes made from it keep their settings until they are synchronised again.
     pub async fn update_template(&self, actor: &Actor, name: &str, changes: TemplateChanges) -> Result<Template> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = template_row(&txn, name).await?;
         let mut active: mailbox_template::ActiveModel = current.clone().into();
         if let Some(quota) = changes.quota_mib {
@@ -189,7 +189,7 @@ impl Store {
     /// Removes a template. Mailboxes made from it keep their settings; a template still named in an identity
     /// provider's attribute mapping cannot be removed.
     pub async fn remove_template(&self, actor: &Actor, name: &str) -> Result<()> {
-        let txn = self.begin().await?;
+        let (_writer, txn) = self.begin().await?;
         let current = template_row(&txn, name).await?;
         let mappings = attribute_mapping::Entity::find()
             .filter(attribute_mapping::Column::TemplateId.eq(current.id))

@@ -23,9 +23,9 @@ where
 
 macro_rules! on_every_engine {
     ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() { super::run(gatehouse_testkit::Engine::Sqlite, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod postgres { $( #[tokio::test] async fn $name() { super::run(gatehouse_testkit::Engine::Postgres, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod mariadb { $( #[tokio::test] async fn $name() { super::run(gatehouse_testkit::Engine::MariaDb, |s, d| async move { super::$name(s).await; d }).await } )* }
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Sqlite, |s, d| async move { super::$name(s).await; d }).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Postgres, |s, d| async move { super::$name(s).await; d }).await } )* }
+        mod mariadb { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::MariaDb, |s, d| async move { super::$name(s).await; d }).await } )* }
     };
 }
 
@@ -43,6 +43,7 @@ on_every_engine!(
     master_users_have_three_scopes,
     identity_provider_secrets_are_never_listed,
     logs_record_and_filter,
+    concurrent_additions_never_exceed_the_domain_limit,
 );
 
 fn cli() -> Actor {
@@ -594,6 +595,39 @@ async fn logs_record_and_filter(store: Store) {
     assert_eq!(done[0].status, "ok");
     assert_eq!(done[0].summary["created"], json!(3));
     assert!(done[0].finished_at.is_some());
+}
+
+async fn concurrent_additions_never_exceed_the_domain_limit(store: Store) {
+    add_domain(&store, "example.org", |d| d.max_mailboxes = 3).await;
+    // Several stores (as several Gatehouse processes would have) on one database, except on SQLite, where
+    // one process serialises its writers and other processes wait on the file lock.
+    let url = store.url().clone();
+    let mut stores = vec![store.clone()];
+    if store.kind() != gatehouse_core::DatabaseKind::Sqlite {
+        for _ in 0..3 {
+            stores.push(Store::open(&url).await.unwrap());
+        }
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
+    let attempts: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, start) = (stores[i % stores.len()].clone(), start.clone());
+            tokio::spawn(async move {
+                store.ping().await.unwrap();
+                start.wait().await;
+                store.create_mailbox(&cli(), NewMailbox::new(address(&format!("u{i}@example.org")))).await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(err) => assert!(err.to_string().contains("allowed mailboxes"), "unexpected error: {err}"),
+        }
+    }
+    assert_eq!(created, 3);
+    assert_eq!(store.list_mailboxes(None).await.unwrap().len(), 3);
 }
 
 #[tokio::test]
