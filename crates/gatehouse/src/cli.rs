@@ -46,6 +46,24 @@ pub enum Command {
     /// Manage master users (accounts that may log in as other mailboxes).
     #[command(subcommand, name = "master-user")]
     MasterUser(MasterUserCommand),
+    /// Show the auth log, the audit log or the job log, newest first.
+    Log(LogArgs),
+}
+
+/// Options of `log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Which log.
+    #[arg(value_parser = ["auth", "audit", "jobs"])]
+    pub which: String,
+    /// Only entries about this user (auth), target (audit) or identity provider (jobs).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// How many entries at most.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    #[command(flatten)]
+    pub list: ListArgs,
 }
 
 /// Options of `serve`.

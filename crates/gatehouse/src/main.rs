@@ -66,6 +66,7 @@ fn main() -> ExitCode {
             Command::Admin(command) => commands::admins::admin(&ctx, command).await,
             Command::DomainAdmin(command) => commands::admins::domain_admin(&ctx, command).await,
             Command::MasterUser(command) => commands::admins::master_user(&ctx, command).await,
+            Command::Log(args) => commands::logs::run(&ctx, args).await,
         }
     });
     match result {

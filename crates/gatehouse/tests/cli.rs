@@ -61,6 +61,19 @@ fn the_domain_mailbox_limit_refuses_the_third_mailbox_and_writes_nothing() {
     assert_eq!(addresses, vec!["a@example.org", "b@example.org"]);
     let domains = sandbox.json(&["domain", "list", "--json"]);
     assert_eq!(domains[0]["mailboxes"], 2);
+    // The audit log shows the two additions and not the refused third.
+    let audit = sandbox.json(&["log", "audit", "--json"]);
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![("mailbox.add", "b@example.org"), ("mailbox.add", "a@example.org"), ("domain.add", "example.org")]
+    );
+    assert!(audit[0]["actor"].as_str().unwrap().starts_with("cli:"));
 }
 
 #[test]

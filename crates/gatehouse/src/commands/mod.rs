@@ -3,6 +3,7 @@
 
 pub mod admins;
 pub mod domains;
+pub mod logs;
 pub mod mailboxes;
 pub mod serve;
 pub mod templates;
