@@ -70,11 +70,23 @@ pub struct Passwords {
     pub scheme: String,
     /// Cost or rounds for the scheme (bcrypt cost, SHA-crypt rounds); the scheme's default when unset.
     pub rounds: Option<u32>,
+    /// Hashing threads; 0 means one per CPU.
+    pub hash_workers: usize,
+    /// Hash jobs that may wait beyond the running ones before logins get "temporary failure".
+    pub hash_queue_limit: usize,
+    /// MiB that memory-hard hashes (Argon2) may use at once.
+    pub hash_memory_budget_mib: u32,
 }
 
 impl Default for Passwords {
     fn default() -> Self {
-        Passwords { scheme: "BLF-CRYPT".to_string(), rounds: None }
+        Passwords {
+            scheme: "BLF-CRYPT".to_string(),
+            rounds: None,
+            hash_workers: 0,
+            hash_queue_limit: 256,
+            hash_memory_budget_mib: 256,
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
+use gatehouse_passwords::HashPool;
 use gatehouse_store::Store;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -34,6 +35,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     /// The store.
     pub store: Store,
+    /// The bounded pool every password hash runs on.
+    pub hash_pool: HashPool,
 }
 
 /// Where to listen.

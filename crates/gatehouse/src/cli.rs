@@ -48,6 +48,24 @@ pub enum Command {
     MasterUser(MasterUserCommand),
     /// Show the auth log, the audit log or the job log, newest first.
     Log(LogArgs),
+    /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
+    /// the terminal without echo, or as one line from standard input.
+    Pw(PwArgs),
+}
+
+/// Options of `pw`.
+#[derive(Debug, Args)]
+pub struct PwArgs {
+    /// Scheme for the new hash: BLF-CRYPT, ARGON2ID, SHA512-CRYPT, SSHA512 or SSHA256 (default: configured).
+    #[arg(short = 's', long, value_name = "SCHEME")]
+    pub scheme: Option<String>,
+    /// Cost or rounds for the scheme.
+    #[arg(short = 'r', long, value_name = "ROUNDS")]
+    pub rounds: Option<u32>,
+    /// Instead of hashing, test the password against this `{SCHEME}…` hash: exit 0 on match, 1 on mismatch,
+    /// 2 when the hash cannot be checked.
+    #[arg(short = 't', long, value_name = "HASH", conflicts_with_all = ["scheme", "rounds"])]
+    pub test: Option<String>,
 }
 
 /// Options of `log`.

@@ -24,6 +24,10 @@ const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Pw(args) = &cli.command {
+        // `pw` needs no configuration beyond the password scheme, and has doveadm's exit codes.
+        return commands::pw::run(args, cli.config.as_deref());
+    }
     if rustls::crypto::ring::default_provider().install_default().is_err() {
         eprintln!("gatehouse: error: a TLS crypto provider was installed twice");
         return ExitCode::from(EXIT_INTERNAL);
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
             Command::DomainAdmin(command) => commands::admins::domain_admin(&ctx, command).await,
             Command::MasterUser(command) => commands::admins::master_user(&ctx, command).await,
             Command::Log(args) => commands::logs::run(&ctx, args).await,
+            Command::Pw(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

@@ -5,12 +5,13 @@ pub mod admins;
 pub mod domains;
 pub mod logs;
 pub mod mailboxes;
+pub mod pw;
 pub mod serve;
 pub mod templates;
 
 use anyhow::Context;
 use gatehouse_config::Config;
-use gatehouse_passwords::GenerateScheme;
+use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig};
 use gatehouse_store::Store;
 use zeroize::Zeroizing;
 
@@ -35,19 +36,35 @@ impl CommandContext {
             .with_context(|| format!("configuration passwords.scheme = {:?}", passwords.scheme))
     }
 
-    /// Reads a new password and hashes it off the async runtime's worker threads.
-    pub async fn new_password_hash(&self, from_stdin: bool, what: &str) -> anyhow::Result<String> {
-        let password = read_new_password(from_stdin, what)?;
-        self.hash(password).await
+    /// The hash pool: every hash is computed on its threads, never on the async runtime's. `workers`
+    /// overrides the configured thread count (commands need only one).
+    pub fn hash_pool(&self, workers: Option<usize>) -> anyhow::Result<HashPool> {
+        let passwords = &self.config.passwords;
+        let defaults = HashPoolConfig::default();
+        let config = HashPoolConfig {
+            workers: workers.unwrap_or(if passwords.hash_workers == 0 {
+                defaults.workers
+            } else {
+                passwords.hash_workers
+            }),
+            queue_limit: passwords.hash_queue_limit,
+            memory_budget_kib: passwords.hash_memory_budget_mib.saturating_mul(1024),
+            default_scheme: self.password_scheme()?,
+            queue_wait_observer: None,
+        };
+        HashPool::new(config).context("starting the hashing threads")
     }
 
-    /// Hashes a password with the configured scheme on a blocking thread.
-    pub async fn hash(&self, password: Zeroizing<String>) -> anyhow::Result<String> {
-        let scheme = self.password_scheme()?;
-        let hash = tokio::task::spawn_blocking(move || gatehouse_passwords::generate(password.as_bytes(), &scheme))
-            .await
-            .context("hashing task")??;
-        Ok(hash)
+    /// Reads a new password and hashes it with the configured scheme.
+    pub async fn new_password_hash(&self, from_stdin: bool, what: &str) -> anyhow::Result<String> {
+        let password = read_new_password(from_stdin, what)?;
+        self.hash(&self.hash_pool(Some(1))?, password).await
+    }
+
+    /// Hashes a password with the configured scheme on `pool`.
+    pub async fn hash(&self, pool: &HashPool, password: Zeroizing<String>) -> anyhow::Result<String> {
+        let bytes = Zeroizing::new(password.as_bytes().to_vec());
+        Ok(pool.generate(bytes, self.password_scheme()?).await?)
     }
 }
 

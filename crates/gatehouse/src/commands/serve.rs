@@ -21,12 +21,15 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
     };
     let store = ctx.store().await?;
     tracing::info!(database = %ctx.config.database_url, "database ready");
-    bootstrap_admin(ctx, &store).await?;
+    let hash_pool = ctx.hash_pool(None)?;
+    bootstrap_admin(ctx, &store, &hash_pool).await?;
+    // The dummy hash for unknown users is made now, so the first such login costs the same as later ones.
+    hash_pool.warm_up().await.context("preparing the dummy hash")?;
 
     let bound = Bound::bind(listeners).await?;
     let addrs = bound.local_addrs()?;
     tracing::info!(public = %addrs.public, internal = %addrs.internal, "listening");
-    bound.run(AppState { store: store.clone() }, shutdown_signal()).await?;
+    bound.run(AppState { store: store.clone(), hash_pool }, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -34,7 +37,11 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
 
 /// Creates the `admin` account when no administrator exists yet. Its password comes from
 /// `GATEHOUSE_ADMIN_PASSWORD` (or the configuration); otherwise a random one is printed once to stderr.
-async fn bootstrap_admin(ctx: &CommandContext, store: &gatehouse_store::Store) -> anyhow::Result<()> {
+async fn bootstrap_admin(
+    ctx: &CommandContext,
+    store: &gatehouse_store::Store,
+    pool: &gatehouse_passwords::HashPool,
+) -> anyhow::Result<()> {
     if !store.list_admins(gatehouse_store::AdminRole::Admin).await?.is_empty() {
         return Ok(());
     }
@@ -44,7 +51,7 @@ async fn bootstrap_admin(ctx: &CommandContext, store: &gatehouse_store::Store) -
         None => Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), 24)),
     };
     let shown = Secret::new(password.as_str());
-    let hash = ctx.hash(password).await?;
+    let hash = ctx.hash(pool, password).await?;
     if store.bootstrap_admin(FIRST_ADMIN, hash).await? {
         if configured.is_some() {
             tracing::info!("created the administrator '{FIRST_ADMIN}' with the configured password");
