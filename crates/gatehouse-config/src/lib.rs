@@ -40,6 +40,44 @@ pub struct Config {
     pub web: Web,
     /// How new passwords are hashed.
     pub passwords: Passwords,
+    /// Login decisions.
+    pub auth: Auth,
+    /// The Dovecot endpoints on the internal listener.
+    pub dovecot: Dovecot,
+}
+
+/// Login decisions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Separator of master logins, `mailbox*master` (Dovecot's `auth_master_user_separator`).
+    pub master_separator: String,
+    /// Seconds a verified login is remembered (changes to the account end it at once anyway).
+    pub cache_ttl_seconds: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth { master_separator: "*".into(), cache_ttl_seconds: 300 }
+    }
+}
+
+/// Who may call the Dovecot endpoints: callers presenting the shared secret (header
+/// `X-Gatehouse-Secret`), or calling from one of the allowed networks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dovecot {
+    /// The shared secret; unset means only the network allow-list counts.
+    pub shared_secret: Option<Secret>,
+    /// Source networks allowed without the secret (CIDR, comma-separated in the environment).
+    #[serde(deserialize_with = "string_list::deserialize")]
+    pub allowed_networks: Vec<String>,
+}
+
+impl Default for Dovecot {
+    fn default() -> Self {
+        Dovecot { shared_secret: None, allowed_networks: vec!["127.0.0.0/8".into(), "::1/128".into()] }
+    }
 }
 
 /// Listener addresses.
@@ -99,6 +137,8 @@ impl Default for Config {
             listen: Listen::default(),
             web: Web::default(),
             passwords: Passwords::default(),
+            auth: Auth::default(),
+            dovecot: Dovecot::default(),
         }
     }
 }
@@ -243,6 +283,25 @@ mod yes_no {
                 other => Err(D::Error::custom(format!("expected y/yes/n/no, found '{other}'"))),
             },
         }
+    }
+}
+
+/// Accepts a list, or one string of comma-separated items (as environment variables give it).
+mod string_list {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Raw::deserialize(deserializer)? {
+            Raw::List(items) => items,
+            Raw::Text(text) => text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        })
     }
 }
 

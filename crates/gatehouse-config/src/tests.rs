@@ -94,3 +94,11 @@ fn a_missing_secret_file_is_a_clear_error() {
     let err = Config::load_from(None, env(&[("GATEHOUSE_ADMIN_PASSWORD_FILE", "/nonexistent/secret")])).unwrap_err();
     assert!(err.to_string().contains("GATEHOUSE_ADMIN_PASSWORD_FILE"), "{err}");
 }
+
+#[test]
+fn network_lists_come_as_lists_or_comma_strings() {
+    let loaded =
+        Config::load_from(None, env(&[("GATEHOUSE_DOVECOT__ALLOWED_NETWORKS", "10.0.0.0/8, 192.0.2.1/32")])).unwrap();
+    assert_eq!(loaded.config.dovecot.allowed_networks, vec!["10.0.0.0/8".to_string(), "192.0.2.1/32".to_string()]);
+    assert_eq!(Config::default().dovecot.allowed_networks, vec!["127.0.0.0/8".to_string(), "::1/128".to_string()]);
+}

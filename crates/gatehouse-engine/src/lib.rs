@@ -1,15 +1,21 @@
 //! The login decision engine: every allow/deny of Gatehouse is decided here, and wire adapters (Dovecot,
-//! Postfix, nginx, web UI, API) only translate to and from it. It does no IO of its own; the store and the
-//! identity sources are handed to it.
+//! Postfix, nginx, web UI, API) only translate to and from it. It does no IO of its own: accounts come
+//! through the [`Directory`] trait (implemented by the store), hashes run on the password crate's pool.
 //!
-//! - [`login_name`]: step one of every decision — reading who logs in, and as whom (master logins).
-//! - [`decision`]: what the engine answers.
-//!
-//! The pipeline itself (master users, mailbox lookup, protocol gate, app passwords, primary credential, result
-//! cache, brute-force guard) is built by the [Engine] issue on these types.
+//! - [`login_name`]: reading who logs in, and as whom (master logins).
+//! - [`decision`]: the request and the answer.
+//! - [`directory`]: what the engine needs to know about accounts.
+//! - [`app_password`]: the `gh_<id>_<secret>` token format.
+//! - `engine`: the pipeline; `cache`: the revision-checked result cache.
 
+pub mod app_password;
+mod cache;
 pub mod decision;
+pub mod directory;
+mod engine;
 pub mod login_name;
 
-pub use decision::{Decision, Via};
+pub use decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
+pub use directory::{AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin};
+pub use engine::{Engine, EngineConfig};
 pub use login_name::{LoginName, parse_login_name};

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,6 +31,12 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Upper bound for any request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+pub mod auth;
+pub mod dovecot;
+
+pub use auth::AuthService;
+pub use dovecot::CallerPolicy;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -37,6 +44,10 @@ pub struct AppState {
     pub store: Store,
     /// The bounded pool every password hash runs on.
     pub hash_pool: HashPool,
+    /// The login decision engine with its logging.
+    pub auth: Arc<AuthService>,
+    /// Who may call the Dovecot endpoints.
+    pub dovecot_callers: CallerPolicy,
 }
 
 /// Where to listen.
@@ -78,8 +89,11 @@ impl Bound {
             let _ = rx.wait_for(|stopped| *stopped).await;
         };
         let public =
-            axum::serve(self.public, public_router(state.clone())).with_graceful_shutdown(wait(stop_rx.clone()));
-        let internal = axum::serve(self.internal, internal_router(state)).with_graceful_shutdown(wait(stop_rx));
+            axum::serve(self.public, public_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(wait(stop_rx.clone()));
+        let internal =
+            axum::serve(self.internal, internal_router(state).into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(wait(stop_rx));
         let public = tokio::spawn(async move { public.await });
         let internal = tokio::spawn(async move { internal.await });
         shutdown.await;
@@ -105,7 +119,10 @@ pub fn public_router(state: AppState) -> Router {
 
 /// The internal listener's routes.
 pub fn internal_router(state: AppState) -> Router {
-    common_layers(Router::new().route("/healthz", get(healthz)), state)
+    common_layers(
+        Router::new().route("/healthz", get(healthz)).route("/dovecot/auth", axum::routing::post(dovecot::auth)),
+        state,
+    )
 }
 
 /// 200 when the database answers within [`HEALTH_TIMEOUT`], else 503. The reason is logged, not returned.

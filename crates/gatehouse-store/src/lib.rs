@@ -13,9 +13,11 @@ pub mod entity;
 mod migration;
 
 mod admins;
+mod app_passwords;
 mod db_error;
 mod domains;
 mod identity_providers;
+mod login;
 mod logs;
 mod mailboxes;
 mod master_users;
@@ -29,6 +31,7 @@ use gatehouse_core::{DatabaseKind, DatabaseUrl, Error, Result};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
+pub use app_passwords::{AppPassword, NewAppPassword};
 pub use records::*;
 
 use db_error::db_err;

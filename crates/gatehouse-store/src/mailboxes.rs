@@ -151,6 +151,7 @@ impl Store {
             external_id: Set(new.external_id),
             created_at: Set(time),
             modified_at: Set(time),
+            revision: Set(0),
         }
         .insert(&txn)
         .await
@@ -274,6 +275,7 @@ impl Store {
             details.insert("external_id".into(), json!(true));
         }
         row.modified_at = Set(now());
+        row.revision = Set(current.revision + 1);
         let updated = row.update(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.edit", &updated.address, serde_json::Value::Object(details)).await?;
         let template_name = self.template_name(&txn, updated.template_id).await?;

@@ -77,6 +77,7 @@ impl Store {
             active: Set(true),
             created_at: Set(time),
             modified_at: Set(time),
+            revision: Set(0),
         }
         .insert(&txn)
         .await

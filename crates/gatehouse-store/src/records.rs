@@ -35,6 +35,8 @@ pub enum ActorRole {
     Api,
     /// Gatehouse itself (bootstrap, sync jobs).
     System,
+    /// A master user logging in as a mailbox.
+    MasterUser,
 }
 
 impl ActorRole {
@@ -47,6 +49,7 @@ impl ActorRole {
             ActorRole::User => "user",
             ActorRole::Api => "api",
             ActorRole::System => "system",
+            ActorRole::MasterUser => "master_user",
         }
     }
 }

@@ -76,7 +76,7 @@ async fn audit_count(store: &Store) -> usize {
 
 async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
     let applied = store.applied_migrations().await.unwrap();
-    assert_eq!(applied, vec!["m20261123_000001_initial_schema".to_string()]);
+    assert_eq!(applied, vec!["m20261123_000001_initial_schema", "m20261123_000002_login_state"]);
     store.ping().await.unwrap();
     add_domain(&store, "example.org", |_| {}).await;
     // Opening the same database again applies nothing and keeps the data.

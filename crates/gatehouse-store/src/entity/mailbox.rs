@@ -26,6 +26,7 @@ pub struct Model {
     pub external_id: Option<String>,
     pub created_at: i64,
     pub modified_at: i64,
+    pub revision: i64,
 }
 
 /// No relations are declared; joins are written explicitly where needed.

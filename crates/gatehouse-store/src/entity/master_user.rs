@@ -16,6 +16,7 @@ pub struct Model {
     pub active: bool,
     pub created_at: i64,
     pub modified_at: i64,
+    pub revision: i64,
 }
 
 /// No relations are declared; joins are written explicitly where needed.

@@ -11,7 +11,9 @@ pub mod templates;
 
 use anyhow::Context;
 use gatehouse_config::Config;
+use gatehouse_engine::{Engine, EngineConfig};
 use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig};
+use gatehouse_server::{AuthService, CallerPolicy};
 use gatehouse_store::Store;
 use zeroize::Zeroizing;
 
@@ -53,6 +55,34 @@ impl CommandContext {
             queue_wait_observer: None,
         };
         HashPool::new(config).context("starting the hashing threads")
+    }
+
+    /// The login engine over `store`, with logging.
+    pub fn auth_service(&self, store: &Store, pool: &HashPool) -> anyhow::Result<std::sync::Arc<AuthService>> {
+        let auth = &self.config.auth;
+        anyhow::ensure!(!auth.master_separator.is_empty(), "auth.master_separator must not be empty");
+        let config = EngineConfig {
+            master_separator: auth.master_separator.clone(),
+            password_scheme: self.password_scheme()?,
+            cache_ttl: std::time::Duration::from_secs(auth.cache_ttl_seconds),
+            ..EngineConfig::default()
+        };
+        Ok(AuthService::new(Engine::new(store.clone(), pool.clone(), config), &auth.master_separator))
+    }
+
+    /// Who may call the Dovecot endpoints.
+    pub fn dovecot_callers(&self) -> anyhow::Result<CallerPolicy> {
+        let dovecot = &self.config.dovecot;
+        let allowed_networks = dovecot
+            .allowed_networks
+            .iter()
+            .map(|net| {
+                net.parse::<ipnet::IpNet>()
+                    .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("dovecot.allowed_networks: '{net}' is not a network (CIDR) or address"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(CallerPolicy { shared_secret: dovecot.shared_secret.clone().filter(|s| !s.is_empty()), allowed_networks })
     }
 
     /// Reads a new password and hashes it with the configured scheme.

@@ -29,7 +29,13 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
     let bound = Bound::bind(listeners).await?;
     let addrs = bound.local_addrs()?;
     tracing::info!(public = %addrs.public, internal = %addrs.internal, "listening");
-    bound.run(AppState { store: store.clone(), hash_pool }, shutdown_signal()).await?;
+    let state = AppState {
+        store: store.clone(),
+        hash_pool: hash_pool.clone(),
+        auth: ctx.auth_service(&store, &hash_pool)?,
+        dovecot_callers: ctx.dovecot_callers()?,
+    };
+    bound.run(state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

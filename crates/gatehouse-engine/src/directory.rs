@@ -1,0 +1,103 @@
+//! What the engine needs to know about accounts, as a trait the store implements. The engine itself does no
+//! IO: every lookup goes through [`Directory`], every hash through the hash pool.
+
+use std::future::Future;
+
+use gatehouse_core::{Error, ProtocolSet};
+
+/// A mailbox as the engine sees it at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxLogin {
+    /// Row id.
+    pub id: i64,
+    /// The canonical address.
+    pub address: String,
+    /// The domain (ASCII).
+    pub domain: String,
+    /// The mailbox is active.
+    pub active: bool,
+    /// Its domain is active.
+    pub domain_active: bool,
+    /// Services it may use.
+    pub protocols: ProtocolSet,
+    /// `local` or an identity provider's name.
+    pub auth_source: String,
+    /// The local password hash, if any.
+    pub password_hash: Option<String>,
+    /// A confirmed TOTP secret exists (then the primary password is refused for protocols).
+    pub totp_enabled: bool,
+    /// Bumped by every change that can affect a login.
+    pub revision: i64,
+}
+
+/// An app password as the engine sees it at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPasswordLogin {
+    /// Row id (also inside the token).
+    pub id: i64,
+    /// The mailbox it belongs to.
+    pub mailbox_id: i64,
+    /// Hash of the secret part of the token.
+    pub secret_hash: String,
+    /// Services it may be used for.
+    pub protocols: ProtocolSet,
+    /// Not revoked.
+    pub active: bool,
+    /// Unix seconds after which it no longer works.
+    pub expires_at: Option<i64>,
+}
+
+/// Which mailboxes a master user may log in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterScopeLogin {
+    /// Any mailbox.
+    Global,
+    /// Mailboxes of one domain.
+    Domain(String),
+    /// Mailboxes of these domains.
+    Owned(Vec<String>),
+}
+
+impl MasterScopeLogin {
+    /// Whether a mailbox of `domain` is in scope.
+    pub fn allows(&self, domain: &str) -> bool {
+        match self {
+            MasterScopeLogin::Global => true,
+            MasterScopeLogin::Domain(own) => own == domain,
+            MasterScopeLogin::Owned(domains) => domains.iter().any(|d| d == domain),
+        }
+    }
+}
+
+/// A master user as the engine sees it at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterLogin {
+    /// Login name.
+    pub username: String,
+    /// Password hash.
+    pub password_hash: String,
+    /// Scope.
+    pub scope: MasterScopeLogin,
+    /// Active.
+    pub active: bool,
+    /// Bumped by every change.
+    pub revision: i64,
+}
+
+/// The lookups and updates the engine needs. Errors with [`gatehouse_core::Fault::Server`] make the engine
+/// answer "temporary failure".
+pub trait Directory: Send + Sync + 'static {
+    /// A mailbox by its canonical (lowercase) address.
+    fn mailbox(&self, address: &str) -> impl Future<Output = Result<Option<MailboxLogin>, Error>> + Send;
+    /// An app password by id.
+    fn app_password(&self, id: i64) -> impl Future<Output = Result<Option<AppPasswordLogin>, Error>> + Send;
+    /// A master user by login name.
+    fn master_user(&self, username: &str) -> impl Future<Output = Result<Option<MasterLogin>, Error>> + Send;
+    /// Replaces a mailbox's password hash if it is still `old` (rehash on login); returns whether it did.
+    fn replace_password_hash(
+        &self,
+        mailbox_id: i64,
+        old: &str,
+        new: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+}

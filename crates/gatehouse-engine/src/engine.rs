@@ -1,0 +1,333 @@
+//! The login pipeline, top to bottom:
+//!
+//! 1. Read the login name: `target*master` or a SASL authzid mean a master login.
+//! 2. Master login: the master's own password, its scope, an existing and active target.
+//! 3. Mailbox lookup: unknown → a dummy hash of the same cost, then "unknown user"; inactive mailbox or domain
+//!    → "disabled"; the service not in the mailbox's protocols → refused *before* any password is tried.
+//! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked.
+//! 5. The primary credential by auth source: `local` → the stored hash (upgraded when weaker than the
+//!    configured scheme); an identity provider → not available yet; TOTP on → app passwords only.
+//! 6. The result cache in front of 4 and 5, checked against revisions.
+//!
+//! A failing peer (database, hash pool) gives [`Decision::TempFail`], never a wrong-password answer.
+
+use std::time::Duration;
+
+use gatehouse_core::{Error, Fault};
+use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, VerifyOptions, Zeroizing, needs_rehash};
+
+use crate::cache::{CachedSuccess, ResultCache};
+use crate::decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
+use crate::directory::{Directory, MailboxLogin};
+use crate::{app_password, parse_login_name};
+
+/// The auth source of mailboxes with a local password.
+const LOCAL: &str = "local";
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Dovecot's `auth_master_user_separator` (`*`).
+    pub master_separator: String,
+    /// The scheme new hashes are written in; weaker stored hashes are upgraded at login.
+    pub password_scheme: GenerateScheme,
+    /// Verification options (limits, unprefixed plaintext).
+    pub verify_options: VerifyOptions,
+    /// How long a verified success is remembered.
+    pub cache_ttl: Duration,
+    /// How many successes are remembered at most.
+    pub cache_capacity: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            master_separator: "*".into(),
+            password_scheme: GenerateScheme::default(),
+            verify_options: VerifyOptions::default(),
+            cache_ttl: Duration::from_secs(300),
+            cache_capacity: 100_000,
+        }
+    }
+}
+
+/// The decision engine.
+pub struct Engine<D: Directory> {
+    directory: D,
+    pool: HashPool,
+    config: EngineConfig,
+    cache: ResultCache,
+}
+
+/// Turns a directory error into the engine's answer: server faults are temporary failures.
+fn lookup_failed(err: Error) -> Decision {
+    match err.fault() {
+        Fault::Server => Decision::TempFail { cause: err.to_string() },
+        Fault::Client => Decision::denied(DenyReason::BadRequest, err.to_string()),
+    }
+}
+
+fn pool_failed(err: PoolError) -> Decision {
+    Decision::TempFail { cause: format!("password hashing: {err}") }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+macro_rules! try_lookup {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(err) => return lookup_failed(err),
+        }
+    };
+}
+
+impl<D: Directory> Engine<D> {
+    /// Builds an engine over a directory and a hash pool.
+    pub fn new(directory: D, pool: HashPool, config: EngineConfig) -> Self {
+        let cache = ResultCache::new(config.cache_ttl, config.cache_capacity);
+        Engine { directory, pool, config, cache }
+    }
+
+    /// The directory (for adapters that also need lookups).
+    pub fn directory(&self) -> &D {
+        &self.directory
+    }
+
+    /// Decides one login.
+    pub async fn authenticate(&self, request: &LoginRequest) -> Decision {
+        // 1. Who logs in, and as whom.
+        let name = match parse_login_name(&request.username, request.authzid.as_deref(), &self.config.master_separator)
+        {
+            Ok(name) => name,
+            Err(err) => return Decision::denied(DenyReason::BadRequest, err.to_string()),
+        };
+        if request.master_verified {
+            return self.confirm_master_target(&name.target).await;
+        }
+        if let Some(master) = &name.master {
+            return self.master_login(request, &name.target, master).await;
+        }
+
+        // 3. The mailbox, its state and the protocol gate — before any password is tried.
+        let Some(mailbox) = try_lookup!(self.directory.mailbox(&name.target).await) else {
+            return self.unknown_user(request, "no such mailbox").await;
+        };
+        if !mailbox.active || !mailbox.domain_active {
+            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
+        }
+        if let LoginService::Protocol(service) = request.service
+            && !mailbox.protocols.contains(service)
+        {
+            return Decision::denied(DenyReason::ServiceNotAllowed, format!("{service} is disabled for this mailbox"));
+        }
+
+        // 6. A cached success for exactly this credential, still valid for this revision.
+        let key = self.cache.key(request.service.as_str(), &mailbox.address, None, &request.password);
+        if let Some(hit) = self.cache.get(&key) {
+            let unexpired = hit.expires_at.is_none_or(|at| at > now());
+            if hit.mailbox_revision == mailbox.revision && hit.master_revision.is_none() && unexpired {
+                return Decision::Allowed { user: mailbox.address, master_user: None, via: hit.via, cached: true };
+            }
+            self.cache.remove(&key);
+        }
+
+        // 4. App password, then 5. the primary credential.
+        let (decision, expires_at) = match app_password::parse(&request.password) {
+            Some((id, secret)) => self.app_password_login(request, &mailbox, id, secret).await,
+            None => (self.primary_login(request, &mailbox).await, None),
+        };
+        if let Decision::Allowed { via, .. } = &decision {
+            let entry = CachedSuccess {
+                mailbox_revision: mailbox.revision,
+                master_revision: None,
+                via: via.clone(),
+                expires_at,
+            };
+            self.cache.insert(key, entry);
+        }
+        decision
+    }
+
+    async fn unknown_user(&self, request: &LoginRequest, detail: &str) -> Decision {
+        // Cost the same as a real verification, so timing does not tell whether the account exists.
+        match self.pool.dummy_verify(request.password.clone()).await {
+            Ok(()) => Decision::denied(DenyReason::UnknownUser, detail),
+            Err(err) => pool_failed(err),
+        }
+    }
+
+    async fn verify(&self, stored: &str, password: &Zeroizing<Vec<u8>>) -> Result<Verification, Decision> {
+        self.pool.verify(stored.to_string(), password.clone(), self.config.verify_options).await.map_err(pool_failed)
+    }
+
+    async fn app_password_login(
+        &self,
+        request: &LoginRequest,
+        mailbox: &MailboxLogin,
+        id: i64,
+        secret: &[u8],
+    ) -> (Decision, Option<i64>) {
+        let found = match self.directory.app_password(id).await {
+            Ok(found) => found,
+            Err(err) => return (lookup_failed(err), None),
+        };
+        let Some(app) = found.filter(|app| app.mailbox_id == mailbox.id) else {
+            return (self.unknown_user(request, "no such app password for this mailbox").await, None);
+        };
+        let secret = Zeroizing::new(secret.to_vec());
+        match self.verify(&app.secret_hash, &secret).await {
+            Ok(Verification::Match) => {}
+            Ok(other) => {
+                return (Decision::denied(DenyReason::WrongPassword, format!("app password {id}: {other:?}")), None);
+            }
+            Err(decision) => return (decision, None),
+        }
+        if !app.active {
+            return (Decision::denied(DenyReason::Disabled, format!("app password {id} is revoked")), None);
+        }
+        if app.expires_at.is_some_and(|at| at <= now()) {
+            return (Decision::denied(DenyReason::Disabled, format!("app password {id} has expired")), None);
+        }
+        if let LoginService::Protocol(service) = request.service
+            && !app.protocols.contains(service)
+        {
+            return (
+                Decision::denied(
+                    DenyReason::ServiceNotAllowed,
+                    format!("app password {id} is not valid for {service}"),
+                ),
+                None,
+            );
+        }
+        if request.service == LoginService::Web {
+            return (Decision::denied(DenyReason::ServiceNotAllowed, "app passwords do not open the web UI"), None);
+        }
+        let allowed = Decision::Allowed {
+            user: mailbox.address.clone(),
+            master_user: None,
+            via: Via::AppPassword(id),
+            cached: false,
+        };
+        (allowed, app.expires_at)
+    }
+
+    async fn primary_login(&self, request: &LoginRequest, mailbox: &MailboxLogin) -> Decision {
+        if mailbox.auth_source != LOCAL {
+            // Identity-provider logins arrive with their issues; until then this is a clear refusal.
+            return Decision::denied(
+                DenyReason::WrongPassword,
+                format!(
+                    "password login is not available for auth source '{}'; use an app password",
+                    mailbox.auth_source
+                ),
+            );
+        }
+        if mailbox.totp_enabled && request.service != LoginService::Web {
+            return Decision::denied(
+                DenyReason::WrongPassword,
+                "two-factor authentication is on: mail clients must use an app password",
+            );
+        }
+        let Some(stored) = mailbox.password_hash.as_deref().filter(|h| !h.is_empty()) else {
+            return self.unknown_user(request, "the mailbox has no local password").await;
+        };
+        match self.verify(stored, &request.password).await {
+            Ok(Verification::Match) => {}
+            Ok(Verification::Mismatch) => return Decision::denied(DenyReason::WrongPassword, "password mismatch"),
+            Ok(Verification::Unsupported(why) | Verification::Malformed(why)) => {
+                tracing::error!(mailbox = %mailbox.address, "stored password hash cannot be verified: {why}");
+                return Decision::denied(DenyReason::WrongPassword, format!("stored hash unusable: {why}"));
+            }
+            Err(decision) => return decision,
+        }
+        if needs_rehash(stored, &self.config.password_scheme) {
+            self.upgrade_hash(mailbox, stored, &request.password).await;
+        }
+        Decision::Allowed { user: mailbox.address.clone(), master_user: None, via: Via::Password, cached: false }
+    }
+
+    /// Stores a stronger hash of a password that just verified. Failures are logged, not fatal.
+    async fn upgrade_hash(&self, mailbox: &MailboxLogin, old: &str, password: &Zeroizing<Vec<u8>>) {
+        let new = match self.pool.generate(password.clone(), self.config.password_scheme).await {
+            Ok(new) => new,
+            Err(err) => {
+                tracing::warn!(mailbox = %mailbox.address, "could not rehash the password: {err}");
+                return;
+            }
+        };
+        match self.directory.replace_password_hash(mailbox.id, old, &new).await {
+            Ok(true) => {
+                tracing::info!(mailbox = %mailbox.address, "password hash upgraded to {}", self.config.password_scheme)
+            }
+            Ok(false) => tracing::debug!(mailbox = %mailbox.address, "password changed meanwhile; rehash skipped"),
+            Err(err) => tracing::warn!(mailbox = %mailbox.address, "could not store the upgraded hash: {err}"),
+        }
+    }
+
+    async fn master_login(&self, request: &LoginRequest, target: &str, master_name: &str) -> Decision {
+        let Some(master) = try_lookup!(self.directory.master_user(master_name).await) else {
+            return self.unknown_user(request, "no such master user").await;
+        };
+        let target_mailbox = try_lookup!(self.directory.mailbox(target).await);
+        let key = self.cache.key(request.service.as_str(), target, Some(&master.username), &request.password);
+        let cached = self.cache.get(&key).filter(|hit| {
+            Some(hit.master_revision) == Some(Some(master.revision))
+                && target_mailbox.as_ref().is_some_and(|m| m.revision == hit.mailbox_revision)
+        });
+        if cached.is_none() {
+            // The master's own password first, so a wrong password learns nothing about the target.
+            match self.verify(&master.password_hash, &request.password).await {
+                Ok(Verification::Match) => {}
+                Ok(_) => {
+                    return Decision::denied(
+                        DenyReason::WrongPassword,
+                        format!("master user {master_name}: wrong password"),
+                    );
+                }
+                Err(decision) => return decision,
+            }
+        }
+        if !master.active {
+            return Decision::denied(DenyReason::Disabled, format!("master user {master_name} is inactive"));
+        }
+        let Some(mailbox) = target_mailbox else {
+            return Decision::denied(DenyReason::UnknownUser, format!("master login to unknown mailbox {target}"));
+        };
+        if !master.scope.allows(&mailbox.domain) {
+            return Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("master user {master_name} may not log in as mailboxes of {}", mailbox.domain),
+            );
+        }
+        if !mailbox.active || !mailbox.domain_active {
+            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
+        }
+        let entry = CachedSuccess {
+            mailbox_revision: mailbox.revision,
+            master_revision: Some(master.revision),
+            via: Via::MasterUser,
+            expires_at: None,
+        };
+        self.cache.insert(key, entry);
+        Decision::Allowed {
+            user: mailbox.address,
+            master_user: Some(master.username),
+            via: Via::MasterUser,
+            cached: cached.is_some(),
+        }
+    }
+
+    /// Dovecot's second pass after a master login: confirm the target exists and is active.
+    async fn confirm_master_target(&self, target: &str) -> Decision {
+        let Some(mailbox) = try_lookup!(self.directory.mailbox(target).await) else {
+            return Decision::denied(DenyReason::UnknownUser, "no such mailbox");
+        };
+        if !mailbox.active || !mailbox.domain_active {
+            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
+        }
+        Decision::Allowed { user: mailbox.address, master_user: None, via: Via::MasterVerifiedByCaller, cached: false }
+    }
+}

@@ -1,0 +1,132 @@
+//! The store as the login engine's [`Directory`]: the lookups a login needs, and the revision numbers that
+//! keep the engine's result cache honest.
+
+use gatehouse_core::{Error, Result};
+use gatehouse_engine::{AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::entity::{app_password, domain, mailbox, master_user, master_user_domain, totp_secret};
+use crate::templates::parse_protocols;
+use crate::{Store, db_err};
+
+/// Bumps the revision of one mailbox (any change that can affect its logins).
+pub(crate) async fn bump_mailbox_revision(db: &impl ConnectionTrait, mailbox_id: i64) -> Result<()> {
+    mailbox::Entity::update_many()
+        .col_expr(mailbox::Column::Revision, Expr::col(mailbox::Column::Revision).add(1))
+        .filter(mailbox::Column::Id.eq(mailbox_id))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Bumps the revision of every mailbox of a domain (the domain changed).
+pub(crate) async fn bump_domain_revisions(db: &impl ConnectionTrait, domain_id: i64) -> Result<()> {
+    mailbox::Entity::update_many()
+        .col_expr(mailbox::Column::Revision, Expr::col(mailbox::Column::Revision).add(1))
+        .filter(mailbox::Column::DomainId.eq(domain_id))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+impl Directory for Store {
+    async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
+        let Some(row) =
+            mailbox::Entity::find().filter(mailbox::Column::Address.eq(address)).one(&self.db).await.map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let domain = domain::Entity::find_by_id(row.domain_id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::Internal(format!("mailbox {address} has no domain row")))?;
+        let totp = totp_secret::Entity::find()
+            .filter(totp_secret::Column::PrincipalKind.eq("mailbox"))
+            .filter(totp_secret::Column::PrincipalId.eq(row.id))
+            .filter(totp_secret::Column::Confirmed.eq(true))
+            .count(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(Some(MailboxLogin {
+            id: row.id,
+            protocols: parse_protocols(&row.protocols)?,
+            address: row.address,
+            domain: domain.name,
+            active: row.active,
+            domain_active: domain.active,
+            auth_source: row.auth_source,
+            password_hash: row.password_hash,
+            totp_enabled: totp > 0,
+            revision: row.revision,
+        }))
+    }
+
+    async fn app_password(&self, id: i64) -> Result<Option<AppPasswordLogin>, Error> {
+        let Some(row) = app_password::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        Ok(Some(AppPasswordLogin {
+            id: row.id,
+            mailbox_id: row.mailbox_id,
+            protocols: parse_protocols(&row.protocols)?,
+            secret_hash: row.secret_hash,
+            active: row.active,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    async fn master_user(&self, username: &str) -> Result<Option<MasterLogin>, Error> {
+        let Some(row) = master_user::Entity::find()
+            .filter(master_user::Column::Username.eq(username))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let scope = match row.scope.as_str() {
+            "global" => MasterScopeLogin::Global,
+            "domain" => {
+                let id = row.domain_id.ok_or_else(|| Error::Internal("domain master without domain".into()))?;
+                let domain = domain::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?;
+                MasterScopeLogin::Domain(domain.map(|d| d.name).unwrap_or_default())
+            }
+            _ => {
+                let mut names = Vec::new();
+                let links = master_user_domain::Entity::find()
+                    .filter(master_user_domain::Column::MasterUserId.eq(row.id))
+                    .all(&self.db)
+                    .await
+                    .map_err(db_err)?;
+                for link in links {
+                    if let Some(d) = domain::Entity::find_by_id(link.domain_id).one(&self.db).await.map_err(db_err)? {
+                        names.push(d.name);
+                    }
+                }
+                MasterScopeLogin::Owned(names)
+            }
+        };
+        Ok(Some(MasterLogin {
+            username: row.username,
+            password_hash: row.password_hash,
+            scope,
+            active: row.active,
+            revision: row.revision,
+        }))
+    }
+
+    async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
+        let result = mailbox::Entity::update_many()
+            .col_expr(mailbox::Column::PasswordHash, Expr::value(new))
+            .filter(mailbox::Column::Id.eq(mailbox_id))
+            .filter(mailbox::Column::PasswordHash.eq(old))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+}
