@@ -2,6 +2,7 @@
 //! every master login, and the "last used" mark of app passwords. Adapters call [`AuthService::login`] and
 //! only translate its [`Decision`].
 
+use std::future::Future;
 use std::sync::Arc;
 
 use gatehouse_engine::{Decision, Engine, LoginRequest, Via, parse_login_name};
@@ -24,14 +25,28 @@ impl AuthService {
     /// answer, and a failing one is reported in the process log.
     pub async fn login(&self, request: &LoginRequest) -> Decision {
         let decision = self.engine.authenticate(request).await;
+        tokio::spawn(self.record(request, &decision));
+        decision
+    }
+
+    /// Decides a login and waits until it is recorded (for short-lived processes such as the CLI).
+    pub async fn login_and_record(&self, request: &LoginRequest) -> Decision {
+        let decision = self.engine.authenticate(request).await;
+        self.record(request, &decision).await;
+        decision
+    }
+
+    /// The log writes for one decision, as a future that owns everything it needs.
+    fn record(&self, request: &LoginRequest, decision: &Decision) -> impl Future<Output = ()> + Send + 'static {
         let store = self.engine.directory().clone();
-        let entry = log_entry(request, &decision);
-        let master_audit = master_audit(request, &decision, &self.master_separator);
-        let used_app_password = match &decision {
+        let entry = log_entry(request, decision);
+        let master_audit = master_audit(request, decision, &self.master_separator);
+        let used_app_password = match decision {
             Decision::Allowed { via: Via::AppPassword(id), cached: false, .. } => Some(*id),
             _ => None,
         };
-        tokio::spawn(async move {
+        trace_decision(request, decision);
+        async move {
             if let Err(err) = store.record_auth(entry).await {
                 tracing::warn!("could not write the auth log: {err}");
             }
@@ -45,24 +60,26 @@ impl AuthService {
             {
                 tracing::debug!("could not mark app password {id} used: {err}");
             }
-        });
-        match &decision {
-            Decision::Allowed { user, master_user, via, cached } => {
-                tracing::info!(service = request.service.as_str(), user, master = ?master_user, ?via, cached, "login allowed")
-            }
-            Decision::Denied { reason, detail } => tracing::info!(
-                service = request.service.as_str(),
-                user = %request.username,
-                remote_ip = ?request.remote_ip,
-                reason = reason.as_str(),
-                detail,
-                "login denied"
-            ),
-            Decision::TempFail { cause } => {
-                tracing::warn!(service = request.service.as_str(), user = %request.username, cause, "login not decided")
-            }
         }
-        decision
+    }
+}
+
+fn trace_decision(request: &LoginRequest, decision: &Decision) {
+    match decision {
+        Decision::Allowed { user, master_user, via, cached } => {
+            tracing::info!(service = request.service.as_str(), user, master = ?master_user, ?via, cached, "login allowed")
+        }
+        Decision::Denied { reason, detail } => tracing::info!(
+            service = request.service.as_str(),
+            user = %request.username,
+            remote_ip = ?request.remote_ip,
+            reason = reason.as_str(),
+            detail,
+            "login denied"
+        ),
+        Decision::TempFail { cause } => {
+            tracing::warn!(service = request.service.as_str(), user = %request.username, cause, "login not decided")
+        }
     }
 }
 

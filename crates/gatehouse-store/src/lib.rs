@@ -76,7 +76,7 @@ impl Store {
             .sqlx_logging(false);
         let db = Database::connect(options)
             .await
-            .map_err(|err| Error::Unavailable(format!("cannot connect to the database {url}: {}", db_err(err))))?;
+            .map_err(|err| Error::Unavailable(format!("cannot connect to the database {url}: {err}")))?;
         if kind == DatabaseKind::Sqlite && url.sqlite_path().is_some() {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await.map_err(db_err)?;
         }

@@ -46,6 +46,16 @@ pub enum Command {
     /// Manage master users (accounts that may log in as other mailboxes).
     #[command(subcommand, name = "master-user")]
     MasterUser(MasterUserCommand),
+    /// Manage app passwords (per-client credentials for mail programs).
+    #[command(subcommand, name = "app-password")]
+    AppPassword(AppPasswordCommand),
+    /// Ask the login engine for a decision, as Dovecot would (the password is read from the terminal or
+    /// standard input). Exit 0 allowed, 1 denied, 75 temporary failure.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Print configuration for the mail server's programs, filled in for this instance.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Show the auth log, the audit log or the job log, newest first.
     Log(LogArgs),
     /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
@@ -377,5 +387,74 @@ pub enum MasterUserCommand {
     Remove {
         /// Login name.
         username: String,
+    },
+}
+
+/// `app-password …`
+#[derive(Debug, Subcommand)]
+pub enum AppPasswordCommand {
+    /// Create an app password; its token is printed once and cannot be shown again.
+    Add {
+        /// The mailbox.
+        address: String,
+        /// A name for it ("Thunderbird at home").
+        #[arg(long)]
+        name: String,
+        /// Protocols it may be used for (comma list of imap,pop3,smtp,sieve,sogo,dav,eas, or all).
+        #[arg(long, value_name = "LIST")]
+        protocols: String,
+        /// Last day it works (YYYY-MM-DD, UTC), or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+    },
+    /// List the app passwords of a mailbox (never their secrets).
+    List {
+        /// The mailbox.
+        address: String,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Revoke an app password; it stops working at once.
+    Revoke {
+        /// The mailbox.
+        address: String,
+        /// The app password's id (from `list`).
+        id: i64,
+    },
+}
+
+/// `auth …`
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Test a login.
+    Test {
+        /// The user as typed (a mailbox, or `mailbox*master`).
+        user: String,
+        /// The service (imap, pop3, smtp, sieve, sogo, dav, eas, web).
+        #[arg(long, default_value = "imap")]
+        service: String,
+        /// The client address to pretend.
+        #[arg(long, value_name = "IP")]
+        rip: Option<std::net::IpAddr>,
+        /// Log in as USER with this master user's password (like a SASL authorization id).
+        #[arg(long, value_name = "MASTER")]
+        master: Option<String>,
+    },
+}
+
+/// `config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Dovecot: the passdb configuration and the Lua script that asks Gatehouse.
+    Dovecot {
+        /// Which part to print.
+        #[arg(long, value_parser = ["all", "conf", "lua"], default_value = "all")]
+        part: String,
+        /// Where the Lua script will be installed (used in the configuration).
+        #[arg(long, value_name = "PATH", default_value = "/etc/dovecot/gatehouse-passdb.lua")]
+        lua_path: String,
+        /// Gatehouse's /dovecot/auth URL as Dovecot reaches it (default: from the internal listener).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
 }

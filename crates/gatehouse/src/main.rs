@@ -17,6 +17,19 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command};
 use crate::commands::CommandContext;
 
+/// Ends a command with a specific exit code and no error message (a command whose result *is* the code,
+/// such as `auth test`).
+#[derive(Debug)]
+pub struct Exit(pub ExitCode);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {:?}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 const EXIT_CLIENT: u8 = 1;
 const EXIT_INTERNAL: u8 = 70;
 const EXIT_TEMPFAIL: u8 = 75;
@@ -71,15 +84,21 @@ fn main() -> ExitCode {
             Command::DomainAdmin(command) => commands::admins::domain_admin(&ctx, command).await,
             Command::MasterUser(command) => commands::admins::master_user(&ctx, command).await,
             Command::Log(args) => commands::logs::run(&ctx, args).await,
+            Command::Config(command) => commands::config::run(&ctx, command),
+            Command::AppPassword(command) => commands::app_passwords::run(&ctx, command).await,
+            Command::Auth(command) => commands::auth::run(&ctx, command).await,
             Command::Pw(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("gatehouse: error: {}", one_line(&err));
-            ExitCode::from(exit_code(&err))
-        }
+        Err(err) => match err.downcast::<Exit>() {
+            Ok(Exit(code)) => code,
+            Err(err) => {
+                eprintln!("gatehouse: error: {}", one_line(&err));
+                ExitCode::from(exit_code(&err))
+            }
+        },
     }
 }
 

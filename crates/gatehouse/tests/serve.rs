@@ -1,91 +1,12 @@
 //! `gatehouse serve`, tested as a real process: both listeners answer `/healthz`, the first start creates the
 //! administrator, SIGTERM stops it cleanly, and a lost database turns the health check to 503.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
-use gatehouse_testkit::{Engine, TestDatabase, free_port};
-
-/// A running `gatehouse serve`, killed on drop if a test fails before stopping it.
-struct Server {
-    child: Child,
-    public: u16,
-    internal: u16,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path, database_url: &str, admin_password: Option<&str>) -> Server {
-        let (public, internal) = (free_port(), free_port());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        cmd.current_dir(dir)
-            .env_remove("GATEHOUSE_ADMIN_PASSWORD")
-            .env_remove("RUST_LOG")
-            .env("GATEHOUSE_PASSWORDS__ROUNDS", "4")
-            .args(["--database-url", database_url, "serve"])
-            .args(["--public", &format!("127.0.0.1:{public}"), "--internal", &format!("127.0.0.1:{internal}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(password) = admin_password {
-            cmd.env("GATEHOUSE_ADMIN_PASSWORD", password);
-        }
-        let child = cmd.spawn().expect("start gatehouse serve");
-        let server = Server { child, public, internal };
-        server.wait_until_up();
-        server
-    }
-
-    fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if get(self.internal, "/healthz").is_some() && get(self.public, "/healthz").is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("gatehouse serve did not come up within 30 s");
-    }
-
-    /// Sends SIGTERM and returns the exit status and everything written to stderr.
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "gatehouse did not stop within 15 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut stderr = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-        (status, stderr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.1 GET; returns the status code and body, or None if nothing answers.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).ok()?;
-    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
-    let mut rest = String::new();
-    reader.read_to_string(&mut rest).ok()?;
-    let body = rest.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
-    Some((status, body))
-}
+use gatehouse_testkit::{Engine, TestDatabase};
+use support::{Server, get};
 
 #[test]
 fn serve_answers_health_on_both_listeners_and_stops_on_sigterm() {

@@ -2,6 +2,9 @@
 //! and prints the result.
 
 pub mod admins;
+pub mod app_passwords;
+pub mod auth;
+pub mod config;
 pub mod domains;
 pub mod logs;
 pub mod mailboxes;

@@ -2,14 +2,14 @@
 //! `--test HASH` it exits 0 when the password matches, 1 when it does not, 2 when the hash cannot be checked
 //! (unknown scheme, malformed hash) or anything else goes wrong.
 
-use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
 use gatehouse_config::Config;
-use gatehouse_passwords::{GenerateScheme, Verification, VerifyOptions, Zeroizing};
+use gatehouse_passwords::{GenerateScheme, Verification, VerifyOptions};
 
 use crate::cli::PwArgs;
+use crate::password_input::read_password;
 
 const MISMATCH: u8 = 1;
 const ERROR: u8 = 2;
@@ -27,7 +27,7 @@ pub fn run(args: &PwArgs, config_file: Option<&Path>) -> ExitCode {
 
 fn execute(args: &PwArgs, config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let Some(stored) = &args.test {
-        let password = read_password(false)?;
+        let password = read_password("Enter password: ", false)?;
         return Ok(match gatehouse_passwords::verify(stored, password.as_bytes(), &VerifyOptions::default()) {
             Verification::Match => {
                 eprintln!("(verified)");
@@ -54,26 +54,8 @@ fn execute(args: &PwArgs, config_file: Option<&Path>) -> anyhow::Result<ExitCode
             GenerateScheme::from_name(&passwords.scheme, args.rounds.or(passwords.rounds))?
         }
     };
-    let password = read_password(true)?;
+    let password = read_password("Enter password: ", true)?;
     // A one-off hash on this (non-async) thread; the server hashes only on its hash pool.
     println!("{}", gatehouse_passwords::generate(password.as_bytes(), &scheme)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reads the password from the terminal (asked twice when `confirm`) or one line from standard input.
-fn read_password(confirm: bool) -> anyhow::Result<Zeroizing<String>> {
-    if std::io::stdin().is_terminal() {
-        let first = Zeroizing::new(rpassword::prompt_password("Enter password: ")?);
-        if confirm {
-            let second = Zeroizing::new(rpassword::prompt_password("Retype password: ")?);
-            anyhow::ensure!(first == second, "the passwords do not match");
-        }
-        return Ok(first);
-    }
-    let mut input = Zeroizing::new(String::new());
-    std::io::stdin().read_to_string(&mut input)?;
-    let line = input.strip_suffix('\n').unwrap_or(&input);
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    anyhow::ensure!(!line.contains('\n'), "standard input must hold one line");
-    Ok(Zeroizing::new(line.to_string()))
 }

@@ -1,0 +1,122 @@
+//! A private Dovecot 2.3 (IMAP, POP3, ManageSieve) on loopback, configured only with what
+//! `gatehouse config dovecot` prints, asking a running Gatehouse.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::{free_port, require_peer};
+
+use super::{cli_ok, is_root, program};
+
+/// A running Dovecot, stopped on drop.
+pub struct Dovecot {
+    child: Child,
+    /// Its folder (configuration, sockets, log, mail).
+    pub dir: tempfile::TempDir,
+    /// IMAP port.
+    pub imap: u16,
+    /// POP3 port.
+    pub pop3: u16,
+    /// ManageSieve port.
+    pub sieve: u16,
+    /// The auth-client listener (what Postfix uses with `smtpd_sasl_type = dovecot`).
+    pub auth: u16,
+    config: PathBuf,
+}
+
+impl Dovecot {
+    /// Starts Dovecot asking the Gatehouse whose internal listener is `gatehouse_internal`. `None` (after
+    /// [`require_peer`]) when Dovecot, its Lua module, lua-cjson, root or the `vmail` user are missing.
+    pub fn start(workdir: &Path, database_url: &str, gatehouse_internal: u16) -> Option<Dovecot> {
+        let Some(dovecot) = program("dovecot") else {
+            require_peer("Dovecot", "packages dovecot-imapd, dovecot-pop3d, dovecot-managesieved, dovecot-auth-lua");
+            return None;
+        };
+        if !is_root() {
+            require_peer("Dovecot", "the tests must run as root to start Dovecot");
+            return None;
+        }
+        if !Path::new("/usr/share/lua/5.4/cjson.lua").exists()
+            && !Path::new("/usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so").exists()
+        {
+            require_peer("Dovecot", "package lua-cjson (Lua 5.4 build) is not installed");
+            return None;
+        }
+        if !Command::new("id").arg("vmail").output().is_ok_and(|o| o.status.success()) {
+            require_peer("Dovecot", "the system user 'vmail' does not exist (scripts/test creates it)");
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("gatehouse-dovecot-").tempdir().unwrap();
+        let root = dir.path();
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mail = root.join("mail");
+        std::fs::create_dir(&mail).unwrap();
+        std::fs::set_permissions(&mail, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+        let lua_path = root.join("gatehouse-passdb.lua");
+        let url = format!("http://127.0.0.1:{gatehouse_internal}/dovecot/auth");
+        let lua = cli_ok(workdir, database_url, &["config", "dovecot", "--part", "lua", "--url", &url], "");
+        std::fs::write(&lua_path, lua).unwrap();
+        let auth_conf = cli_ok(
+            workdir,
+            database_url,
+            &["config", "dovecot", "--part", "conf", "--lua-path", lua_path.to_str().unwrap()],
+            "",
+        );
+        let (imap, pop3, sieve, auth) = (free_port(), free_port(), free_port(), free_port());
+        let config = root.join("dovecot.conf");
+        std::fs::write(&config, format!(
+            "base_dir = {root}/run\nstate_dir = {root}/state\ninstance_name = gatehouse-test-{imap}\n\
+             log_path = {root}/dovecot.log\nprotocols = imap pop3 sieve\nlisten = 127.0.0.1\nssl = no\n\
+             disable_plaintext_auth = no\nauth_verbose = yes\nauth_failure_delay = 0\ndefault_login_user = dovenull\n\
+             default_internal_user = dovecot\nmail_location = maildir:{root}/mail/%d/%n\nfirst_valid_uid = 1\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+             service managesieve-login {{\n  inet_listener sieve {{\n    address = 127.0.0.1\n    port = {sieve}\n  }}\n}}\n\
+             service auth {{\n  inet_listener auth-client {{\n    address = 127.0.0.1\n    port = {auth}\n  }}\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=vmail gid=vmail home={root}/mail/%d/%n\n}}\n\
+             # ---- from `gatehouse config dovecot` ----\n{auth_conf}",
+            root = root.display()
+        ))
+        .unwrap();
+        let child = Command::new(dovecot)
+            .args(["-F", "-c"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dovecot");
+        let dovecot = Dovecot { child, dir, imap, pop3, sieve, auth, config };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", imap)).is_err() {
+            assert!(Instant::now() < deadline, "Dovecot did not start:\n{}", dovecot.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(dovecot)
+    }
+
+    /// Dovecot's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Runs `doveadm` against this instance.
+    pub fn doveadm(&self, args: &[&str]) -> std::process::Output {
+        Command::new(program("doveadm").expect("doveadm")).arg("-c").arg(&self.config).args(args).output().unwrap()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.doveadm(&["stop"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

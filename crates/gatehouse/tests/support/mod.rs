@@ -1,0 +1,156 @@
+//! Shared test support: a running `gatehouse serve`, the CLI against the same database, a tiny HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::free_port;
+
+pub mod dovecot;
+pub mod mail;
+
+/// A running `gatehouse serve`, killed on drop if a test fails before stopping it.
+pub struct Server {
+    child: Child,
+    pub public: u16,
+    pub internal: u16,
+}
+
+impl Server {
+    pub fn start(dir: &std::path::Path, database_url: &str, admin_password: Option<&str>) -> Server {
+        let (public, internal) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.current_dir(dir)
+            .env_remove("GATEHOUSE_ADMIN_PASSWORD")
+            .env_remove("RUST_LOG")
+            .env("GATEHOUSE_PASSWORDS__ROUNDS", "4")
+            .args(["--database-url", database_url, "serve"])
+            .args(["--public", &format!("127.0.0.1:{public}"), "--internal", &format!("127.0.0.1:{internal}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(password) = admin_password {
+            cmd.env("GATEHOUSE_ADMIN_PASSWORD", password);
+        }
+        let child = cmd.spawn().expect("start gatehouse serve");
+        let server = Server { child, public, internal };
+        server.wait_until_up();
+        server
+    }
+
+    fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if get(self.internal, "/healthz").is_some() && get(self.public, "/healthz").is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("gatehouse serve did not come up within 30 s");
+    }
+
+    /// Sends SIGTERM and returns the exit status and everything written to stderr.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "gatehouse did not stop within 15 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        (status, stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET; returns the status code and body, or None if nothing answers.
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).ok()?;
+    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).ok()?;
+    let body = rest.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// Runs the CLI against `database_url` in `dir`, with `stdin`; returns (exit code, stdout, stderr).
+pub fn cli(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("GATEHOUSE_PASSWORDS__ROUNDS", "4")
+        .arg("--database-url")
+        .arg(database_url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gatehouse");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Like [`cli`], panicking unless the command succeeds; returns stdout.
+pub fn cli_ok(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> String {
+    let (code, stdout, stderr) = cli(dir, database_url, args, stdin);
+    assert_eq!(code, 0, "gatehouse {args:?} failed: {stderr}");
+    stdout
+}
+
+/// Whether this process runs as root (needed to start Dovecot and Postfix).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// Finds a program on PATH or in the sbin folders.
+pub fn program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"])
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A minimal HTTP/1.1 POST with a JSON body; returns the status code and body.
+pub fn post_json(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).ok()?;
+    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).ok()?;
+    Some((status, rest.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
