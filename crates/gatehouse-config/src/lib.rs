@@ -44,6 +44,43 @@ pub struct Config {
     pub auth: Auth,
     /// The Dovecot endpoints on the internal listener.
     pub dovecot: Dovecot,
+    /// The brute-force guard.
+    pub guard: Guard,
+}
+
+/// The brute-force guard: failed logins per address and per username, escalating delays, temporary bans.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Guard {
+    /// Seconds a failure counts.
+    pub window_seconds: u64,
+    /// Failures from one address within the window that ban it.
+    pub ban_after: u32,
+    /// Failures after which answers are delayed.
+    pub delay_after: u32,
+    /// The longest delay, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Length of a first ban in seconds; it doubles with each further ban.
+    pub ban_seconds: u64,
+    /// The longest ban in seconds.
+    pub max_ban_seconds: u64,
+    /// Networks never delayed or banned (the mail server's own programs).
+    #[serde(deserialize_with = "string_list::deserialize")]
+    pub trusted_networks: Vec<String>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            window_seconds: 600,
+            ban_after: 15,
+            delay_after: 3,
+            max_delay_ms: 2000,
+            ban_seconds: 1800,
+            max_ban_seconds: 86_400,
+            trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        }
+    }
 }
 
 /// Login decisions.
@@ -139,6 +176,7 @@ impl Default for Config {
             passwords: Passwords::default(),
             auth: Auth::default(),
             dovecot: Dovecot::default(),
+            guard: Guard::default(),
         }
     }
 }

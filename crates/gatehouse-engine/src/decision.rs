@@ -83,6 +83,8 @@ pub enum DenyReason {
     ServiceNotAllowed,
     /// The request is malformed (empty username, unknown service, …).
     BadRequest,
+    /// The client address is banned after repeated failures.
+    Banned,
 }
 
 impl DenyReason {
@@ -94,6 +96,7 @@ impl DenyReason {
             DenyReason::Disabled => "disabled",
             DenyReason::ServiceNotAllowed => "not allowed",
             DenyReason::BadRequest => "bad request",
+            DenyReason::Banned => "banned",
         }
     }
 }

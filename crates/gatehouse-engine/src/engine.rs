@@ -9,6 +9,9 @@
 //!    configured scheme); an identity provider → not available yet; TOTP on → app passwords only.
 //! 6. The result cache in front of 4 and 5, checked against revisions.
 //!
+//! Around it all, the brute-force guard: a banned address is refused before anything else, and every refusal
+//! is counted (and, after a few, answered with a delay).
+//!
 //! A failing peer (database, hash pool) gives [`Decision::TempFail`], never a wrong-password answer.
 
 use std::time::Duration;
@@ -19,6 +22,7 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
 use crate::directory::{Directory, MailboxLogin};
+use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::{app_password, parse_login_name};
 
 /// The auth source of mailboxes with a local password.
@@ -37,6 +41,8 @@ pub struct EngineConfig {
     pub cache_ttl: Duration,
     /// How many successes are remembered at most.
     pub cache_capacity: u64,
+    /// The brute-force guard's settings.
+    pub guard: GuardConfig,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +53,7 @@ impl Default for EngineConfig {
             verify_options: VerifyOptions::default(),
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 100_000,
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -57,6 +64,7 @@ pub struct Engine<D: Directory> {
     pool: HashPool,
     config: EngineConfig,
     cache: ResultCache,
+    guard: Guard,
 }
 
 /// Turns a directory error into the engine's answer: server faults are temporary failures.
@@ -88,7 +96,8 @@ impl<D: Directory> Engine<D> {
     /// Builds an engine over a directory and a hash pool.
     pub fn new(directory: D, pool: HashPool, config: EngineConfig) -> Self {
         let cache = ResultCache::new(config.cache_ttl, config.cache_capacity);
-        Engine { directory, pool, config, cache }
+        let guard = Guard::new(config.guard.clone());
+        Engine { directory, pool, config, cache, guard }
     }
 
     /// The directory (for adapters that also need lookups).
@@ -96,8 +105,36 @@ impl<D: Directory> Engine<D> {
         &self.directory
     }
 
-    /// Decides one login.
+    /// The brute-force guard.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Decides one login: the brute-force guard first, then the pipeline; a refusal is counted and, after
+    /// repeated failures, answered with a delay.
     pub async fn authenticate(&self, request: &LoginRequest) -> Decision {
+        if let Verdict::Banned { remaining } = self.guard.check(request.remote_ip) {
+            return Decision::denied(
+                DenyReason::Banned,
+                format!("the client address is banned for another {} s after repeated failures", remaining.as_secs()),
+            );
+        }
+        let decision = self.decide(request).await;
+        match &decision {
+            Decision::Denied { .. } => {
+                let delay = self.guard.failure(request.remote_ip, &request.username);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            Decision::Allowed { user, .. } => self.guard.success(user),
+            Decision::TempFail { .. } => {}
+        }
+        decision
+    }
+
+    /// The pipeline itself.
+    async fn decide(&self, request: &LoginRequest) -> Decision {
         // 1. Who logs in, and as whom.
         let name = match parse_login_name(&request.username, request.authzid.as_deref(), &self.config.master_separator)
         {

@@ -6,6 +6,7 @@
 //! - [`decision`]: the request and the answer.
 //! - [`directory`]: what the engine needs to know about accounts.
 //! - [`app_password`]: the `gh_<id>_<secret>` token format.
+//! - [`guard`]: the brute-force guard.
 //! - `engine`: the pipeline; `cache`: the revision-checked result cache.
 
 pub mod app_password;
@@ -13,9 +14,11 @@ mod cache;
 pub mod decision;
 pub mod directory;
 mod engine;
+pub mod guard;
 pub mod login_name;
 
 pub use decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
 pub use directory::{AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin};
 pub use engine::{Engine, EngineConfig};
+pub use guard::{Guard, GuardConfig, GuardEntry, Verdict};
 pub use login_name::{LoginName, parse_login_name};

@@ -21,6 +21,11 @@ impl AuthService {
         Arc::new(AuthService { engine, master_separator: master_separator.to_string() })
     }
 
+    /// The brute-force guard.
+    pub fn guard(&self) -> &gatehouse_engine::Guard {
+        self.engine.guard()
+    }
+
     /// Decides a login and records it. Logging happens in the background: a slow log write never delays the
     /// answer, and a failing one is reported in the process log.
     pub async fn login(&self, request: &LoginRequest) -> Decision {

@@ -124,10 +124,88 @@ pub async fn auth(
             let status = match reason {
                 DenyReason::UnknownUser => StatusCode::NOT_FOUND,
                 DenyReason::Disabled | DenyReason::ServiceNotAllowed => StatusCode::FORBIDDEN,
-                DenyReason::WrongPassword | DenyReason::BadRequest => StatusCode::UNAUTHORIZED,
+                DenyReason::WrongPassword | DenyReason::BadRequest | DenyReason::Banned => StatusCode::UNAUTHORIZED,
             };
             failure(status, reason.as_str())
         }
         Decision::TempFail { .. } => failure(StatusCode::SERVICE_UNAVAILABLE, "temporary failure"),
     }
+}
+
+/// What Dovecot's auth policy client sends (`auth_policy_request_attributes`, default set).
+#[derive(Deserialize)]
+struct PolicyBody {
+    remote: Option<String>,
+    login: Option<String>,
+}
+
+/// The `command=` of a policy request.
+#[derive(Deserialize)]
+pub struct PolicyQuery {
+    command: Option<String>,
+}
+
+/// `POST /dovecot/policy?command=allow|report` for Dovecot's `auth_policy_server_url`. `allow` answers
+/// `{"status":-1}` for banned addresses (Dovecot then refuses before asking any passdb) and `{"status":0}`
+/// otherwise; `report` is acknowledged only, because Gatehouse counts failures where it decides them.
+pub async fn policy(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Query(query): axum::extract::Query<PolicyQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !state.dovecot_callers.allows(peer.ip(), &headers) {
+        tracing::warn!(peer = %peer, "refused a /dovecot/policy call from an unauthorised caller");
+        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    }
+    let Ok(body) = serde_json::from_slice::<PolicyBody>(&body) else {
+        return failure(StatusCode::BAD_REQUEST, "malformed JSON");
+    };
+    match query.command.as_deref() {
+        Some("allow") => {
+            let remote = ip(body.remote.as_deref());
+            match state.auth.guard().check(remote) {
+                gatehouse_engine::Verdict::Banned { remaining } => {
+                    tracing::info!(remote = ?remote, login = ?body.login, "policy: refused a banned address");
+                    let msg =
+                        format!("Too many failed logins; try again in {} minutes", remaining.as_secs().div_ceil(60));
+                    Json(json!({ "status": -1, "msg": msg })).into_response()
+                }
+                gatehouse_engine::Verdict::Allow => Json(json!({ "status": 0, "msg": "" })).into_response(),
+            }
+        }
+        Some("report") => Json(json!({ "status": 0, "msg": "" })).into_response(),
+        _ => failure(StatusCode::BAD_REQUEST, "command must be allow or report"),
+    }
+}
+
+/// `GET /guard`: what the brute-force guard tracks (for `gatehouse guard list`).
+pub async fn guard_list(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.dovecot_callers.allows(peer.ip(), &headers) {
+        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    }
+    Json(state.auth.guard().snapshot()).into_response()
+}
+
+/// `DELETE /guard/{address}`: ends a ban (for `gatehouse guard unban`).
+pub async fn guard_unban(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Path(address): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.dovecot_callers.allows(peer.ip(), &headers) {
+        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    }
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return failure(StatusCode::BAD_REQUEST, "not an IP address");
+    };
+    let known = state.auth.guard().unban(address);
+    tracing::info!(%address, known, "ban lifted by an operator");
+    Json(json!({ "success": true, "was_tracked": known })).into_response()
 }

@@ -120,7 +120,12 @@ pub fn public_router(state: AppState) -> Router {
 /// The internal listener's routes.
 pub fn internal_router(state: AppState) -> Router {
     common_layers(
-        Router::new().route("/healthz", get(healthz)).route("/dovecot/auth", axum::routing::post(dovecot::auth)),
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/dovecot/auth", axum::routing::post(dovecot::auth))
+            .route("/dovecot/policy", axum::routing::post(dovecot::policy))
+            .route("/guard", get(dovecot::guard_list))
+            .route("/guard/{address}", axum::routing::delete(dovecot::guard_unban)),
         state,
     )
 }

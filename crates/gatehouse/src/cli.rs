@@ -56,6 +56,9 @@ pub enum Command {
     /// Print configuration for the mail server's programs, filled in for this instance.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Show or lift the brute-force guard's bans and counters (asks the running server).
+    #[command(subcommand)]
+    Guard(GuardCommand),
     /// Show the auth log, the audit log or the job log, newest first.
     Log(LogArgs),
     /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
@@ -456,5 +459,17 @@ pub enum ConfigCommand {
         /// Gatehouse's /dovecot/auth URL as Dovecot reaches it (default: from the internal listener).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+    },
+}
+
+/// `guard …`
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Banned addresses and failure counters of the running server.
+    List(ListArgs),
+    /// End the ban of an address.
+    Unban {
+        /// The address.
+        address: std::net::IpAddr,
     },
 }

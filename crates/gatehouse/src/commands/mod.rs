@@ -6,6 +6,7 @@ pub mod app_passwords;
 pub mod auth;
 pub mod config;
 pub mod domains;
+pub mod guard;
 pub mod logs;
 pub mod mailboxes;
 pub mod pw;
@@ -14,7 +15,9 @@ pub mod templates;
 
 use anyhow::Context;
 use gatehouse_config::Config;
-use gatehouse_engine::{Engine, EngineConfig};
+use std::time::Duration;
+
+use gatehouse_engine::{Engine, EngineConfig, GuardConfig};
 use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig};
 use gatehouse_server::{AuthService, CallerPolicy};
 use gatehouse_store::Store;
@@ -64,10 +67,21 @@ impl CommandContext {
     pub fn auth_service(&self, store: &Store, pool: &HashPool) -> anyhow::Result<std::sync::Arc<AuthService>> {
         let auth = &self.config.auth;
         anyhow::ensure!(!auth.master_separator.is_empty(), "auth.master_separator must not be empty");
+        let guard = &self.config.guard;
         let config = EngineConfig {
             master_separator: auth.master_separator.clone(),
             password_scheme: self.password_scheme()?,
             cache_ttl: std::time::Duration::from_secs(auth.cache_ttl_seconds),
+            guard: GuardConfig {
+                window: Duration::from_secs(guard.window_seconds),
+                ban_after: guard.ban_after.max(1),
+                delay_after: guard.delay_after,
+                max_delay: Duration::from_millis(guard.max_delay_ms),
+                ban_time: Duration::from_secs(guard.ban_seconds),
+                max_ban_time: Duration::from_secs(guard.max_ban_seconds),
+                trusted_networks: networks("guard.trusted_networks", &guard.trusted_networks)?,
+                ..GuardConfig::default()
+            },
             ..EngineConfig::default()
         };
         Ok(AuthService::new(Engine::new(store.clone(), pool.clone(), config), &auth.master_separator))
@@ -76,15 +90,7 @@ impl CommandContext {
     /// Who may call the Dovecot endpoints.
     pub fn dovecot_callers(&self) -> anyhow::Result<CallerPolicy> {
         let dovecot = &self.config.dovecot;
-        let allowed_networks = dovecot
-            .allowed_networks
-            .iter()
-            .map(|net| {
-                net.parse::<ipnet::IpNet>()
-                    .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .with_context(|| format!("dovecot.allowed_networks: '{net}' is not a network (CIDR) or address"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let allowed_networks = networks("dovecot.allowed_networks", &dovecot.allowed_networks)?;
         Ok(CallerPolicy { shared_secret: dovecot.shared_secret.clone().filter(|s| !s.is_empty()), allowed_networks })
     }
 
@@ -99,6 +105,18 @@ impl CommandContext {
         let bytes = Zeroizing::new(password.as_bytes().to_vec());
         Ok(pool.generate(bytes, self.password_scheme()?).await?)
     }
+}
+
+/// Parses a list of networks (CIDR) or single addresses from the configuration key `key`.
+fn networks(key: &str, items: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    items
+        .iter()
+        .map(|net| {
+            net.parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("{key}: '{net}' is not a network (CIDR) or an address"))
+        })
+        .collect()
 }
 
 /// Parses a comma list of domains.

@@ -21,6 +21,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &std::path::Path, database_url: &str, admin_password: Option<&str>) -> Server {
+        Server::start_with_env(dir, database_url, admin_password, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables (configuration).
+    pub fn start_with_env(
+        dir: &std::path::Path,
+        database_url: &str,
+        admin_password: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let (public, internal) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         cmd.current_dir(dir)
@@ -34,6 +44,7 @@ impl Server {
         if let Some(password) = admin_password {
             cmd.env("GATEHOUSE_ADMIN_PASSWORD", password);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().expect("start gatehouse serve");
         let server = Server { child, public, internal };
         server.wait_until_up();

@@ -1,0 +1,75 @@
+//! `gatehouse guard list|unban`: the brute-force guard lives in the running server's memory, so these commands
+//! ask its internal listener (with the Dovecot shared secret, if one is configured).
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::CommandContext;
+use super::config::reachable;
+use crate::cli::GuardCommand;
+use crate::output::print_list;
+
+#[derive(Deserialize, serde::Serialize)]
+struct Entry {
+    kind: String,
+    key: String,
+    failures: u32,
+    bans: u32,
+    banned_until: Option<i64>,
+}
+
+/// One request to the internal listener; returns the status and body.
+async fn call(ctx: &CommandContext, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let addr = reachable(ctx.config.listen.internal);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| {
+        format!("cannot reach the server's internal listener at {addr}; is `gatehouse serve` running?")
+    })?;
+    let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
+    let secret_header = if secret.is_empty() { String::new() } else { format!("X-Gatehouse-Secret: {secret}\r\n") };
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{secret_header}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response);
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed HTTP response")?;
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+fn time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+/// Runs a `guard` command.
+pub async fn run(ctx: &CommandContext, command: GuardCommand) -> anyhow::Result<()> {
+    match command {
+        GuardCommand::List(args) => {
+            let (status, body) = call(ctx, "GET", "/guard").await?;
+            if status != 200 {
+                bail!("the server answered {status}: {body}");
+            }
+            let entries: Vec<Entry> = serde_json::from_str(&body).context("unexpected answer from the server")?;
+            print_list(args.json, &entries, &["KIND", "ADDRESS OR USER", "FAILURES", "BANS", "BANNED UNTIL"], |e| {
+                vec![
+                    e.kind.clone(),
+                    e.key.clone(),
+                    e.failures.to_string(),
+                    e.bans.to_string(),
+                    e.banned_until.map(time).unwrap_or_else(|| "-".into()),
+                ]
+            });
+        }
+        GuardCommand::Unban { address } => {
+            let (status, body) = call(ctx, "DELETE", &format!("/guard/{address}")).await?;
+            if status != 200 {
+                bail!("the server answered {status}: {body}");
+            }
+            eprintln!("lifted the ban of {address}");
+        }
+    }
+    Ok(())
+}
