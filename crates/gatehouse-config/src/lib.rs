@@ -125,6 +125,9 @@ pub struct Listen {
     pub public: SocketAddr,
     /// The internal listener: Dovecot passdb and policy, nginx `auth_request`. Keep it off the internet.
     pub internal: SocketAddr,
+    /// Dovecot's auth protocol for Postfix (`smtpd_sasl_type = dovecot`): `host:port` or `unix:/path`;
+    /// off when unset.
+    pub sasl: Option<String>,
 }
 
 /// Web UI settings.
@@ -183,7 +186,11 @@ impl Default for Config {
 
 impl Default for Listen {
     fn default() -> Self {
-        Listen { public: SocketAddr::from(([127, 0, 0, 1], 8080)), internal: SocketAddr::from(([127, 0, 0, 1], 8081)) }
+        Listen {
+            public: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            internal: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            sasl: None,
+        }
     }
 }
 

@@ -33,6 +33,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub mod auth;
 pub mod dovecot;
+pub mod sasl;
 
 pub use auth::AuthService;
 pub use dovecot::CallerPolicy;
@@ -51,18 +52,57 @@ pub struct AppState {
 }
 
 /// Where to listen.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Listeners {
     /// The public listener.
     pub public: SocketAddr,
     /// The internal listener.
     pub internal: SocketAddr,
+    /// The Dovecot auth-protocol listener for Postfix, if wanted.
+    pub sasl: Option<SaslAddress>,
+}
+
+/// Where the auth-protocol (SASL) listener listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslAddress {
+    /// A TCP address (`127.0.0.1:10013`).
+    Tcp(SocketAddr),
+    /// A unix socket (`unix:/var/spool/postfix/private/gatehouse-auth`). It is created with mode 0666: put it
+    /// in a directory only Postfix can enter, as `/var/spool/postfix/private` is.
+    Unix(std::path::PathBuf),
+}
+
+impl std::str::FromStr for SaslAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = text.strip_prefix("unix:").or_else(|| text.starts_with('/').then_some(text)) {
+            return Ok(SaslAddress::Unix(path.into()));
+        }
+        let tcp = text.strip_prefix("inet:").unwrap_or(text);
+        tcp.parse().map(SaslAddress::Tcp).map_err(|_| format!("'{text}' is neither host:port nor unix:/path"))
+    }
+}
+
+impl std::fmt::Display for SaslAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaslAddress::Tcp(addr) => write!(f, "inet:{addr}"),
+            SaslAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+enum SaslListener {
+    Tcp(TcpListener),
+    Unix(tokio::net::UnixListener),
 }
 
 /// Bound listeners, ready to serve (binding first lets the caller report the real addresses and fail early).
 pub struct Bound {
     public: TcpListener,
     internal: TcpListener,
+    sasl: Option<SaslListener>,
 }
 
 impl Bound {
@@ -74,17 +114,41 @@ impl Bound {
         let internal = TcpListener::bind(listeners.internal)
             .await
             .with_context(|| format!("cannot listen on {} (internal listener)", listeners.internal))?;
-        Ok(Bound { public, internal })
+        let sasl = match &listeners.sasl {
+            None => None,
+            Some(SaslAddress::Tcp(addr)) => Some(SaslListener::Tcp(
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (SASL listener)"))?,
+            )),
+            Some(SaslAddress::Unix(path)) => {
+                if path.exists() {
+                    std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
+                }
+                let listener = tokio::net::UnixListener::bind(path)
+                    .with_context(|| format!("cannot listen on {} (SASL listener)", path.display()))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+                Some(SaslListener::Unix(listener))
+            }
+        };
+        Ok(Bound { public, internal, sasl })
     }
 
     /// The addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> std::io::Result<Listeners> {
-        Ok(Listeners { public: self.public.local_addr()?, internal: self.internal.local_addr()? })
+        let sasl = match &self.sasl {
+            None => None,
+            Some(SaslListener::Tcp(listener)) => Some(SaslAddress::Tcp(listener.local_addr()?)),
+            Some(SaslListener::Unix(listener)) => {
+                listener.local_addr()?.as_pathname().map(|path| SaslAddress::Unix(path.to_path_buf()))
+            }
+        };
+        Ok(Listeners { public: self.public.local_addr()?, internal: self.internal.local_addr()?, sasl })
     }
 
     /// Serves both listeners until `shutdown` completes, then lets running requests finish.
     pub async fn run(self, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let auth = state.auth.clone();
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stopped| *stopped).await;
         };
@@ -93,7 +157,16 @@ impl Bound {
                 .with_graceful_shutdown(wait(stop_rx.clone()));
         let internal =
             axum::serve(self.internal, internal_router(state).into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(wait(stop_rx));
+                .with_graceful_shutdown(wait(stop_rx.clone()));
+        let sasl = match self.sasl {
+            Some(SaslListener::Tcp(listener)) => {
+                Some(tokio::spawn(sasl::serve_tcp(listener, auth.clone(), stop_rx.clone())))
+            }
+            Some(SaslListener::Unix(listener)) => {
+                Some(tokio::spawn(sasl::serve_unix(listener, auth.clone(), stop_rx.clone())))
+            }
+            None => None,
+        };
         let public = tokio::spawn(async move { public.await });
         let internal = tokio::spawn(async move { internal.await });
         shutdown.await;
@@ -101,6 +174,9 @@ impl Bound {
         let _ = stop_tx.send(true);
         public.await.context("public listener task")?.context("public listener")?;
         internal.await.context("internal listener task")?.context("internal listener")?;
+        if let Some(sasl) = sasl {
+            sasl.await.context("SASL listener task")?;
+        }
         Ok(())
     }
 }

@@ -106,6 +106,9 @@ pub struct ServeArgs {
     /// Internal listener address (Dovecot, nginx auth_request).
     #[arg(long, value_name = "ADDR")]
     pub internal: Option<SocketAddr>,
+    /// Also serve Dovecot's auth protocol for Postfix on host:port or unix:/path.
+    #[arg(long, value_name = "ADDR")]
+    pub sasl: Option<String>,
 }
 
 /// Output choice shared by the `list` commands.

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use gatehouse_core::Secret;
-use gatehouse_server::{AppState, Bound, Listeners};
+use gatehouse_server::{AppState, Bound, Listeners, SaslAddress};
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
 
@@ -15,9 +15,14 @@ const FIRST_ADMIN: &str = "admin";
 
 /// Runs the server.
 pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
+    let sasl = args.sasl.or(ctx.config.listen.sasl.clone());
     let listeners = Listeners {
         public: args.public.unwrap_or(ctx.config.listen.public),
         internal: args.internal.unwrap_or(ctx.config.listen.internal),
+        sasl: sasl
+            .map(|text| text.parse::<SaslAddress>())
+            .transpose()
+            .map_err(|err| anyhow::anyhow!("--sasl: {err}"))?,
     };
     let store = ctx.store().await?;
     tracing::info!(database = %ctx.config.database_url, "database ready");
@@ -28,7 +33,8 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
 
     let bound = Bound::bind(listeners).await?;
     let addrs = bound.local_addrs()?;
-    tracing::info!(public = %addrs.public, internal = %addrs.internal, "listening");
+    let sasl = addrs.sasl.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "off".into());
+    tracing::info!(public = %addrs.public, internal = %addrs.internal, sasl, "listening");
     let state = AppState {
         store: store.clone(),
         hash_pool: hash_pool.clone(),

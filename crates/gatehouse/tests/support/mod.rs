@@ -11,6 +11,7 @@ use gatehouse_testkit::free_port;
 
 pub mod dovecot;
 pub mod mail;
+pub mod postfix;
 
 /// A running `gatehouse serve`, killed on drop if a test fails before stopping it.
 pub struct Server {

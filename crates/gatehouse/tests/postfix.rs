@@ -1,0 +1,73 @@
+//! Real Postfix 3.7 with swaks: SMTP AUTH PLAIN and LOGIN through Gatehouse's auth-protocol listener directly,
+//! and through Dovecot's auth service; 235 for good credentials, 535 for bad ones, relaying only when
+//! authenticated; and "temporary failure" (454) while Gatehouse is down.
+
+mod support;
+
+use support::dovecot::Dovecot;
+use support::postfix::Postfix;
+use support::{Server, cli_ok};
+
+#[test]
+fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
+    cli_ok(
+        dir.path(),
+        db,
+        &["mailbox", "add", "alice@example.org", "--password-stdin", "--protocols", "imap,smtp"],
+        "alicepw\n",
+    );
+    cli_ok(
+        dir.path(),
+        db,
+        &["mailbox", "add", "bob@example.org", "--password-stdin", "--protocols", "imap"],
+        "bobpw\n",
+    );
+    let sasl = gatehouse_testkit::free_port();
+    let server =
+        Server::start_with_env(dir.path(), db, Some("pw"), &[("GATEHOUSE_LISTEN__SASL", &format!("127.0.0.1:{sasl}"))]);
+    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(postfix) = Postfix::start(sasl, dovecot.auth) else { return };
+    let auth = |port: u16, mechanism: &str, user: &str, password: &str| {
+        postfix.swaks(
+            port,
+            &["--auth", mechanism, "--auth-user", user, "--auth-password", password, "--quit-after", "AUTH"],
+        )
+    };
+
+    for port in [postfix.direct, postfix.via_dovecot] {
+        let plain = auth(port, "PLAIN", "alice@example.org", "alicepw");
+        assert!(plain.has("235"), "PLAIN on {port}:\n{}\n{}", plain.transcript, postfix.log());
+        assert!(auth(port, "LOGIN", "alice@example.org", "alicepw").has("235"));
+        assert!(auth(port, "PLAIN", "alice@example.org", "wrong").has("535"));
+        assert!(auth(port, "LOGIN", "nobody@example.org", "x").has("535"));
+        assert!(auth(port, "PLAIN", "bob@example.org", "bobpw").has("535"), "bob may not use SMTP");
+
+        let relayed = postfix.swaks(
+            port,
+            &[
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "alice@example.org",
+                "--auth-password",
+                "alicepw",
+                "--from",
+                "alice@example.org",
+                "--to",
+                "someone@elsewhere.example",
+            ],
+        );
+        assert!(relayed.has("250 2.0.0 Ok: queued"), "{}", relayed.transcript);
+        let refused = postfix.swaks(port, &["--from", "x@elsewhere.example", "--to", "someone@elsewhere.example"]);
+        assert!(refused.has("554"), "relaying without authentication: {}", refused.transcript);
+    }
+
+    // Gatehouse down: Postfix answers "temporary failure" on the direct path, never "wrong password".
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let during_outage = auth(postfix.direct, "PLAIN", "alice@example.org", "alicepw");
+    assert!(during_outage.has("454"), "{}", during_outage.transcript);
+}
