@@ -149,12 +149,18 @@ pub fn program(name: &str) -> Option<PathBuf> {
 
 /// A minimal HTTP/1.1 POST with a JSON body; returns the status code and body.
 pub fn post_json(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    post_json_with(port, path, body, &[])
+}
+
+/// [`post_json`] with extra request headers.
+pub fn post_json_with(port: u16, path: &str, body: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     write!(
         stream,
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+         {extra}Connection: close\r\n\r\n{body}",
         body.len()
     )
     .ok()?;

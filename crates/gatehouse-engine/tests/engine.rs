@@ -1,0 +1,306 @@
+//! The decision engine against an in-memory directory: every rule of the pipeline, and how much hashing each
+//! decision costs (counted on the hash pool).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gatehouse_core::{Error, ProtocolSet, Service};
+use gatehouse_engine::*;
+use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig, Verification, VerifyOptions, Zeroizing, generate};
+
+#[derive(Default)]
+struct Memory {
+    mailboxes: Mutex<HashMap<String, MailboxLogin>>,
+    app_passwords: Mutex<HashMap<i64, AppPasswordLogin>>,
+    masters: Mutex<HashMap<String, MasterLogin>>,
+    replaced: Mutex<Vec<(i64, String)>>,
+    down: AtomicBool,
+}
+
+impl Memory {
+    fn check(&self) -> Result<(), Error> {
+        if self.down.load(Ordering::Relaxed) { Err(Error::Unavailable("database down".into())) } else { Ok(()) }
+    }
+}
+
+/// The directory handed to the engine; the test keeps another handle on the same memory.
+struct Dir(std::sync::Arc<Memory>);
+
+impl Directory for Dir {
+    async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
+        self.0.check()?;
+        Ok(self.0.mailboxes.lock().unwrap().get(address).cloned())
+    }
+    async fn app_password(&self, id: i64) -> Result<Option<AppPasswordLogin>, Error> {
+        self.0.check()?;
+        Ok(self.0.app_passwords.lock().unwrap().get(&id).cloned())
+    }
+    async fn master_user(&self, username: &str) -> Result<Option<MasterLogin>, Error> {
+        self.0.check()?;
+        Ok(self.0.masters.lock().unwrap().get(username).cloned())
+    }
+    async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
+        self.0.check()?;
+        let mut mailboxes = self.0.mailboxes.lock().unwrap();
+        let Some(mailbox) = mailboxes.values_mut().find(|m| m.id == mailbox_id) else { return Ok(false) };
+        if mailbox.password_hash.as_deref() != Some(old) {
+            return Ok(false);
+        }
+        mailbox.password_hash = Some(new.to_string());
+        self.0.replaced.lock().unwrap().push((mailbox_id, new.to_string()));
+        Ok(true)
+    }
+}
+
+const SCHEME: GenerateScheme = GenerateScheme::BlfCrypt { cost: 4 };
+
+fn hash(password: &str) -> String {
+    generate(password.as_bytes(), &SCHEME).unwrap()
+}
+
+struct Fixture {
+    memory: std::sync::Arc<Memory>,
+    pool: HashPool,
+    engine: Engine<Dir>,
+}
+
+fn mailbox(id: i64, address: &str, password_hash: Option<String>, protocols: &str) -> MailboxLogin {
+    MailboxLogin {
+        id,
+        address: address.into(),
+        domain: address.split_once('@').unwrap().1.into(),
+        active: true,
+        domain_active: true,
+        protocols: protocols.parse().unwrap(),
+        auth_source: "local".into(),
+        password_hash,
+        totp_enabled: false,
+        revision: 0,
+    }
+}
+
+fn fixture() -> Fixture {
+    let memory = std::sync::Arc::new(Memory::default());
+    {
+        let mut mailboxes = memory.mailboxes.lock().unwrap();
+        mailboxes
+            .insert("alice@example.org".into(), mailbox(1, "alice@example.org", Some(hash("alicepw")), "imap,smtp"));
+        mailboxes.insert("bob@example.org".into(), mailbox(2, "bob@example.org", Some(hash("bobpw")), "all"));
+        mailboxes.insert("carol@other.org".into(), mailbox(3, "carol@other.org", Some(hash("carolpw")), "all"));
+        let mut masters = memory.masters.lock().unwrap();
+        masters.insert(
+            "master@example.org".into(),
+            MasterLogin {
+                username: "master@example.org".into(),
+                password_hash: hash("masterpw"),
+                scope: MasterScopeLogin::Domain("example.org".into()),
+                active: true,
+                revision: 0,
+            },
+        );
+    }
+    let pool =
+        HashPool::new(HashPoolConfig { workers: 1, default_scheme: SCHEME, ..HashPoolConfig::default() }).unwrap();
+    let config = EngineConfig { password_scheme: SCHEME, ..EngineConfig::default() };
+    Fixture { engine: Engine::new(Dir(memory.clone()), pool.clone(), config), memory, pool }
+}
+
+fn request(user: &str, password: &str, service: Service) -> LoginRequest {
+    LoginRequest {
+        username: user.into(),
+        authzid: None,
+        password: Zeroizing::new(password.as_bytes().to_vec()),
+        service: LoginService::Protocol(service),
+        remote_ip: Some("192.0.2.10".parse().unwrap()),
+        secured: true,
+        master_verified: false,
+    }
+}
+
+impl Fixture {
+    async fn login(&self, request: &LoginRequest) -> (Decision, u64) {
+        let before = self.pool.stats().submitted;
+        let decision = self.engine.authenticate(request).await;
+        (decision, self.pool.stats().submitted - before)
+    }
+
+    fn set_mailbox(&self, address: &str, change: impl FnOnce(&mut MailboxLogin)) {
+        change(self.memory.mailboxes.lock().unwrap().get_mut(address).unwrap());
+    }
+}
+
+fn reason(decision: &Decision) -> Option<DenyReason> {
+    match decision {
+        Decision::Denied { reason, .. } => Some(*reason),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn local_passwords_unknown_users_and_the_cache() {
+    let f = fixture();
+    let (decision, hashes) = f.login(&request("Alice@Example.org", "alicepw", Service::Imap)).await;
+    assert!(
+        matches!(&decision, Decision::Allowed { user, via: Via::Password, cached: false, .. } if user == "alice@example.org")
+    );
+    assert_eq!(hashes, 1);
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert!(matches!(decision, Decision::Allowed { cached: true, .. }), "{decision:?}");
+    assert_eq!(hashes, 0, "a cached success costs no hash");
+    // Any change to the mailbox (revision) ends the cached success at once.
+    f.set_mailbox("alice@example.org", |m| m.revision += 1);
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert!(matches!(decision, Decision::Allowed { cached: false, .. }));
+    assert_eq!(hashes, 1);
+
+    let (decision, hashes) = f.login(&request("alice@example.org", "wrong", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::WrongPassword));
+    assert_eq!(hashes, 1);
+    let (decision, hashes) = f.login(&request("nobody@example.org", "x", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::UnknownUser));
+    assert_eq!(hashes, 1, "an unknown user costs one dummy hash, like a real one");
+}
+
+#[tokio::test]
+async fn the_protocol_gate_comes_before_any_hash_and_inactive_accounts_are_refused() {
+    let f = fixture();
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Pop3)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed));
+    assert_eq!(hashes, 0);
+    f.set_mailbox("bob@example.org", |m| m.domain_active = false);
+    let (decision, hashes) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::Disabled));
+    assert_eq!(hashes, 0);
+}
+
+#[tokio::test]
+async fn weak_hashes_are_upgraded_on_login() {
+    let f = fixture();
+    f.set_mailbox("bob@example.org", |m| m.password_hash = Some("{PLAIN-MD5}5f4dcc3b5aa765d61d8327deb882cf99".into()));
+    let (decision, _) = f.login(&request("bob@example.org", "password", Service::Imap)).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    let replaced = f.memory.replaced.lock().unwrap().clone();
+    assert_eq!(replaced.len(), 1);
+    assert!(replaced[0].1.starts_with("{BLF-CRYPT}$2y$04$"), "{}", replaced[0].1);
+    let options = VerifyOptions::default();
+    assert_eq!(gatehouse_passwords::verify(&replaced[0].1, b"password", &options), Verification::Match);
+    // A hash already in the configured scheme is left alone.
+    f.login(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert_eq!(f.memory.replaced.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn app_passwords_cost_exactly_one_hash_and_respect_scope_expiry_and_owner() {
+    let f = fixture();
+    let secret = app_password::new_secret();
+    let add = |id: i64, mailbox_id: i64, protocols: &str, expires_at: Option<i64>| {
+        f.memory.app_passwords.lock().unwrap().insert(
+            id,
+            AppPasswordLogin {
+                id,
+                mailbox_id,
+                secret_hash: generate(secret.as_bytes(), &GenerateScheme::Ssha256).unwrap(),
+                protocols: protocols.parse::<ProtocolSet>().unwrap(),
+                active: true,
+                expires_at,
+            },
+        );
+    };
+    add(7, 1, "smtp", None);
+    add(8, 1, "imap", Some(1));
+    add(9, 2, "imap", None);
+    let token = |id| app_password::token(id, &secret);
+
+    let (decision, hashes) = f.login(&request("alice@example.org", &token(7), Service::Smtp)).await;
+    assert!(matches!(decision, Decision::Allowed { via: Via::AppPassword(7), .. }), "{decision:?}");
+    assert_eq!(hashes, 1, "one app password, one hash — never a loop over the mailbox's app passwords");
+    let (decision, _) = f.login(&request("alice@example.org", &token(7), Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed));
+    let (decision, _) = f.login(&request("alice@example.org", &token(8), Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::Disabled), "expired");
+    let (decision, _) = f.login(&request("alice@example.org", &token(9), Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::UnknownUser), "bob's token does not open alice's mailbox");
+
+    // Two-factor authentication: the primary password no longer opens protocols, app passwords still do.
+    f.set_mailbox("alice@example.org", |m| {
+        m.totp_enabled = true;
+        m.revision += 1;
+    });
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Smtp)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::WrongPassword));
+    assert_eq!(hashes, 0);
+    assert!(f.login(&request("alice@example.org", &token(7), Service::Smtp)).await.0.is_allowed());
+}
+
+#[tokio::test]
+async fn identity_provider_mailboxes_need_an_app_password_for_now() {
+    let f = fixture();
+    f.set_mailbox("bob@example.org", |m| m.auth_source = "corp-ldap".into());
+    let (decision, hashes) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
+    let Decision::Denied { detail, .. } = decision else { panic!("{decision:?}") };
+    assert!(detail.contains("not available for auth source 'corp-ldap'"), "{detail}");
+    assert_eq!(hashes, 0);
+}
+
+#[tokio::test]
+async fn a_failing_directory_is_a_temporary_failure_never_a_wrong_password() {
+    let f = fixture();
+    f.memory.down.store(true, Ordering::Relaxed);
+    let (decision, _) = f.login(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert!(matches!(decision, Decision::TempFail { .. }), "{decision:?}");
+    let (decision, _) = f.login(&request("alice@example.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert!(matches!(decision, Decision::TempFail { .. }), "{decision:?}");
+}
+
+#[tokio::test]
+async fn master_users_stay_inside_their_scope_even_after_a_cached_success() {
+    let f = fixture();
+    let (decision, _) = f.login(&request("alice@example.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert!(
+        matches!(&decision, Decision::Allowed { user, master_user: Some(m), via: Via::MasterUser, .. }
+            if user == "alice@example.org" && m == "master@example.org"),
+        "{decision:?}"
+    );
+    let mut via_authzid = request("master@example.org", "masterpw", Service::Imap);
+    via_authzid.authzid = Some("bob@example.org".into());
+    assert!(f.login(&via_authzid).await.0.is_allowed());
+    // The same master and password, another domain: refused, the cache notwithstanding.
+    let (decision, _) = f.login(&request("carol@other.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed));
+    let (decision, _) = f.login(&request("alice@example.org*master@example.org", "wrong", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::WrongPassword));
+    let (decision, _) = f.login(&request("master@example.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::BadRequest), "a master user cannot log in as itself");
+    // Deactivating the master user ends its cached successes too.
+    f.memory.masters.lock().unwrap().get_mut("master@example.org").unwrap().active = false;
+    f.memory.masters.lock().unwrap().get_mut("master@example.org").unwrap().revision += 1;
+    let (decision, _) = f.login(&request("alice@example.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::Disabled));
+}
+
+#[tokio::test]
+async fn a_banned_address_is_refused_before_any_hash() {
+    let memory = fixture().memory;
+    let pool =
+        HashPool::new(HashPoolConfig { workers: 1, default_scheme: SCHEME, ..HashPoolConfig::default() }).unwrap();
+    let guard = GuardConfig { ban_after: 3, max_delay: std::time::Duration::from_millis(1), ..GuardConfig::default() };
+    let f = Fixture {
+        engine: Engine::new(
+            Dir(memory.clone()),
+            pool.clone(),
+            EngineConfig { password_scheme: SCHEME, guard, ..EngineConfig::default() },
+        ),
+        memory,
+        pool,
+    };
+    for _ in 0..3 {
+        f.login(&request("alice@example.org", "wrong", Service::Imap)).await;
+    }
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::Banned));
+    assert_eq!(hashes, 0);
+    let mut elsewhere = request("alice@example.org", "alicepw", Service::Imap);
+    elsewhere.remote_ip = Some("198.51.100.1".parse().unwrap());
+    assert!(f.login(&elsewhere).await.0.is_allowed());
+}
