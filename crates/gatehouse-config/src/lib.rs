@@ -91,11 +91,14 @@ pub struct Auth {
     pub master_separator: String,
     /// Seconds a verified login is remembered (changes to the account end it at once anyway).
     pub cache_ttl_seconds: u64,
+    /// Administrators (any mailbox) and domain administrators with `login_as` (their domains) may log in as
+    /// master users, `mailbox*admin`, with their own passwords.
+    pub admins_as_masters: bool,
 }
 
 impl Default for Auth {
     fn default() -> Self {
-        Auth { master_separator: "*".into(), cache_ttl_seconds: 300 }
+        Auth { master_separator: "*".into(), cache_ttl_seconds: 300, admins_as_masters: false }
     }
 }
 

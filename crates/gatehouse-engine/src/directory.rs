@@ -93,6 +93,10 @@ pub trait Directory: Send + Sync + 'static {
     fn app_password(&self, id: i64) -> impl Future<Output = Result<Option<AppPasswordLogin>, Error>> + Send;
     /// A master user by login name.
     fn master_user(&self, username: &str) -> impl Future<Output = Result<Option<MasterLogin>, Error>> + Send;
+    /// An administrator acting as a master user (only asked when the engine is configured to allow it): an
+    /// active admin may log in as any mailbox, a domain admin with the `login_as` permission as mailboxes of
+    /// its domains; anyone else is `None`.
+    fn admin_as_master(&self, username: &str) -> impl Future<Output = Result<Option<MasterLogin>, Error>> + Send;
     /// Replaces a mailbox's password hash if it is still `old` (rehash on login); returns whether it did.
     fn replace_password_hash(
         &self,

@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub cache_capacity: u64,
     /// The brute-force guard's settings.
     pub guard: GuardConfig,
+    /// Administrators (any mailbox) and domain administrators with `login_as` (their domains' mailboxes) may
+    /// also log in as master users, with their own passwords.
+    pub admins_as_masters: bool,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 100_000,
             guard: GuardConfig::default(),
+            admins_as_masters: false,
         }
     }
 }
@@ -305,7 +309,11 @@ impl<D: Directory> Engine<D> {
     }
 
     async fn master_login(&self, request: &LoginRequest, target: &str, master_name: &str) -> Decision {
-        let Some(master) = try_lookup!(self.directory.master_user(master_name).await) else {
+        let mut master = try_lookup!(self.directory.master_user(master_name).await);
+        if master.is_none() && self.config.admins_as_masters {
+            master = try_lookup!(self.directory.admin_as_master(master_name).await);
+        }
+        let Some(master) = master else {
             return self.unknown_user(request, "no such master user").await;
         };
         let target_mailbox = try_lookup!(self.directory.mailbox(target).await);

@@ -40,6 +40,16 @@ impl Directory for Dir {
         self.0.check()?;
         Ok(self.0.masters.lock().unwrap().get(username).cloned())
     }
+    async fn admin_as_master(&self, username: &str) -> Result<Option<MasterLogin>, Error> {
+        self.0.check()?;
+        Ok((username == "ops").then(|| MasterLogin {
+            username: "ops".into(),
+            password_hash: hash("opspw"),
+            scope: MasterScopeLogin::Owned(vec!["other.org".into()]),
+            active: true,
+            revision: 0,
+        }))
+    }
     async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
         self.0.check()?;
         let mut mailboxes = self.0.mailboxes.lock().unwrap();
@@ -303,4 +313,17 @@ async fn a_banned_address_is_refused_before_any_hash() {
     let mut elsewhere = request("alice@example.org", "alicepw", Service::Imap);
     elsewhere.remote_ip = Some("198.51.100.1".parse().unwrap());
     assert!(f.login(&elsewhere).await.0.is_allowed());
+}
+
+#[tokio::test]
+async fn administrators_act_as_master_users_only_when_configured() {
+    let f = fixture();
+    let (decision, _) = f.login(&request("carol@other.org*ops", "opspw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::UnknownUser), "off by default");
+    let config = EngineConfig { password_scheme: SCHEME, admins_as_masters: true, ..EngineConfig::default() };
+    let engine = Engine::new(Dir(f.memory.clone()), f.pool.clone(), config);
+    let decision = engine.authenticate(&request("carol@other.org*ops", "opspw", Service::Imap)).await;
+    assert!(matches!(&decision, Decision::Allowed { master_user: Some(m), .. } if m == "ops"), "{decision:?}");
+    let decision = engine.authenticate(&request("alice@example.org*ops", "opspw", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed), "outside the admin's domains");
 }

@@ -1,12 +1,14 @@
 //! Gatehouse's two HTTP listeners and their lifecycle.
 //!
 //! - The **public** listener serves what browsers reach: the web UI, the REST API and the webmail login
-//!   redirector (later issues).
-//! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb and policy
-//!   endpoints and nginx's `auth_request` (later issues). Keep it on loopback or a private network.
+//!   redirector (arriving with the [Web+SOGo] issue).
+//! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb
+//!   (`/dovecot/auth`) and policy (`/dovecot/policy`) endpoints and the guard's state (`/guard`); nginx's
+//!   `auth_request` arrives with [Web+SOGo]. Keep it on loopback or a private network.
+//! - The optional **SASL** listener speaks Dovecot's auth protocol for Postfix ([`sasl`]).
 //!
-//! Both answer `GET /healthz`: 200 while the database answers, 503 while it does not. [`run`] stops both
-//! gracefully when the shutdown future completes (SIGTERM or SIGINT in the binary).
+//! Both HTTP listeners answer `GET /healthz`: 200 while the database answers, 503 while it does not.
+//! [`Bound::run`] stops everything gracefully when the shutdown future completes (SIGTERM or SIGINT).
 
 use std::future::Future;
 use std::net::SocketAddr;

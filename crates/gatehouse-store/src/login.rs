@@ -6,7 +6,7 @@ use gatehouse_engine::{AppPasswordLogin, Directory, MailboxLogin, MasterLogin, M
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::entity::{app_password, domain, mailbox, master_user, master_user_domain, totp_secret};
+use crate::entity::{admin, admin_domain, app_password, domain, mailbox, master_user, master_user_domain, totp_secret};
 use crate::templates::parse_protocols;
 use crate::{Store, db_err};
 
@@ -116,6 +116,40 @@ impl Directory for Store {
             scope,
             active: row.active,
             revision: row.revision,
+        }))
+    }
+
+    async fn admin_as_master(&self, username: &str) -> Result<Option<MasterLogin>, Error> {
+        let Some(row) =
+            admin::Entity::find().filter(admin::Column::Username.eq(username)).one(&self.db).await.map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let scope = match row.role.as_str() {
+            "admin" => MasterScopeLogin::Global,
+            _ if row.acl.split(',').any(|p| p == "login_as") => {
+                let mut names = Vec::new();
+                let links = admin_domain::Entity::find()
+                    .filter(admin_domain::Column::AdminId.eq(row.id))
+                    .all(&self.db)
+                    .await
+                    .map_err(db_err)?;
+                for link in links {
+                    if let Some(d) = domain::Entity::find_by_id(link.domain_id).one(&self.db).await.map_err(db_err)? {
+                        names.push(d.name);
+                    }
+                }
+                MasterScopeLogin::Owned(names)
+            }
+            _ => return Ok(None),
+        };
+        // Admin rows carry no revision; their modification time changes with every edit.
+        Ok(Some(MasterLogin {
+            username: row.username,
+            password_hash: row.password_hash,
+            scope,
+            active: row.active,
+            revision: row.modified_at,
         }))
     }
 

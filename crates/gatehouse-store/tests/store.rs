@@ -44,6 +44,7 @@ on_every_engine!(
     identity_provider_secrets_are_never_listed,
     logs_record_and_filter,
     concurrent_additions_never_exceed_the_domain_limit,
+    login_lookups_and_revisions_for_the_engine,
 );
 
 fn cli() -> Actor {
@@ -628,6 +629,109 @@ async fn concurrent_additions_never_exceed_the_domain_limit(store: Store) {
     }
     assert_eq!(created, 3);
     assert_eq!(store.list_mailboxes(None).await.unwrap().len(), 3);
+}
+
+async fn login_lookups_and_revisions_for_the_engine(store: Store) {
+    use gatehouse_engine::{Directory, MasterScopeLogin};
+    add_domain(&store, "example.org", |_| {}).await;
+    add_mailbox(&store, "alice@example.org", |m| {
+        m.password_hash = Some("{PLAIN}old".into());
+        m.protocols = Some("imap,smtp".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    let login = Directory::mailbox(&store, "alice@example.org").await.unwrap().unwrap();
+    assert_eq!((login.domain.as_str(), login.active, login.domain_active), ("example.org", true, true));
+    assert_eq!(login.protocols.to_string(), "imap,smtp");
+    assert!(!login.totp_enabled);
+    assert!(Directory::mailbox(&store, "nobody@example.org").await.unwrap().is_none());
+
+    // Every change that can affect a login bumps the revision.
+    let created = store
+        .create_app_password(
+            &cli(),
+            &address("alice@example.org"),
+            NewAppPassword {
+                name: "phone".into(),
+                protocols: "smtp".parse().unwrap(),
+                expires_at: None,
+                secret_hash: "{SSHA256}x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let after_add = Directory::mailbox(&store, "alice@example.org").await.unwrap().unwrap().revision;
+    assert!(after_add > login.revision);
+    let app = store.app_password(created.id).await.unwrap().unwrap();
+    assert_eq!((app.mailbox_id, app.active, app.protocols.to_string()), (login.id, true, "smtp".to_string()));
+    store.revoke_app_password(&cli(), &address("alice@example.org"), created.id).await.unwrap();
+    assert!(!store.app_password(created.id).await.unwrap().unwrap().active);
+    let after_revoke = Directory::mailbox(&store, "alice@example.org").await.unwrap().unwrap().revision;
+    assert!(after_revoke > after_add);
+    store
+        .update_domain(
+            &cli(),
+            &domain("example.org"),
+            DomainChanges { description: Some("x".into()), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert!(Directory::mailbox(&store, "alice@example.org").await.unwrap().unwrap().revision > after_revoke);
+    assert_eq!(store.list_app_passwords(&address("alice@example.org")).await.unwrap()[0].name, "phone");
+
+    // Rehash is a compare-and-swap on the old hash.
+    assert!(!store.replace_password_hash(login.id, "{PLAIN}other", "{PLAIN}new").await.unwrap());
+    assert!(store.replace_password_hash(login.id, "{PLAIN}old", "{PLAIN}new").await.unwrap());
+    assert_eq!(
+        store.mailbox_password_hash(&address("alice@example.org")).await.unwrap().as_deref(),
+        Some("{PLAIN}new")
+    );
+
+    // Master users and administrators acting as masters.
+    store
+        .create_master_user(
+            &cli(),
+            NewMasterUser {
+                username: "m@example.org".into(),
+                password_hash: "{PLAIN}m".into(),
+                scope: NewMasterScope::Domain,
+            },
+        )
+        .await
+        .unwrap();
+    let master = store.master_user("m@example.org").await.unwrap().unwrap();
+    assert_eq!(master.scope, MasterScopeLogin::Domain("example.org".into()));
+    store.create_admin(&cli(), "root", "{PLAIN}r".into()).await.unwrap();
+    store
+        .create_domain_admin(
+            &cli(),
+            NewDomainAdmin {
+                username: "helper".into(),
+                password_hash: "{PLAIN}h".into(),
+                domains: vec![domain("example.org")],
+                acl: vec!["login_as".into()],
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .create_domain_admin(
+            &cli(),
+            NewDomainAdmin {
+                username: "viewer".into(),
+                password_hash: "{PLAIN}v".into(),
+                domains: vec![domain("example.org")],
+                acl: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.admin_as_master("root").await.unwrap().unwrap().scope, MasterScopeLogin::Global);
+    assert_eq!(
+        store.admin_as_master("helper").await.unwrap().unwrap().scope,
+        MasterScopeLogin::Owned(vec!["example.org".into()])
+    );
+    assert!(store.admin_as_master("viewer").await.unwrap().is_none(), "no login_as, no master login");
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ impl CommandContext {
             master_separator: auth.master_separator.clone(),
             password_scheme: self.password_scheme()?,
             cache_ttl: std::time::Duration::from_secs(auth.cache_ttl_seconds),
+            admins_as_masters: auth.admins_as_masters,
             guard: GuardConfig {
                 window: Duration::from_secs(guard.window_seconds),
                 ban_after: guard.ban_after.max(1),
