@@ -2,7 +2,6 @@
 //! every master login, and the "last used" mark of app passwords. Adapters call [`AuthService::login`] and
 //! only translate its [`Decision`].
 
-use std::future::Future;
 use std::sync::Arc;
 
 use gatehouse_engine::{Decision, Engine, LoginRequest, Via, parse_login_name};
@@ -13,12 +12,28 @@ use serde_json::json;
 pub struct AuthService {
     engine: Engine<Store>,
     master_separator: String,
+    log: tokio::sync::mpsc::Sender<LogJob>,
 }
 
+/// A log write queued for the background writer.
+enum LogJob {
+    Auth(i64, NewAuthLogEntry),
+    Audit(Actor, String, serde_json::Value),
+    AppPasswordUsed(i64),
+}
+
+/// Queue length of the background log writer; beyond it entries are dropped (and counted), never waited for.
+const LOG_QUEUE: usize = 20_000;
+/// Most auth-log rows written in one statement.
+const LOG_BATCH: usize = 500;
+
 impl AuthService {
-    /// Wraps an engine; `master_separator` must be the engine's.
+    /// Wraps an engine; `master_separator` must be the engine's. Starts the background log writer, so it must
+    /// be called inside the async runtime.
     pub fn new(engine: Engine<Store>, master_separator: &str) -> Arc<Self> {
-        Arc::new(AuthService { engine, master_separator: master_separator.to_string() })
+        let (log, queue) = tokio::sync::mpsc::channel(LOG_QUEUE);
+        tokio::spawn(write_logs(engine.directory().clone(), queue));
+        Arc::new(AuthService { engine, master_separator: master_separator.to_string(), log })
     }
 
     /// The brute-force guard.
@@ -26,45 +41,78 @@ impl AuthService {
         self.engine.guard()
     }
 
-    /// Decides a login and records it. Logging happens in the background: a slow log write never delays the
-    /// answer, and a failing one is reported in the process log.
+    /// Decides a login and records it. The records are written in the background, batched: a slow database
+    /// never delays the answer, and a full queue drops records (with a warning) rather than logins.
     pub async fn login(&self, request: &LoginRequest) -> Decision {
         let decision = self.engine.authenticate(request).await;
-        tokio::spawn(self.record(request, &decision));
+        trace_decision(request, &decision);
+        for job in self.jobs(request, &decision) {
+            if self.log.try_send(job).is_err() {
+                tracing::warn!("the auth-log queue is full; a login record was dropped");
+            }
+        }
         decision
     }
 
     /// Decides a login and waits until it is recorded (for short-lived processes such as the CLI).
     pub async fn login_and_record(&self, request: &LoginRequest) -> Decision {
         let decision = self.engine.authenticate(request).await;
-        self.record(request, &decision).await;
+        trace_decision(request, &decision);
+        let store = self.engine.directory();
+        for job in self.jobs(request, &decision) {
+            write_one(store, job).await;
+        }
         decision
     }
 
-    /// The log writes for one decision, as a future that owns everything it needs.
-    fn record(&self, request: &LoginRequest, decision: &Decision) -> impl Future<Output = ()> + Send + 'static {
-        let store = self.engine.directory().clone();
-        let entry = log_entry(request, decision);
-        let master_audit = master_audit(request, decision, &self.master_separator);
-        let used_app_password = match decision {
-            Decision::Allowed { via: Via::AppPassword(id), cached: false, .. } => Some(*id),
-            _ => None,
-        };
-        trace_decision(request, decision);
-        async move {
-            if let Err(err) = store.record_auth(entry).await {
-                tracing::warn!("could not write the auth log: {err}");
+    /// The log writes one decision needs.
+    fn jobs(&self, request: &LoginRequest, decision: &Decision) -> Vec<LogJob> {
+        let mut jobs = vec![LogJob::Auth(now(), log_entry(request, decision))];
+        if let Some((actor, target, details)) = master_audit(request, decision, &self.master_separator) {
+            jobs.push(LogJob::Audit(actor, target, details));
+        }
+        if let Decision::Allowed { via: Via::AppPassword(id), cached: false, .. } = decision {
+            jobs.push(LogJob::AppPasswordUsed(*id));
+        }
+        jobs
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+async fn write_one(store: &Store, job: LogJob) {
+    let result = match job {
+        LogJob::Auth(at, entry) => store.record_auth_batch(vec![(at, entry)]).await,
+        LogJob::Audit(actor, target, details) => store.record_audit(&actor, "master_login", &target, details).await,
+        LogJob::AppPasswordUsed(id) => store.mark_app_password_used(id).await,
+    };
+    if let Err(err) = result {
+        tracing::warn!("could not write a login record: {err}");
+    }
+}
+
+/// The background writer: takes what is queued, writes auth-log rows in batches.
+async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>) {
+    while let Some(first) = queue.recv().await {
+        let mut auth_rows = Vec::new();
+        let mut others = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                LogJob::Auth(at, entry) => auth_rows.push((at, entry)),
+                other => others.push(other),
             }
-            if let Some((actor, target, details)) = master_audit
-                && let Err(err) = store.record_audit(&actor, "master_login", &target, details).await
-            {
-                tracing::warn!("could not write the audit log: {err}");
+            if auth_rows.len() < LOG_BATCH {
+                next = queue.try_recv().ok();
             }
-            if let Some(id) = used_app_password
-                && let Err(err) = store.mark_app_password_used(id).await
-            {
-                tracing::debug!("could not mark app password {id} used: {err}");
-            }
+        }
+        if let Err(err) = store.record_auth_batch(auth_rows).await {
+            tracing::warn!("could not write the auth log: {err}");
+        }
+        for job in others {
+            write_one(&store, job).await;
         }
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::{DatabaseKind, DatabaseUrl, Error, Result};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
 pub use app_passwords::{AppPassword, NewAppPassword};
@@ -74,12 +74,18 @@ impl Store {
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
             .sqlx_logging(false);
+        if kind == DatabaseKind::Sqlite && url.sqlite_path().is_some() {
+            // WAL lets readers run beside the writer; with WAL, `synchronous = NORMAL` is crash-safe (a power
+            // loss may drop the last commits, never corrupt the file) and avoids an fsync per login record.
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+        }
         let db = Database::connect(options)
             .await
             .map_err(|err| Error::Unavailable(format!("cannot connect to the database {url}: {err}")))?;
-        if kind == DatabaseKind::Sqlite && url.sqlite_path().is_some() {
-            db.execute_unprepared("PRAGMA journal_mode = WAL").await.map_err(db_err)?;
-        }
         let pending = migration::Migrator::get_pending_migrations(&db).await.map_err(db_err)?;
         for migration in &pending {
             tracing::info!(migration = migration.name(), "applying database migration");

@@ -41,9 +41,17 @@ fn parse_json(text: &str) -> serde_json::Value {
 impl Store {
     /// Appends a login decision to the auth log.
     pub async fn record_auth(&self, entry: NewAuthLogEntry) -> Result<()> {
-        auth_log::ActiveModel {
+        self.record_auth_batch(vec![(now(), entry)]).await
+    }
+
+    /// Appends several login decisions (with their times) in one statement.
+    pub async fn record_auth_batch(&self, entries: Vec<(i64, NewAuthLogEntry)>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = entries.into_iter().map(|(at, entry)| auth_log::ActiveModel {
             id: NotSet,
-            created_at: Set(now()),
+            created_at: Set(at),
             service: Set(entry.service),
             username: Set(entry.username),
             master_user: Set(entry.master_user),
@@ -52,10 +60,8 @@ impl Store {
             reason: Set(entry.reason),
             via_app_password: Set(entry.app_password_id.is_some()),
             app_password_id: Set(entry.app_password_id),
-        }
-        .insert(&self.db)
-        .await
-        .map_err(db_err)?;
+        });
+        auth_log::Entity::insert_many(rows).exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 

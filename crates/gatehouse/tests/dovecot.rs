@@ -52,8 +52,9 @@ fn dovecot_logins_are_decided_by_gatehouse() {
     assert!(!imap_login(dovecot.imap, "carol@other.org*master@example.org", "masterpw").ok());
     assert!(!imap_plain(dovecot.imap, "carol@other.org", "master@example.org", "masterpw").ok());
     assert!(!imap_login(dovecot.imap, "alice@example.org*master@example.org", "wrong").ok());
-    let audit = run(&["log", "audit", "--json", "--limit", "100"], "");
-    assert!(audit.contains("\"master_login\""), "master logins are audited: {audit}");
+    support::eventually("master logins are audited", || {
+        run(&["log", "audit", "--json", "--limit", "100"], "").contains("\"master_login\"")
+    });
 
     // Revocation: Gatehouse refuses the token at once; Dovecot does once its cache entry is flushed.
     let id = run(&["app-password", "list", "alice@example.org", "--json"], "");

@@ -67,8 +67,9 @@ fn repeated_failures_ban_an_address_but_never_loopback() {
     cli_with_internal(&dir, db, &internal, &["guard", "unban", "203.0.113.7"]);
     assert_eq!(login(server.internal, "right", "203.0.113.7"), 200, "the lifted ban no longer applies");
 
-    let auth_log = cli_ok(dir.path(), db, &["log", "auth", "--json", "--limit", "200"], "");
-    assert!(auth_log.contains("banned"), "refusals of banned addresses are logged");
+    support::eventually("refusals of banned addresses are logged", || {
+        cli_ok(dir.path(), db, &["log", "auth", "--json", "--limit", "200"], "").contains("banned")
+    });
     let (status, _) = server.terminate();
     assert!(status.success());
 }

@@ -172,3 +172,12 @@ pub fn post_json_with(port: u16, path: &str, body: &str, headers: &[(&str, &str)
     reader.read_to_string(&mut rest).ok()?;
     Some((status, rest.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
 }
+
+/// Polls `check` for up to five seconds (log records are written in the background).
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within 5 s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
