@@ -193,9 +193,14 @@ impl<D: Directory> Engine<D> {
     }
 
     async fn unknown_user(&self, request: &LoginRequest, detail: &str) -> Decision {
-        // Cost the same as a real verification, so timing does not tell whether the account exists.
+        self.refuse_after_dummy_hash(request, DenyReason::UnknownUser, detail).await
+    }
+
+    /// Refuses after hashing against a dummy of the same cost as a real verification, so timing does not
+    /// tell whether the account or credential exists.
+    async fn refuse_after_dummy_hash(&self, request: &LoginRequest, reason: DenyReason, detail: &str) -> Decision {
         match self.pool.dummy_verify(request.password.clone()).await {
-            Ok(()) => Decision::denied(DenyReason::UnknownUser, detail),
+            Ok(()) => Decision::denied(reason, detail),
             Err(err) => pool_failed(err),
         }
     }
@@ -216,7 +221,8 @@ impl<D: Directory> Engine<D> {
             Err(err) => return (lookup_failed(err), None),
         };
         let Some(app) = found.filter(|app| app.mailbox_id == mailbox.id) else {
-            return (self.unknown_user(request, "no such app password for this mailbox").await, None);
+            let detail = format!("app password {id} does not exist for this mailbox");
+            return (self.refuse_after_dummy_hash(request, DenyReason::WrongPassword, &detail).await, None);
         };
         let secret = Zeroizing::new(secret.to_vec());
         match self.verify(&app.secret_hash, &secret).await {
@@ -273,7 +279,9 @@ impl<D: Directory> Engine<D> {
             );
         }
         let Some(stored) = mailbox.password_hash.as_deref().filter(|h| !h.is_empty()) else {
-            return self.unknown_user(request, "the mailbox has no local password").await;
+            return self
+                .refuse_after_dummy_hash(request, DenyReason::WrongPassword, "the mailbox has no local password")
+                .await;
         };
         match self.verify(stored, &request.password).await {
             Ok(Verification::Match) => {}

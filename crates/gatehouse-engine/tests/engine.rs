@@ -230,7 +230,7 @@ async fn app_passwords_cost_exactly_one_hash_and_respect_scope_expiry_and_owner(
     let (decision, _) = f.login(&request("alice@example.org", &token(8), Service::Imap)).await;
     assert_eq!(reason(&decision), Some(DenyReason::Disabled), "expired");
     let (decision, _) = f.login(&request("alice@example.org", &token(9), Service::Imap)).await;
-    assert_eq!(reason(&decision), Some(DenyReason::UnknownUser), "bob's token does not open alice's mailbox");
+    assert_eq!(reason(&decision), Some(DenyReason::WrongPassword), "bob's token does not open alice's mailbox");
 
     // Two-factor authentication: the primary password no longer opens protocols, app passwords still do.
     f.set_mailbox("alice@example.org", |m| {
