@@ -209,3 +209,36 @@ pub async fn guard_unban(
     tracing::info!(%address, known, "ban lifted by an operator");
     Json(json!({ "success": true, "was_tracked": known })).into_response()
 }
+
+/// `GET /stats`: the hash pool's counters (queue wait, busy rejections, memory budget) and the guard's size,
+/// for monitoring.
+pub async fn stats(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.dovecot_callers.allows(peer.ip(), &headers) {
+        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    }
+    let pool = state.hash_pool.stats();
+    let guard = state.auth.guard().snapshot();
+    Json(json!({
+        "hash_pool": {
+            "submitted": pool.submitted,
+            "completed": pool.completed,
+            "in_flight": pool.in_flight,
+            "rejected_busy": pool.rejected_busy,
+            "queue_wait_mean_ms": pool.queue_wait_mean().as_secs_f64() * 1000.0,
+            "queue_wait_max_ms": pool.queue_wait_max.as_secs_f64() * 1000.0,
+            "queue_wait_last_ms": pool.queue_wait_last.as_secs_f64() * 1000.0,
+            "memory_in_use_kib": pool.memory_in_use_kib,
+            "memory_peak_kib": pool.memory_peak_kib,
+            "memory_budget_kib": state.hash_pool.memory_budget_kib(),
+        },
+        "guard": {
+            "banned_addresses": guard.iter().filter(|e| e.banned_until.is_some()).count(),
+            "tracked": guard.len(),
+        },
+    }))
+    .into_response()
+}

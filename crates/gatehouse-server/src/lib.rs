@@ -3,7 +3,8 @@
 //! - The **public** listener serves what browsers reach: the web UI, the REST API and the webmail login
 //!   redirector (arriving with the [Web+SOGo] issue).
 //! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb
-//!   (`/dovecot/auth`) and policy (`/dovecot/policy`) endpoints and the guard's state (`/guard`); nginx's
+//!   (`/dovecot/auth`) and policy (`/dovecot/policy`) endpoints, the guard's state (`/guard`) and counters
+//!   (`/stats`); nginx's
 //!   `auth_request` arrives with [Web+SOGo]. Keep it on loopback or a private network.
 //! - The optional **SASL** listener speaks Dovecot's auth protocol for Postfix ([`sasl`]).
 //!
@@ -203,6 +204,7 @@ pub fn internal_router(state: AppState) -> Router {
             .route("/dovecot/auth", axum::routing::post(dovecot::auth))
             .route("/dovecot/policy", axum::routing::post(dovecot::policy))
             .route("/guard", get(dovecot::guard_list))
+            .route("/stats", get(dovecot::stats))
             .route("/guard/{address}", axum::routing::delete(dovecot::guard_unban)),
         state,
     )

@@ -45,6 +45,14 @@ fn callers_must_be_authorised_and_both_body_formats_work() {
     assert_eq!(status_of(r#"{"user":"alice@example.org","password":"pw","service":"lmtp"}"#), 403);
     assert_eq!(status_of(r#"{"user":"#), 400);
     assert_eq!(status_of(r#"{"password":"pw","service":"imap"}"#), 400);
+    let stats = support::get(server.internal, "/stats").unwrap();
+    assert_eq!(stats.0, 401, "monitoring needs the secret too");
+    let (status, stats) =
+        support::get_with(server.internal, "/stats", &[("X-Gatehouse-Secret", "s3cret-value")]).unwrap();
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert!(stats["hash_pool"]["completed"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["hash_pool"]["queue_wait_mean_ms"].is_number(), "{stats}");
     let (status, _) = server.terminate();
     assert!(status.success());
 }

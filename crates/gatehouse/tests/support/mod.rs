@@ -90,9 +90,15 @@ impl Drop for Server {
 
 /// A minimal HTTP/1.1 GET; returns the status code and body, or None if nothing answers.
 pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_with(port, path, &[])
+}
+
+/// [`get`] with extra request headers.
+pub fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n").ok()?;
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line).ok()?;
