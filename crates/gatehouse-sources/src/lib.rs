@@ -3,6 +3,8 @@
 //! them decide what that account means for the mailbox (which template applies, …). The source clients
 //! themselves (LDAP bind and search, OIDC flows, Keycloak's admin API) arrive with their issues.
 
+pub mod ldap;
+
 use std::collections::BTreeMap;
 
 /// An account as an identity source describes it.

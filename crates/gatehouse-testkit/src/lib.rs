@@ -3,10 +3,13 @@
 //! - [`TestDatabase`]: a fresh, empty database on SQLite, PostgreSQL or MariaDB for one test.
 //! - [`require_peer`]: the rule for real peers that are missing: skip on a developer machine, fail in CI.
 //! - [`free_port`]: a loopback port nobody listens on.
+//! - [`slapd`]: a private OpenLDAP server with TLS.
 //!
 //! PostgreSQL and MariaDB are found through `TEST_POSTGRES_URL` and `TEST_MYSQL_URL`: URLs of a server and an
 //! account allowed to create databases (for example `postgres://postgres@127.0.0.1:55432/postgres`). The test
 //! script (`scripts/test`) starts private servers on unusual ports and sets both.
+
+pub mod slapd;
 
 use std::net::TcpListener;
 
