@@ -105,3 +105,39 @@ pub trait Directory: Send + Sync + 'static {
         new: &str,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
+
+/// What an identity provider says about a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalCheck {
+    /// The password is right.
+    Valid,
+    /// The password is wrong (or empty).
+    Invalid,
+    /// The provider has no such account (or several: ambiguous).
+    Unknown,
+    /// The provider cannot check passwords (an OpenID Connect provider without a password flow), or is not
+    /// configured: app passwords are the way in.
+    Unsupported(String),
+}
+
+/// Password checks at identity providers, for mailboxes whose auth source is one. Errors with
+/// [`gatehouse_core::Fault::Server`] (provider unreachable) make the engine answer "temporary failure".
+pub trait IdentitySources: Send + Sync + 'static {
+    /// Checks `password` for `address` at the provider named `source`.
+    fn check_password(
+        &self,
+        source: &str,
+        address: &str,
+        password: &[u8],
+    ) -> impl Future<Output = Result<ExternalCheck, Error>> + Send;
+}
+
+/// No identity providers: every IdP-bound mailbox needs an app password.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoIdentitySources;
+
+impl IdentitySources for NoIdentitySources {
+    async fn check_password(&self, source: &str, _address: &str, _password: &[u8]) -> Result<ExternalCheck, Error> {
+        Ok(ExternalCheck::Unsupported(format!("no identity provider '{source}' is available")))
+    }
+}

@@ -21,7 +21,7 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
-use crate::directory::{Directory, MailboxLogin};
+use crate::directory::{Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources};
 use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::{app_password, parse_login_name};
 
@@ -62,9 +62,14 @@ impl Default for EngineConfig {
     }
 }
 
+/// How long a success verified by an identity provider is remembered at most: a password changed at the
+/// provider cannot bump Gatehouse's revision, so this bounds how long the old one keeps working.
+const EXTERNAL_CACHE_SECONDS: i64 = 60;
+
 /// The decision engine.
-pub struct Engine<D: Directory> {
+pub struct Engine<D: Directory, S: IdentitySources = NoIdentitySources> {
     directory: D,
+    sources: S,
     pool: HashPool,
     config: EngineConfig,
     cache: ResultCache,
@@ -96,12 +101,19 @@ macro_rules! try_lookup {
     };
 }
 
-impl<D: Directory> Engine<D> {
-    /// Builds an engine over a directory and a hash pool.
+impl<D: Directory> Engine<D, NoIdentitySources> {
+    /// Builds an engine over a directory and a hash pool, without identity providers.
     pub fn new(directory: D, pool: HashPool, config: EngineConfig) -> Self {
+        Engine::with_sources(directory, NoIdentitySources, pool, config)
+    }
+}
+
+impl<D: Directory, S: IdentitySources> Engine<D, S> {
+    /// Builds an engine over a directory, the identity providers and a hash pool.
+    pub fn with_sources(directory: D, sources: S, pool: HashPool, config: EngineConfig) -> Self {
         let cache = ResultCache::new(config.cache_ttl, config.cache_capacity);
         let guard = Guard::new(config.guard.clone());
-        Engine { directory, pool, config, cache, guard }
+        Engine { directory, sources, pool, config, cache, guard }
     }
 
     /// The directory (for adapters that also need lookups).
@@ -178,6 +190,9 @@ impl<D: Directory> Engine<D> {
         // 4. App password, then 5. the primary credential.
         let (decision, expires_at) = match app_password::parse(&request.password) {
             Some((id, secret)) => self.app_password_login(request, &mailbox, id, secret).await,
+            None if mailbox.auth_source != LOCAL => {
+                (self.external_login(request, &mailbox).await, Some(now() + EXTERNAL_CACHE_SECONDS))
+            }
             None => (self.primary_login(request, &mailbox).await, None),
         };
         if let Decision::Allowed { via, .. } = &decision {
@@ -261,17 +276,38 @@ impl<D: Directory> Engine<D> {
         (allowed, app.expires_at)
     }
 
-    async fn primary_login(&self, request: &LoginRequest, mailbox: &MailboxLogin) -> Decision {
-        if mailbox.auth_source != LOCAL {
-            // Identity-provider logins arrive with their issues; until then this is a clear refusal.
+    /// The password of a mailbox bound to an identity provider, checked there.
+    async fn external_login(&self, request: &LoginRequest, mailbox: &MailboxLogin) -> Decision {
+        if mailbox.totp_enabled && request.service != LoginService::Web {
             return Decision::denied(
                 DenyReason::WrongPassword,
-                format!(
-                    "password login is not available for auth source '{}'; use an app password",
-                    mailbox.auth_source
-                ),
+                "two-factor authentication is on: mail clients must use an app password",
             );
         }
+        let source = &mailbox.auth_source;
+        match self.sources.check_password(source, &mailbox.address, &request.password).await {
+            Ok(ExternalCheck::Valid) => Decision::Allowed {
+                user: mailbox.address.clone(),
+                master_user: None,
+                via: Via::Password,
+                cached: false,
+            },
+            Ok(ExternalCheck::Invalid) => {
+                Decision::denied(DenyReason::WrongPassword, format!("{source}: wrong password"))
+            }
+            Ok(ExternalCheck::Unknown) => Decision::denied(
+                DenyReason::WrongPassword,
+                format!("{source} has no (single) account for this address"),
+            ),
+            Ok(ExternalCheck::Unsupported(why)) => Decision::denied(
+                DenyReason::WrongPassword,
+                format!("password login is not available for auth source '{source}' ({why}); use an app password"),
+            ),
+            Err(err) => lookup_failed(err),
+        }
+    }
+
+    async fn primary_login(&self, request: &LoginRequest, mailbox: &MailboxLogin) -> Decision {
         if mailbox.totp_enabled && request.service != LoginService::Web {
             return Decision::denied(
                 DenyReason::WrongPassword,

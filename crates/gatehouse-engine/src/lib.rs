@@ -18,7 +18,10 @@ pub mod guard;
 pub mod login_name;
 
 pub use decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
-pub use directory::{AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin};
+pub use directory::{
+    AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin, MasterScopeLogin,
+    NoIdentitySources,
+};
 pub use engine::{Engine, EngineConfig};
 pub use guard::{Guard, GuardConfig, GuardEntry, Verdict};
 pub use login_name::{LoginName, parse_login_name};

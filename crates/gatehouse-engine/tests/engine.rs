@@ -250,6 +250,7 @@ async fn identity_provider_mailboxes_need_an_app_password_for_now() {
     let (decision, hashes) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
     let Decision::Denied { detail, .. } = decision else { panic!("{decision:?}") };
     assert!(detail.contains("not available for auth source 'corp-ldap'"), "{detail}");
+    assert!(detail.contains("use an app password"), "{detail}");
     assert_eq!(hashes, 0);
 }
 

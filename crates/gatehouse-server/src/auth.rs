@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use gatehouse_engine::{Decision, Engine, LoginRequest, Via, parse_login_name};
+use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
 use serde_json::json;
 
 /// The engine over the store, with logging.
 pub struct AuthService {
-    engine: Engine<Store>,
+    engine: Engine<Store, SourceRegistry>,
     master_separator: String,
     log: tokio::sync::mpsc::Sender<LogJob>,
 }
@@ -30,7 +31,7 @@ const LOG_BATCH: usize = 500;
 impl AuthService {
     /// Wraps an engine; `master_separator` must be the engine's. Starts the background log writer, so it must
     /// be called inside the async runtime.
-    pub fn new(engine: Engine<Store>, master_separator: &str) -> Arc<Self> {
+    pub fn new(engine: Engine<Store, SourceRegistry>, master_separator: &str) -> Arc<Self> {
         let (log, queue) = tokio::sync::mpsc::channel(LOG_QUEUE);
         tokio::spawn(write_logs(engine.directory().clone(), queue));
         Arc::new(AuthService { engine, master_separator: master_separator.to_string(), log })

@@ -259,6 +259,58 @@ impl LdapDirectory {
         }
     }
 
+    /// The connection test an operator runs after configuring the provider: each step with its outcome.
+    /// `sample` is an address whose entry is looked up and shown with the mapped attributes.
+    pub async fn test(&self, sample: Option<&MailboxAddress>) -> Vec<(String, Result<String, String>)> {
+        let mut steps = Vec::new();
+        let mut ldap = match self.service_connection().await {
+            Ok(ldap) => {
+                let transport = format!("{:?}", self.settings.security);
+                steps.push((
+                    "connect and bind as the service account".into(),
+                    Ok(format!("{transport}, bound as {}", self.settings.bind_dn)),
+                ));
+                ldap
+            }
+            Err(err) => {
+                steps.push(("connect and bind as the service account".into(), Err(err.to_string())));
+                return steps;
+            }
+        };
+        let base = ldap
+            .with_timeout(self.timeout())
+            .search(&self.settings.base_dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .and_then(|result| result.success());
+        let readable = matches!(&base, Ok((entries, _)) if !entries.is_empty());
+        steps.push((
+            format!("read the search base {}", self.settings.base_dn),
+            if readable { Ok("readable".into()) } else { Err(format!("{:?}", base.err())) },
+        ));
+        self.give_back(ldap).await;
+        if let Some(address) = sample {
+            let outcome = match self.search(address).await {
+                Ok(entries) if entries.len() == 1 => {
+                    let account = self.account(entries.into_iter().next().expect("one entry"));
+                    let template_values = self
+                        .settings
+                        .template_attribute
+                        .as_ref()
+                        .and_then(|a| account.attributes.get(&a.to_lowercase()).cloned())
+                        .unwrap_or_default();
+                    Ok(format!(
+                        "{} (mail {}, display name {:?}, template values {:?})",
+                        account.subject, account.address, account.display_name, template_values
+                    ))
+                }
+                Ok(entries) => Err(format!("{} entries match; exactly one is needed", entries.len())),
+                Err(err) => Err(err.to_string()),
+            };
+            steps.push((format!("find {address}"), outcome));
+        }
+        steps
+    }
+
     /// Checks a password: one matching entry, then a bind as it on a fresh connection.
     pub async fn authenticate(&self, address: &MailboxAddress, password: &[u8]) -> Result<LdapLogin, Error> {
         if password.is_empty() {

@@ -4,6 +4,9 @@
 //! themselves (LDAP bind and search, OIDC flows, Keycloak's admin API) arrive with their issues.
 
 pub mod ldap;
+pub mod registry;
+
+pub use registry::SourceRegistry;
 
 use std::collections::BTreeMap;
 

@@ -130,6 +130,19 @@ impl Store {
         Ok(out)
     }
 
+    /// One identity provider, without secret values; `None` if there is none of that name.
+    pub async fn identity_provider(&self, name: &str) -> Result<Option<IdentityProvider>> {
+        let row = identity_provider::Entity::find()
+            .filter(identity_provider::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) => Ok(Some(self.provider_record(&self.db, row).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The secrets of one identity provider, for the code that talks to it.
     pub async fn identity_provider_secrets(&self, name: &str) -> Result<BTreeMap<String, Secret>> {
         let row = provider_row(&self.db, name).await?;

@@ -59,6 +59,9 @@ pub enum Command {
     /// Show or lift the brute-force guard's bans and counters (asks the running server).
     #[command(subcommand)]
     Guard(GuardCommand),
+    /// Manage identity providers (LDAP now; Keycloak and OpenID Connect later).
+    #[command(subcommand)]
+    Idp(IdpCommand),
     /// Show the auth log, the audit log or the job log, newest first.
     Log(LogArgs),
     /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
@@ -474,5 +477,42 @@ pub enum GuardCommand {
     Unban {
         /// The address.
         address: std::net::IpAddr,
+    },
+}
+
+/// `idp …`
+#[derive(Debug, Subcommand)]
+pub enum IdpCommand {
+    /// Add an identity provider. For LDAP, --settings is a JSON object: hosts, port, security
+    /// (plain|starttls|ldaps), ca_file, ignore_tls_errors, bind_dn, base_dn, user_filter (with %u, %n, %d),
+    /// mail_attribute, template_attribute, display_name_attribute, timeout_seconds. The bind password is read
+    /// from the terminal or standard input and never shown again.
+    Add {
+        /// Unique name; mailboxes use it as their auth source.
+        name: String,
+        /// ldap (keycloak and oidc arrive with their issues).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// Settings as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        settings: String,
+        /// Read the bind password from standard input.
+        #[arg(long)]
+        bind_password_stdin: bool,
+    },
+    /// List identity providers (secret values are never shown).
+    List(ListArgs),
+    /// Remove an identity provider no mailbox uses.
+    Remove {
+        /// The name.
+        name: String,
+    },
+    /// Test the connection step by step; with --user, show that user's entry and mapped attributes.
+    Test {
+        /// The name.
+        name: String,
+        /// An address to look up.
+        #[arg(long, value_name = "ADDRESS")]
+        user: Option<String>,
     },
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod domains;
 pub mod guard;
+pub mod idp;
 pub mod logs;
 pub mod mailboxes;
 pub mod pw;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use gatehouse_engine::{Engine, EngineConfig, GuardConfig};
 use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig};
 use gatehouse_server::{AuthService, CallerPolicy};
+use gatehouse_sources::SourceRegistry;
 use gatehouse_store::Store;
 use zeroize::Zeroizing;
 
@@ -85,7 +87,9 @@ impl CommandContext {
             },
             ..EngineConfig::default()
         };
-        Ok(AuthService::new(Engine::new(store.clone(), pool.clone(), config), &auth.master_separator))
+        let sources = SourceRegistry::new(store.clone());
+        let engine = Engine::with_sources(store.clone(), sources, pool.clone(), config);
+        Ok(AuthService::new(engine, &auth.master_separator))
     }
 
     /// Who may call the Dovecot endpoints.

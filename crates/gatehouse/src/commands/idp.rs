@@ -1,0 +1,95 @@
+//! `gatehouse idp add|list|remove|test`: identity providers. Settings are validated before they are stored;
+//! secrets (the LDAP bind password) are read from the terminal or standard input, stored apart, and never
+//! listed.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use gatehouse_core::{MailboxAddress, Secret};
+use gatehouse_sources::ldap::{LdapDirectory, LdapSettings};
+use gatehouse_sources::registry::{LDAP_BIND_PASSWORD, ldap_directory};
+use gatehouse_store::{Actor, IdentityProviderKind, NewIdentityProvider};
+
+use super::CommandContext;
+use crate::cli::IdpCommand;
+use crate::output::{print_list, yes_no};
+use crate::password_input::read_new_password;
+
+/// Runs an `idp` command.
+pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    match command {
+        IdpCommand::Add { name, kind, settings, bind_password_stdin } => {
+            let kind: IdentityProviderKind = kind.parse()?;
+            let settings: serde_json::Value =
+                serde_json::from_str(&settings).context("--settings must be a JSON object")?;
+            let mut secrets = BTreeMap::new();
+            match kind {
+                IdentityProviderKind::Ldap => {
+                    let parsed: LdapSettings =
+                        serde_json::from_value(settings.clone()).context("invalid LDAP settings")?;
+                    let password = read_new_password(bind_password_stdin, "LDAP bind")?;
+                    // Checks what can be checked without the network (hosts, filter, CA file).
+                    LdapDirectory::new(parsed, Secret::new(password.as_str()))?;
+                    secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password.as_str()));
+                }
+                other => bail!("{other} identity providers are not supported yet; only ldap"),
+            }
+            let store = ctx.store().await?;
+            let created =
+                store.create_identity_provider(&actor, NewIdentityProvider { name, kind, settings, secrets }).await?;
+            store.close().await;
+            eprintln!(
+                "added identity provider {} ({}); run `gatehouse idp test {}` to check it",
+                created.name, created.kind, created.name
+            );
+        }
+        IdpCommand::List(args) => {
+            let store = ctx.store().await?;
+            let providers = store.list_identity_providers().await?;
+            store.close().await;
+            print_list(args.json, &providers, &["NAME", "TYPE", "ACTIVE", "SECRETS", "MAPPINGS"], |p| {
+                vec![
+                    p.name.clone(),
+                    p.kind.to_string(),
+                    yes_no(p.active),
+                    p.secret_names.join(","),
+                    p.mappings.len().to_string(),
+                ]
+            });
+        }
+        IdpCommand::Remove { name } => {
+            let store = ctx.store().await?;
+            store.remove_identity_provider(&actor, &name).await?;
+            store.close().await;
+            eprintln!("removed identity provider {name}");
+        }
+        IdpCommand::Test { name, user } => {
+            let store = ctx.store().await?;
+            let provider = store
+                .identity_provider(&name)
+                .await?
+                .with_context(|| format!("identity provider '{name}' does not exist"))?;
+            if provider.kind != IdentityProviderKind::Ldap {
+                bail!("testing {} providers is not supported yet", provider.kind);
+            }
+            let directory = ldap_directory(&store, &provider).await?;
+            store.close().await;
+            let sample = user.map(|u| MailboxAddress::parse(&u)).transpose()?;
+            let mut failed = false;
+            for (step, outcome) in directory.test(sample.as_ref()).await {
+                match outcome {
+                    Ok(detail) => println!("ok    {step}: {detail}"),
+                    Err(detail) => {
+                        failed = true;
+                        println!("FAIL  {step}: {detail}");
+                    }
+                }
+            }
+            if failed {
+                bail!("the connection test of {name} failed");
+            }
+        }
+    }
+    Ok(())
+}

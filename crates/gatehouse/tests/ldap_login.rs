@@ -1,0 +1,75 @@
+//! Logins of LDAP-bound mailboxes through real Dovecot, with a real slapd: the password is checked by a bind
+//! at the directory (StartTLS with the provider's CA), app passwords still work, the protocol gate applies,
+//! and a directory outage is a temporary failure that leaves local mailboxes unaffected.
+
+mod support;
+
+use gatehouse_testkit::slapd::Slapd;
+use support::dovecot::Dovecot;
+use support::mail::{imap_login, pop3_login};
+use support::{Server, cli, cli_ok};
+
+const PEOPLE: &str = "dn: uid=carol,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol
+sn: Example
+displayName: Carol Example
+mail: carol@example.org
+employeeType: staff
+userPassword: carolpw
+";
+
+#[test]
+fn ldap_bound_mailboxes_log_in_through_dovecot() {
+    let Some(mut slapd) = Slapd::start(PEOPLE) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    let settings = serde_json::json!({
+        "hosts": ["127.0.0.1"],
+        "port": slapd.ldap_port,
+        "security": "starttls",
+        "ca_file": slapd.ca_file(),
+        "bind_dn": "cn=admin,dc=example,dc=org",
+        "base_dn": "ou=people,dc=example,dc=org",
+        "user_filter": "(&(objectClass=inetOrgPerson)(mail=%u))",
+        "template_attribute": "employeeType",
+    })
+    .to_string();
+    let (code, _, stderr) = cli(
+        dir.path(),
+        db,
+        &["idp", "add", "corp", "--type", "ldap", "--settings", "{\"hosts\":[]}", "--bind-password-stdin"],
+        "adminpw\n",
+    );
+    assert_ne!(code, 0, "invalid settings are refused: {stderr}");
+    run(&["idp", "add", "corp", "--type", "ldap", "--settings", &settings, "--bind-password-stdin"], "adminpw\n");
+    let listed = run(&["idp", "list", "--json"], "");
+    assert!(listed.contains("bind_password") && !listed.contains("adminpw"), "secret names only: {listed}");
+    let tested = run(&["idp", "test", "corp", "--user", "carol@example.org"], "");
+    assert!(tested.contains("ok    connect and bind") && tested.contains("uid=carol,ou=people"), "{tested}");
+    run(&["mailbox", "add", "carol@example.org", "--auth-source", "corp", "--protocols", "imap,smtp"], "");
+    run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let token = run(&["app-password", "add", "carol@example.org", "--name", "phone", "--protocols", "imap"], "");
+
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    assert!(imap_login(dovecot.imap, "carol@example.org", "carolpw").ok(), "{}", dovecot.log());
+    assert!(!imap_login(dovecot.imap, "carol@example.org", "wrong").ok());
+    assert!(
+        !imap_login(dovecot.imap, "carol@example.org", "").ok(),
+        "an empty password never becomes an anonymous bind"
+    );
+    assert!(!pop3_login(dovecot.pop3, "carol@example.org", "carolpw").ok(), "POP3 is disabled for carol");
+    assert!(imap_login(dovecot.imap, "carol@example.org", token.trim()).ok(), "app passwords work for IdP mailboxes");
+
+    // The directory goes away: a login that needs it is a temporary failure; local mailboxes carry on.
+    slapd.stop();
+    let during = imap_login(dovecot.imap, "carol@example.org", "another-password");
+    assert!(!during.ok() && during.line().contains("UNAVAILABLE"), "{during:?}");
+    assert!(imap_login(dovecot.imap, "alice@example.org", "alicepw").ok());
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
