@@ -120,6 +120,18 @@ pub enum ExternalCheck {
     Unsupported(String),
 }
 
+/// What happened when an unknown address tried to log in and identity providers were asked to create it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioning {
+    /// A provider knows the address, the password is right, and the mailbox now exists.
+    Created,
+    /// A provider knows the address but the login or the creation was refused (wrong password, no template,
+    /// domain missing or full, …).
+    Refused(String),
+    /// No provider with create-on-login knows the address.
+    NotFound,
+}
+
 /// Password checks at identity providers, for mailboxes whose auth source is one. Errors with
 /// [`gatehouse_core::Fault::Server`] (provider unreachable) make the engine answer "temporary failure".
 pub trait IdentitySources: Send + Sync + 'static {
@@ -130,6 +142,10 @@ pub trait IdentitySources: Send + Sync + 'static {
         address: &str,
         password: &[u8],
     ) -> impl Future<Output = Result<ExternalCheck, Error>> + Send;
+
+    /// For an address without a mailbox: asks the providers that create mailboxes on first login to check
+    /// the password and, if it is right, to create the mailbox.
+    fn provision(&self, address: &str, password: &[u8]) -> impl Future<Output = Result<Provisioning, Error>> + Send;
 }
 
 /// No identity providers: every IdP-bound mailbox needs an app password.
@@ -139,5 +155,9 @@ pub struct NoIdentitySources;
 impl IdentitySources for NoIdentitySources {
     async fn check_password(&self, source: &str, _address: &str, _password: &[u8]) -> Result<ExternalCheck, Error> {
         Ok(ExternalCheck::Unsupported(format!("no identity provider '{source}' is available")))
+    }
+
+    async fn provision(&self, _address: &str, _password: &[u8]) -> Result<Provisioning, Error> {
+        Ok(Provisioning::NotFound)
     }
 }

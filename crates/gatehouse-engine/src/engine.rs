@@ -21,7 +21,7 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
-use crate::directory::{Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources};
+use crate::directory::{Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning};
 use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::{app_password, parse_login_name};
 
@@ -165,7 +165,18 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
 
         // 3. The mailbox, its state and the protocol gate — before any password is tried.
-        let Some(mailbox) = try_lookup!(self.directory.mailbox(&name.target).await) else {
+        let mut found = try_lookup!(self.directory.mailbox(&name.target).await);
+        if found.is_none() && name.target.contains('@') && !request.password.is_empty() {
+            // An address Gatehouse does not know may belong to an identity provider that creates mailboxes on
+            // first login.
+            match self.sources.provision(&name.target, &request.password).await {
+                Ok(Provisioning::Created) => found = try_lookup!(self.directory.mailbox(&name.target).await),
+                Ok(Provisioning::Refused(why)) => return Decision::denied(DenyReason::UnknownUser, why),
+                Ok(Provisioning::NotFound) => {}
+                Err(err) => return lookup_failed(err),
+            }
+        }
+        let Some(mailbox) = found else {
             return self.unknown_user(request, "no such mailbox").await;
         };
         if !mailbox.active || !mailbox.domain_active {

@@ -20,7 +20,7 @@ pub mod login_name;
 pub use decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
 pub use directory::{
     AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin, MasterScopeLogin,
-    NoIdentitySources,
+    NoIdentitySources, Provisioning,
 };
 pub use engine::{Engine, EngineConfig};
 pub use guard::{Guard, GuardConfig, GuardEntry, Verdict};

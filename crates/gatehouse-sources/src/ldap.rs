@@ -71,6 +71,12 @@ pub struct LdapSettings {
     /// Seconds to wait for a connection or an answer.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Create the mailbox when a directory user without one logs in (in an existing, active domain).
+    #[serde(default)]
+    pub create_on_login: bool,
+    /// Template for new mailboxes whose attribute values match no mapping; without it they are refused.
+    #[serde(default)]
+    pub default_template: Option<String>,
 }
 
 fn default_filter() -> String {
@@ -257,6 +263,11 @@ impl LdapDirectory {
             enabled: true,
             attributes: entry.attrs.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect(),
         }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &LdapSettings {
+        &self.settings
     }
 
     /// The connection test an operator runs after configuring the provider: each step with its outcome.

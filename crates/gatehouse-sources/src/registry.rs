@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gatehouse_core::{Error, MailboxAddress};
-use gatehouse_engine::{ExternalCheck, IdentitySources};
-use gatehouse_store::{IdentityProvider, IdentityProviderKind, Store};
+use gatehouse_core::{Error, Fault, MailboxAddress};
+use gatehouse_engine::{ExternalCheck, IdentitySources, Provisioning};
+use gatehouse_store::{Actor, ActorRole, IdentityProvider, IdentityProviderKind, NewMailbox, Store};
 use tokio::sync::RwLock;
 
 use crate::ldap::{LdapDirectory, LdapLogin, LdapSettings};
+use crate::select_template;
 
 /// Name of the secret holding an LDAP provider's service-account password.
 pub const LDAP_BIND_PASSWORD: &str = "bind_password";
@@ -74,5 +75,65 @@ impl IdentitySources for SourceRegistry {
             }
             other => Ok(ExternalCheck::Unsupported(format!("{other} providers do not check passwords yet"))),
         }
+    }
+
+    async fn provision(&self, address: &str, password: &[u8]) -> Result<Provisioning, Error> {
+        let address = MailboxAddress::parse(address)?;
+        for provider in self.store.list_identity_providers().await? {
+            if !provider.active || provider.kind != IdentityProviderKind::Ldap {
+                continue;
+            }
+            let directory = self.ldap(&provider).await?;
+            if !directory.settings().create_on_login {
+                continue;
+            }
+            let account = match directory.authenticate(&address, password).await? {
+                LdapLogin::Valid(account) => account,
+                LdapLogin::NotFound => continue,
+                LdapLogin::WrongPassword => {
+                    return Ok(Provisioning::Refused(format!("{}: wrong password for a new mailbox", provider.name)));
+                }
+                LdapLogin::Ambiguous(count) => {
+                    return Ok(Provisioning::Refused(format!("{}: {count} entries match", provider.name)));
+                }
+            };
+            let values = directory
+                .settings()
+                .template_attribute
+                .as_ref()
+                .and_then(|attribute| account.attributes.get(&attribute.to_lowercase()).cloned())
+                .unwrap_or_default();
+            let mappings: Vec<(String, String)> =
+                provider.mappings.iter().map(|m| (m.attribute_value.clone(), m.template.clone())).collect();
+            let template = select_template(&values, &mappings)
+                .map(str::to_string)
+                .or_else(|| directory.settings().default_template.clone());
+            let Some(template) = template else {
+                let why = format!(
+                    "{}: no template is mapped from {values:?} and there is no default template",
+                    provider.name
+                );
+                tracing::warn!(%address, "not creating the mailbox: {why}");
+                return Ok(Provisioning::Refused(why));
+            };
+            let mut new = NewMailbox::new(address.clone());
+            new.display_name = account.display_name.clone();
+            new.auth_source = Some(provider.name.clone());
+            new.template = Some(template.clone());
+            new.external_id = Some(account.subject.clone());
+            let actor = Actor { name: format!("idp:{}", provider.name), role: ActorRole::System };
+            return match self.store.create_mailbox(&actor, new).await {
+                Ok(_) => {
+                    tracing::info!(%address, provider = provider.name, template, "mailbox created on first login");
+                    Ok(Provisioning::Created)
+                }
+                Err(err) if err.fault() == Fault::Client => {
+                    tracing::warn!(%address, provider = provider.name, "mailbox not created on first login: {err}");
+                    Ok(Provisioning::Refused(format!("{}: {err}", provider.name)))
+                }
+                Err(err) => Err(err),
+            };
+        }
+        Ok(Provisioning::NotFound)
     }
 }

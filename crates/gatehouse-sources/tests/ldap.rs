@@ -47,6 +47,8 @@ fn settings(slapd: &Slapd, security: LdapSecurity) -> LdapSettings {
         template_attribute: Some("employeeType".into()),
         display_name_attribute: "displayName".into(),
         timeout_seconds: 5,
+        create_on_login: false,
+        default_template: None,
     }
 }
 

@@ -502,6 +502,15 @@ pub enum IdpCommand {
     },
     /// List identity providers (secret values are never shown).
     List(ListArgs),
+    /// Replace the attribute mappings: VALUE=TEMPLATE pairs, first listed wins for an entry with several
+    /// mapped values (no pairs: remove all mappings).
+    Map {
+        /// The name.
+        name: String,
+        /// VALUE=TEMPLATE pairs.
+        #[arg(value_name = "VALUE=TEMPLATE")]
+        pairs: Vec<String>,
+    },
     /// Remove an identity provider no mailbox uses.
     Remove {
         /// The name.

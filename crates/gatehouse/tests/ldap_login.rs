@@ -18,6 +18,35 @@ displayName: Carol Example
 mail: carol@example.org
 employeeType: staff
 userPassword: carolpw
+
+dn: uid=dave,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: dave
+cn: Dave
+sn: Example
+displayName: Dave Example
+mail: dave@example.org
+employeeType: contractor
+employeeType: it
+userPassword: davepw
+
+dn: uid=erin,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: erin
+cn: Erin
+sn: Example
+mail: erin@example.org
+employeeType: visitor
+userPassword: erinpw
+
+dn: uid=frank,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: frank
+cn: Frank
+sn: Example
+mail: frank@elsewhere.org
+employeeType: it
+userPassword: frankpw
 ";
 
 #[test]
@@ -36,6 +65,7 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
         "base_dn": "ou=people,dc=example,dc=org",
         "user_filter": "(&(objectClass=inetOrgPerson)(mail=%u))",
         "template_attribute": "employeeType",
+        "create_on_login": true,
     })
     .to_string();
     let (code, _, stderr) = cli(
@@ -51,6 +81,9 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     let tested = run(&["idp", "test", "corp", "--user", "carol@example.org"], "");
     assert!(tested.contains("ok    connect and bind") && tested.contains("uid=carol,ou=people"), "{tested}");
     run(&["mailbox", "add", "carol@example.org", "--auth-source", "corp", "--protocols", "imap,smtp"], "");
+    run(&["template", "add", "it-staff", "--quota-mib", "100", "--protocols", "imap"], "");
+    run(&["template", "add", "staff", "--protocols", "all"], "");
+    run(&["idp", "map", "corp", "staff=staff", "it=it-staff"], "");
     run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
     let token = run(&["app-password", "add", "carol@example.org", "--name", "phone", "--protocols", "imap"], "");
 
@@ -64,6 +97,25 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     );
     assert!(!pop3_login(dovecot.pop3, "carol@example.org", "carolpw").ok(), "POP3 is disabled for carol");
     assert!(imap_login(dovecot.imap, "carol@example.org", token.trim()).ok(), "app passwords work for IdP mailboxes");
+
+    // First logins create mailboxes from the template mapped from a multi-valued attribute.
+    assert!(!imap_login(dovecot.imap, "dave@example.org", "wrong").ok());
+    assert!(!run(&["mailbox", "list", "--json"], "").contains("dave@"), "a wrong password creates nothing");
+    assert!(imap_login(dovecot.imap, "dave@example.org", "davepw").ok(), "{}", dovecot.log());
+    let mailboxes: serde_json::Value = serde_json::from_str(&run(&["mailbox", "list", "--json"], "")).unwrap();
+    let dave =
+        mailboxes.as_array().unwrap().iter().find(|m| m["address"] == "dave@example.org").expect("dave was created");
+    assert_eq!(dave["template"], "it-staff");
+    assert_eq!(dave["auth_source"], "corp");
+    assert_eq!(dave["quota_mib"], 100);
+    assert_eq!(dave["display_name"], "Dave Example");
+    assert_eq!(dave["external_id"], "uid=dave,ou=people,dc=example,dc=org");
+    assert!(!pop3_login(dovecot.pop3, "dave@example.org", "davepw").ok(), "the template allows IMAP only");
+    // No mapped value and no default template, or no such domain: refused, nothing created.
+    assert!(!imap_login(dovecot.imap, "erin@example.org", "erinpw").ok());
+    assert!(!imap_login(dovecot.imap, "frank@elsewhere.org", "frankpw").ok());
+    let listed = run(&["mailbox", "list", "--json"], "");
+    assert!(!listed.contains("erin@") && !listed.contains("frank@"), "{listed}");
 
     // The directory goes away: a login that needs it is a temporary failure; local mailboxes carry on.
     slapd.stop();

@@ -58,6 +58,20 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 ]
             });
         }
+        IdpCommand::Map { name, pairs } => {
+            let mappings = pairs
+                .iter()
+                .map(|pair| {
+                    pair.rsplit_once('=')
+                        .map(|(value, template)| (value.to_string(), template.to_string()))
+                        .with_context(|| format!("'{pair}' is not VALUE=TEMPLATE"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let store = ctx.store().await?;
+            let provider = store.set_attribute_mappings(&actor, &name, &mappings).await?;
+            store.close().await;
+            eprintln!("{} now maps {} attribute value(s) to templates", provider.name, provider.mappings.len());
+        }
         IdpCommand::Remove { name } => {
             let store = ctx.store().await?;
             store.remove_identity_provider(&actor, &name).await?;
