@@ -66,6 +66,15 @@ struct AuthBody {
     skip_password_check: bool,
 }
 
+/// The refusal for callers that are neither on an allowed network nor present the shared secret.
+fn refuse_unauthorised(state: &AppState, peer: SocketAddr, headers: &HeaderMap, endpoint: &str) -> Option<Response> {
+    if state.dovecot_callers.allows(peer.ip(), headers) {
+        return None;
+    }
+    tracing::warn!(peer = %peer, endpoint, "refused a call from an unauthorised caller");
+    Some(failure(StatusCode::UNAUTHORIZED, "caller not authorised"))
+}
+
 fn failure(status: StatusCode, reason: &str) -> Response {
     (status, Json(json!({ "success": false, "reason": reason }))).into_response()
 }
@@ -81,9 +90,8 @@ pub async fn auth(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !state.dovecot_callers.allows(peer.ip(), &headers) {
-        tracing::warn!(peer = %peer, "refused a /dovecot/auth call from an unauthorised caller");
-        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "/dovecot/auth") {
+        return refused;
     }
     let Ok(body) = serde_json::from_slice::<AuthBody>(&body) else {
         return failure(StatusCode::BAD_REQUEST, "malformed JSON");
@@ -155,9 +163,8 @@ pub async fn policy(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !state.dovecot_callers.allows(peer.ip(), &headers) {
-        tracing::warn!(peer = %peer, "refused a /dovecot/policy call from an unauthorised caller");
-        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "/dovecot/policy") {
+        return refused;
     }
     let Ok(body) = serde_json::from_slice::<PolicyBody>(&body) else {
         return failure(StatusCode::BAD_REQUEST, "malformed JSON");
@@ -186,8 +193,8 @@ pub async fn guard_list(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.dovecot_callers.allows(peer.ip(), &headers) {
-        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "internal") {
+        return refused;
     }
     Json(state.auth.guard().snapshot()).into_response()
 }
@@ -199,8 +206,8 @@ pub async fn guard_unban(
     axum::extract::Path(address): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.dovecot_callers.allows(peer.ip(), &headers) {
-        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "internal") {
+        return refused;
     }
     let Ok(address) = address.parse::<IpAddr>() else {
         return failure(StatusCode::BAD_REQUEST, "not an IP address");
@@ -217,8 +224,8 @@ pub async fn stats(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.dovecot_callers.allows(peer.ip(), &headers) {
-        return failure(StatusCode::UNAUTHORIZED, "caller not authorised");
+    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "internal") {
+        return refused;
     }
     let pool = state.hash_pool.stats();
     let guard = state.auth.guard().snapshot();

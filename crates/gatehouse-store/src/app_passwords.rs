@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Q
 use serde::Serialize;
 use serde_json::json;
 
-use crate::entity::{app_password, mailbox};
+use crate::entity::app_password;
 use crate::login::bump_mailbox_revision;
 use crate::logs::audit;
 use crate::templates::parse_protocols;
@@ -62,19 +62,6 @@ fn to_record(row: app_password::Model, mailbox: &str) -> Result<AppPassword> {
 }
 
 impl Store {
-    async fn mailbox_by_address(
-        &self,
-        db: &impl sea_orm::ConnectionTrait,
-        address: &MailboxAddress,
-    ) -> Result<mailbox::Model> {
-        mailbox::Entity::find()
-            .filter(mailbox::Column::Address.eq(address.to_string()))
-            .one(db)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found("mailbox", address.to_string()))
-    }
-
     /// Creates an app password; the caller builds the token from the returned id and its secret.
     pub async fn create_app_password(
         &self,
@@ -93,7 +80,7 @@ impl Store {
             return Err(Error::invalid("the expiry date is in the past"));
         }
         let (_writer, txn) = self.begin().await?;
-        let owner = self.mailbox_by_address(&txn, address).await?;
+        let owner = self.mailbox_row(&txn, address).await?;
         let inserted = app_password::ActiveModel {
             id: NotSet,
             mailbox_id: Set(owner.id),
@@ -119,7 +106,7 @@ impl Store {
 
     /// The app passwords of a mailbox, newest first.
     pub async fn list_app_passwords(&self, address: &MailboxAddress) -> Result<Vec<AppPassword>> {
-        let owner = self.mailbox_by_address(&self.db, address).await?;
+        let owner = self.mailbox_row(&self.db, address).await?;
         app_password::Entity::find()
             .filter(app_password::Column::MailboxId.eq(owner.id))
             .order_by_desc(app_password::Column::Id)
@@ -134,7 +121,7 @@ impl Store {
     /// Revokes an app password of a mailbox. It stays listed (revoked) for the record.
     pub async fn revoke_app_password(&self, actor: &Actor, address: &MailboxAddress, id: i64) -> Result<AppPassword> {
         let (_writer, txn) = self.begin().await?;
-        let owner = self.mailbox_by_address(&txn, address).await?;
+        let owner = self.mailbox_row(&txn, address).await?;
         let row = app_password::Entity::find_by_id(id)
             .filter(app_password::Column::MailboxId.eq(owner.id))
             .one(&txn)

@@ -32,6 +32,24 @@ pub(crate) async fn bump_domain_revisions(db: &impl ConnectionTrait, domain_id: 
     Ok(())
 }
 
+/// The names of the domains with these ids (ids without a domain are skipped).
+async fn domain_names(db: &impl ConnectionTrait, ids: impl Iterator<Item = i64>) -> Result<Vec<String>> {
+    let ids: Vec<i64> = ids.collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = domain::Entity::find()
+        .filter(domain::Column::Id.is_in(ids))
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 impl Directory for Store {
     async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
         let Some(row) =
@@ -96,18 +114,12 @@ impl Directory for Store {
                 MasterScopeLogin::Domain(domain.map(|d| d.name).unwrap_or_default())
             }
             _ => {
-                let mut names = Vec::new();
                 let links = master_user_domain::Entity::find()
                     .filter(master_user_domain::Column::MasterUserId.eq(row.id))
                     .all(&self.db)
                     .await
                     .map_err(db_err)?;
-                for link in links {
-                    if let Some(d) = domain::Entity::find_by_id(link.domain_id).one(&self.db).await.map_err(db_err)? {
-                        names.push(d.name);
-                    }
-                }
-                MasterScopeLogin::Owned(names)
+                MasterScopeLogin::Owned(domain_names(&self.db, links.iter().map(|l| l.domain_id)).await?)
             }
         };
         Ok(Some(MasterLogin {
@@ -128,18 +140,12 @@ impl Directory for Store {
         let scope = match row.role.as_str() {
             "admin" => MasterScopeLogin::Global,
             _ if row.acl.split(',').any(|p| p == "login_as") => {
-                let mut names = Vec::new();
                 let links = admin_domain::Entity::find()
                     .filter(admin_domain::Column::AdminId.eq(row.id))
                     .all(&self.db)
                     .await
                     .map_err(db_err)?;
-                for link in links {
-                    if let Some(d) = domain::Entity::find_by_id(link.domain_id).one(&self.db).await.map_err(db_err)? {
-                        names.push(d.name);
-                    }
-                }
-                MasterScopeLogin::Owned(names)
+                MasterScopeLogin::Owned(domain_names(&self.db, links.iter().map(|l| l.domain_id)).await?)
             }
             _ => return Ok(None),
         };

@@ -77,7 +77,11 @@ fn to_record(model: mailbox::Model, domain: &str, template: Option<String>) -> R
 }
 
 impl Store {
-    async fn mailbox_row(&self, db: &impl ConnectionTrait, address: &MailboxAddress) -> Result<mailbox::Model> {
+    pub(crate) async fn mailbox_row(
+        &self,
+        db: &impl ConnectionTrait,
+        address: &MailboxAddress,
+    ) -> Result<mailbox::Model> {
         mailbox::Entity::find()
             .filter(mailbox::Column::Address.eq(address.to_string()))
             .one(db)

@@ -99,14 +99,18 @@ pub fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16,
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n").ok()?;
+    read_response(stream)
+}
+
+/// Reads a `Connection: close` response: the status code and the body.
+fn read_response(stream: TcpStream) -> Option<(u16, String)> {
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line).ok()?;
     let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
     let mut rest = String::new();
     reader.read_to_string(&mut rest).ok()?;
-    let body = rest.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
-    Some((status, body))
+    Some((status, rest.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()))
 }
 
 /// Runs the CLI against `database_url` in `dir`, with `stdin`; returns (exit code, stdout, stderr).
@@ -170,13 +174,7 @@ pub fn post_json_with(port: u16, path: &str, body: &str, headers: &[(&str, &str)
         body.len()
     )
     .ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).ok()?;
-    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
-    let mut rest = String::new();
-    reader.read_to_string(&mut rest).ok()?;
-    Some((status, rest.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+    read_response(stream)
 }
 
 /// Polls `check` for up to five seconds (log records are written in the background).
