@@ -96,16 +96,11 @@ impl std::fmt::Display for SaslAddress {
     }
 }
 
-enum SaslListener {
-    Tcp(TcpListener),
-    Unix(tokio::net::UnixListener),
-}
-
 /// Bound listeners, ready to serve (binding first lets the caller report the real addresses and fail early).
 pub struct Bound {
     public: TcpListener,
     internal: TcpListener,
-    sasl: Option<SaslListener>,
+    sasl: Option<sasl::Listener>,
 }
 
 impl Bound {
@@ -119,7 +114,7 @@ impl Bound {
             .with_context(|| format!("cannot listen on {} (internal listener)", listeners.internal))?;
         let sasl = match &listeners.sasl {
             None => None,
-            Some(SaslAddress::Tcp(addr)) => Some(SaslListener::Tcp(
+            Some(SaslAddress::Tcp(addr)) => Some(sasl::Listener::Tcp(
                 TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (SASL listener)"))?,
             )),
             Some(SaslAddress::Unix(path)) => {
@@ -130,7 +125,7 @@ impl Bound {
                     .with_context(|| format!("cannot listen on {} (SASL listener)", path.display()))?;
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
-                Some(SaslListener::Unix(listener))
+                Some(sasl::Listener::Unix(listener))
             }
         };
         Ok(Bound { public, internal, sasl })
@@ -140,8 +135,8 @@ impl Bound {
     pub fn local_addrs(&self) -> std::io::Result<Listeners> {
         let sasl = match &self.sasl {
             None => None,
-            Some(SaslListener::Tcp(listener)) => Some(SaslAddress::Tcp(listener.local_addr()?)),
-            Some(SaslListener::Unix(listener)) => {
+            Some(sasl::Listener::Tcp(listener)) => Some(SaslAddress::Tcp(listener.local_addr()?)),
+            Some(sasl::Listener::Unix(listener)) => {
                 listener.local_addr()?.as_pathname().map(|path| SaslAddress::Unix(path.to_path_buf()))
             }
         };
@@ -161,15 +156,7 @@ impl Bound {
         let internal =
             axum::serve(self.internal, internal_router(state).into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(wait(stop_rx.clone()));
-        let sasl = match self.sasl {
-            Some(SaslListener::Tcp(listener)) => {
-                Some(tokio::spawn(sasl::serve_tcp(listener, auth.clone(), stop_rx.clone())))
-            }
-            Some(SaslListener::Unix(listener)) => {
-                Some(tokio::spawn(sasl::serve_unix(listener, auth.clone(), stop_rx.clone())))
-            }
-            None => None,
-        };
+        let sasl = self.sasl.map(|listener| tokio::spawn(sasl::serve(listener, auth.clone(), stop_rx.clone())));
         let public = tokio::spawn(async move { public.await });
         let internal = tokio::spawn(async move { internal.await });
         shutdown.await;

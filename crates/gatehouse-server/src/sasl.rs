@@ -233,35 +233,40 @@ async fn decide(
     }
 }
 
-/// Accepts connections on `listener` until `stop` fires.
-pub async fn serve_tcp(
-    listener: tokio::net::TcpListener,
-    auth: Arc<AuthService>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => { tokio::spawn(serve_connection(stream, auth.clone())); }
-                Err(err) => tracing::warn!("SASL listener: {err}"),
-            },
-            _ = stop.wait_for(|stopped| *stopped) => return,
+/// A bound SASL listener: TCP or a unix socket.
+pub enum Listener {
+    /// `host:port`.
+    Tcp(tokio::net::TcpListener),
+    /// A unix socket.
+    Unix(tokio::net::UnixListener),
+}
+
+impl Listener {
+    /// Accepts one client and serves it in its own task.
+    async fn accept_one(&self, auth: &Arc<AuthService>) -> std::io::Result<()> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(serve_connection(stream, auth.clone()));
+            }
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(serve_connection(stream, auth.clone()));
+            }
         }
+        Ok(())
     }
 }
 
-/// Accepts connections on a unix socket until `stop` fires.
-pub async fn serve_unix(
-    listener: tokio::net::UnixListener,
-    auth: Arc<AuthService>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Accepts connections on `listener` until `stop` fires.
+pub async fn serve(listener: Listener, auth: Arc<AuthService>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => { tokio::spawn(serve_connection(stream, auth.clone())); }
-                Err(err) => tracing::warn!("SASL listener: {err}"),
-            },
+            accepted = listener.accept_one(&auth) => {
+                if let Err(err) = accepted {
+                    tracing::warn!("SASL listener: {err}");
+                }
+            }
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
