@@ -7,7 +7,7 @@
 //! [`Error::Unavailable`] (a server fault), never a client fault.
 //!
 //! Modules: [`entity`] (tables), `migration` (schema versions), and one module per area: domains,
-//! templates, mailboxes, admins, master users, identity providers, logs.
+//! templates, mailboxes, admins, master users, identity providers, logs, jobs (leases).
 
 pub mod entity;
 mod migration;
@@ -17,6 +17,7 @@ mod app_passwords;
 mod db_error;
 mod domains;
 mod identity_providers;
+mod jobs;
 mod login;
 mod logs;
 mod mailboxes;

@@ -170,17 +170,18 @@ impl Store {
             query = query.filter(job_log::Column::StartedAt.gte(since));
         }
         let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| JobRun {
-                id: row.id,
-                job: row.job,
-                provider: row.provider,
-                started_at: row.started_at,
-                finished_at: row.finished_at,
-                status: row.status,
-                summary: parse_json(&row.summary),
-            })
-            .collect())
+        Ok(rows.into_iter().map(job_run).collect())
+    }
+}
+
+pub(crate) fn job_run(row: job_log::Model) -> JobRun {
+    JobRun {
+        id: row.id,
+        job: row.job,
+        provider: row.provider,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        status: row.status,
+        summary: parse_json(&row.summary),
     }
 }

@@ -16,7 +16,10 @@ use crate::domains::{check_quota, usage};
 use crate::entity::{domain, identity_provider, mailbox, mailbox_template};
 use crate::logs::audit;
 use crate::templates::{parse_protocols, template_hash, template_row};
-use crate::{Actor, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, Store, commit, db_err, now};
+use crate::{
+    Actor, DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, Store, TEMPLATE_HASH, commit,
+    db_err, now,
+};
 
 async fn check_auth_source(db: &impl ConnectionTrait, source: &str) -> Result<()> {
     if source == LOCAL_AUTH_SOURCE {
@@ -35,14 +38,17 @@ async fn check_auth_source(db: &impl ConnectionTrait, source: &str) -> Result<()
     Ok(())
 }
 
-fn attributes_with_template(mut attributes: serde_json::Value, template: Option<&mailbox_template::Model>) -> String {
+fn attributes_with_template(
+    mut attributes: serde_json::Value,
+    template: Option<&mailbox_template::Model>,
+) -> serde_json::Value {
     if !attributes.is_object() {
         attributes = json!({});
     }
     let map = attributes.as_object_mut().expect("an object");
     match template {
         Some(t) => {
-            map.insert("template_hash".into(), json!(template_hash(t)));
+            map.insert(TEMPLATE_HASH.into(), json!(template_hash(t)));
             if let Ok(serde_json::Value::Object(extra)) = serde_json::from_str::<serde_json::Value>(&t.attributes) {
                 for (key, value) in extra {
                     map.insert(key, value);
@@ -50,10 +56,10 @@ fn attributes_with_template(mut attributes: serde_json::Value, template: Option<
             }
         }
         None => {
-            map.remove("template_hash");
+            map.remove(TEMPLATE_HASH);
         }
     }
-    attributes.to_string()
+    attributes
 }
 
 fn to_record(model: mailbox::Model, domain: &str, template: Option<String>) -> Result<Mailbox> {
@@ -151,7 +157,7 @@ impl Store {
             protocols: Set(protocols.to_string()),
             active: Set(active),
             force_password_change: Set(new.force_password_change),
-            attributes: Set(attributes_with_template(json!({}), template.as_ref())),
+            attributes: Set(attributes_with_template(json!({}), template.as_ref()).to_string()),
             external_id: Set(new.external_id),
             created_at: Set(time),
             modified_at: Set(time),
@@ -228,10 +234,13 @@ impl Store {
             Some(name) => Some(template_row(&txn, name).await?),
             None => None,
         };
+        let mut attributes: serde_json::Value = serde_json::from_str(&current.attributes).unwrap_or_else(|_| json!({}));
+        if !attributes.is_object() {
+            attributes = json!({});
+        }
         if let Some(t) = &template {
+            attributes = attributes_with_template(attributes, Some(t));
             row.template_id = Set(Some(t.id));
-            let attributes = serde_json::from_str(&current.attributes).unwrap_or_else(|_| json!({}));
-            row.attributes = Set(attributes_with_template(attributes, Some(t)));
             details.insert("template".into(), json!(t.name));
         }
         let quota = changes.quota_mib.or(template.as_ref().map(|t| t.quota_mib));
@@ -269,6 +278,27 @@ impl Store {
         if let Some(flag) = changes.active {
             row.active = Set(flag);
             details.insert("active".into(), json!(flag));
+            // An admin's decision replaces whatever a sync did.
+            attributes.as_object_mut().expect("an object").remove(DEPROVISIONED_BY);
+        }
+        if let Some(deprovisioned) = changes.deprovisioned_by {
+            let map = attributes.as_object_mut().expect("an object");
+            match deprovisioned {
+                Some(provider) => {
+                    row.active = Set(false);
+                    map.insert(DEPROVISIONED_BY.into(), json!(provider));
+                    details.insert("deprovisioned_by".into(), json!(provider));
+                }
+                None => {
+                    row.active = Set(true);
+                    map.remove(DEPROVISIONED_BY);
+                    details.insert("reprovisioned".into(), json!(true));
+                }
+            }
+        }
+        let attributes = attributes.to_string();
+        if attributes != current.attributes {
+            row.attributes = Set(attributes);
         }
         if let Some(flag) = changes.force_password_change {
             row.force_password_change = Set(flag);

@@ -162,6 +162,9 @@ pub struct Template {
     pub attributes: serde_json::Value,
     /// How many mailboxes were made from it.
     pub mailboxes: i64,
+    /// A hash of everything it sets on a mailbox; a mailbox's `template_hash` attribute differs from it when the
+    /// template changed after it was applied.
+    pub hash: String,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -295,7 +298,17 @@ pub struct MailboxChanges {
     pub force_password_change: Option<bool>,
     /// New external subject id.
     pub external_id: Option<String>,
+    /// Deprovisioning by an identity provider's sync: `Some(name)` deactivates the mailbox and records that
+    /// provider `name` did it (so the sync may activate it again when the account comes back); `None` clears
+    /// that record and activates the mailbox. An admin's `active` change clears the record too.
+    pub deprovisioned_by: Option<Option<String>>,
 }
+
+/// The attribute recording which identity provider's sync deactivated a mailbox.
+pub const DEPROVISIONED_BY: &str = "deprovisioned_by";
+
+/// The attribute holding the hash of the template last applied to a mailbox.
+pub const TEMPLATE_HASH: &str = "template_hash";
 
 /// The two kinds of administrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -66,6 +66,7 @@ fn to_record(model: mailbox_template::Model, mailboxes: i64) -> Result<Template>
     Ok(Template {
         protocols: parse_protocols(&model.protocols)?,
         attributes: parse_attributes(&model.attributes),
+        hash: template_hash(&model),
         name: model.name,
         quota_mib: model.quota_mib,
         active: model.active,

@@ -45,6 +45,8 @@ on_every_engine!(
     logs_record_and_filter,
     concurrent_additions_never_exceed_the_domain_limit,
     login_lookups_and_revisions_for_the_engine,
+    job_leases_are_exclusive_until_released_or_expired,
+    deprovisioning_is_recorded_and_cleared_by_an_admin,
 );
 
 fn cli() -> Actor {
@@ -77,7 +79,10 @@ async fn audit_count(store: &Store) -> usize {
 
 async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
     let applied = store.applied_migrations().await.unwrap();
-    assert_eq!(applied, vec!["m20261123_000001_initial_schema", "m20261123_000002_login_state"]);
+    assert_eq!(
+        applied,
+        vec!["m20261123_000001_initial_schema", "m20261123_000002_login_state", "m20261123_000003_job_leases"]
+    );
     store.ping().await.unwrap();
     add_domain(&store, "example.org", |_| {}).await;
     // Opening the same database again applies nothing and keeps the data.
@@ -757,4 +762,52 @@ async fn an_unreachable_database_is_a_server_fault() {
     let err = Store::open(&url).await.unwrap_err();
     assert_eq!(err.fault(), gatehouse_core::Fault::Server, "{err}");
     assert!(!err.to_string().contains("secret-pw"), "{err}");
+}
+
+async fn job_leases_are_exclusive_until_released_or_expired(store: Store) {
+    assert!(store.acquire_lease("sync:corp", "node-a", 60).await.unwrap());
+    assert!(!store.acquire_lease("sync:corp", "node-b", 60).await.unwrap(), "held by node-a");
+    assert!(store.acquire_lease("sync:corp", "node-a", 60).await.unwrap(), "the holder renews");
+    assert!(store.acquire_lease("sync:other", "node-b", 60).await.unwrap(), "leases are per name");
+    store.release_lease("sync:corp", "node-b").await.unwrap();
+    assert!(!store.acquire_lease("sync:corp", "node-b", 60).await.unwrap(), "only the holder releases");
+    store.release_lease("sync:corp", "node-a").await.unwrap();
+    assert!(store.acquire_lease("sync:corp", "node-b", 60).await.unwrap(), "free after release");
+    // An expired lease (its holder died) is taken over.
+    assert!(store.acquire_lease("sync:crashed", "node-a", -5).await.unwrap());
+    assert!(store.acquire_lease("sync:crashed", "node-b", 60).await.unwrap(), "expired leases are taken over");
+    assert!(!store.acquire_lease("sync:crashed", "node-a", 60).await.unwrap());
+
+    // Many contenders at once: exactly one wins.
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.acquire_lease("sync:race", &format!("node-{n}"), 60).await }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn deprovisioning_is_recorded_and_cleared_by_an_admin(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    add_mailbox(&store, "dana@example.org", |_| {}).await.unwrap();
+    let dana = address("dana@example.org");
+    let changes = MailboxChanges { deprovisioned_by: Some(Some("corp".into())), ..Default::default() };
+    let mailbox = store.update_mailbox(&cli(), &dana, changes).await.unwrap();
+    assert!(!mailbox.active);
+    assert_eq!(mailbox.attributes[DEPROVISIONED_BY], json!("corp"));
+    let changes = MailboxChanges { deprovisioned_by: Some(None), ..Default::default() };
+    let mailbox = store.update_mailbox(&cli(), &dana, changes).await.unwrap();
+    assert!(mailbox.active);
+    assert!(mailbox.attributes.get(DEPROVISIONED_BY).is_none());
+    // An admin's own change forgets the sync's record, so a later sync leaves the admin's decision alone.
+    let changes = MailboxChanges { deprovisioned_by: Some(Some("corp".into())), ..Default::default() };
+    store.update_mailbox(&cli(), &dana, changes).await.unwrap();
+    let changes = MailboxChanges { active: Some(false), ..Default::default() };
+    let mailbox = store.update_mailbox(&cli(), &dana, changes).await.unwrap();
+    assert!(!mailbox.active);
+    assert!(mailbox.attributes.get(DEPROVISIONED_BY).is_none());
 }

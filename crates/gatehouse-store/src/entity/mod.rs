@@ -11,6 +11,7 @@ pub mod auth_log;
 pub mod domain;
 pub mod identity_provider;
 pub mod identity_provider_secret;
+pub mod job_lease;
 pub mod job_log;
 pub mod mailbox;
 pub mod mailbox_template;

@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_login_state;
+mod m20261123_000003_job_leases;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -17,6 +18,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial_schema::Migration), Box::new(m20261123_000002_login_state::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial_schema::Migration),
+            Box::new(m20261123_000002_login_state::Migration),
+            Box::new(m20261123_000003_job_leases::Migration),
+        ]
     }
 }
