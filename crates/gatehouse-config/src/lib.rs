@@ -46,6 +46,22 @@ pub struct Config {
     pub dovecot: Dovecot,
     /// The brute-force guard.
     pub guard: Guard,
+    /// Identity-provider syncs started by the server.
+    pub sync: Sync,
+}
+
+/// Identity-provider syncs started by the server (each provider's own interval decides when one is due).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sync {
+    /// Seconds between checks for due syncs; 0 turns periodic syncs off in this process.
+    pub check_seconds: u64,
+}
+
+impl Default for Sync {
+    fn default() -> Self {
+        Sync { check_seconds: 60 }
+    }
 }
 
 /// The brute-force guard: failed logins per address and per username, escalating delays, temporary bans.
@@ -183,6 +199,7 @@ impl Default for Config {
             auth: Auth::default(),
             dovecot: Dovecot::default(),
             guard: Guard::default(),
+            sync: Sync::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::ExternalAccount;
+use crate::provisioning::{DeprovisionPolicy, ProvisioningSettings};
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -77,6 +78,60 @@ pub struct LdapSettings {
     /// Template for new mailboxes whose attribute values match no mapping; without it they are refused.
     #[serde(default)]
     pub default_template: Option<String>,
+    /// The filter listing every user for a sync; by default the user filter with `%u`, `%n` and `%d` replaced
+    /// by `*`.
+    #[serde(default)]
+    pub sync_filter: Option<String>,
+    /// A filter matching disabled entries (for example `(pwdAccountLockedTime=*)`, or Active Directory's
+    /// `(userAccountControl:1.2.840.113556.1.4.803:=2)`): they cannot log in and count as gone for a sync.
+    #[serde(default)]
+    pub disabled_filter: Option<String>,
+    /// The periodic sync updates existing mailboxes of this provider.
+    #[serde(default)]
+    pub periodic_sync: bool,
+    /// The periodic sync creates mailboxes for directory users who have none.
+    #[serde(default)]
+    pub import_users: bool,
+    /// Minutes between periodic syncs.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_minutes: u64,
+    /// What a sync does with mailboxes whose entry is gone or disabled.
+    #[serde(default)]
+    pub deprovision: DeprovisionPolicy,
+    /// A sync that would deactivate more than this share (percent) of the provider's mailboxes is refused.
+    #[serde(default = "default_threshold")]
+    pub deprovision_threshold_percent: u8,
+}
+
+impl LdapSettings {
+    /// The provisioning settings shared by every kind of provider.
+    pub fn provisioning(&self) -> ProvisioningSettings {
+        ProvisioningSettings {
+            create_on_login: self.create_on_login,
+            default_template: self.default_template.clone(),
+            periodic_sync: self.periodic_sync,
+            import_users: self.import_users,
+            sync_interval_minutes: self.sync_interval_minutes.max(1),
+            deprovision: self.deprovision,
+            deprovision_threshold_percent: self.deprovision_threshold_percent.min(100),
+        }
+    }
+
+    /// The filter listing every user for a sync.
+    pub fn listing_filter(&self) -> String {
+        match &self.sync_filter {
+            Some(filter) => filter.clone(),
+            None => self.user_filter.replace("%u", "*").replace("%n", "*").replace("%d", "*"),
+        }
+    }
+
+    /// `filter` without the disabled entries, when a disabled filter is configured.
+    fn enabled_only(&self, filter: String) -> String {
+        match &self.disabled_filter {
+            Some(disabled) => format!("(&{filter}(!{disabled}))"),
+            None => filter,
+        }
+    }
 }
 
 fn default_filter() -> String {
@@ -90,6 +145,12 @@ fn default_display_name_attribute() -> String {
 }
 fn default_timeout() -> u64 {
     5
+}
+fn default_sync_interval() -> u64 {
+    15
+}
+fn default_threshold() -> u8 {
+    10
 }
 
 /// What the directory says about a login.
@@ -123,6 +184,9 @@ pub struct LdapDirectory {
 
 /// Most idle service connections kept.
 const POOL_SIZE: usize = 4;
+
+/// Entries per page of a sync's listing.
+const PAGE_SIZE: i32 = 500;
 
 fn unavailable(what: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("LDAP: {what}"))
@@ -223,11 +287,8 @@ impl LdapDirectory {
 
     /// The entries matching an address (searched with the service account).
     async fn search(&self, address: &MailboxAddress) -> Result<Vec<SearchEntry>, Error> {
-        let filter = user_filter(&self.settings.user_filter, address);
-        let mut attributes = vec![self.settings.mail_attribute.as_str(), self.settings.display_name_attribute.as_str()];
-        if let Some(attribute) = &self.settings.template_attribute {
-            attributes.push(attribute.as_str());
-        }
+        let filter = self.settings.enabled_only(user_filter(&self.settings.user_filter, address));
+        let attributes = self.wanted_attributes();
         // A pooled connection may have gone stale: retry once on a fresh one.
         for attempt in 0..2 {
             let mut ldap = self.service_connection().await?;
@@ -248,6 +309,65 @@ impl LdapDirectory {
         unreachable!("the loop returns")
     }
 
+    /// The attributes a search asks for.
+    fn wanted_attributes(&self) -> Vec<String> {
+        let mut attributes = vec![self.settings.mail_attribute.clone(), self.settings.display_name_attribute.clone()];
+        attributes.extend(self.settings.template_attribute.clone());
+        attributes
+    }
+
+    /// Every entry of the sync filter under the base (`enabled` false for those matching the disabled filter),
+    /// read in pages (RFC 2696) so that server size limits and memory stay bounded. `progress` gets the running
+    /// count.
+    pub async fn list_accounts(&self, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<Vec<ExternalAccount>, Error> {
+        let filter = self.settings.listing_filter();
+        let mut accounts = Vec::new();
+        let mut ldap = self.service_connection().await?;
+        for entry in self.paged_search(&mut ldap, &filter, self.wanted_attributes()).await? {
+            accounts.push(self.account(entry));
+            if accounts.len() % PAGE_SIZE as usize == 0 {
+                progress(accounts.len());
+            }
+        }
+        progress(accounts.len());
+        if let Some(disabled) = &self.settings.disabled_filter {
+            let disabled_dns: std::collections::HashSet<String> = self
+                .paged_search(&mut ldap, &format!("(&{filter}{disabled})"), vec!["1.1".to_string()])
+                .await?
+                .into_iter()
+                .map(|entry| entry.dn)
+                .collect();
+            for account in &mut accounts {
+                account.enabled = !disabled_dns.contains(&account.subject);
+            }
+        }
+        self.give_back(ldap).await;
+        Ok(accounts)
+    }
+
+    async fn paged_search(
+        &self,
+        ldap: &mut Ldap,
+        filter: &str,
+        attributes: Vec<String>,
+    ) -> Result<Vec<SearchEntry>, Error> {
+        use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+        let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
+            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
+        let failed = |err: ldap3::LdapError| unavailable(format!("listing entries with {filter} failed: {err}"));
+        let mut stream = ldap
+            .with_timeout(self.timeout())
+            .streaming_search_with(adapters, &self.settings.base_dn, Scope::Subtree, filter, attributes)
+            .await
+            .map_err(failed)?;
+        let mut entries = Vec::new();
+        while let Some(entry) = stream.next().await.map_err(failed)? {
+            entries.push(SearchEntry::construct(entry));
+        }
+        stream.finish().await.success().map_err(failed)?;
+        Ok(entries)
+    }
+
     fn account(&self, entry: SearchEntry) -> ExternalAccount {
         let first = |name: &str| {
             entry
@@ -261,6 +381,13 @@ impl LdapDirectory {
             address: first(&self.settings.mail_attribute).unwrap_or_default().to_lowercase(),
             display_name: first(&self.settings.display_name_attribute),
             enabled: true,
+            template_values: self
+                .settings
+                .template_attribute
+                .as_ref()
+                .and_then(|name| entry.attrs.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)))
+                .map(|(_, values)| values.clone())
+                .unwrap_or_default(),
             attributes: entry.attrs.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect(),
         }
     }
@@ -274,20 +401,40 @@ impl LdapDirectory {
     /// `sample` is an address whose entry is looked up and shown with the mapped attributes.
     pub async fn test(&self, sample: Option<&MailboxAddress>) -> Vec<(String, Result<String, String>)> {
         let mut steps = Vec::new();
-        let mut ldap = match self.service_connection().await {
+        let transport = match self.settings.security {
+            LdapSecurity::Plain => "plain LDAP (no TLS)",
+            LdapSecurity::StartTls => "StartTLS, certificate checked",
+            LdapSecurity::Ldaps => "LDAPS, certificate checked",
+        };
+        let transport = if self.settings.ignore_tls_errors && self.settings.security != LdapSecurity::Plain {
+            transport.replace("certificate checked", "certificate NOT checked (ignore_tls_errors)")
+        } else {
+            transport.to_string()
+        };
+        let mut ldap = match self.connect().await {
             Ok(ldap) => {
-                let transport = format!("{:?}", self.settings.security);
-                steps.push((
-                    "connect and bind as the service account".into(),
-                    Ok(format!("{transport}, bound as {}", self.settings.bind_dn)),
-                ));
+                steps.push(("connect (TCP and TLS)".into(), Ok(transport)));
                 ldap
             }
             Err(err) => {
-                steps.push(("connect and bind as the service account".into(), Err(err.to_string())));
+                steps.push(("connect (TCP and TLS)".into(), Err(err.to_string())));
                 return steps;
             }
         };
+        let bound = ldap
+            .with_timeout(self.timeout())
+            .simple_bind(&self.settings.bind_dn, self.bind_password.expose())
+            .await
+            .map_err(|err| err.to_string())
+            .and_then(|result| result.success().map(drop).map_err(|err| err.to_string()));
+        let bind_ok = bound.is_ok();
+        steps.push((
+            "bind as the service account".into(),
+            bound.map(|()| format!("bound as {}", self.settings.bind_dn)),
+        ));
+        if !bind_ok {
+            return steps;
+        }
         let base = ldap
             .with_timeout(self.timeout())
             .search(&self.settings.base_dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
@@ -303,15 +450,9 @@ impl LdapDirectory {
             let outcome = match self.search(address).await {
                 Ok(entries) if entries.len() == 1 => {
                     let account = self.account(entries.into_iter().next().expect("one entry"));
-                    let template_values = self
-                        .settings
-                        .template_attribute
-                        .as_ref()
-                        .and_then(|a| account.attributes.get(&a.to_lowercase()).cloned())
-                        .unwrap_or_default();
                     Ok(format!(
                         "{} (mail {}, display name {:?}, template values {:?})",
-                        account.subject, account.address, account.display_name, template_values
+                        account.subject, account.address, account.display_name, account.template_values
                     ))
                 }
                 Ok(entries) => Err(format!("{} entries match; exactly one is needed", entries.len())),

@@ -1,9 +1,11 @@
 //! Identity sources share one shape: whatever a source is (Gatehouse's own store, an LDAP directory, Keycloak,
 //! an OpenID Connect provider), it yields an [`ExternalAccount`], and the provisioning rules shared by all of
-//! them decide what that account means for the mailbox (which template applies, …). The source clients
-//! themselves (LDAP bind and search, OIDC flows, Keycloak's admin API) arrive with their issues.
+//! them decide what that account means for the mailbox ([`provisioning`]: which template applies, the update on
+//! login, whole sync runs). The source clients themselves live beside it ([`ldap`]; OIDC and Keycloak arrive
+//! with their issues), and [`SourceRegistry`] is what the login engine, the CLI and the scheduler talk to.
 
 pub mod ldap;
+pub mod provisioning;
 pub mod registry;
 
 pub use registry::SourceRegistry;
@@ -21,7 +23,10 @@ pub struct ExternalAccount {
     pub display_name: Option<String>,
     /// Whether the source says the account is enabled.
     pub enabled: bool,
-    /// Attributes, each possibly multi-valued (groups, `mailcow_template`, …), values in the source's order.
+    /// The values of the attribute that selects the mailbox template (groups, `mailcow_template`, …), in the
+    /// source's order.
+    pub template_values: Vec<String>,
+    /// Attributes (names lower-cased), each possibly multi-valued, values in the source's order.
     pub attributes: BTreeMap<String, Vec<String>>,
 }
 

@@ -1,17 +1,41 @@
-//! [`SourceRegistry`]: the configured identity providers, as the login engine asks them. Providers are read
-//! from the store by name on use and their clients rebuilt when the stored settings change, so an edited
-//! provider takes effect without a restart.
+//! [`SourceRegistry`]: the configured identity providers, as the login engine, the CLI and the scheduler use
+//! them. Providers are read from the store by name on use and their clients rebuilt when the stored settings
+//! change, so an edited provider takes effect without a restart.
+//!
+//! Besides password checks and create-on-login it runs syncs: one run per provider at a time across every
+//! Gatehouse process on the database (a lease in the store), each run recorded in the job log, and a
+//! scheduler that starts the runs that are due.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gatehouse_core::{Error, Fault, MailboxAddress};
 use gatehouse_engine::{ExternalCheck, IdentitySources, Provisioning};
-use gatehouse_store::{Actor, ActorRole, IdentityProvider, IdentityProviderKind, NewMailbox, Store};
+use gatehouse_store::{Actor, ActorRole, Domain, IdentityProvider, IdentityProviderKind, NewMailbox, Store};
 use tokio::sync::RwLock;
 
+use crate::ExternalAccount;
 use crate::ldap::{LdapDirectory, LdapLogin, LdapSettings};
-use crate::select_template;
+use crate::provisioning::{SyncInput, SyncReport, account_changes, apply_plan, mapped_template, plan_sync};
+
+/// Job-log name of a sync run.
+pub const SYNC_JOB: &str = "sync";
+/// Job-log name of a dry run.
+pub const DRY_RUN_JOB: &str = "sync-dry-run";
+/// How long a sync's lease lasts without renewal (it is renewed every [`LEASE_RENEWAL`]).
+const LEASE_SECONDS: i64 = 300;
+const LEASE_RENEWAL: Duration = Duration::from_secs(60);
+
+/// Told how a sync advances (the CLI draws a progress bar from it).
+pub trait SyncProgress: Send + Sync {
+    /// `entries` read from the source so far.
+    fn reading(&self, _entries: usize) {}
+    /// `done` of `total` changes made.
+    fn applying(&self, _done: usize, _total: usize) {}
+}
+
+impl SyncProgress for () {}
 
 /// Name of the secret holding an LDAP provider's service-account password.
 pub const LDAP_BIND_PASSWORD: &str = "bind_password";
@@ -20,12 +44,19 @@ pub const LDAP_BIND_PASSWORD: &str = "bind_password";
 pub struct SourceRegistry {
     store: Store,
     ldap: RwLock<HashMap<String, (i64, Arc<LdapDirectory>)>>,
+    /// This process's name on job leases.
+    holder: String,
 }
 
 impl SourceRegistry {
     /// A registry reading providers from `store`.
     pub fn new(store: Store) -> Self {
-        SourceRegistry { store, ldap: RwLock::new(HashMap::new()) }
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+        let holder =
+            format!("{}:{}:{nanos:08x}", if host.is_empty() { "gatehouse" } else { &host }, std::process::id());
+        SourceRegistry { store, ldap: RwLock::new(HashMap::new()), holder }
     }
 
     /// The LDAP client of a stored provider, built (or rebuilt after an edit) as needed.
@@ -64,7 +95,13 @@ impl IdentitySources for SourceRegistry {
                 let address = MailboxAddress::parse(address)?;
                 let directory = self.ldap(&provider).await?;
                 Ok(match directory.authenticate(&address, password).await? {
-                    LdapLogin::Valid(_) => ExternalCheck::Valid,
+                    LdapLogin::Valid(account) => {
+                        // The login stands even if the update cannot be made now; the next login or sync retries.
+                        if let Err(err) = self.update_on_login(&provider, &address, &account).await {
+                            tracing::warn!(provider = source, %address, "updating the mailbox after login failed: {err}");
+                        }
+                        ExternalCheck::Valid
+                    }
                     LdapLogin::WrongPassword => ExternalCheck::Invalid,
                     LdapLogin::NotFound => ExternalCheck::Unknown,
                     LdapLogin::Ambiguous(count) => {
@@ -97,32 +134,24 @@ impl IdentitySources for SourceRegistry {
                     return Ok(Provisioning::Refused(format!("{}: {count} entries match", provider.name)));
                 }
             };
-            let values = directory
-                .settings()
-                .template_attribute
-                .as_ref()
-                .and_then(|attribute| account.attributes.get(&attribute.to_lowercase()).cloned())
-                .unwrap_or_default();
-            let mappings: Vec<(String, String)> =
-                provider.mappings.iter().map(|m| (m.attribute_value.clone(), m.template.clone())).collect();
-            let template = select_template(&values, &mappings)
+            let mappings = mappings(&provider);
+            let template = mapped_template(&account, &mappings)
                 .map(str::to_string)
                 .or_else(|| directory.settings().default_template.clone());
             let Some(template) = template else {
                 let why = format!(
-                    "{}: no template is mapped from {values:?} and there is no default template",
-                    provider.name
+                    "{}: no template is mapped from {:?} and there is no default template",
+                    provider.name, account.template_values
                 );
                 tracing::warn!(%address, "not creating the mailbox: {why}");
                 return Ok(Provisioning::Refused(why));
             };
             let mut new = NewMailbox::new(address.clone());
-            new.display_name = account.display_name.clone();
+            new.display_name = account.display_name.clone().filter(|n| !n.is_empty());
             new.auth_source = Some(provider.name.clone());
             new.template = Some(template.clone());
             new.external_id = Some(account.subject.clone());
-            let actor = Actor { name: format!("idp:{}", provider.name), role: ActorRole::System };
-            return match self.store.create_mailbox(&actor, new).await {
+            return match self.store.create_mailbox(&actor(&provider), new).await {
                 Ok(_) => {
                     tracing::info!(%address, provider = provider.name, template, "mailbox created on first login");
                     Ok(Provisioning::Created)
@@ -135,5 +164,213 @@ impl IdentitySources for SourceRegistry {
             };
         }
         Ok(Provisioning::NotFound)
+    }
+}
+
+/// A provider's mappings as (attribute value, template) pairs.
+fn mappings(provider: &IdentityProvider) -> Vec<(String, String)> {
+    provider.mappings.iter().map(|m| (m.attribute_value.clone(), m.template.clone())).collect()
+}
+
+/// Who a provider's changes are recorded as in the audit log.
+fn actor(provider: &IdentityProvider) -> Actor {
+    Actor { name: format!("idp:{}", provider.name), role: ActorRole::System }
+}
+
+impl SourceRegistry {
+    /// Brings an existing mailbox of `provider` up to date with the account that just logged in (template,
+    /// display name, subject). It never activates a mailbox.
+    async fn update_on_login(
+        &self,
+        provider: &IdentityProvider,
+        address: &MailboxAddress,
+        account: &ExternalAccount,
+    ) -> Result<(), Error> {
+        let mailbox = match self.store.mailbox(address).await {
+            Ok(mailbox) => mailbox,
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if mailbox.auth_source != provider.name {
+            return Ok(());
+        }
+        let mappings = mappings(provider);
+        let templates = self.store.template_hashes().await?;
+        let mapped = mapped_template(account, &mappings);
+        let Some(mut changes) = account_changes(&provider.name, &mailbox, account, mapped, &templates) else {
+            return Ok(());
+        };
+        // Logging in is not how a deprovisioned mailbox comes back (it could not log in anyway); the sync does it.
+        changes.deprovisioned_by = None;
+        tracing::info!(provider = provider.name, %address, template = ?changes.template, "updating the mailbox from the directory");
+        self.store.update_mailbox(&actor(provider), address, changes).await.map(drop)
+    }
+
+    /// Runs a sync of provider `name`: reads every account, plans, and (unless `dry_run`) applies the plan.
+    /// Refused when another run of the same provider holds the lease (in any process), when the provider is
+    /// inactive, or when the plan is refused (no entries, or deactivations above the threshold). Every run is
+    /// recorded in the job log with its counts.
+    pub async fn sync(&self, name: &str, dry_run: bool, progress: &dyn SyncProgress) -> Result<SyncReport, Error> {
+        let provider =
+            self.store.identity_provider(name).await?.ok_or_else(|| Error::not_found("identity provider", name))?;
+        if !provider.active {
+            return Err(Error::refused(format!("identity provider '{name}' is inactive")));
+        }
+        let lease = format!("sync:{name}");
+        if !dry_run && !self.store.acquire_lease(&lease, &self.holder, LEASE_SECONDS).await? {
+            return Err(Error::Unavailable(format!(
+                "a sync of '{name}' is already running (in this or another Gatehouse process); try again later"
+            )));
+        }
+        let renewal = (!dry_run).then(|| {
+            let (store, lease, holder) = (self.store.clone(), lease.clone(), self.holder.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_RENEWAL).await;
+                    match store.acquire_lease(&lease, &holder, LEASE_SECONDS).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::error!(lease, "lost the sync lease; another process may start a run"),
+                        Err(err) => tracing::warn!(lease, "cannot renew the sync lease: {err}"),
+                    }
+                }
+            })
+        });
+        let outcome = self.run_sync(&provider, dry_run, progress).await;
+        if let Some(task) = renewal {
+            task.abort();
+        }
+        if !dry_run && let Err(err) = self.store.release_lease(&lease, &self.holder).await {
+            tracing::warn!(lease, "cannot release the sync lease (it expires by itself): {err}");
+        }
+        outcome
+    }
+
+    async fn run_sync(
+        &self,
+        provider: &IdentityProvider,
+        dry_run: bool,
+        progress: &dyn SyncProgress,
+    ) -> Result<SyncReport, Error> {
+        let started = Instant::now();
+        let job = self.store.start_job(if dry_run { DRY_RUN_JOB } else { SYNC_JOB }, Some(&provider.name)).await?;
+        let (report, result) = self.plan_and_apply(provider, dry_run, progress).await;
+        let mut report =
+            report.unwrap_or_else(|| SyncReport { provider: provider.name.clone(), dry_run, ..SyncReport::default() });
+        report.duration_ms = started.elapsed().as_millis();
+        let mut summary = serde_json::to_value(&report).unwrap_or_default();
+        let status = match &result {
+            Ok(()) => "ok",
+            Err(err) => {
+                summary["error"] = serde_json::Value::String(err.to_string());
+                if err.fault() == Fault::Client { "refused" } else { "failed" }
+            }
+        };
+        match &result {
+            Ok(()) => tracing::info!(duration_ms = report.duration_ms, "{}", report.summary()),
+            Err(err) => tracing::error!(provider = provider.name, "sync {status}: {err}"),
+        }
+        self.store.finish_job(job, status, summary).await?;
+        result.map(|()| report)
+    }
+
+    async fn plan_and_apply(
+        &self,
+        provider: &IdentityProvider,
+        dry_run: bool,
+        progress: &dyn SyncProgress,
+    ) -> (Option<SyncReport>, Result<(), Error>) {
+        let listed = async {
+            match provider.kind {
+                IdentityProviderKind::Ldap => {
+                    let directory = self.ldap(provider).await?;
+                    let accounts = directory.list_accounts(&|n| progress.reading(n)).await?;
+                    Ok((directory.settings().provisioning(), accounts))
+                }
+                other => Err(Error::invalid(format!("{other} providers cannot be synchronised yet"))),
+            }
+        };
+        let prepared = async {
+            let (settings, accounts) = listed.await?;
+            let templates = self.store.template_hashes().await?;
+            let mailboxes = self.store.list_mailboxes(None).await?;
+            let domains: HashMap<String, Domain> =
+                self.store.list_domains().await?.into_iter().map(|d| (d.name.clone(), d)).collect();
+            Ok::<_, Error>((settings, accounts, templates, mailboxes, domains))
+        };
+        let (settings, accounts, templates, mailboxes, domains) = match prepared.await {
+            Ok(prepared) => prepared,
+            Err(err) => return (None, Err(err)),
+        };
+        let mappings = mappings(provider);
+        let input = SyncInput {
+            provider: &provider.name,
+            settings: &settings,
+            mappings: &mappings,
+            templates: &templates,
+            domains: &domains,
+        };
+        let entries = accounts.len();
+        let plan = match plan_sync(&input, accounts, &mailboxes) {
+            Ok(plan) => plan,
+            Err(why) => {
+                let report = SyncReport { provider: provider.name.clone(), dry_run, entries, ..SyncReport::default() };
+                return (Some(report), Err(Error::refused(why)));
+            }
+        };
+        let (report, result) =
+            apply_plan(&self.store, &provider.name, plan, dry_run, &|done, total| progress.applying(done, total)).await;
+        (Some(report), result)
+    }
+
+    /// Starts the periodic syncs that are due: providers that are active, have syncing enabled, and whose last
+    /// finished run is older than their interval. Returns the names of the providers it ran.
+    pub async fn run_due_syncs(&self) -> Result<Vec<String>, Error> {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        let mut ran = Vec::new();
+        for provider in self.store.list_identity_providers().await? {
+            if !provider.active {
+                continue;
+            }
+            let settings = match provider.kind {
+                IdentityProviderKind::Ldap => self.ldap(&provider).await?.settings().provisioning(),
+                _ => continue,
+            };
+            if !settings.sync_enabled() {
+                continue;
+            }
+            let last = self.store.last_finished_job(SYNC_JOB, &provider.name).await?;
+            let due = last.and_then(|run| run.finished_at).is_none_or(|finished| {
+                now - finished >= i64::try_from(settings.sync_interval_minutes * 60).unwrap_or(i64::MAX)
+            });
+            if !due {
+                continue;
+            }
+            match self.sync(&provider.name, false, &()).await {
+                Ok(_) => ran.push(provider.name.clone()),
+                Err(Error::Unavailable(why)) if why.contains("already running") => {
+                    tracing::debug!(provider = provider.name, "{why}");
+                }
+                // Already logged and recorded in the job log.
+                Err(_) => ran.push(provider.name.clone()),
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Checks every `tick` for due syncs until `stop` turns true.
+    pub async fn run_scheduler(self: Arc<Self>, tick: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(err) = self.run_due_syncs().await {
+                tracing::warn!("cannot check for due syncs: {err}");
+            }
+        }
     }
 }

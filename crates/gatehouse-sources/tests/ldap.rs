@@ -49,6 +49,13 @@ fn settings(slapd: &Slapd, security: LdapSecurity) -> LdapSettings {
         timeout_seconds: 5,
         create_on_login: false,
         default_template: None,
+        sync_filter: None,
+        disabled_filter: None,
+        periodic_sync: false,
+        import_users: false,
+        sync_interval_minutes: 15,
+        deprovision: Default::default(),
+        deprovision_threshold_percent: 10,
     }
 }
 
@@ -123,4 +130,32 @@ async fn every_host_is_tried_and_an_outage_is_a_temporary_failure() {
     assert!(matches!(err, Error::Unavailable(_)), "{err}");
     let err = ldap.authenticate(&address("carol@example.org"), b"wrong").await.unwrap_err();
     assert_eq!(err.fault(), Fault::Server, "an outage is never a wrong password: {err}");
+}
+
+#[tokio::test]
+async fn the_connection_test_reports_each_step() {
+    let Some(slapd) = Slapd::start(PEOPLE) else { return };
+    let steps = directory(settings(&slapd, LdapSecurity::Ldaps)).test(Some(&address("carol@example.org"))).await;
+    let names: Vec<&str> = steps.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "connect (TCP and TLS)",
+            "bind as the service account",
+            "read the search base ou=people,dc=example,dc=org",
+            "find carol@example.org"
+        ]
+    );
+    assert!(steps.iter().all(|(_, outcome)| outcome.is_ok()), "{steps:?}");
+    assert!(steps[3].1.as_ref().unwrap().contains("[\"staff\", \"it\"]"), "{steps:?}");
+
+    let wrong = LdapDirectory::new(settings(&slapd, LdapSecurity::StartTls), Secret::new("not-the-password")).unwrap();
+    let steps = wrong.test(None).await;
+    assert_eq!(steps.len(), 2, "stops at the failed bind: {steps:?}");
+    assert!(steps[0].1.is_ok() && steps[1].1.is_err(), "{steps:?}");
+    let other_ca = make_ca(slapd.dir(), "other");
+    let untrusted = LdapSettings { ca_file: Some(other_ca), ..settings(&slapd, LdapSecurity::Ldaps) };
+    let steps = directory(untrusted).test(None).await;
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!(steps[0].1.is_err(), "{steps:?}");
 }

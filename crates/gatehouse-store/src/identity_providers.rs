@@ -15,7 +15,8 @@ use crate::entity::{attribute_mapping, identity_provider, identity_provider_secr
 use crate::logs::audit;
 use crate::templates::{check_name, template_row};
 use crate::{
-    Actor, AttributeMapping, IdentityProvider, LOCAL_AUTH_SOURCE, NewIdentityProvider, Store, commit, db_err, now,
+    Actor, AttributeMapping, IdentityProvider, IdentityProviderChanges, LOCAL_AUTH_SOURCE, NewIdentityProvider, Store,
+    commit, db_err, now,
 };
 
 async fn provider_row(db: &impl ConnectionTrait, name: &str) -> Result<identity_provider::Model> {
@@ -112,6 +113,56 @@ impl Store {
         let secret_names: Vec<&String> = new.secrets.keys().collect();
         audit(&txn, actor, "idp.add", &new.name, json!({ "kind": new.kind, "secrets": secret_names })).await?;
         let record = self.provider_record(&txn, inserted).await?;
+        commit(txn).await?;
+        Ok(record)
+    }
+
+    /// Changes an identity provider's settings, active flag or secrets. Its `modified_at` always moves forward,
+    /// so clients built from the old settings are rebuilt.
+    pub async fn update_identity_provider(
+        &self,
+        actor: &Actor,
+        name: &str,
+        changes: IdentityProviderChanges,
+    ) -> Result<IdentityProvider> {
+        let (_writer, txn) = self.begin().await?;
+        let current = provider_row(&txn, name).await?;
+        let mut row: identity_provider::ActiveModel = current.clone().into();
+        let mut details = serde_json::Map::new();
+        if let Some(settings) = changes.settings {
+            if !settings.is_object() {
+                return Err(Error::invalid("identity provider settings must be a JSON object"));
+            }
+            row.settings = Set(settings.to_string());
+            details.insert("settings".into(), json!(true));
+        }
+        if let Some(active) = changes.active {
+            row.active = Set(active);
+            details.insert("active".into(), json!(active));
+        }
+        for (secret, value) in &changes.secrets {
+            identity_provider_secret::Entity::delete_many()
+                .filter(identity_provider_secret::Column::ProviderId.eq(current.id))
+                .filter(identity_provider_secret::Column::Name.eq(secret.as_str()))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            identity_provider_secret::ActiveModel {
+                provider_id: Set(current.id),
+                name: Set(secret.clone()),
+                value: Set(value.expose().to_string()),
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?;
+        }
+        if !changes.secrets.is_empty() {
+            details.insert("secrets".into(), json!(changes.secrets.keys().collect::<Vec<_>>()));
+        }
+        row.modified_at = Set(now().max(current.modified_at + 1));
+        let updated = row.update(&txn).await.map_err(db_err)?;
+        audit(&txn, actor, "idp.edit", name, serde_json::Value::Object(details)).await?;
+        let record = self.provider_record(&txn, updated).await?;
         commit(txn).await?;
         Ok(record)
     }

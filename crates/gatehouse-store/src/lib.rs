@@ -29,7 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::{DatabaseKind, DatabaseUrl, Error, Result};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 pub use app_passwords::{AppPassword, NewAppPassword};
@@ -130,7 +133,14 @@ impl Store {
             DatabaseKind::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
             _ => None,
         };
-        let txn = self.db.begin().await.map_err(db_err)?;
+        // On SQLite the transaction takes the database's write lock at BEGIN (IMMEDIATE): a deferred one that
+        // read first and then wrote would fail with SQLITE_BUSY_SNAPSHOT whenever another connection (the auth
+        // log writer, a job lease, a second process) committed in between, instead of waiting its turn.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.kind == DatabaseKind::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.db.begin_with_options(options).await.map_err(db_err)?;
         Ok((writer, txn))
     }
 

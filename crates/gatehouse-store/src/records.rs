@@ -542,6 +542,17 @@ pub struct NewIdentityProvider {
     pub secrets: BTreeMap<String, Secret>,
 }
 
+/// Changes to an identity provider; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityProviderChanges {
+    /// Replaces the settings (a JSON object; secrets never go here).
+    pub settings: Option<serde_json::Value>,
+    /// Activates or deactivates the provider.
+    pub active: Option<bool>,
+    /// Sets these secrets (others are kept).
+    pub secrets: BTreeMap<String, Secret>,
+}
+
 /// Outcome of one login decision, as logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -145,6 +145,12 @@ impl Store {
             .collect()
     }
 
+    /// The current hash of every template, by name (what a sync compares with a mailbox's `template_hash`).
+    pub async fn template_hashes(&self) -> Result<std::collections::HashMap<String, String>> {
+        let templates = mailbox_template::Entity::find().all(&self.db).await.map_err(db_err)?;
+        Ok(templates.iter().map(|t| (t.name.clone(), template_hash(t))).collect())
+    }
+
     /// Changes a template. Mailboxes made from it keep their settings until they are synchronised again.
     pub async fn update_template(&self, actor: &Actor, name: &str, changes: TemplateChanges) -> Result<Template> {
         let (_writer, txn) = self.begin().await?;

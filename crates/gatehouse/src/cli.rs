@@ -62,6 +62,8 @@ pub enum Command {
     /// Manage identity providers (LDAP now; Keycloak and OpenID Connect later).
     #[command(subcommand)]
     Idp(IdpCommand),
+    /// Synchronise mailboxes with identity providers now (the server also runs due syncs by itself).
+    Sync(SyncArgs),
     /// Show the auth log, the audit log or the job log, newest first.
     Log(LogArgs),
     /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
@@ -118,6 +120,20 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sync`
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this provider (default: every active provider).
+    #[arg(long, value_name = "NAME")]
+    pub idp: Option<String>,
+    /// Show what a run would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -485,8 +501,10 @@ pub enum GuardCommand {
 pub enum IdpCommand {
     /// Add an identity provider. For LDAP, --settings is a JSON object: hosts, port, security
     /// (plain|starttls|ldaps), ca_file, ignore_tls_errors, bind_dn, base_dn, user_filter (with %u, %n, %d),
-    /// mail_attribute, template_attribute, display_name_attribute, timeout_seconds. The bind password is read
-    /// from the terminal or standard input and never shown again.
+    /// mail_attribute, template_attribute, display_name_attribute, timeout_seconds, create_on_login,
+    /// default_template, sync_filter, disabled_filter, periodic_sync, import_users, sync_interval_minutes,
+    /// deprovision (ignore|deactivate), deprovision_threshold_percent. The bind password is read from the
+    /// terminal or standard input and never shown again.
     Add {
         /// Unique name; mailboxes use it as their auth source.
         name: String,
@@ -502,6 +520,29 @@ pub enum IdpCommand {
     },
     /// List identity providers (secret values are never shown).
     List(ListArgs),
+    /// Show one provider's settings (secret values are never shown).
+    Show {
+        /// The name.
+        name: String,
+    },
+    /// Change a provider: --settings merges the given keys into the stored settings (a key set to null
+    /// returns to its default); --bind-password replaces the secret.
+    Edit {
+        /// The name.
+        name: String,
+        /// Settings to change, as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        settings: Option<String>,
+        /// Ask for a new bind password.
+        #[arg(long)]
+        bind_password: bool,
+        /// Read a new bind password from standard input.
+        #[arg(long)]
+        bind_password_stdin: bool,
+        /// Activate (true) or deactivate (false); an inactive provider is not asked at login and not synchronised.
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+    },
     /// Replace the attribute mappings: VALUE=TEMPLATE pairs, first listed wins for an entry with several
     /// mapped values (no pairs: remove all mappings).
     Map {

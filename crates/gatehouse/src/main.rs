@@ -85,6 +85,7 @@ fn main() -> ExitCode {
             Command::MasterUser(command) => commands::admins::master_user(&ctx, command).await,
             Command::Log(args) => commands::logs::run(&ctx, args).await,
             Command::Idp(command) => commands::idp::run(&ctx, command).await,
+            Command::Sync(args) => commands::sync::run(&ctx, args).await,
             Command::Guard(command) => commands::guard::run(&ctx, command).await,
             Command::Config(command) => commands::config::run(&ctx, command),
             Command::AppPassword(command) => commands::app_passwords::run(&ctx, command).await,

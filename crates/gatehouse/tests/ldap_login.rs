@@ -1,13 +1,14 @@
 //! Logins of LDAP-bound mailboxes through real Dovecot, with a real slapd: the password is checked by a bind
 //! at the directory (StartTLS with the provider's CA), app passwords still work, the protocol gate applies,
-//! and a directory outage is a temporary failure that leaves local mailboxes unaffected.
+//! and a directory outage is a temporary failure that leaves local mailboxes unaffected. Syncs run by the
+//! server on their own and by `gatehouse sync`.
 
 mod support;
 
 use gatehouse_testkit::slapd::Slapd;
 use support::dovecot::Dovecot;
 use support::mail::{imap_login, pop3_login};
-use support::{Server, cli, cli_ok};
+use support::{Server, cli, cli_ok, eventually};
 
 const PEOPLE: &str = "dn: uid=carol,ou=people,dc=example,dc=org
 objectClass: inetOrgPerson
@@ -79,10 +80,15 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     let listed = run(&["idp", "list", "--json"], "");
     assert!(listed.contains("bind_password") && !listed.contains("adminpw"), "secret names only: {listed}");
     let tested = run(&["idp", "test", "corp", "--user", "carol@example.org"], "");
-    assert!(tested.contains("ok    connect and bind") && tested.contains("uid=carol,ou=people"), "{tested}");
+    assert!(
+        tested.contains("ok    connect (TCP and TLS): StartTLS, certificate checked")
+            && tested.contains("ok    bind as the service account")
+            && tested.contains("uid=carol,ou=people"),
+        "{tested}"
+    );
     run(&["mailbox", "add", "carol@example.org", "--auth-source", "corp", "--protocols", "imap,smtp"], "");
     run(&["template", "add", "it-staff", "--quota-mib", "100", "--protocols", "imap"], "");
-    run(&["template", "add", "staff", "--protocols", "all"], "");
+    run(&["template", "add", "staff", "--protocols", "imap,smtp"], "");
     run(&["idp", "map", "corp", "staff=staff", "it=it-staff"], "");
     run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
     let token = run(&["app-password", "add", "carol@example.org", "--name", "phone", "--protocols", "imap"], "");
@@ -124,4 +130,64 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     assert!(imap_login(dovecot.imap, "alice@example.org", "alicepw").ok());
     let (status, _) = server.terminate();
     assert!(status.success());
+}
+
+#[test]
+fn ldap_syncs_run_by_the_server_and_from_the_command_line() {
+    let Some(slapd) = Slapd::start(PEOPLE) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    let run = |args: &[&str]| cli_ok(dir.path(), db, args, "");
+    run(&["domain", "add", "example.org"]);
+    run(&["template", "add", "it-staff", "--quota-mib", "100", "--protocols", "imap"]);
+    run(&["template", "add", "staff", "--protocols", "all"]);
+    let settings = serde_json::json!({
+        "hosts": ["127.0.0.1"],
+        "port": slapd.ldap_port,
+        "security": "plain",
+        "bind_dn": "cn=admin,dc=example,dc=org",
+        "base_dn": "ou=people,dc=example,dc=org",
+        "template_attribute": "employeeType",
+        "import_users": true,
+        "periodic_sync": true,
+        "sync_interval_minutes": 60,
+    })
+    .to_string();
+    cli_ok(
+        dir.path(),
+        db,
+        &["idp", "add", "corp", "--type", "ldap", "--settings", &settings, "--bind-password-stdin"],
+        "adminpw\n",
+    );
+    run(&["idp", "map", "corp", "staff=staff", "it=it-staff"]);
+
+    // The server notices that the provider never ran and imports it; the interval then holds it back.
+    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_SYNC__CHECK_SECONDS", "1")]);
+    eventually("the server's first sync", || run(&["mailbox", "list"]).contains("dave@example.org"));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let jobs: serde_json::Value = serde_json::from_str(&run(&["log", "jobs", "--json"])).unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "one run, then not due for an hour: {jobs:?}");
+    assert_eq!((&jobs[0]["status"], &jobs[0]["summary"]["created"]), (&"ok".into(), &2.into()));
+    // erin has no mapped value and there is no default template; frank's domain is not hosted.
+    assert_eq!(jobs[0]["summary"]["skipped"], 2);
+
+    // From the command line: a dry run changes nothing, a real run applies the new default template.
+    run(&["idp", "edit", "corp", "--settings", r#"{"default_template": "staff"}"#]);
+    let shown = run(&["idp", "show", "corp"]);
+    assert!(shown.contains("\"default_template\": \"staff\"") && !shown.contains("adminpw"), "{shown}");
+    let dry = run(&["sync", "--dry-run"]);
+    assert!(dry.contains("corp (dry run): 4 entries; 1 created"), "{dry}");
+    assert!(dry.contains("skipped frank@elsewhere.org"), "{dry}");
+    assert!(!run(&["mailbox", "list"]).contains("erin@"));
+    let real: serde_json::Value = serde_json::from_str(&run(&["sync", "--idp", "corp", "--json"])).unwrap();
+    assert_eq!((&real[0]["created"], &real[0]["unchanged"]), (&1.into(), &2.into()), "{real}");
+    assert!(run(&["mailbox", "list"]).contains("erin@example.org"));
+    let (code, _, stderr) = cli(dir.path(), db, &["sync", "--idp", "nope"], "");
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) =
+        cli(dir.path(), db, &["idp", "edit", "corp", "--settings", r#"{"security": "telnet"}"#], "");
+    assert_ne!(code, 0, "invalid settings are refused: {stderr}");
 }

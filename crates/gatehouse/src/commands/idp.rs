@@ -1,4 +1,4 @@
-//! `gatehouse idp add|list|remove|test`: identity providers. Settings are validated before they are stored;
+//! `gatehouse idp add|list|show|edit|map|remove|test`: identity providers. Settings are validated before they are stored;
 //! secrets (the LDAP bind password) are read from the terminal or standard input, stored apart, and never
 //! listed.
 
@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use gatehouse_core::{MailboxAddress, Secret};
 use gatehouse_sources::ldap::{LdapDirectory, LdapSettings};
 use gatehouse_sources::registry::{LDAP_BIND_PASSWORD, ldap_directory};
-use gatehouse_store::{Actor, IdentityProviderKind, NewIdentityProvider};
+use gatehouse_store::{Actor, IdentityProviderChanges, IdentityProviderKind, NewIdentityProvider};
 
 use super::CommandContext;
 use crate::cli::IdpCommand;
@@ -57,6 +57,47 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                     p.mappings.len().to_string(),
                 ]
             });
+        }
+        IdpCommand::Show { name } => {
+            let store = ctx.store().await?;
+            let provider = store.identity_provider(&name).await?;
+            store.close().await;
+            let provider = provider.with_context(|| format!("identity provider '{name}' does not exist"))?;
+            println!("{}", serde_json::to_string_pretty(&provider)?);
+        }
+        IdpCommand::Edit { name, settings, bind_password, bind_password_stdin, active } => {
+            let store = ctx.store().await?;
+            let provider = store
+                .identity_provider(&name)
+                .await?
+                .with_context(|| format!("identity provider '{name}' does not exist"))?;
+            let mut changes = IdentityProviderChanges { active, ..Default::default() };
+            if let Some(patch) = settings {
+                let patch: serde_json::Value =
+                    serde_json::from_str(&patch).context("--settings must be a JSON object")?;
+                let serde_json::Value::Object(patch) = patch else { bail!("--settings must be a JSON object") };
+                let mut merged = provider.settings.clone();
+                let map = merged.as_object_mut().context("the stored settings are not a JSON object")?;
+                for (key, value) in patch {
+                    if value.is_null() {
+                        map.remove(&key);
+                    } else {
+                        map.insert(key, value);
+                    }
+                }
+                changes.settings = Some(merged);
+            }
+            if bind_password || bind_password_stdin {
+                let password = read_new_password(bind_password_stdin, "LDAP bind")?;
+                changes.secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password.as_str()));
+            }
+            if let (IdentityProviderKind::Ldap, Some(settings)) = (provider.kind, &changes.settings) {
+                let parsed: LdapSettings = serde_json::from_value(settings.clone()).context("invalid LDAP settings")?;
+                LdapDirectory::new(parsed, Secret::new(""))?;
+            }
+            let updated = store.update_identity_provider(&actor, &name, changes).await?;
+            store.close().await;
+            eprintln!("changed identity provider {}", updated.name);
         }
         IdpCommand::Map { name, pairs } => {
             let mappings = pairs

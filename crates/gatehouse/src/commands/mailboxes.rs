@@ -102,6 +102,7 @@ pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Resul
                 active,
                 force_password_change,
                 external_id: None,
+                deprovisioned_by: None,
             };
             let store = ctx.store().await?;
             let mailbox = store.update_mailbox(&actor, &address, changes).await?;

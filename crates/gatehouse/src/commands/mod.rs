@@ -12,6 +12,7 @@ pub mod logs;
 pub mod mailboxes;
 pub mod pw;
 pub mod serve;
+pub mod sync;
 pub mod templates;
 
 use anyhow::Context;

@@ -41,7 +41,18 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         auth: ctx.auth_service(&store, &hash_pool)?,
         dovecot_callers: ctx.dovecot_callers()?,
     };
-    bound.run(state, shutdown_signal()).await?;
+    // Periodic identity-provider syncs; the lease in the store keeps other processes from running the same one.
+    let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
+    if ctx.config.sync.check_seconds > 0 {
+        let registry = std::sync::Arc::new(gatehouse_sources::SourceRegistry::new(store.clone()));
+        let tick = std::time::Duration::from_secs(ctx.config.sync.check_seconds);
+        tokio::spawn(registry.run_scheduler(tick, stopped));
+    }
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_scheduler.send(true);
+    };
+    bound.run(state, shutdown).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
