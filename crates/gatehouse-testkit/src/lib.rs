@@ -4,14 +4,23 @@
 //! - [`require_peer`]: the rule for real peers that are missing: skip on a developer machine, fail in CI.
 //! - [`free_port`]: a loopback port nobody listens on.
 //! - [`slapd`]: a private OpenLDAP server with TLS.
+//! - [`nginx`]: a private nginx with the caller's `server { ... }` block.
+//! - [`sogo`]: a private SOGo 5.8 (`sogod`) on a fresh PostgreSQL database, trusting proxy authentication.
+//! - [`browser`]: headless Chromium driven through chromedriver (WebDriver).
+//! - [`wait_for_port`] / [`wait_for_port_closed`]: wait for a loopback listener to come up or go away.
 //!
 //! PostgreSQL and MariaDB are found through `TEST_POSTGRES_URL` and `TEST_MYSQL_URL`: URLs of a server and an
 //! account allowed to create databases (for example `postgres://postgres@127.0.0.1:55432/postgres`). The test
 //! script (`scripts/test`) starts private servers on unusual ports and sets both.
 
+pub mod browser;
+pub mod nginx;
+mod process;
 pub mod slapd;
+pub mod sogo;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use gatehouse_core::DatabaseUrl;
 use sea_orm::{ConnectionTrait, Database};
@@ -133,6 +142,40 @@ fn replace_database(url: &str, database: &str) -> String {
 /// A loopback TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Waits until something accepts TCP connections on `addr`; `false` once `timeout` has passed.
+pub fn wait_for_addr(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until something accepts TCP connections on `127.0.0.1:port`; `false` once `timeout` has passed.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    wait_for_addr(SocketAddr::from(([127, 0, 0, 1], port)), timeout)
+}
+
+/// Waits until nothing accepts TCP connections on `127.0.0.1:port` any more; `false` once `timeout` has passed.
+pub fn wait_for_port_closed(port: u16, timeout: Duration) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[cfg(test)]
