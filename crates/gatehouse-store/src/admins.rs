@@ -127,6 +127,7 @@ impl Store {
             password_hash: Set(password_hash),
             active: Set(true),
             force_password_change: Set(false),
+            force_totp: Set(false),
             acl: Set(acl),
             created_at: Set(time),
             modified_at: Set(time),

@@ -76,6 +76,7 @@ fn to_record(model: mailbox::Model, domain: &str, template: Option<String>) -> R
         quota_mib: model.quota_mib,
         active: model.active,
         force_password_change: model.force_password_change,
+        force_totp: model.force_totp,
         external_id: model.external_id,
         created_at: model.created_at,
         modified_at: model.modified_at,
@@ -157,6 +158,7 @@ impl Store {
             protocols: Set(protocols.to_string()),
             active: Set(active),
             force_password_change: Set(new.force_password_change),
+            force_totp: Set(new.force_totp),
             attributes: Set(attributes_with_template(json!({}), template.as_ref()).to_string()),
             external_id: Set(new.external_id),
             created_at: Set(time),
@@ -303,6 +305,10 @@ impl Store {
         if let Some(flag) = changes.force_password_change {
             row.force_password_change = Set(flag);
             details.insert("force_password_change".into(), json!(flag));
+        }
+        if let Some(flag) = changes.force_totp {
+            row.force_totp = Set(flag);
+            details.insert("force_totp".into(), json!(flag));
         }
         if let Some(id) = changes.external_id {
             row.external_id = Set(Some(id));

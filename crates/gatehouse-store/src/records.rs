@@ -224,6 +224,8 @@ pub struct Mailbox {
     pub active: bool,
     /// The user must choose a new password before anything else.
     pub force_password_change: bool,
+    /// The user must set up TOTP before anything else in the web UI.
+    pub force_totp: bool,
     /// Subject id at the identity provider, for IdP-bound mailboxes.
     pub external_id: Option<String>,
     /// Other attributes, including `template_hash` of the applied template.
@@ -255,6 +257,8 @@ pub struct NewMailbox {
     pub active: Option<bool>,
     /// Force a password change at the next web login.
     pub force_password_change: bool,
+    /// Require TOTP enrolment at the next web login.
+    pub force_totp: bool,
     /// Subject id at the identity provider.
     pub external_id: Option<String>,
 }
@@ -272,6 +276,7 @@ impl NewMailbox {
             protocols: None,
             active: None,
             force_password_change: false,
+            force_totp: false,
             external_id: None,
         }
     }
@@ -296,6 +301,8 @@ pub struct MailboxChanges {
     pub active: Option<bool>,
     /// Set or clear the forced password change.
     pub force_password_change: Option<bool>,
+    /// Set or clear the forced TOTP enrolment.
+    pub force_totp: Option<bool>,
     /// New external subject id.
     pub external_id: Option<String>,
     /// Deprovisioning by an identity provider's sync: `Some(name)` deactivates the mailbox and records that

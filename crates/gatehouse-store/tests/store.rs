@@ -81,7 +81,12 @@ async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
     let applied = store.applied_migrations().await.unwrap();
     assert_eq!(
         applied,
-        vec!["m20261123_000001_initial_schema", "m20261123_000002_login_state", "m20261123_000003_job_leases"]
+        vec![
+            "m20261123_000001_initial_schema",
+            "m20261123_000002_login_state",
+            "m20261123_000003_job_leases",
+            "m20261123_000004_web"
+        ]
     );
     store.ping().await.unwrap();
     add_domain(&store, "example.org", |_| {}).await;

@@ -14,6 +14,7 @@ pub struct Model {
     pub password_hash: String,
     pub active: bool,
     pub force_password_change: bool,
+    pub force_totp: bool,
     pub acl: String,
     pub created_at: i64,
     pub modified_at: i64,

@@ -17,6 +17,7 @@ pub struct Model {
     pub active: bool,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    pub domains: String,
 }
 
 /// No relations are declared; joins are written explicitly where needed.

@@ -21,6 +21,7 @@ pub struct Model {
     pub protocols: String,
     pub active: bool,
     pub force_password_change: bool,
+    pub force_totp: bool,
     #[sea_orm(column_type = "Text")]
     pub attributes: String,
     pub external_id: Option<String>,

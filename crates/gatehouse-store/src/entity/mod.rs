@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_domain;
 pub mod api_key;
+pub mod app_link;
 pub mod app_password;
 pub mod attribute_mapping;
 pub mod audit_log;
@@ -17,5 +18,7 @@ pub mod mailbox;
 pub mod mailbox_template;
 pub mod master_user;
 pub mod master_user_domain;
+pub mod sso_token;
+pub mod totp_recovery_code;
 pub mod totp_secret;
 pub mod web_session;

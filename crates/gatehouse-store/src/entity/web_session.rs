@@ -11,6 +11,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub data: String,
     pub expires_at: i64,
+    pub principal_kind: String,
+    pub principal: String,
 }
 
 /// No relations are declared; joins are written explicitly where needed.

@@ -11,6 +11,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_login_state;
 mod m20261123_000003_job_leases;
+mod m20261123_000004_web;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial_schema::Migration),
             Box::new(m20261123_000002_login_state::Migration),
             Box::new(m20261123_000003_job_leases::Migration),
+            Box::new(m20261123_000004_web::Migration),
         ]
     }
 }

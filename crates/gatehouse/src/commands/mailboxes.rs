@@ -101,8 +101,7 @@ pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Resul
                 protocols: protocols(protocol_list)?,
                 active,
                 force_password_change,
-                external_id: None,
-                deprovisioned_by: None,
+                ..MailboxChanges::default()
             };
             let store = ctx.store().await?;
             let mailbox = store.update_mailbox(&actor, &address, changes).await?;
