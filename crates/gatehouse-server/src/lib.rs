@@ -34,9 +34,11 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Upper bound for any request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+pub mod api;
 pub mod auth;
 pub mod dovecot;
 pub mod sasl;
+pub mod totp;
 
 pub use auth::AuthService;
 pub use dovecot::CallerPolicy;

@@ -13,6 +13,7 @@ pub mod entity;
 mod migration;
 
 mod admins;
+mod api_keys;
 mod app_passwords;
 mod db_error;
 mod domains;
@@ -24,6 +25,7 @@ mod mailboxes;
 mod master_users;
 mod records;
 mod templates;
+mod totp;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! and prints the result.
 
 pub mod admins;
+pub mod api_keys;
 pub mod app_passwords;
 pub mod auth;
 pub mod config;

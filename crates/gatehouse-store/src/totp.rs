@@ -1,0 +1,1 @@
+//! TOTP secrets and recovery codes of mailboxes and administrators.

@@ -1,0 +1,1 @@
+//! `gatehouse api-key add|list|revoke`: keys for the REST API.
