@@ -150,13 +150,38 @@ pub struct Listen {
 }
 
 /// Web UI settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Web {
     /// Whether admins and domain admins with the `login_as` permission may open a mailbox's webmail without
     /// its password. Also read from mailcow's `ALLOW_ADMIN_EMAIL_LOGIN` (y/yes/n/no).
     #[serde(deserialize_with = "yes_no::deserialize")]
     pub allow_admin_email_login: bool,
+    /// The address users reach Gatehouse and webmail at (`https://mail.example.org`). With `https`, cookies
+    /// are marked Secure; it is also the origin form posts must come from.
+    pub public_url: Option<String>,
+    /// Reverse proxies (nginx) whose `X-Real-IP` / `X-Forwarded-For` names the client; other peers are the
+    /// client themselves.
+    pub trusted_proxies: Vec<String>,
+    /// Minutes of inactivity after which a web session ends.
+    pub session_idle_minutes: u64,
+    /// Hours after which a web session ends regardless of activity.
+    pub session_max_hours: u64,
+    /// Where webmail (SOGo) starts, on the same host.
+    pub webmail_path: String,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            allow_admin_email_login: false,
+            public_url: None,
+            trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            webmail_path: "/SOGo/so/".into(),
+        }
+    }
 }
 
 /// How new passwords are hashed.

@@ -57,6 +57,19 @@ pub struct LoginRequest {
     pub master_verified: bool,
 }
 
+/// A login to the web UI's admin or domain-admin area.
+#[derive(Debug, Clone)]
+pub struct AdminLoginRequest {
+    /// The administrator's name.
+    pub username: String,
+    /// The password. Wiped from memory on drop.
+    pub password: Zeroizing<Vec<u8>>,
+    /// Which area: an admin cannot log in as a domain admin or the other way round.
+    pub kind: crate::AdminKind,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
+}
+
 /// How an allowed login proved itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
@@ -68,6 +81,8 @@ pub enum Via {
     MasterUser,
     /// The caller (Dovecot) verified the master user; this answer only confirmed the target.
     MasterVerifiedByCaller,
+    /// A webmail single-sign-on token, by id.
+    SsoToken(i64),
 }
 
 /// Why a login was refused. The adapters map these to their wire answers (Dovecot: 401, 404, 403).

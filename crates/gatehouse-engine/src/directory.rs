@@ -84,6 +84,41 @@ pub struct MasterLogin {
     pub revision: i64,
 }
 
+/// A webmail single-sign-on token as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoTokenLogin {
+    /// The only mailbox it opens.
+    pub mailbox: String,
+    /// SHA-256 (hex) of the secret part.
+    pub secret_hash: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The web session that minted it still exists.
+    pub session_alive: bool,
+}
+
+/// The two kinds of administrator; each logs in at its own page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminKind {
+    /// Administrator of everything.
+    Admin,
+    /// Administrator of some domains.
+    DomainAdmin,
+}
+
+/// An administrator as the engine sees it at a web login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminLogin {
+    /// Login name.
+    pub username: String,
+    /// Which kind.
+    pub kind: AdminKind,
+    /// Password hash.
+    pub password_hash: String,
+    /// Active.
+    pub active: bool,
+}
+
 /// The lookups and updates the engine needs. Errors with [`gatehouse_core::Fault::Server`] make the engine
 /// answer "temporary failure".
 pub trait Directory: Send + Sync + 'static {
@@ -97,6 +132,10 @@ pub trait Directory: Send + Sync + 'static {
     /// active admin may log in as any mailbox, a domain admin with the `login_as` permission as mailboxes of
     /// its domains; anyone else is `None`.
     fn admin_as_master(&self, username: &str) -> impl Future<Output = Result<Option<MasterLogin>, Error>> + Send;
+    /// A webmail single-sign-on token by id.
+    fn sso_token(&self, id: i64) -> impl Future<Output = Result<Option<SsoTokenLogin>, Error>> + Send;
+    /// An administrator or domain administrator by name.
+    fn admin(&self, username: &str) -> impl Future<Output = Result<Option<AdminLogin>, Error>> + Send;
     /// Replaces a mailbox's password hash if it is still `old` (rehash on login); returns whether it did.
     fn replace_password_hash(
         &self,

@@ -16,14 +16,14 @@
 
 use std::time::Duration;
 
-use gatehouse_core::{Error, Fault};
+use gatehouse_core::{Error, Fault, Service};
 use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, VerifyOptions, Zeroizing, needs_rehash};
 
 use crate::cache::{CachedSuccess, ResultCache};
-use crate::decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
+use crate::decision::{AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, Via};
 use crate::directory::{Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning};
 use crate::guard::{Guard, GuardConfig, Verdict};
-use crate::{app_password, parse_login_name};
+use crate::{app_password, parse_login_name, sso};
 
 /// The auth source of mailboxes with a local password.
 const LOCAL: &str = "local";
@@ -182,6 +182,11 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if !mailbox.active || !mailbox.domain_active {
             return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
         }
+        // A webmail single-sign-on token (SOGo logging in for a web session): its own gate, never cached, so
+        // it stops working the moment the session ends.
+        if let Some((id, secret)) = sso::parse(&request.password) {
+            return self.sso_login(request, &mailbox, id, secret).await;
+        }
         if let LoginService::Protocol(service) = request.service
             && !mailbox.protocols.contains(service)
         {
@@ -285,6 +290,82 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             cached: false,
         };
         (allowed, app.expires_at)
+    }
+
+    /// A webmail single-sign-on token: valid only for the mailbox it was minted for, only for what SOGo does
+    /// (IMAP, ManageSieve, SMTP submission), only while the web session that minted it lives, and only if the
+    /// mailbox may use webmail.
+    async fn sso_login(&self, request: &LoginRequest, mailbox: &MailboxLogin, id: i64, secret: &[u8]) -> Decision {
+        let LoginService::Protocol(service @ (Service::Imap | Service::Sieve | Service::Smtp)) = request.service else {
+            return Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("SSO tokens are not valid for {}", request.service.as_str()),
+            );
+        };
+        if !mailbox.protocols.contains(Service::Sogo) {
+            return Decision::denied(DenyReason::ServiceNotAllowed, "webmail (sogo) is disabled for this mailbox");
+        }
+        let token = try_lookup!(self.directory.sso_token(id).await);
+        let Some(token) = token.filter(|t| sso::secret_matches(secret, &t.secret_hash)) else {
+            return Decision::denied(DenyReason::WrongPassword, format!("SSO token {id} does not exist or is wrong"));
+        };
+        if token.mailbox != mailbox.address {
+            return Decision::denied(
+                DenyReason::WrongPassword,
+                format!("SSO token {id} belongs to another mailbox, not {}", mailbox.address),
+            );
+        }
+        if !token.session_alive || token.expires_at <= now() {
+            return Decision::denied(DenyReason::Disabled, format!("SSO token {id} ended with its web session"));
+        }
+        tracing::debug!(mailbox = %mailbox.address, %service, token = id, "SSO token accepted");
+        Decision::Allowed { user: mailbox.address.clone(), master_user: None, via: Via::SsoToken(id), cached: false }
+    }
+
+    /// A login to the admin or domain-admin area of the web UI: the guard applies as for mail logins, unknown
+    /// names cost a dummy hash, and an account of the other kind is refused like a wrong password.
+    pub async fn authenticate_admin(&self, request: &AdminLoginRequest) -> Decision {
+        if let Verdict::Banned { remaining } = self.guard.check(request.remote_ip) {
+            return Decision::denied(
+                DenyReason::Banned,
+                format!("the client address is banned for another {} s after repeated failures", remaining.as_secs()),
+            );
+        }
+        let decision = self.decide_admin(request).await;
+        match &decision {
+            Decision::Denied { .. } => {
+                let delay = self.guard.failure(request.remote_ip, &request.username);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            Decision::Allowed { user, .. } => self.guard.success(user),
+            Decision::TempFail { .. } => {}
+        }
+        decision
+    }
+
+    async fn decide_admin(&self, request: &AdminLoginRequest) -> Decision {
+        let username = request.username.trim();
+        if username.is_empty() || request.password.is_empty() {
+            return Decision::denied(DenyReason::BadRequest, "empty username or password");
+        }
+        let found = try_lookup!(self.directory.admin(username).await);
+        let Some(admin) = found.filter(|a| a.kind == request.kind) else {
+            return match self.pool.dummy_verify(request.password.clone()).await {
+                Ok(()) => Decision::denied(DenyReason::UnknownUser, format!("no {:?} named {username}", request.kind)),
+                Err(err) => pool_failed(err),
+            };
+        };
+        match self.verify(&admin.password_hash, &request.password).await {
+            Ok(Verification::Match) => {}
+            Ok(_) => return Decision::denied(DenyReason::WrongPassword, "wrong administrator password"),
+            Err(decision) => return decision,
+        }
+        if !admin.active {
+            return Decision::denied(DenyReason::Disabled, "the administrator is inactive");
+        }
+        Decision::Allowed { user: admin.username, master_user: None, via: Via::Password, cached: false }
     }
 
     /// The password of a mailbox bound to an identity provider, checked there.

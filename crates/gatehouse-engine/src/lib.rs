@@ -5,7 +5,7 @@
 //! - [`login_name`]: reading who logs in, and as whom (master logins).
 //! - [`decision`]: the request and the answer.
 //! - [`directory`]: what the engine needs to know about accounts.
-//! - [`app_password`]: the `gh_<id>_<secret>` token format.
+//! - [`app_password`]: the `gh_<id>_<secret>` token format; [`sso`]: webmail single-sign-on tokens.
 //! - [`guard`]: the brute-force guard.
 //! - `engine`: the pipeline; `cache`: the revision-checked result cache.
 
@@ -16,11 +16,12 @@ pub mod directory;
 mod engine;
 pub mod guard;
 pub mod login_name;
+pub mod sso;
 
-pub use decision::{Decision, DenyReason, LoginRequest, LoginService, Via};
+pub use decision::{AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, Via};
 pub use directory::{
-    AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin, MasterScopeLogin,
-    NoIdentitySources, Provisioning,
+    AdminKind, AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,
+    MasterScopeLogin, NoIdentitySources, Provisioning, SsoTokenLogin,
 };
 pub use engine::{Engine, EngineConfig};
 pub use guard::{Guard, GuardConfig, GuardEntry, Verdict};

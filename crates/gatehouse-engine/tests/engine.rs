@@ -14,6 +14,7 @@ struct Memory {
     mailboxes: Mutex<HashMap<String, MailboxLogin>>,
     app_passwords: Mutex<HashMap<i64, AppPasswordLogin>>,
     masters: Mutex<HashMap<String, MasterLogin>>,
+    sso_tokens: Mutex<HashMap<i64, SsoTokenLogin>>,
     replaced: Mutex<Vec<(i64, String)>>,
     down: AtomicBool,
 }
@@ -49,6 +50,21 @@ impl Directory for Dir {
             active: true,
             revision: 0,
         }))
+    }
+    async fn sso_token(&self, id: i64) -> Result<Option<SsoTokenLogin>, Error> {
+        self.0.check()?;
+        Ok(self.0.sso_tokens.lock().unwrap().get(&id).cloned())
+    }
+    async fn admin(&self, username: &str) -> Result<Option<AdminLogin>, Error> {
+        self.0.check()?;
+        let admin =
+            |kind, active| AdminLogin { username: username.into(), kind, password_hash: hash("adminpw"), active };
+        Ok(match username {
+            "root" => Some(admin(AdminKind::Admin, true)),
+            "helper" => Some(admin(AdminKind::DomainAdmin, true)),
+            "retired" => Some(admin(AdminKind::Admin, false)),
+            _ => None,
+        })
     }
     async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
         self.0.check()?;
@@ -327,4 +343,76 @@ async fn administrators_act_as_master_users_only_when_configured() {
     assert!(matches!(&decision, Decision::Allowed { master_user: Some(m), .. } if m == "ops"), "{decision:?}");
     let decision = engine.authenticate(&request("alice@example.org*ops", "opspw", Service::Imap)).await;
     assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed), "outside the admin's domains");
+}
+
+#[tokio::test]
+async fn sso_tokens_open_one_mailbox_for_what_sogo_does_while_the_session_lives() {
+    let f = fixture();
+    let secret = sso::new_secret();
+    let token = sso::token(9, &secret);
+    let stored = SsoTokenLogin {
+        mailbox: "bob@example.org".into(),
+        secret_hash: sso::hash_secret(secret.as_bytes()),
+        expires_at: i64::MAX,
+        session_alive: true,
+    };
+    f.memory.sso_tokens.lock().unwrap().insert(9, stored.clone());
+    let before = f.pool.stats().submitted;
+    for service in [Service::Imap, Service::Sieve, Service::Smtp] {
+        let decision = f.engine.authenticate(&request("bob@example.org", &token, service)).await;
+        assert!(matches!(decision, Decision::Allowed { via: Via::SsoToken(9), cached: false, .. }), "{decision:?}");
+    }
+    assert_eq!(f.pool.stats().submitted, before, "an SSO token costs no password hash");
+    for service in [Service::Pop3, Service::Dav, Service::Eas] {
+        let decision = f.engine.authenticate(&request("bob@example.org", &token, service)).await;
+        assert!(matches!(decision, Decision::Denied { reason: DenyReason::ServiceNotAllowed, .. }), "{decision:?}");
+    }
+    let other = f.engine.authenticate(&request("carol@other.org", &token, Service::Imap)).await;
+    assert!(matches!(other, Decision::Denied { reason: DenyReason::WrongPassword, .. }), "{other:?}");
+    let wrong = sso::token(9, &sso::new_secret());
+    let decision = f.engine.authenticate(&request("bob@example.org", &wrong, Service::Imap)).await;
+    assert!(matches!(decision, Decision::Denied { reason: DenyReason::WrongPassword, .. }), "{decision:?}");
+    // alice's protocols do not include webmail (sogo): her tokens are refused.
+    f.memory
+        .sso_tokens
+        .lock()
+        .unwrap()
+        .insert(10, SsoTokenLogin { mailbox: "alice@example.org".into(), ..stored.clone() });
+    let alice = f.engine.authenticate(&request("alice@example.org", &sso::token(10, &secret), Service::Imap)).await;
+    assert!(matches!(alice, Decision::Denied { reason: DenyReason::ServiceNotAllowed, .. }), "{alice:?}");
+    // The session ends: the very next login with the token fails (nothing was cached).
+    f.memory.sso_tokens.lock().unwrap().get_mut(&9).unwrap().session_alive = false;
+    let ended = f.engine.authenticate(&request("bob@example.org", &token, Service::Imap)).await;
+    assert!(matches!(ended, Decision::Denied { reason: DenyReason::Disabled, .. }), "{ended:?}");
+    f.memory.down.store(true, Ordering::Relaxed);
+    f.memory.sso_tokens.lock().unwrap().get_mut(&9).unwrap().session_alive = true;
+    let down = f.engine.authenticate(&request("bob@example.org", &token, Service::Imap)).await;
+    assert!(matches!(down, Decision::TempFail { .. }), "{down:?}");
+}
+
+#[tokio::test]
+async fn administrators_log_in_only_at_their_own_area() {
+    let f = fixture();
+    let admin = |name: &str, password: &str, kind| AdminLoginRequest {
+        username: name.into(),
+        password: Zeroizing::new(password.as_bytes().to_vec()),
+        kind,
+        remote_ip: Some("192.0.2.7".parse().unwrap()),
+    };
+    let ok = f.engine.authenticate_admin(&admin("root", "adminpw", AdminKind::Admin)).await;
+    assert!(matches!(ok, Decision::Allowed { ref user, .. } if user == "root"), "{ok:?}");
+    let ok = f.engine.authenticate_admin(&admin("helper", "adminpw", AdminKind::DomainAdmin)).await;
+    assert!(ok.is_allowed(), "{ok:?}");
+    let before = f.pool.stats().submitted;
+    for (name, password, kind, reason) in [
+        ("root", "wrong", AdminKind::Admin, DenyReason::WrongPassword),
+        ("root", "adminpw", AdminKind::DomainAdmin, DenyReason::UnknownUser),
+        ("helper", "adminpw", AdminKind::Admin, DenyReason::UnknownUser),
+        ("nobody", "adminpw", AdminKind::Admin, DenyReason::UnknownUser),
+        ("retired", "adminpw", AdminKind::Admin, DenyReason::Disabled),
+    ] {
+        let decision = f.engine.authenticate_admin(&admin(name, password, kind)).await;
+        assert!(matches!(decision, Decision::Denied { reason: r, .. } if r == reason), "{name}: {decision:?}");
+    }
+    assert_eq!(f.pool.stats().submitted - before, 5, "one hash per attempt, real or dummy");
 }

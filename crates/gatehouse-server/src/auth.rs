@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_engine::{Decision, Engine, LoginRequest, Via, parse_login_name};
+use gatehouse_engine::{AdminKind, AdminLoginRequest, Decision, Engine, LoginRequest, Via, parse_login_name};
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
 use serde_json::json;
@@ -37,6 +37,11 @@ impl AuthService {
         Arc::new(AuthService { engine, master_separator: master_separator.to_string(), log })
     }
 
+    /// The separator of master logins (`mailbox*master`).
+    pub fn master_separator(&self) -> &str {
+        &self.master_separator
+    }
+
     /// The brute-force guard.
     pub fn guard(&self) -> &gatehouse_engine::Guard {
         self.engine.guard()
@@ -53,6 +58,39 @@ impl AuthService {
             }
         }
         decision
+    }
+
+    /// Decides a login to the admin or domain-admin area and records it in the auth log (service `web-admin` or
+    /// `web-domainadmin`).
+    pub async fn login_admin(&self, request: &AdminLoginRequest) -> Decision {
+        let decision = self.engine.authenticate_admin(request).await;
+        let service = match request.kind {
+            AdminKind::Admin => "web-admin",
+            AdminKind::DomainAdmin => "web-domainadmin",
+        };
+        let (result, reason) = match &decision {
+            Decision::Allowed { .. } => (AuthResult::Success, "Password".to_string()),
+            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.clone()),
+        };
+        tracing::info!(service, user = %request.username, ?result, reason, "administrator login");
+        self.record(NewAuthLogEntry {
+            service: service.to_string(),
+            username: request.username.trim().to_string(),
+            master_user: None,
+            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
+            result,
+            reason,
+            app_password_id: None,
+        });
+        decision
+    }
+
+    /// Queues an auth-log record written by the web layer (a TOTP failure, for example).
+    pub fn record(&self, entry: NewAuthLogEntry) {
+        if self.log.try_send(LogJob::Auth(now(), entry)).is_err() {
+            tracing::warn!("the auth-log queue is full; a login record was dropped");
+        }
     }
 
     /// Decides a login and waits until it is recorded (for short-lived processes such as the CLI).

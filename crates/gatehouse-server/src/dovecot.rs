@@ -67,7 +67,12 @@ struct AuthBody {
 }
 
 /// The refusal for callers that are neither on an allowed network nor present the shared secret.
-fn refuse_unauthorised(state: &AppState, peer: SocketAddr, headers: &HeaderMap, endpoint: &str) -> Option<Response> {
+pub(crate) fn refuse_unauthorised(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Option<Response> {
     if state.dovecot_callers.allows(peer.ip(), headers) {
         return None;
     }

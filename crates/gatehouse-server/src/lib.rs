@@ -1,11 +1,11 @@
 //! Gatehouse's two HTTP listeners and their lifecycle.
 //!
-//! - The **public** listener serves what browsers reach: the web UI, the REST API and the webmail login
-//!   redirector (arriving with the [Web+SOGo] issue).
+//! - The **public** listener serves what browsers reach: the web UI ([`web`]), the REST API and the webmail
+//!   login redirector (`/sogo-auth`).
 //! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb
 //!   (`/dovecot/auth`) and policy (`/dovecot/policy`) endpoints, the guard's state (`/guard`) and counters
 //!   (`/stats`); nginx's
-//!   `auth_request` arrives with [Web+SOGo]. Keep it on loopback or a private network.
+//!   `auth_request` for SOGo (`/nginx/auth`). Keep it on loopback or a private network.
 //! - The optional **SASL** listener speaks Dovecot's auth protocol for Postfix ([`sasl`]).
 //!
 //! Both HTTP listeners answer `GET /healthz`: 200 while the database answers, 503 while it does not.
@@ -39,6 +39,7 @@ pub mod auth;
 pub mod dovecot;
 pub mod sasl;
 pub mod totp;
+pub mod web;
 
 pub use auth::AuthService;
 pub use dovecot::CallerPolicy;
@@ -52,8 +53,10 @@ pub struct AppState {
     pub hash_pool: HashPool,
     /// The login decision engine with its logging.
     pub auth: Arc<AuthService>,
-    /// Who may call the Dovecot endpoints.
+    /// Who may call the Dovecot endpoints (and nginx's `auth_request` endpoint).
     pub dovecot_callers: CallerPolicy,
+    /// The web UI's settings.
+    pub web: Arc<web::WebConfig>,
 }
 
 /// Where to listen.
@@ -182,7 +185,7 @@ fn common_layers(router: Router<AppState>, state: AppState) -> Router {
 
 /// The public listener's routes.
 pub fn public_router(state: AppState) -> Router {
-    common_layers(Router::new().route("/healthz", get(healthz)), state)
+    common_layers(Router::new().route("/healthz", get(healthz)).merge(web::router(&state)), state)
 }
 
 /// The internal listener's routes.
@@ -194,7 +197,8 @@ pub fn internal_router(state: AppState) -> Router {
             .route("/dovecot/policy", axum::routing::post(dovecot::policy))
             .route("/guard", get(dovecot::guard_list))
             .route("/stats", get(dovecot::stats))
-            .route("/guard/{address}", axum::routing::delete(dovecot::guard_unban)),
+            .route("/guard/{address}", axum::routing::delete(dovecot::guard_unban))
+            .route("/nginx/auth", get(web::nginx::auth)),
         state,
     )
 }

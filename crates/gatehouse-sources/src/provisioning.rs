@@ -496,6 +496,7 @@ mod tests {
             protocols: ProtocolSet::ALL,
             active: true,
             force_password_change: false,
+            force_totp: false,
             external_id: Some(format!("uid={address}")),
             attributes: json!({ "template_hash": hash }),
             created_at: 0,

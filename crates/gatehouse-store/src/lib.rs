@@ -26,6 +26,7 @@ mod master_users;
 mod records;
 mod templates;
 mod totp;
+mod web_sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,8 @@ use sea_orm_migration::MigratorTrait;
 
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use records::*;
+pub use totp::{TotpPrincipal, TotpState};
+pub use web_sessions::{SsoTokenRow, WebSessionRow};
 
 use db_error::db_err;
 

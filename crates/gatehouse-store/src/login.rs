@@ -2,7 +2,9 @@
 //! keep the engine's result cache honest.
 
 use gatehouse_core::{Error, Result};
-use gatehouse_engine::{AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin};
+use gatehouse_engine::{
+    AdminKind, AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SsoTokenLogin,
+};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -156,6 +158,26 @@ impl Directory for Store {
             scope,
             active: row.active,
             revision: row.modified_at,
+        }))
+    }
+
+    async fn sso_token(&self, id: i64) -> Result<Option<SsoTokenLogin>, Error> {
+        Ok(Store::sso_token(self, id).await?.map(|t| SsoTokenLogin {
+            mailbox: t.mailbox,
+            secret_hash: t.secret_hash,
+            expires_at: t.expires_at,
+            session_alive: t.session_alive,
+        }))
+    }
+
+    async fn admin(&self, username: &str) -> Result<Option<AdminLogin>, Error> {
+        let row =
+            admin::Entity::find().filter(admin::Column::Username.eq(username)).one(&self.db).await.map_err(db_err)?;
+        Ok(row.map(|row| AdminLogin {
+            kind: if row.role == "admin" { AdminKind::Admin } else { AdminKind::DomainAdmin },
+            username: row.username,
+            password_hash: row.password_hash,
+            active: row.active,
         }))
     }
 

@@ -482,6 +482,34 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
+    /// nginx: the locations for Gatehouse's web UI and SOGo behind Gatehouse's auth_request.
+    Nginx {
+        /// Gatehouse's public listener as nginx reaches it (default: from the configuration).
+        #[arg(long, value_name = "URL")]
+        public: Option<String>,
+        /// Gatehouse's internal listener as nginx reaches it (default: from the configuration).
+        #[arg(long, value_name = "URL")]
+        internal: Option<String>,
+        /// SOGo.
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:20000")]
+        sogo: String,
+    },
+    /// SOGo: the settings that make SOGo trust Gatehouse's single sign-on, and the user view it reads.
+    Sogo {
+        /// Dovecot's IMAP as SOGo reaches it.
+        #[arg(long, value_name = "URL", default_value = "imap://127.0.0.1:143/?tls=YES")]
+        imap: String,
+        /// Dovecot's ManageSieve.
+        #[arg(long, value_name = "URL", default_value = "sieve://127.0.0.1:4190/?tls=YES")]
+        sieve: String,
+        /// SMTP submission.
+        #[arg(long, value_name = "URL", default_value = "smtp://127.0.0.1:587/?tls=YES")]
+        smtp: String,
+        /// The URL of the sogo_users view SOGo reads (default: in Gatehouse's own database, which must then be
+        /// PostgreSQL or MariaDB).
+        #[arg(long, value_name = "URL")]
+        view_url: Option<String>,
+    },
 }
 
 /// `guard …`

@@ -8,6 +8,48 @@ use crate::cli::ConfigCommand;
 
 const DOVECOT_CONF: &str = include_str!("../../../../integrations/dovecot/gatehouse-auth.conf");
 const DOVECOT_LUA: &str = include_str!("../../../../integrations/dovecot/gatehouse-passdb.lua");
+const NGINX_CONF: &str = include_str!("../../../../integrations/nginx/gatehouse-sogo.conf");
+const NGINX_SOGO_PROXY: &str = include_str!("../../../../integrations/nginx/sogo-proxy.inc");
+const SOGO_CONF: &str = include_str!("../../../../integrations/sogo/sogo.conf");
+
+/// The nginx locations, with Gatehouse's listeners, SOGo's address and the shared secret (empty: none).
+pub fn nginx_conf(public: &str, internal: &str, sogo: &str, secret: &str) -> String {
+    let secret_header = if secret.is_empty() {
+        String::new()
+    } else {
+        format!("    proxy_set_header X-Gatehouse-Secret \"{}\";\n", secret.replace('"', "\\\""))
+    };
+    NGINX_CONF
+        .replace("@SOGO_PROXY@", NGINX_SOGO_PROXY)
+        .replace("@SECRET_HEADER@", &secret_header)
+        .replace("@GATEHOUSE_PUBLIC@", public.trim_end_matches('/'))
+        .replace("@GATEHOUSE_INTERNAL@", internal.trim_end_matches('/'))
+        .replace("@SOGO@", sogo.trim_end_matches('/'))
+}
+
+/// The SOGo settings.
+pub fn sogo_conf(imap: &str, sieve: &str, smtp: &str, view_url: &str, encryption_key: &str) -> String {
+    SOGO_CONF
+        .replace("@IMAP@", imap)
+        .replace("@SIEVE@", sieve)
+        .replace("@SMTP@", smtp)
+        .replace("@VIEW_URL@", view_url)
+        .replace("@ENCRYPTION_KEY@", encryption_key)
+}
+
+/// The `sogo_users` view over Gatehouse's mailboxes: active mailboxes with webmail enabled in active domains.
+/// The password column holds `!`, which no crypt hash ever equals, so SOGo's own login form opens nothing.
+pub fn sogo_view_sql(kind: gatehouse_core::DatabaseKind) -> String {
+    let (active, concat) = match kind {
+        gatehouse_core::DatabaseKind::Postgres => ("TRUE", "(',' || m.protocols || ',') LIKE '%,sogo,%'"),
+        _ => ("1", "CONCAT(',', m.protocols, ',') LIKE '%,sogo,%'"),
+    };
+    format!(
+        "CREATE VIEW sogo_users AS\n  SELECT m.address AS c_uid, m.address AS c_name, '!' AS c_password,\n         \
+         m.display_name AS c_cn, m.address AS mail\n  FROM mailboxes m JOIN domains d ON d.id = m.domain_id\n  \
+         WHERE m.active = {active} AND d.active = {active} AND ({concat} OR m.protocols = 'all');\n"
+    )
+}
 
 /// A Lua string literal's contents.
 fn lua_escape(text: &str) -> String {
@@ -36,6 +78,33 @@ pub fn dovecot_lua(url: &str, secret: &str) -> String {
 /// Runs a `config` command.
 pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
     match command {
+        ConfigCommand::Nginx { public, internal, sogo } => {
+            let public = public.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.public)));
+            let internal = internal.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.internal)));
+            let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
+            print!("{}", nginx_conf(&public, &internal, &sogo, &secret));
+        }
+        ConfigCommand::Sogo { imap, sieve, smtp, view_url } => {
+            use rand::distr::{Alphanumeric, SampleString};
+            let kind = ctx.config.database_url.kind().map_err(|err| anyhow::anyhow!(err))?;
+            let view_url = match (view_url, kind) {
+                (Some(url), _) => url,
+                (None, gatehouse_core::DatabaseKind::Sqlite) => anyhow::bail!(
+                    "SOGo cannot read SQLite: pass --view-url with a PostgreSQL or MariaDB table or view that \
+                     holds c_uid, c_name, c_password, c_cn and mail"
+                ),
+                (None, _) => {
+                    let url = ctx.config.database_url.expose().to_string();
+                    let url = url.replacen("postgres://", "postgresql://", 1);
+                    format!("{}/sogo_users", url.split('?').next().unwrap_or(&url))
+                }
+            };
+            let key = Alphanumeric.sample_string(&mut rand::rng(), 32);
+            print!("{}", sogo_conf(&imap, &sieve, &smtp, &view_url, &key));
+            if kind != gatehouse_core::DatabaseKind::Sqlite {
+                println!("\n/* The view, created once in Gatehouse's database:\n\n{}*/", sogo_view_sql(kind));
+            }
+        }
         ConfigCommand::Dovecot { part, lua_path, url } => {
             let url = url.unwrap_or_else(|| format!("http://{}/dovecot/auth", reachable(ctx.config.listen.internal)));
             let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();

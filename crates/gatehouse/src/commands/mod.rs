@@ -94,6 +94,32 @@ impl CommandContext {
         Ok(AuthService::new(engine, &auth.master_separator))
     }
 
+    /// The web UI's settings.
+    pub fn web_config(&self) -> anyhow::Result<gatehouse_server::web::WebConfig> {
+        let web = &self.config.web;
+        let public_url = web
+            .public_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| url::Url::parse(u).with_context(|| format!("web.public_url '{u}' is not a URL")))
+            .transpose()?;
+        let secure_cookies = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
+        anyhow::ensure!(web.session_idle_minutes > 0 && web.session_max_hours > 0, "web session lifetimes must be > 0");
+        anyhow::ensure!(web.webmail_path.starts_with('/'), "web.webmail_path must start with /");
+        Ok(gatehouse_server::web::WebConfig {
+            allow_admin_email_login: web.allow_admin_email_login,
+            public_url,
+            trusted_proxies: networks("web.trusted_proxies", &web.trusted_proxies)?,
+            sessions: gatehouse_server::web::session::SessionPolicy {
+                idle: Duration::from_secs(web.session_idle_minutes * 60),
+                max: Duration::from_secs(web.session_max_hours * 3600),
+                secure_cookies,
+            },
+            webmail_path: web.webmail_path.clone(),
+            password_scheme: self.password_scheme()?,
+        })
+    }
+
     /// Who may call the Dovecot endpoints.
     pub fn dovecot_callers(&self) -> anyhow::Result<CallerPolicy> {
         let dovecot = &self.config.dovecot;

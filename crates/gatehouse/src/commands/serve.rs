@@ -40,6 +40,7 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         hash_pool: hash_pool.clone(),
         auth: ctx.auth_service(&store, &hash_pool)?,
         dovecot_callers: ctx.dovecot_callers()?,
+        web: std::sync::Arc::new(ctx.web_config()?),
     };
     // Periodic identity-provider syncs; the lease in the store keeps other processes from running the same one.
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);

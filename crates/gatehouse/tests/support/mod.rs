@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use gatehouse_testkit::free_port;
 
 pub mod dovecot;
+pub mod http;
 pub mod mail;
 pub mod postfix;
 

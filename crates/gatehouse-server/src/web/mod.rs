@@ -1,0 +1,132 @@
+//! The web UI on the public listener, server-rendered HTML that works without JavaScript, and webmail single
+//! sign-on.
+//!
+//! - [`session`]: server-side sessions, cookies, CSRF tokens.
+//! - `pages`: the three logins (users at `/`, admins at `/admin`, domain admins at `/domainadmin`), the user and
+//!   admin pages, logout, and `/sogo-auth` (opening webmail, or an administrator's impersonation).
+//! - `nginx`: `GET /nginx/auth` on the internal listener, nginx's `auth_request` for SOGo.
+//!
+//! Every state-changing request is a POST checked twice against cross-site forgery: tower-http's origin check
+//! (`Sec-Fetch-Site` / `Origin` against the host or the configured public URL) and a token bound to the
+//! session (or, on the login forms, to a cookie). Redirects only ever go to fixed paths.
+
+pub mod nginx;
+mod pages;
+pub mod session;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use ipnet::IpNet;
+use tower_http::csrf::CsrfLayer;
+
+use crate::AppState;
+use session::SessionPolicy;
+
+/// The web settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Administrators (and domain administrators with `login_as`) may open mailboxes' webmail.
+    pub allow_admin_email_login: bool,
+    /// The public URL, if configured (its origin is trusted for form posts; https makes cookies Secure).
+    pub public_url: Option<url::Url>,
+    /// Proxies whose `X-Real-IP` / `X-Forwarded-For` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Session lifetimes and cookie flags.
+    pub sessions: SessionPolicy,
+    /// Where webmail starts (`/SOGo/so/`).
+    pub webmail_path: String,
+    /// The scheme of new password hashes.
+    pub password_scheme: gatehouse_passwords::GenerateScheme,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            allow_admin_email_login: false,
+            public_url: None,
+            trusted_proxies: vec!["127.0.0.1/32".parse().expect("a network"), "::1/128".parse().expect("a network")],
+            sessions: SessionPolicy {
+                idle: Duration::from_secs(30 * 60),
+                max: Duration::from_secs(12 * 3600),
+                secure_cookies: false,
+            },
+            webmail_path: "/SOGo/so/".into(),
+            password_scheme: gatehouse_passwords::GenerateScheme::BlfCrypt { cost: 12 },
+        }
+    }
+}
+
+impl WebConfig {
+    /// The client's address: the peer, or what a trusted proxy says the client was.
+    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        let peer_ip = peer.ip().to_canonical();
+        if !self.trusted_proxies.iter().any(|net| net.contains(&peer_ip)) {
+            return peer_ip;
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        header("x-real-ip")
+            .and_then(|v| v.parse().ok())
+            .or_else(|| {
+                header("x-forwarded-for").and_then(|v| v.rsplit(',').next()).and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(peer_ip)
+    }
+}
+
+/// The public listener's web routes (the caller adds `/healthz` and the API).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let mut csrf = CsrfLayer::new();
+    if let Some(url) = &state.web.public_url
+        && let Ok(with_origin) = CsrfLayer::new().add_trusted_origin(url.origin().ascii_serialization())
+    {
+        csrf = with_origin;
+    }
+    Router::new()
+        .route("/", get(pages::user_page).post(pages::user_login))
+        .route("/admin", get(pages::admin_page).post(pages::admin_login))
+        .route("/domainadmin", get(pages::domain_admin_page).post(pages::domain_admin_login))
+        .route("/logout", post(pages::logout))
+        .route("/password", post(pages::change_password))
+        .route("/app-passwords", post(pages::create_app_password))
+        .route("/app-passwords/{id}/revoke", post(pages::revoke_app_password))
+        .route("/sogo-auth", get(pages::sogo_auth))
+        .layer(csrf)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Headers every page carries: no framing, no sniffing, no caching of pages with personal data, a strict
+/// content security policy (the pages use no scripts).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        if let Ok(value) = value.parse() {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+/// Renders a template, or a plain 500 page if rendering fails.
+fn render(template: &impl askama::Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!("rendering a page failed: {err}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}

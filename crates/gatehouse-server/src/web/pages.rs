@@ -1,0 +1,921 @@
+//! The web UI's handlers: the three logins, the user page (webmail, app passwords, password, recent logins),
+//! the admin and domain-admin pages, logout, and `/sogo-auth`, which opens webmail for the owner or starts an
+//! administrator's impersonation.
+//!
+//! Login failures say only "login failed" (the reason goes to the auth log); every login goes through the
+//! engine and so through the brute-force guard. Redirects go to fixed paths only.
+
+// Handlers return `Result<_, Response>` so a refusal is the page to send; a boxed error would gain nothing.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::{Error, MailboxAddress, ProtocolSet, Service};
+use gatehouse_engine::{
+    AdminKind, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, app_password, sso,
+};
+use gatehouse_passwords::{GenerateScheme, Zeroizing};
+use gatehouse_store::{
+    Actor, ActorRole, AdminRole, AuthResult, LogFilter, MailboxChanges, NewAppPassword, NewAuthLogEntry,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::session::{
+    LOGIN_CSRF_COOKIE, Role, Session, Stage, WebmailGrant, add_set_cookie, clear_cookie, cookie, random_token,
+    same_token, set_cookie,
+};
+use super::{WebConfig, render};
+use crate::AppState;
+
+// ---------------------------------------------------------------------------------------------------------
+// Templates
+
+/// A link on a page.
+struct LinkView {
+    name: String,
+    url: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    notice: Option<String>,
+    error: Option<String>,
+    title: &'static str,
+    action: &'static str,
+    username_label: &'static str,
+    csrf: String,
+    links: Vec<LinkView>,
+    other_logins: Vec<(&'static str, &'static str)>,
+}
+
+struct AppPasswordView {
+    id: i64,
+    name: String,
+    protocols: String,
+    expires: String,
+    last_used: String,
+    state: &'static str,
+    active: bool,
+}
+
+struct LogView {
+    time: String,
+    service: String,
+    result: String,
+    remote_ip: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    notice: Option<String>,
+    address: String,
+    address_encoded: String,
+    csrf: String,
+    new_token: Option<String>,
+    webmail: bool,
+    links: Vec<LinkView>,
+    totp_enabled: bool,
+    app_passwords: Vec<AppPasswordView>,
+    protocol_choices: Vec<(&'static str, &'static str)>,
+    local_password: bool,
+    log: Vec<LogView>,
+}
+
+struct MailboxView {
+    address: String,
+    address_encoded: String,
+    auth_source: String,
+    protocols: String,
+    quota_mib: i64,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    notice: Option<String>,
+    title: &'static str,
+    username: String,
+    csrf: String,
+    impersonating: Vec<String>,
+    mailboxes: Vec<MailboxView>,
+    can_impersonate: bool,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    response.headers_mut().insert(LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")));
+    response
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+fn date_time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A page for server faults (database or directory down): never "wrong password".
+fn unavailable(err: impl std::fmt::Display) -> Response {
+    tracing::warn!("web request failed: {err}");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Gatehouse cannot answer right now (a database or directory is unreachable). Try again in a moment.",
+    )
+        .into_response()
+}
+
+/// Messages the login pages show for `?m=`; only these fixed texts, never text from the URL.
+fn login_message(code: Option<&str>) -> Option<String> {
+    let text = match code? {
+        "webmail" => "Log in to open webmail.",
+        "ended" => "You have been logged out.",
+        "password" => "Your password was changed. Log in with the new one.",
+        "expired" => "Your session has ended. Log in again.",
+        "forbidden" => "That is not available to this login.",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+/// Which login a role uses, for the login page.
+fn login_texts(role: Role) -> (&'static str, &'static str, &'static str) {
+    match role {
+        Role::User => ("Log in", "/", "Mail address"),
+        Role::Admin => ("Administrator login", "/admin", "Administrator"),
+        Role::DomainAdmin => ("Domain administrator login", "/domainadmin", "Domain administrator"),
+    }
+}
+
+/// The login page with a fresh double-submit token.
+fn login_page(
+    state: &AppState,
+    role: Role,
+    notice: Option<String>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let (title, action, username_label) = login_texts(role);
+    let csrf = random_token();
+    let other_logins = match role {
+        Role::User => vec![("/admin", "Administrator login"), ("/domainadmin", "Domain administrator login")],
+        _ => vec![("/", "Mailbox login")],
+    };
+    let page = LoginPage {
+        notice,
+        error: error.map(str::to_string),
+        title,
+        action,
+        username_label,
+        csrf: csrf.clone(),
+        links: Vec::new(),
+        other_logins,
+    };
+    let mut response = render(&page, status);
+    let secure = state.web.sessions.secure_cookies;
+    add_set_cookie(
+        response.headers_mut(),
+        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(std::time::Duration::from_secs(3600)), secure),
+    );
+    response
+}
+
+/// The live, fully logged-in session of `role`, or the response to send instead (the login page, or the pending
+/// step of an unfinished login).
+async fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Session, Response> {
+    let session = match state.web.sessions.load(&state.store, headers).await {
+        Ok(Some(session)) if session.data.role == role => session,
+        Ok(_) => return Err(redirect(&format!("{}?m=expired", role.home()))),
+        Err(err) => return Err(unavailable(err)),
+    };
+    match session.data.stage {
+        Stage::Ready => Ok(session),
+        // TOTP and forced changes come with the TOTP step of the web issue; until then such a session cannot
+        // be used at all (fail closed).
+        Stage::PendingTotp | Stage::TotpEnrolment | Stage::PasswordChange => {
+            Err((StatusCode::FORBIDDEN, "This login needs a step that is not available yet.").into_response())
+        }
+    }
+}
+
+/// Checks a form's CSRF token against the session's.
+fn check_csrf(session: &Session, form_token: &str) -> Result<(), Response> {
+    if same_token(&session.data.csrf, form_token) {
+        Ok(())
+    } else {
+        tracing::warn!(principal = session.data.principal, "a form was posted without this session's CSRF token");
+        Err((StatusCode::FORBIDDEN, "The form is out of date or came from another site. Reload the page.")
+            .into_response())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Logins
+
+/// `?m=` on the login pages.
+#[derive(Deserialize)]
+pub struct MessageQuery {
+    m: Option<String>,
+}
+
+/// A login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Whether the login form's token matches its cookie (login CSRF).
+fn login_csrf_ok(headers: &HeaderMap, form: &LoginForm) -> bool {
+    cookie(headers, LOGIN_CSRF_COOKIE).is_some_and(|expected| same_token(&expected, &form.csrf))
+}
+
+fn login_failed(state: &AppState, role: Role, decision: &Decision) -> Response {
+    match decision {
+        Decision::TempFail { .. } => login_page(
+            state,
+            role,
+            None,
+            Some("Gatehouse cannot check logins right now. Try again in a moment."),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Decision::Denied { reason: DenyReason::Banned, .. } => login_page(
+            state,
+            role,
+            None,
+            Some("Too many failed logins from your address. Try again later."),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        _ => login_page(state, role, None, Some("Login failed."), StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Starts the session after a successful password check and sends the browser on.
+async fn start_session(state: &AppState, role: Role, principal: &str, stage: Stage) -> Response {
+    match state.web.sessions.create(&state.store, role, principal, stage).await {
+        Ok((_, cookie_value)) => {
+            let mut response = redirect(role.home());
+            let secure = state.web.sessions.secure_cookies;
+            add_set_cookie(response.headers_mut(), &state.web.sessions.cookie_header(&cookie_value));
+            add_set_cookie(response.headers_mut(), &clear_cookie(LOGIN_CSRF_COOKIE, secure));
+            response
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+/// `POST /`: a mailbox owner logs in.
+pub async fn user_login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !login_csrf_ok(&headers, &form) {
+        return login_page(&state, Role::User, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN);
+    }
+    let username = form.username.trim().to_lowercase();
+    // Master-user logins (`mailbox*master`) are for mail protocols only.
+    if username.contains(state.auth.master_separator()) {
+        return login_page(&state, Role::User, None, Some("Login failed."), StatusCode::UNAUTHORIZED);
+    }
+    let request = LoginRequest {
+        username: username.clone(),
+        authzid: None,
+        password: Zeroizing::new(form.password.into_bytes()),
+        service: LoginService::Web,
+        remote_ip: Some(state.web.client_ip(peer, &headers)),
+        secured: false,
+        master_verified: false,
+    };
+    let decision = state.auth.login(&request).await;
+    let Decision::Allowed { user, .. } = &decision else {
+        return login_failed(&state, Role::User, &decision);
+    };
+    let stage = match user_stage(&state, user).await {
+        Ok(stage) => stage,
+        Err(err) => return unavailable(err),
+    };
+    start_session(&state, Role::User, user, stage).await
+}
+
+async fn user_stage(state: &AppState, user: &str) -> Result<Stage, Error> {
+    let mailbox = state.store.mailbox(&MailboxAddress::parse(user)?).await?;
+    Ok(if mailbox.force_password_change && mailbox.has_local_password && mailbox.auth_source == "local" {
+        Stage::PasswordChange
+    } else if mailbox.force_totp {
+        Stage::TotpEnrolment
+    } else {
+        Stage::Ready
+    })
+}
+
+async fn admin_login_common(
+    state: AppState,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    form: LoginForm,
+    role: Role,
+) -> Response {
+    if !login_csrf_ok(&headers, &form) {
+        return login_page(&state, role, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN);
+    }
+    let kind = if role == Role::Admin { AdminKind::Admin } else { AdminKind::DomainAdmin };
+    let request = AdminLoginRequest {
+        username: form.username.trim().to_string(),
+        password: Zeroizing::new(form.password.into_bytes()),
+        kind,
+        remote_ip: Some(state.web.client_ip(peer, &headers)),
+    };
+    let decision = state.auth.login_admin(&request).await;
+    let Decision::Allowed { user, .. } = &decision else {
+        return login_failed(&state, role, &decision);
+    };
+    let stage = match admin_account(&state, user).await {
+        Ok(Some(account)) if account.force_password_change => Stage::PasswordChange,
+        Ok(_) => Stage::Ready,
+        Err(err) => return unavailable(err),
+    };
+    start_session(&state, role, user, stage).await
+}
+
+/// `POST /admin`.
+pub async fn admin_login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    admin_login_common(state, peer, headers, form, Role::Admin).await
+}
+
+/// `POST /domainadmin`.
+pub async fn domain_admin_login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    admin_login_common(state, peer, headers, form, Role::DomainAdmin).await
+}
+
+async fn admin_account(state: &AppState, username: &str) -> Result<Option<gatehouse_store::AdminAccount>, Error> {
+    for role in [AdminRole::Admin, AdminRole::DomainAdmin] {
+        if let Some(account) = state.store.list_admins(role).await?.into_iter().find(|a| a.username == username) {
+            return Ok(Some(account));
+        }
+    }
+    Ok(None)
+}
+
+/// A form that carries only the CSRF token.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`: ends the session and every webmail token it minted.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+    let session = match state.web.sessions.load(&state.store, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return redirect("/?m=ended"),
+        Err(err) => return unavailable(err),
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    if let Err(err) = state.store.delete_web_session(&session.id).await {
+        return unavailable(err);
+    }
+    tracing::info!(principal = session.data.principal, role = session.data.role.as_str(), "logged out");
+    let mut response = redirect(&format!("{}?m=ended", session.data.role.home()));
+    add_set_cookie(
+        response.headers_mut(),
+        &clear_cookie(super::session::SESSION_COOKIE, state.web.sessions.secure_cookies),
+    );
+    response
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The user page
+
+/// `GET /`: the user page, or the login.
+pub async fn user_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MessageQuery>,
+) -> Response {
+    match state.web.sessions.load(&state.store, &headers).await {
+        Ok(Some(session)) if session.data.role == Role::User && session.data.stage == Stage::Ready => {
+            show_user_page(&state, session, None).await
+        }
+        Ok(_) => login_page(&state, Role::User, login_message(query.m.as_deref()), None, StatusCode::OK),
+        Err(err) => unavailable(err),
+    }
+}
+
+const PROTOCOL_CHOICES: [(&str, &str); 6] = [
+    ("imap", "IMAP"),
+    ("pop3", "POP3"),
+    ("smtp", "SMTP"),
+    ("sieve", "ManageSieve"),
+    ("dav", "CalDAV/CardDAV"),
+    ("eas", "ActiveSync"),
+];
+
+async fn show_user_page(state: &AppState, mut session: Session, new_token: Option<String>) -> Response {
+    let notice = session.data.notice.take();
+    if notice.is_some()
+        && let Err(err) = state.web.sessions.save(&state.store, &session).await
+    {
+        return unavailable(err);
+    }
+    let address = match MailboxAddress::parse(&session.data.principal) {
+        Ok(address) => address,
+        Err(err) => return unavailable(err),
+    };
+    let loaded = async {
+        let mailbox = state.store.mailbox(&address).await?;
+        let apps = state.store.list_app_passwords(&address).await?;
+        let filter = LogFilter { subject: Some(address.to_string()), limit: Some(20), ..LogFilter::default() };
+        let log = state.store.auth_log(&filter).await?;
+        Ok::<_, Error>((mailbox, apps, log))
+    };
+    let (mailbox, apps, log) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let at = now();
+    let page = UserPage {
+        notice,
+        address_encoded: encode(&mailbox.address),
+        address: mailbox.address.clone(),
+        csrf: session.data.csrf.clone(),
+        new_token,
+        webmail: mailbox.protocols.contains(Service::Sogo),
+        links: Vec::new(),
+        totp_enabled: false,
+        app_passwords: apps
+            .into_iter()
+            .map(|app| AppPasswordView {
+                id: app.id,
+                state: if !app.active {
+                    "revoked"
+                } else if app.expires_at.is_some_and(|e| e <= at) {
+                    "expired"
+                } else {
+                    "active"
+                },
+                active: app.active,
+                name: app.name,
+                protocols: app.protocols.to_string(),
+                expires: app.expires_at.map(date_time).unwrap_or_else(|| "never".into()),
+                last_used: app.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+        protocol_choices: PROTOCOL_CHOICES.to_vec(),
+        local_password: mailbox.auth_source == "local",
+        log: log
+            .into_iter()
+            .map(|entry| LogView {
+                time: date_time(entry.created_at),
+                service: entry.service,
+                result: match entry.result {
+                    AuthResult::Success => "success".into(),
+                    AuthResult::Failure => format!("failed ({})", entry.reason.split(':').next().unwrap_or("")),
+                    AuthResult::TempFail => "not decided".into(),
+                },
+                remote_ip: entry.remote_ip.unwrap_or_default(),
+                by: entry.master_user.map(|m| format!("{m} (impersonation)")).unwrap_or_default(),
+            })
+            .collect(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// The new-app-password form (checkboxes repeat `protocol`).
+#[derive(Deserialize)]
+pub struct AppPasswordForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    expires: String,
+}
+
+/// `POST /app-passwords`: creates one; the token is shown on this response only.
+pub async fn create_app_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut session = match require(&state, &headers, Role::User).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let Ok(form) = serde_urlencoded_form::<AppPasswordForm>(&body) else {
+        return (StatusCode::BAD_REQUEST, "malformed form").into_response();
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let protocols: Vec<String> = url::form_urlencoded::parse(&body)
+        .filter(|(key, _)| key == "protocol")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let protocols: ProtocolSet = match protocols.join(",").parse() {
+        Ok(set) => set,
+        Err(_) => ProtocolSet::NONE,
+    };
+    let name = form.name.trim();
+    let problem = if name.is_empty() || name.len() > 100 {
+        Some("Give the app password a name (up to 100 characters).")
+    } else if protocols.is_empty() || protocols.contains(Service::Sogo) {
+        Some("Choose at least one protocol.")
+    } else {
+        None
+    };
+    let expires_at = match form.expires.trim() {
+        "" => None,
+        text => match time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")) {
+            Ok(date) => date.next_day().map(|d| d.midnight().assume_utc().unix_timestamp()),
+            Err(_) => {
+                session.data.notice = Some("The expiry date is not a date.".into());
+                return show_user_page(&state, session, None).await;
+            }
+        },
+    };
+    if let Some(problem) = problem {
+        session.data.notice = Some(problem.into());
+        return show_user_page(&state, session, None).await;
+    }
+    let secret = Zeroizing::new(app_password::new_secret());
+    let hashed = state.hash_pool.generate(Zeroizing::new(secret.as_bytes().to_vec()), GenerateScheme::Ssha256).await;
+    let secret_hash = match hashed {
+        Ok(hash) => hash,
+        Err(err) => return unavailable(err),
+    };
+    let address = match MailboxAddress::parse(&session.data.principal) {
+        Ok(address) => address,
+        Err(err) => return unavailable(err),
+    };
+    let actor = Actor { name: address.to_string(), role: ActorRole::User };
+    let new = NewAppPassword { name: name.to_string(), protocols, expires_at, secret_hash };
+    match state.store.create_app_password(&actor, &address, new).await {
+        Ok(created) => {
+            let token = app_password::token(created.id, &secret);
+            show_user_page(&state, session, Some(token)).await
+        }
+        Err(err) if err.fault() == gatehouse_core::Fault::Client => {
+            session.data.notice = Some(format!("The app password was not created: {err}"));
+            show_user_page(&state, session, None).await
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body into `T` (ignoring repeated keys it does not name).
+fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ()> {
+    let pairs: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(body)
+        .map(|(key, value)| (key.into_owned(), serde_json::Value::String(value.into_owned())))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(pairs)).map_err(drop)
+}
+
+/// `POST /app-passwords/{id}/revoke`.
+pub async fn revoke_app_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let mut session = match require(&state, &headers, Role::User).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let address = match MailboxAddress::parse(&session.data.principal) {
+        Ok(address) => address,
+        Err(err) => return unavailable(err),
+    };
+    let actor = Actor { name: address.to_string(), role: ActorRole::User };
+    // The store only revokes an app password of this mailbox; another mailbox's id is "not found".
+    session.data.notice = Some(match state.store.revoke_app_password(&actor, &address, id).await {
+        Ok(app) => format!("App password \"{}\" revoked.", app.name),
+        Err(err) if err.fault() == gatehouse_core::Fault::Client => "No such app password.".to_string(),
+        Err(err) => return unavailable(err),
+    });
+    if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+        return unavailable(err);
+    }
+    redirect("/")
+}
+
+/// The password form.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+/// `POST /password`: changes a local mailbox's password (the current one is checked through the engine, so
+/// the guard applies), then ends every session of the mailbox, this one included.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let mut session = match require(&state, &headers, Role::User).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let problem = if form.new != form.repeat {
+        Some("The new passwords differ.")
+    } else if form.new.chars().count() < 8 {
+        Some("The new password needs at least 8 characters.")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        session.data.notice = Some(problem.into());
+        return show_user_page(&state, session, None).await;
+    }
+    let request = LoginRequest {
+        username: session.data.principal.clone(),
+        authzid: None,
+        password: Zeroizing::new(form.current.into_bytes()),
+        service: LoginService::Web,
+        remote_ip: Some(state.web.client_ip(peer, &headers)),
+        secured: false,
+        master_verified: false,
+    };
+    match state.auth.login(&request).await {
+        Decision::Allowed { .. } => {}
+        Decision::TempFail { cause } => return unavailable(cause),
+        Decision::Denied { .. } => {
+            session.data.notice = Some("The current password is wrong.".into());
+            return show_user_page(&state, session, None).await;
+        }
+    }
+    let changed = async {
+        let address = MailboxAddress::parse(&session.data.principal)?;
+        let mailbox = state.store.mailbox(&address).await?;
+        if mailbox.auth_source != "local" {
+            return Err(Error::refused("this mailbox's password is managed by its identity provider"));
+        }
+        let hash = state
+            .hash_pool
+            .generate(Zeroizing::new(form.new.as_bytes().to_vec()), state.web.password_scheme)
+            .await
+            .map_err(|err| Error::Unavailable(err.to_string()))?;
+        let actor = Actor { name: address.to_string(), role: ActorRole::User };
+        let changes =
+            MailboxChanges { password_hash: Some(hash), force_password_change: Some(false), ..Default::default() };
+        state.store.update_mailbox(&actor, &address, changes).await?;
+        state.store.delete_web_sessions_of(Role::User.as_str(), &address.to_string()).await
+    };
+    match changed.await {
+        Ok(ended) => {
+            tracing::info!(mailbox = session.data.principal, sessions_ended = ended, "password changed in the web UI");
+            let mut response = redirect("/?m=password");
+            add_set_cookie(
+                response.headers_mut(),
+                &clear_cookie(super::session::SESSION_COOKIE, state.web.sessions.secure_cookies),
+            );
+            response
+        }
+        Err(err) if err.fault() == gatehouse_core::Fault::Client => {
+            session.data.notice = Some(err.to_string());
+            show_user_page(&state, session, None).await
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Admin pages
+
+/// `GET /admin`.
+pub async fn admin_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MessageQuery>,
+) -> Response {
+    admin_page_common(state, headers, query, Role::Admin).await
+}
+
+/// `GET /domainadmin`.
+pub async fn domain_admin_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MessageQuery>,
+) -> Response {
+    admin_page_common(state, headers, query, Role::DomainAdmin).await
+}
+
+async fn admin_page_common(state: AppState, headers: HeaderMap, query: MessageQuery, role: Role) -> Response {
+    let mut session = match state.web.sessions.load(&state.store, &headers).await {
+        Ok(Some(session)) if session.data.role == role && session.data.stage == Stage::Ready => session,
+        Ok(_) => return login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK),
+        Err(err) => return unavailable(err),
+    };
+    let notice = session.data.notice.take();
+    if notice.is_some()
+        && let Err(err) = state.web.sessions.save(&state.store, &session).await
+    {
+        return unavailable(err);
+    }
+    let loaded = async {
+        let account = admin_account(&state, &session.data.principal).await?;
+        let Some(account) = account.filter(|a| a.active) else {
+            return Err(Error::refused("the administrator no longer exists or is inactive"));
+        };
+        let mut mailboxes = state.store.list_mailboxes(None).await?;
+        if role == Role::DomainAdmin {
+            mailboxes.retain(|m| account.domains.contains(&m.domain));
+        }
+        Ok((account, mailboxes))
+    };
+    let (account, mailboxes) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) if err.fault() == gatehouse_core::Fault::Client => {
+            let _ = state.store.delete_web_session(&session.id).await;
+            return redirect(&format!("{}?m=expired", role.home()));
+        }
+        Err(err) => return unavailable(err),
+    };
+    let can_impersonate = state.web.allow_admin_email_login
+        && (role == Role::Admin || account.acl.iter().any(|permission| permission == "login_as"));
+    let page = AdminPage {
+        notice,
+        title: if role == Role::Admin { "Administration" } else { "Domain administration" },
+        username: account.username,
+        csrf: session.data.csrf.clone(),
+        impersonating: session.data.webmail.iter().filter(|g| g.impersonation).map(|g| g.mailbox.clone()).collect(),
+        mailboxes: mailboxes
+            .into_iter()
+            .map(|m| MailboxView {
+                address_encoded: encode(&m.address),
+                address: m.address,
+                auth_source: m.auth_source,
+                protocols: m.protocols.to_string(),
+                quota_mib: m.quota_mib,
+                active: m.active,
+            })
+            .collect(),
+        can_impersonate,
+    };
+    render(&page, StatusCode::OK)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Webmail
+
+/// `?login=` of `/sogo-auth`.
+#[derive(Deserialize)]
+pub struct SogoAuthQuery {
+    login: Option<String>,
+}
+
+/// `GET /sogo-auth?login=M`: the owner opens their webmail, or an administrator allowed to starts an
+/// impersonation of M (audited, and shown in M's own log); then on to webmail. Anything else goes back to a
+/// login page with a fixed message.
+pub async fn sogo_auth(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<SogoAuthQuery>,
+) -> Response {
+    let mut session = match state.web.sessions.load(&state.store, &headers).await {
+        Ok(Some(session)) if session.data.stage == Stage::Ready => session,
+        Ok(_) => return redirect("/?m=webmail"),
+        Err(err) => return unavailable(err),
+    };
+    let role = session.data.role;
+    let Some(target) = query.login.as_deref().and_then(|l| MailboxAddress::parse(l).ok()) else {
+        return redirect(&format!("{}?m=forbidden", role.home()));
+    };
+    let target_text = target.to_string();
+    let mailbox = match state.store.mailbox(&target).await {
+        Ok(mailbox) => Some(mailbox),
+        Err(Error::NotFound { .. }) => None,
+        Err(err) => return unavailable(err),
+    };
+    let usable = mailbox.as_ref().is_some_and(|m| m.active && m.protocols.contains(Service::Sogo));
+    let allowed = match role {
+        Role::User => session.data.principal == target_text.as_str(),
+        Role::Admin | Role::DomainAdmin if !state.web.allow_admin_email_login => false,
+        Role::Admin => true,
+        Role::DomainAdmin => match admin_account(&state, &session.data.principal).await {
+            Ok(Some(account)) => {
+                account.active
+                    && account.acl.iter().any(|p| p == "login_as")
+                    && account.domains.iter().any(|d| d == target.domain().as_str())
+            }
+            Ok(None) => false,
+            Err(err) => return unavailable(err),
+        },
+    };
+    if !allowed || !usable {
+        tracing::warn!(
+            principal = session.data.principal,
+            role = role.as_str(),
+            target = %target,
+            allowed,
+            usable,
+            "webmail refused"
+        );
+        return redirect(&format!("{}?m=forbidden", role.home()));
+    }
+    let impersonation = role != Role::User;
+    let client_ip = state.web.client_ip(peer, &headers);
+    if impersonation {
+        // The audit record is written before anything is granted: no record, no impersonation.
+        let actor = Actor {
+            name: session.data.principal.clone(),
+            role: if role == Role::Admin { ActorRole::Admin } else { ActorRole::DomainAdmin },
+        };
+        let details = json!({ "via": "webmail", "remote_ip": client_ip.to_string() });
+        if let Err(err) = state.store.record_audit(&actor, "webmail.impersonate", target_text.as_str(), details).await {
+            return unavailable(err);
+        }
+    }
+    state.auth.record(NewAuthLogEntry {
+        service: "webmail".into(),
+        username: target.to_string(),
+        master_user: impersonation.then(|| session.data.principal.clone()),
+        remote_ip: Some(client_ip.to_string()),
+        result: AuthResult::Success,
+        reason: if impersonation {
+            format!("opened by {} {}", role.as_str(), session.data.principal)
+        } else {
+            "web session".into()
+        },
+        app_password_id: None,
+    });
+    if !session.data.webmail.iter().any(|g| g.mailbox == target_text.as_str()) {
+        let token = match mint_sso_token(&state.web, &state, &session, target_text.as_str(), impersonation).await {
+            Ok(token) => token,
+            Err(err) => return unavailable(err),
+        };
+        session.data.webmail.push(WebmailGrant { mailbox: target.to_string(), token, impersonation });
+    } else {
+        // The most recently opened mailbox is what a bare `/SOGo/so/` shows.
+        let position = session.data.webmail.iter().position(|g| g.mailbox == target_text.as_str()).expect("present");
+        let grant = session.data.webmail.remove(position);
+        session.data.webmail.push(grant);
+    }
+    if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+        return unavailable(err);
+    }
+    redirect(&state.web.webmail_path)
+}
+
+async fn mint_sso_token(
+    config: &WebConfig,
+    state: &AppState,
+    session: &Session,
+    mailbox: &str,
+    impersonation: bool,
+) -> Result<String, Error> {
+    let secret = sso::new_secret();
+    let expires_at = session.data.created_at + config.sessions.max.as_secs() as i64;
+    let impersonator = impersonation.then_some(session.data.principal.as_str());
+    let id = state
+        .store
+        .create_sso_token(&session.id, mailbox, &sso::hash_secret(secret.as_bytes()), impersonator, expires_at)
+        .await?;
+    Ok(sso::token(id, &secret))
+}

@@ -1,0 +1,275 @@
+//! Server-side web sessions: the cookie carries 256 random bits, the database keeps a SHA-256 of it with the
+//! session's state, and nothing else about the session ever reaches the browser.
+//!
+//! A new id is made at every login (no fixation), expiry slides with use up to an absolute limit, and logout
+//! deletes the row (with the webmail tokens it minted), so a copied cookie stops working at once. Each session
+//! carries its own CSRF token for forms.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use base64::Engine as _;
+use gatehouse_core::Error;
+use gatehouse_store::{Store, WebSessionRow};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+/// The cookie that protects the login forms before there is a session (double submit).
+pub const LOGIN_CSRF_COOKIE: &str = "gatehouse_login_csrf";
+
+/// Who a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A mailbox owner.
+    User,
+    /// An administrator.
+    Admin,
+    /// A domain administrator.
+    DomainAdmin,
+}
+
+impl Role {
+    /// The name stored with the session.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::DomainAdmin => "domain_admin",
+        }
+    }
+
+    /// The page this role logs in at (and returns to).
+    pub fn home(self) -> &'static str {
+        match self {
+            Role::User => "/",
+            Role::Admin => "/admin",
+            Role::DomainAdmin => "/domainadmin",
+        }
+    }
+}
+
+/// How far a login has come: only `Ready` sessions reach anything but their pending step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The password was right; a TOTP code is due.
+    PendingTotp,
+    /// TOTP enrolment is required before anything else.
+    TotpEnrolment,
+    /// A new password is required before anything else.
+    PasswordChange,
+    /// Logged in.
+    Ready,
+}
+
+/// A mailbox whose webmail this session may open, with the SSO token minted for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebmailGrant {
+    /// The mailbox.
+    pub mailbox: String,
+    /// The token SOGo logs into Dovecot with.
+    pub token: String,
+    /// Opened by an administrator rather than the owner.
+    pub impersonation: bool,
+}
+
+/// What a session knows, stored server-side as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionData {
+    /// Who.
+    pub role: Role,
+    /// The mailbox address or administrator name.
+    pub principal: String,
+    /// How far the login has come.
+    pub stage: Stage,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last request.
+    pub last_seen: i64,
+    /// Mailboxes whose webmail this session opened, newest last.
+    #[serde(default)]
+    pub webmail: Vec<WebmailGrant>,
+    /// A one-time message for the next page.
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
+/// A loaded session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The database key (hash of the cookie value).
+    pub id: String,
+    /// The state.
+    pub data: SessionData,
+}
+
+/// Lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Inactivity that ends a session.
+    pub idle: Duration,
+    /// Age that ends a session.
+    pub max: Duration,
+    /// Mark cookies `Secure` (the UI is served over https).
+    pub secure_cookies: bool,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// 256 random bits, URL-safe base64.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The database key of a cookie value.
+fn session_key(cookie: &str) -> String {
+    hex::encode(Sha256::digest(cookie.as_bytes()))
+}
+
+/// Constant-time string comparison (for CSRF tokens).
+pub fn same_token(a: &str, b: &str) -> bool {
+    !a.is_empty() && a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The value of cookie `name` in the request, if present (the last one wins, as browsers send the most specific
+/// path first; Gatehouse only sets Path=/ cookies).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+        .next_back()
+}
+
+/// A `Set-Cookie` header value: HttpOnly, SameSite=Lax, Path=/, Secure when configured.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<Duration>, secure: bool) -> String {
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={}", age.as_secs()));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie
+}
+
+/// A `Set-Cookie` value that deletes the cookie.
+pub fn clear_cookie(name: &str, secure: bool) -> String {
+    set_cookie(name, "", Some(Duration::ZERO), secure)
+}
+
+impl SessionPolicy {
+    fn expiry(&self, data: &SessionData, at: i64) -> i64 {
+        (at + self.idle.as_secs() as i64).min(data.created_at + self.max.as_secs() as i64)
+    }
+
+    /// Starts a session for `principal` and returns it with the cookie value to send.
+    pub async fn create(
+        &self,
+        store: &Store,
+        role: Role,
+        principal: &str,
+        stage: Stage,
+    ) -> Result<(Session, String), Error> {
+        let cookie = random_token();
+        let at = now();
+        let data = SessionData {
+            role,
+            principal: principal.to_string(),
+            stage,
+            csrf: random_token(),
+            created_at: at,
+            last_seen: at,
+            webmail: Vec::new(),
+            notice: None,
+        };
+        let row = WebSessionRow {
+            id: session_key(&cookie),
+            principal_kind: role.as_str().to_string(),
+            principal: principal.to_string(),
+            data: serde_json::to_string(&data).map_err(|err| Error::Internal(err.to_string()))?,
+            expires_at: self.expiry(&data, at),
+        };
+        store.create_web_session(&row).await?;
+        Ok((Session { id: row.id, data }, cookie))
+    }
+
+    /// The live session the request's cookie names, if any. Its expiry slides (written at most once a minute).
+    pub async fn load(&self, store: &Store, headers: &HeaderMap) -> Result<Option<Session>, Error> {
+        let Some(cookie) = cookie(headers, SESSION_COOKIE).filter(|c| !c.is_empty() && c.len() <= 128) else {
+            return Ok(None);
+        };
+        let Some(row) = store.web_session(&session_key(&cookie)).await? else { return Ok(None) };
+        let Ok(mut data) = serde_json::from_str::<SessionData>(&row.data) else {
+            tracing::warn!("a web session with unreadable state was ended");
+            store.delete_web_session(&row.id).await?;
+            return Ok(None);
+        };
+        // The row and its JSON must agree on who this is (a defence against a tampered row).
+        if row.principal != data.principal || row.principal_kind != data.role.as_str() {
+            store.delete_web_session(&row.id).await?;
+            return Ok(None);
+        }
+        let at = now();
+        if at - data.last_seen >= 60 {
+            data.last_seen = at;
+            let session = Session { id: row.id, data };
+            self.save(store, &session).await?;
+            return Ok(Some(session));
+        }
+        Ok(Some(Session { id: row.id, data }))
+    }
+
+    /// Writes a session's state back.
+    pub async fn save(&self, store: &Store, session: &Session) -> Result<(), Error> {
+        let data = serde_json::to_string(&session.data).map_err(|err| Error::Internal(err.to_string()))?;
+        store.update_web_session(&session.id, &data, self.expiry(&session.data, session.data.last_seen)).await
+    }
+
+    /// The `Set-Cookie` value for a new session cookie (a browser-session cookie; the server decides expiry).
+    pub fn cookie_header(&self, cookie: &str) -> String {
+        set_cookie(SESSION_COOKIE, cookie, None, self.secure_cookies)
+    }
+}
+
+/// Appends a `Set-Cookie` header.
+pub fn add_set_cookie(headers: &mut HeaderMap, value: &str) {
+    if let Ok(value) = value.parse() {
+        headers.append(SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_and_written_strictly() {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, "a=1; gatehouse_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&headers, "missing"), None);
+        let written = set_cookie(SESSION_COOKIE, "v", None, true);
+        assert_eq!(written, "gatehouse_session=v; Path=/; HttpOnly; SameSite=Lax; Secure");
+        assert!(clear_cookie(SESSION_COOKIE, false).contains("Max-Age=0"));
+        assert!(same_token("x1", "x1") && !same_token("x1", "x2") && !same_token("", ""));
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 43);
+    }
+}
