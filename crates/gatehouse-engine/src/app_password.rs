@@ -20,14 +20,19 @@ pub fn token(id: i64, secret: &str) -> String {
 
 /// Splits a token into its id and secret; `None` when the password is not in token form.
 pub fn parse(password: &[u8]) -> Option<(i64, &[u8])> {
-    let rest = password.strip_prefix(PREFIX.as_bytes())?;
+    parse_token(password, PREFIX, SECRET_LEN)
+}
+
+/// Splits `<prefix><id>_<secret>` (the form of every Gatehouse token) into id and secret, checking the secret's
+/// length; `None` for anything else.
+pub(crate) fn parse_token<'a>(password: &'a [u8], prefix: &str, secret_len: usize) -> Option<(i64, &'a [u8])> {
+    let rest = password.strip_prefix(prefix.as_bytes())?;
     let split = rest.iter().position(|b| *b == b'_')?;
     let (id, secret) = (&rest[..split], &rest[split + 1..]);
-    if id.is_empty() || id.len() > 18 || !id.iter().all(u8::is_ascii_digit) || secret.len() != SECRET_LEN {
+    if id.is_empty() || id.len() > 18 || !id.iter().all(u8::is_ascii_digit) || secret.len() != secret_len {
         return None;
     }
-    let id: i64 = std::str::from_utf8(id).ok()?.parse().ok()?;
-    Some((id, secret))
+    Some((std::str::from_utf8(id).ok()?.parse().ok()?, secret))
 }
 
 #[cfg(test)]

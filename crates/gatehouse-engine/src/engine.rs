@@ -129,16 +129,28 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// Decides one login: the brute-force guard first, then the pipeline; a refusal is counted and, after
     /// repeated failures, answered with a delay.
     pub async fn authenticate(&self, request: &LoginRequest) -> Decision {
-        if let Verdict::Banned { remaining } = self.guard.check(request.remote_ip) {
+        self.guarded(request.remote_ip, &request.username, self.decide(request)).await
+    }
+
+    /// Runs a decision behind the brute-force guard: a banned address is refused before anything is looked at;
+    /// a refusal is counted (and answered with a delay after repeated failures); a success clears the user's
+    /// failures; a temporary failure counts for nothing.
+    async fn guarded(
+        &self,
+        remote_ip: Option<std::net::IpAddr>,
+        username: &str,
+        decide: impl std::future::Future<Output = Decision>,
+    ) -> Decision {
+        if let Verdict::Banned { remaining } = self.guard.check(remote_ip) {
             return Decision::denied(
                 DenyReason::Banned,
                 format!("the client address is banned for another {} s after repeated failures", remaining.as_secs()),
             );
         }
-        let decision = self.decide(request).await;
+        let decision = decide.await;
         match &decision {
             Decision::Denied { .. } => {
-                let delay = self.guard.failure(request.remote_ip, &request.username);
+                let delay = self.guard.failure(remote_ip, username);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
@@ -325,24 +337,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// A login to the admin or domain-admin area of the web UI: the guard applies as for mail logins, unknown
     /// names cost a dummy hash, and an account of the other kind is refused like a wrong password.
     pub async fn authenticate_admin(&self, request: &AdminLoginRequest) -> Decision {
-        if let Verdict::Banned { remaining } = self.guard.check(request.remote_ip) {
-            return Decision::denied(
-                DenyReason::Banned,
-                format!("the client address is banned for another {} s after repeated failures", remaining.as_secs()),
-            );
-        }
-        let decision = self.decide_admin(request).await;
-        match &decision {
-            Decision::Denied { .. } => {
-                let delay = self.guard.failure(request.remote_ip, &request.username);
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-            }
-            Decision::Allowed { user, .. } => self.guard.success(user),
-            Decision::TempFail { .. } => {}
-        }
-        decision
+        self.guarded(request.remote_ip, &request.username, self.decide_admin(request)).await
     }
 
     async fn decide_admin(&self, request: &AdminLoginRequest) -> Decision {

@@ -38,13 +38,7 @@ pub fn secret_matches(secret: &[u8], stored_hash: &str) -> bool {
 
 /// Splits a token into its id and secret; `None` when the password is not an SSO token.
 pub fn parse(password: &[u8]) -> Option<(i64, &[u8])> {
-    let rest = password.strip_prefix(PREFIX.as_bytes())?;
-    let split = rest.iter().position(|b| *b == b'_')?;
-    let (id, secret) = (&rest[..split], &rest[split + 1..]);
-    if id.is_empty() || id.len() > 18 || !id.iter().all(u8::is_ascii_digit) || secret.len() != SECRET_LEN {
-        return None;
-    }
-    Some((std::str::from_utf8(id).ok()?.parse().ok()?, secret))
+    crate::app_password::parse_token(password, PREFIX, SECRET_LEN)
 }
 
 #[cfg(test)]
