@@ -185,7 +185,13 @@ fn common_layers(router: Router<AppState>, state: AppState) -> Router {
 
 /// The public listener's routes.
 pub fn public_router(state: AppState) -> Router {
-    common_layers(Router::new().route("/healthz", get(healthz)).merge(web::router(&state)), state)
+    let api = api::router(api::ApiState {
+        store: state.store.clone(),
+        hash_pool: state.hash_pool.clone(),
+        password_scheme: state.web.password_scheme,
+        trusted_proxies: state.web.trusted_proxies.clone(),
+    });
+    common_layers(Router::new().route("/healthz", get(healthz)).merge(web::router(&state)).nest("/api/v1", api), state)
 }
 
 /// The internal listener's routes.

@@ -271,6 +271,7 @@ impl Store {
             }
         }
         let removed = current.username.clone();
+        crate::totp::delete_totp_of(&txn, "admin", current.id).await?;
         current.delete(&txn).await.map_err(db_err)?;
         let action = if role == AdminRole::Admin { "admin.remove" } else { "domain_admin.remove" };
         audit(&txn, actor, action, &removed, json!({})).await?;

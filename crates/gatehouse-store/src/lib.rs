@@ -38,6 +38,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use records::*;
 pub use totp::{TotpPrincipal, TotpState};

@@ -328,6 +328,7 @@ impl Store {
         let (_writer, txn) = self.begin().await?;
         let current = self.mailbox_row(&txn, address).await?;
         let removed = current.address.clone();
+        crate::totp::delete_totp_of(&txn, "mailbox", current.id).await?;
         current.delete(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;
         commit(txn).await

@@ -356,7 +356,6 @@ async fn delete_recovery_codes(db: &impl ConnectionTrait, principal: &Principal)
 /// Deletes the TOTP secret and recovery codes of a mailbox (`"mailbox"`) or admin (`"admin"`) about to be
 /// removed, inside the caller's transaction: the tables have no foreign key (two kinds of principal), so
 /// nothing else cleans them up, and a later row could otherwise inherit them if an id were reused.
-#[allow(dead_code)]
 pub(crate) async fn delete_totp_of(db: &impl ConnectionTrait, kind: &'static str, id: i64) -> Result<()> {
     let principal = Principal { kind, id, name: String::new() };
     totp_secret::Entity::delete_many()

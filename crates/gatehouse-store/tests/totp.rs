@@ -36,6 +36,7 @@ on_every_engine!(
     recovery_codes_work_once,
     administrators_have_their_own_totp,
     unknown_principals_are_not_found,
+    removing_an_account_removes_its_totp,
 );
 
 fn cli() -> Actor {
@@ -303,4 +304,20 @@ async fn unknown_principals_are_not_found(store: Store) {
         }
     }
     assert!(audit_actions(&store, "bob@example.org").await.is_empty());
+}
+
+async fn removing_an_account_removes_its_totp(store: Store) {
+    let alice = alice(&store).await;
+    enable(&store, TotpPrincipal::Mailbox(&alice), 100, &["h1", "h2"]).await;
+    store.remove_mailbox(&cli(), &alice).await.unwrap();
+    store.create_mailbox(&cli(), NewMailbox::new(alice.clone())).await.unwrap();
+    let state = store.totp_state(TotpPrincipal::Mailbox(&alice)).await.unwrap();
+    assert!(!state.enabled && !state.pending && state.recovery_codes_left == 0, "{state:?}");
+
+    store.create_admin(&cli(), "second", "{PLAIN}x".into()).await.unwrap();
+    store.create_admin(&cli(), "third", "{PLAIN}x".into()).await.unwrap();
+    enable(&store, TotpPrincipal::Admin("second"), 7, &["h3"]).await;
+    store.remove_admin(&cli(), "second", AdminRole::Admin).await.unwrap();
+    store.create_admin(&cli(), "second", "{PLAIN}x".into()).await.unwrap();
+    assert!(!store.totp_state(TotpPrincipal::Admin("second")).await.unwrap().enabled);
 }

@@ -62,6 +62,9 @@ pub enum Command {
     /// Manage identity providers (LDAP now; Keycloak and OpenID Connect later).
     #[command(subcommand)]
     Idp(IdpCommand),
+    /// Manage API keys for the REST API (/api/v1).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(crate::commands::api_keys::ApiKeyCommand),
     /// Synchronise mailboxes with identity providers now (the server also runs due syncs by itself).
     Sync(SyncArgs),
     /// Show the auth log, the audit log or the job log, newest first.

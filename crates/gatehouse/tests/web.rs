@@ -113,3 +113,90 @@ fn logins_sessions_forms_and_app_passwords() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn totp_enrolment_second_factor_recovery_codes_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_GUARD__MAX_DELAY_MS", "0")]);
+    let port = server.public;
+    let imap_with_password = || {
+        let body = r#"{"user":"alice@example.org","password":"alicepw","service":"imap"}"#;
+        support::post_json(server.internal, "/dovecot/auth", body).unwrap().0
+    };
+    assert_eq!(imap_with_password(), 200);
+
+    let mut alice = Client::default();
+    assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw").status, 303);
+    let setup = alice.get(port, "/totp/setup");
+    assert_eq!(setup.status, 200);
+    assert!(setup.body.contains("<svg"), "a QR code is shown");
+    let secret = setup.body.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let csrf = setup.form_value("csrf").unwrap();
+    let wrong = alice.post(port, "/totp/setup", &[("csrf", &csrf), ("code", "000000")]);
+    assert_eq!(wrong.status, 422);
+    let code = gatehouse_server::totp::current_code(&secret, unix_now()).unwrap();
+    let done = alice.post(port, "/totp/setup", &[("csrf", &csrf), ("code", &code)]);
+    assert_eq!(done.status, 200, "{}", done.body);
+    let codes: Vec<String> = done
+        .body
+        .split("<li class=\"secret\">")
+        .skip(1)
+        .map(|part| part.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert!(alice.get(port, "/").body.contains("id=\"totp-state\">On."));
+    // With TOTP on, mail protocols need app passwords.
+    assert_ne!(imap_with_password(), 200);
+
+    // The next login waits for the second factor and reaches nothing else until then.
+    let mut again = Client::default();
+    assert_eq!(again.login(port, "/", "alice@example.org", "alicepw").status, 303);
+    let before = again.cookies["gatehouse_session"].clone();
+    assert_eq!(again.get(port, "/").header("location"), Some("/totp"));
+    assert_eq!(again.get(port, "/sogo-auth?login=alice%40example.org").header("location"), Some("/?m=webmail"));
+    let form = again.get(port, "/totp");
+    let csrf = form.form_value("csrf").unwrap();
+    // The code used at enrolment cannot be replayed.
+    assert_eq!(again.post(port, "/totp", &[("csrf", &csrf), ("code", &code)]).status, 401);
+    let next = gatehouse_server::totp::current_code(&secret, unix_now() + 30).unwrap();
+    let passed = again.post(port, "/totp", &[("csrf", &csrf), ("code", &next)]);
+    assert_eq!((passed.status, passed.header("location")), (303, Some("/")), "{passed:?}");
+    assert_ne!(again.cookies["gatehouse_session"], before, "a new session after the second factor");
+    assert_eq!(again.get(port, "/").status, 200);
+    let replay = request(port, "GET", "/", &[("Cookie", &format!("gatehouse_session={before}"))], "");
+    assert!(replay.body.contains("id=\"login\""), "the pre-TOTP cookie is worthless");
+
+    // A recovery code works once.
+    for (attempt, expected) in [(1, 303), (2, 401)] {
+        let mut client = Client::default();
+        assert_eq!(client.login(port, "/", "alice@example.org", "alicepw").status, 303, "attempt {attempt}");
+        let csrf = client.get(port, "/totp").form_value("csrf").unwrap();
+        assert_eq!(client.post(port, "/totp", &[("csrf", &csrf), ("code", &codes[0])]).status, expected);
+    }
+    let log = run(&["log", "auth", "--json"], "");
+    assert!(log.contains("web-totp"), "second factors are in the auth log: {log}");
+    assert!(!log.contains(&codes[0]) && !log.contains(&secret), "no code or secret in the log");
+
+    // Turning it off needs a valid code.
+    let csrf = again.get(port, "/").form_value("csrf").unwrap();
+    again.post(port, "/totp/disable", &[("csrf", &csrf), ("code", "123456")]);
+    assert!(again.get(port, "/").body.contains("id=\"totp-state\">On."));
+    let off = gatehouse_server::totp::current_code(&secret, unix_now() - 30).unwrap();
+    again.post(port, "/totp/disable", &[("csrf", &csrf), ("code", &off)]);
+    // An older step than the last one used is refused (replay protection is by step).
+    assert!(again.get(port, "/").body.contains("id=\"totp-state\">On."));
+    // The codes of this and the next step are used up; a recovery code still turns it off.
+    again.post(port, "/totp/disable", &[("csrf", &csrf), ("code", &codes[1])]);
+    assert!(again.get(port, "/").body.contains("id=\"totp-state\">Off."));
+    assert_eq!(imap_with_password(), 200, "the password opens IMAP again");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}

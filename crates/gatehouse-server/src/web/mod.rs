@@ -2,6 +2,7 @@
 //! sign-on.
 //!
 //! - [`session`]: server-side sessions, cookies, CSRF tokens.
+//! - `steps`: the second factor, forced TOTP enrolment and password change, turning TOTP on and off.
 //! - `pages`: the three logins (users at `/`, admins at `/admin`, domain admins at `/domainadmin`), the user and
 //!   admin pages, logout, and `/sogo-auth` (opening webmail, or an administrator's impersonation).
 //! - `nginx`: `GET /nginx/auth` on the internal listener, nginx's `auth_request` for SOGo.
@@ -13,6 +14,7 @@
 pub mod nginx;
 mod pages;
 pub mod session;
+mod steps;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -95,6 +97,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/app-passwords", post(pages::create_app_password))
         .route("/app-passwords/{id}/revoke", post(pages::revoke_app_password))
         .route("/sogo-auth", get(pages::sogo_auth))
+        .route("/totp", get(steps::code_form).post(steps::check_code))
+        .route("/totp/setup", get(steps::setup_form).post(steps::confirm_setup))
+        .route("/totp/disable", post(steps::disable))
+        .route("/password/required", get(steps::password_form).post(steps::password_required))
         .layer(csrf)
         .layer(axum::middleware::map_response(security_headers))
 }

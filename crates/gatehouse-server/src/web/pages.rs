@@ -21,7 +21,7 @@ use gatehouse_engine::{
 };
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
-    Actor, ActorRole, AdminRole, AuthResult, LogFilter, MailboxChanges, NewAppPassword, NewAuthLogEntry,
+    Actor, ActorRole, AdminRole, AuthResult, LogFilter, MailboxChanges, NewAppPassword, NewAuthLogEntry, TotpPrincipal,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -114,7 +114,7 @@ struct AdminPage {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-fn redirect(to: &str) -> Response {
+pub(super) fn redirect(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     response.headers_mut().insert(LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")));
     response
@@ -136,7 +136,7 @@ fn now() -> i64 {
 }
 
 /// A page for server faults (database or directory down): never "wrong password".
-fn unavailable(err: impl std::fmt::Display) -> Response {
+pub(super) fn unavailable(err: impl std::fmt::Display) -> Response {
     tracing::warn!("web request failed: {err}");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -200,6 +200,16 @@ fn login_page(
     response
 }
 
+/// Where a session at `stage` continues.
+pub(super) fn stage_page(role: Role, stage: Stage) -> &'static str {
+    match stage {
+        Stage::Ready => role.home(),
+        Stage::PendingTotp => "/totp",
+        Stage::TotpEnrolment => "/totp/setup",
+        Stage::PasswordChange => "/password/required",
+    }
+}
+
 /// The live, fully logged-in session of `role`, or the response to send instead (the login page, or the pending
 /// step of an unfinished login).
 async fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Session, Response> {
@@ -210,16 +220,13 @@ async fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Se
     };
     match session.data.stage {
         Stage::Ready => Ok(session),
-        // TOTP and forced changes come with the TOTP step of the web issue; until then such a session cannot
-        // be used at all (fail closed).
-        Stage::PendingTotp | Stage::TotpEnrolment | Stage::PasswordChange => {
-            Err((StatusCode::FORBIDDEN, "This login needs a step that is not available yet.").into_response())
-        }
+        // An unfinished login reaches nothing but its next step.
+        stage => Err(redirect(stage_page(role, stage))),
     }
 }
 
 /// Checks a form's CSRF token against the session's.
-fn check_csrf(session: &Session, form_token: &str) -> Result<(), Response> {
+pub(super) fn check_csrf(session: &Session, form_token: &str) -> Result<(), Response> {
     if same_token(&session.data.csrf, form_token) {
         Ok(())
     } else {
@@ -322,11 +329,14 @@ pub async fn user_login(
 }
 
 async fn user_stage(state: &AppState, user: &str) -> Result<Stage, Error> {
-    let mailbox = state.store.mailbox(&MailboxAddress::parse(user)?).await?;
-    Ok(if mailbox.force_password_change && mailbox.has_local_password && mailbox.auth_source == "local" {
-        Stage::PasswordChange
+    let address = MailboxAddress::parse(user)?;
+    let mailbox = state.store.mailbox(&address).await?;
+    Ok(if state.store.totp_state(TotpPrincipal::Mailbox(&address)).await?.enabled {
+        Stage::PendingTotp
     } else if mailbox.force_totp {
         Stage::TotpEnrolment
+    } else if mailbox.force_password_change && mailbox.has_local_password && mailbox.auth_source == "local" {
+        Stage::PasswordChange
     } else {
         Stage::Ready
     })
@@ -353,8 +363,8 @@ async fn admin_login_common(
     let Decision::Allowed { user, .. } = &decision else {
         return login_failed(&state, role, &decision);
     };
-    let stage = match admin_account(&state, user).await {
-        Ok(Some(account)) if account.force_password_change => Stage::PasswordChange,
+    let stage = match state.store.totp_state(TotpPrincipal::Admin(user)).await {
+        Ok(totp) if totp.enabled => Stage::PendingTotp,
         Ok(_) => Stage::Ready,
         Err(err) => return unavailable(err),
     };
@@ -432,6 +442,7 @@ pub async fn user_page(
         Ok(Some(session)) if session.data.role == Role::User && session.data.stage == Stage::Ready => {
             show_user_page(&state, session, None).await
         }
+        Ok(Some(session)) if session.data.role == Role::User => redirect(stage_page(Role::User, session.data.stage)),
         Ok(_) => login_page(&state, Role::User, login_message(query.m.as_deref()), None, StatusCode::OK),
         Err(err) => unavailable(err),
     }
@@ -462,9 +473,10 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         let apps = state.store.list_app_passwords(&address).await?;
         let filter = LogFilter { subject: Some(address.to_string()), limit: Some(20), ..LogFilter::default() };
         let log = state.store.auth_log(&filter).await?;
-        Ok::<_, Error>((mailbox, apps, log))
+        let totp = state.store.totp_state(TotpPrincipal::Mailbox(&address)).await?;
+        Ok::<_, Error>((mailbox, apps, log, totp))
     };
-    let (mailbox, apps, log) = match loaded.await {
+    let (mailbox, apps, log, totp) = match loaded.await {
         Ok(loaded) => loaded,
         Err(err) => return unavailable(err),
     };
@@ -477,7 +489,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         new_token,
         webmail: mailbox.protocols.contains(Service::Sogo),
         links: Vec::new(),
-        totp_enabled: false,
+        totp_enabled: totp.enabled,
         app_passwords: apps
             .into_iter()
             .map(|app| AppPasswordView {
@@ -748,6 +760,7 @@ pub async fn domain_admin_page(
 async fn admin_page_common(state: AppState, headers: HeaderMap, query: MessageQuery, role: Role) -> Response {
     let mut session = match state.web.sessions.load(&state.store, &headers).await {
         Ok(Some(session)) if session.data.role == role && session.data.stage == Stage::Ready => session,
+        Ok(Some(session)) if session.data.role == role => return redirect(stage_page(role, session.data.stage)),
         Ok(_) => return login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK),
         Err(err) => return unavailable(err),
     };

@@ -1,1 +1,106 @@
-//! `gatehouse api-key add|list|revoke`: keys for the REST API.
+//! `gatehouse api-key add|list|revoke`: keys for the REST API (`/api/v1/`).
+//!
+//! `add` prints the token (`gk_<id>_<secret>`) once on standard output, and nothing else there, so a script can
+//! capture it; only a hash is stored, so it cannot be shown again. Keys are read-only unless `--read-write`, and
+//! may be limited to source networks and to domains.
+
+use gatehouse_core::Error;
+use gatehouse_store::{Actor, ApiKeyAccess, NewApiKey};
+use time::format_description::well_known::Rfc3339;
+
+use super::{CommandContext, domain_names};
+use crate::cli::ListArgs;
+use crate::output::{print_list, yes_no};
+
+/// `api-key …`
+#[derive(Debug, clap::Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key; its token is printed once and cannot be shown again.
+    Add {
+        /// A unique name; changes made with the key are audited as `api-key:<name>`.
+        name: String,
+        /// Allow changes (default: read-only, GET requests only).
+        #[arg(long)]
+        read_write: bool,
+        /// Networks (comma list of CIDRs or addresses) requests must come from (default: any).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        networks: Vec<String>,
+        /// Domains the key is limited to (comma list; default: all domains).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        domains: Vec<String>,
+    },
+    /// List API keys (never their secrets).
+    List(ListArgs),
+    /// Revoke an API key; it stops working at once and stays listed.
+    Revoke {
+        /// The key's id (from `list`).
+        id: i64,
+    },
+}
+
+/// Unix seconds as an RFC 3339 UTC time.
+fn time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+/// A comma list, or `all` / `any` when empty.
+fn list_or(items: &[String], empty: &str) -> String {
+    if items.is_empty() { empty.to_string() } else { items.join(",") }
+}
+
+/// Runs an `api-key` command.
+pub async fn run(ctx: &CommandContext, command: ApiKeyCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    let store = ctx.store().await?;
+    match command {
+        ApiKeyCommand::Add { name, read_write, networks, domains } => {
+            let domains = domain_names(&domains)?;
+            for domain in &domains {
+                if let Err(Error::NotFound { .. }) = store.domain(domain).await {
+                    eprintln!("note: domain {domain} does not exist (yet); the key may create it");
+                }
+            }
+            let access = if read_write { ApiKeyAccess::ReadWrite } else { ApiKeyAccess::ReadOnly };
+            let new = NewApiKey { name, access, allowed_networks: networks, domains };
+            let (key, token) = store.create_api_key(&actor, new).await?;
+            eprintln!(
+                "created API key {} ({}, {}, networks: {}, domains: {}); its token is shown only now:",
+                key.id,
+                key.name,
+                key.access,
+                list_or(&key.allowed_networks, "any"),
+                list_or(&key.domains, "all"),
+            );
+            println!("{token}");
+        }
+        ApiKeyCommand::List(list) => {
+            let keys = store.list_api_keys().await?;
+            print_list(
+                list.json,
+                &keys,
+                &["ID", "NAME", "ACCESS", "NETWORKS", "DOMAINS", "ACTIVE", "CREATED", "LAST USED"],
+                |key| {
+                    vec![
+                        key.id.to_string(),
+                        key.name.clone(),
+                        key.access.to_string(),
+                        list_or(&key.allowed_networks, "any"),
+                        list_or(&key.domains, "all"),
+                        yes_no(key.active),
+                        time(key.created_at),
+                        key.last_used_at.map(time).unwrap_or_else(|| "-".into()),
+                    ]
+                },
+            );
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let revoked = store.revoke_api_key(&actor, id).await?;
+            eprintln!("revoked API key {} ({})", revoked.id, revoked.name);
+        }
+    }
+    store.close().await;
+    Ok(())
+}

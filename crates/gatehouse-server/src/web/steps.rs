@@ -1,0 +1,420 @@
+//! The steps between a right password and a usable session, and TOTP management: the pending TOTP code (or a
+//! recovery code), forced TOTP enrolment, forced password change, and turning TOTP on (QR code, confirmation,
+//! recovery codes shown once) or off.
+//!
+//! Each finished step replaces the session by a new one (new cookie), so an id seen before the second factor
+//! is worthless after it. Wrong codes count toward the brute-force guard like wrong passwords.
+
+// Handlers return `Result<_, Response>` so a refusal is the page to send.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::{Error, MailboxAddress};
+use gatehouse_passwords::Zeroizing;
+use gatehouse_store::{Actor, ActorRole, AuthResult, MailboxChanges, NewAuthLogEntry, TotpPrincipal};
+use serde::Deserialize;
+
+use super::pages::{check_csrf, redirect, stage_page, unavailable};
+use super::render;
+use super::session::{Role, Session, Stage, add_set_cookie};
+use crate::{AppState, totp};
+
+#[derive(Template)]
+#[template(path = "totp_login.html")]
+struct CodePage {
+    notice: Option<String>,
+    error: Option<String>,
+    action: &'static str,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "totp_setup.html")]
+struct SetupPage {
+    notice: Option<String>,
+    error: Option<String>,
+    required: bool,
+    qr: String,
+    secret: String,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "totp_done.html")]
+struct DonePage {
+    notice: Option<String>,
+    codes: Vec<String>,
+    password_app_note: bool,
+    next: String,
+}
+
+#[derive(Template)]
+#[template(path = "password_required.html")]
+struct PasswordPage {
+    notice: Option<String>,
+    error: Option<String>,
+    csrf: String,
+}
+
+/// A form with a code.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    code: String,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The session, whatever its stage, or the login page's redirect.
+async fn any_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    match state.web.sessions.load(&state.store, headers).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(redirect("/?m=expired")),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+/// Who a session's TOTP belongs to.
+fn principal_of(session: &Session) -> Result<Principal, Error> {
+    Ok(match session.data.role {
+        Role::User => Principal::Mailbox(MailboxAddress::parse(&session.data.principal)?),
+        Role::Admin | Role::DomainAdmin => Principal::Admin(session.data.principal.clone()),
+    })
+}
+
+/// An owned [`TotpPrincipal`].
+enum Principal {
+    Mailbox(MailboxAddress),
+    Admin(String),
+}
+
+impl Principal {
+    fn as_ref(&self) -> TotpPrincipal<'_> {
+        match self {
+            Principal::Mailbox(address) => TotpPrincipal::Mailbox(address),
+            Principal::Admin(name) => TotpPrincipal::Admin(name),
+        }
+    }
+}
+
+fn actor(session: &Session) -> Actor {
+    let role = match session.data.role {
+        Role::User => ActorRole::User,
+        Role::Admin => ActorRole::Admin,
+        Role::DomainAdmin => ActorRole::DomainAdmin,
+    };
+    Actor { name: session.data.principal.clone(), role }
+}
+
+/// The stage after TOTP for a principal: a forced password change, or done.
+async fn stage_after_totp(state: &AppState, session: &Session) -> Result<Stage, Error> {
+    if session.data.role != Role::User {
+        return Ok(Stage::Ready);
+    }
+    let mailbox = state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?;
+    Ok(if mailbox.force_password_change && mailbox.auth_source == "local" {
+        Stage::PasswordChange
+    } else {
+        Stage::Ready
+    })
+}
+
+/// Replaces the session by a new one at `stage` (new cookie), and sends the browser on.
+async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response {
+    let created = state.web.sessions.create(&state.store, session.data.role, &session.data.principal, stage).await;
+    let (_, cookie) = match created {
+        Ok(created) => created,
+        Err(err) => return unavailable(err),
+    };
+    if let Err(err) = state.store.delete_web_session(&session.id).await {
+        return unavailable(err);
+    }
+    let mut response = redirect(stage_page(session.data.role, stage));
+    add_set_cookie(response.headers_mut(), &state.web.sessions.cookie_header(&cookie));
+    response
+}
+
+/// Checks a code (six digits) or a recovery code against the principal's confirmed TOTP; each is accepted
+/// once.
+async fn code_is_valid(state: &AppState, session: &Session, code: &str) -> Result<bool, Error> {
+    let principal = principal_of(session)?;
+    let Some((secret, _)) = state.store.totp_secret(principal.as_ref()).await? else { return Ok(false) };
+    let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() == totp::DIGITS as usize && digits.chars().all(|c| c.is_ascii_digit()) {
+        return match totp::check_code(&secret, &digits, now()) {
+            Some(step) => state.store.use_totp_step(principal.as_ref(), step).await,
+            None => Ok(false),
+        };
+    }
+    let hash = totp::hash_recovery_code(code);
+    state.store.use_recovery_code(&actor(session), principal.as_ref(), &hash).await
+}
+
+/// `GET /totp`: the code form of a login waiting for its second factor.
+pub async fn code_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match any_session(&state, &headers).await {
+        Ok(session) if session.data.stage == Stage::PendingTotp => render(
+            &CodePage { notice: None, error: None, action: "/totp", csrf: session.data.csrf.clone() },
+            StatusCode::OK,
+        ),
+        Ok(session) => redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => response,
+    }
+}
+
+/// `POST /totp`: the second factor.
+pub async fn check_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let session = match any_session(&state, &headers).await {
+        Ok(session) if session.data.stage == Stage::PendingTotp => session,
+        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => return response,
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let ip = state.web.client_ip(peer, &headers);
+    if let gatehouse_engine::Verdict::Banned { .. } = state.auth.guard().check(Some(ip)) {
+        return (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
+            .into_response();
+    }
+    let valid = match code_is_valid(&state, &session, &form.code).await {
+        Ok(valid) => valid,
+        Err(err) => return unavailable(err),
+    };
+    let service = match session.data.role {
+        Role::User => "web-totp",
+        Role::Admin => "web-admin-totp",
+        Role::DomainAdmin => "web-domainadmin-totp",
+    };
+    state.auth.record(NewAuthLogEntry {
+        service: service.into(),
+        username: session.data.principal.clone(),
+        master_user: None,
+        remote_ip: Some(ip.to_string()),
+        result: if valid { AuthResult::Success } else { AuthResult::Failure },
+        reason: if valid { "second factor".into() } else { "wrong password: wrong or reused TOTP code".into() },
+        app_password_id: None,
+    });
+    if !valid {
+        let delay = state.auth.guard().failure(Some(ip), &session.data.principal);
+        tokio::time::sleep(delay).await;
+        let page = CodePage {
+            notice: None,
+            error: Some("Wrong or already used code.".into()),
+            action: "/totp",
+            csrf: session.data.csrf.clone(),
+        };
+        return render(&page, StatusCode::UNAUTHORIZED);
+    }
+    state.auth.guard().success(&session.data.principal);
+    match stage_after_totp(&state, &session).await {
+        Ok(stage) => advance(&state, &session, stage).await,
+        Err(err) => unavailable(err),
+    }
+}
+
+/// `GET /totp/setup`: the QR code and key of a new (pending) secret.
+pub async fn setup_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match any_session(&state, &headers).await {
+        Ok(session) if matches!(session.data.stage, Stage::Ready | Stage::TotpEnrolment) => session,
+        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => return response,
+    };
+    setup_page(&state, &session, None).await
+}
+
+async fn setup_page(state: &AppState, session: &Session, error: Option<&str>) -> Response {
+    let prepared = async {
+        let principal = principal_of(session)?;
+        if state.store.totp_state(principal.as_ref()).await?.enabled {
+            return Ok(None);
+        }
+        let secret = match state.store.pending_totp_secret(principal.as_ref()).await? {
+            Some(secret) => secret,
+            None => {
+                let secret = totp::new_secret();
+                state.store.begin_totp(&actor(session), principal.as_ref(), &secret).await?;
+                secret
+            }
+        };
+        let issuer = state.web.public_url.as_ref().and_then(|u| u.host_str().map(str::to_string));
+        let uri = totp::provisioning_uri(&secret, issuer.as_deref().unwrap_or("Gatehouse"), &session.data.principal);
+        Ok::<_, Error>(Some((secret, totp::qr_svg(&uri)?)))
+    };
+    match prepared.await {
+        Ok(Some((secret, qr))) => render(
+            &SetupPage {
+                notice: None,
+                error: error.map(str::to_string),
+                required: session.data.stage == Stage::TotpEnrolment,
+                qr,
+                secret,
+                csrf: session.data.csrf.clone(),
+            },
+            if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
+        ),
+        Ok(None) => redirect(session.data.role.home()),
+        Err(err) => unavailable(err),
+    }
+}
+
+/// `POST /totp/setup`: confirms the pending secret with a code; shows the recovery codes once.
+pub async fn confirm_setup(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+    let session = match any_session(&state, &headers).await {
+        Ok(session) if matches!(session.data.stage, Stage::Ready | Stage::TotpEnrolment) => session,
+        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => return response,
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let confirmed = async {
+        let principal = principal_of(&session)?;
+        let Some(secret) = state.store.pending_totp_secret(principal.as_ref()).await? else { return Ok(None) };
+        let Some(step) = totp::check_code(&secret, &form.code, now()) else { return Ok(None) };
+        let codes = totp::new_recovery_codes();
+        let hashes = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
+        state.store.confirm_totp(&actor(&session), principal.as_ref(), step, hashes).await?;
+        Ok::<_, Error>(Some(codes))
+    };
+    let codes = match confirmed.await {
+        Ok(Some(codes)) => codes,
+        Ok(None) => return setup_page(&state, &session, Some("That code does not match. Try the next one.")).await,
+        Err(err) => return unavailable(err),
+    };
+    tracing::info!(principal = session.data.principal, "TOTP turned on");
+    let (next, response_cookie) = if session.data.stage == Stage::TotpEnrolment {
+        // The enrolment was the pending step: a new session continues.
+        let stage = match stage_after_totp(&state, &session).await {
+            Ok(stage) => stage,
+            Err(err) => return unavailable(err),
+        };
+        let advanced = advance(&state, &session, stage).await;
+        let cookie = advanced.headers().get_all(axum::http::header::SET_COOKIE).iter().cloned().collect::<Vec<_>>();
+        (stage_page(session.data.role, stage).to_string(), cookie)
+    } else {
+        (session.data.role.home().to_string(), Vec::new())
+    };
+    let page = DonePage { notice: None, codes, password_app_note: session.data.role == Role::User, next };
+    let mut response = render(&page, StatusCode::OK);
+    for cookie in response_cookie {
+        response.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `POST /totp/disable`: turns TOTP off with a current code, unless an administrator requires it.
+pub async fn disable(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+    let session = match any_session(&state, &headers).await {
+        Ok(session) if session.data.stage == Stage::Ready => session,
+        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => return response,
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let outcome = async {
+        if session.data.role == Role::User {
+            let mailbox = state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?;
+            if mailbox.force_totp {
+                return Ok("Your administrator requires two-factor authentication for this mailbox.");
+            }
+        }
+        if !code_is_valid(&state, &session, &form.code).await? {
+            return Ok("Wrong or already used code; two-factor authentication stays on.");
+        }
+        state.store.disable_totp(&actor(&session), principal_of(&session)?.as_ref()).await?;
+        Ok::<_, Error>("Two-factor authentication is off.")
+    };
+    let outcome = outcome.await;
+    let mut session = session;
+    match outcome {
+        Ok(message) => {
+            session.data.notice = Some(message.into());
+            if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+                return unavailable(err);
+            }
+            redirect(session.data.role.home())
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+/// The forced-password form.
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    #[serde(default)]
+    csrf: String,
+    new: String,
+    repeat: String,
+}
+
+/// `GET /password/required`.
+pub async fn password_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match any_session(&state, &headers).await {
+        Ok(session) if session.data.stage == Stage::PasswordChange && session.data.role == Role::User => {
+            render(&PasswordPage { notice: None, error: None, csrf: session.data.csrf.clone() }, StatusCode::OK)
+        }
+        Ok(session) => redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => response,
+    }
+}
+
+/// `POST /password/required`: the new password, then on to a usable session (other sessions end).
+pub async fn password_required(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<NewPasswordForm>,
+) -> Response {
+    let session = match any_session(&state, &headers).await {
+        Ok(session) if session.data.stage == Stage::PasswordChange && session.data.role == Role::User => session,
+        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+        Err(response) => return response,
+    };
+    if let Err(refused) = check_csrf(&session, &form.csrf) {
+        return refused;
+    }
+    let problem = if form.new != form.repeat {
+        Some("The passwords differ.")
+    } else if form.new.chars().count() < 8 {
+        Some("The password needs at least 8 characters.")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let page = PasswordPage { notice: None, error: Some(problem.into()), csrf: session.data.csrf.clone() };
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let changed = async {
+        let address = MailboxAddress::parse(&session.data.principal)?;
+        let hash = state
+            .hash_pool
+            .generate(Zeroizing::new(form.new.as_bytes().to_vec()), state.web.password_scheme)
+            .await
+            .map_err(|err| Error::Unavailable(err.to_string()))?;
+        let changes =
+            MailboxChanges { password_hash: Some(hash), force_password_change: Some(false), ..Default::default() };
+        state.store.update_mailbox(&actor(&session), &address, changes).await?;
+        // Every other session of the mailbox ends with the old password.
+        state.store.delete_web_sessions_of(Role::User.as_str(), &address.to_string()).await?;
+        Ok::<_, Error>(())
+    };
+    if let Err(err) = changed.await {
+        return unavailable(err);
+    }
+    advance(&state, &session, Stage::Ready).await
+}
