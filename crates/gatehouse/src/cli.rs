@@ -496,6 +496,9 @@ pub enum ConfigCommand {
         /// SOGo.
         #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:20000")]
         sogo: String,
+        /// SOGo's static files (Debian's package puts them here).
+        #[arg(long, value_name = "DIR", default_value = "/usr/lib/GNUstep/SOGo/WebServerResources")]
+        sogo_resources: String,
     },
     /// SOGo: the settings that make SOGo trust Gatehouse's single sign-on, and the user view it reads.
     Sogo {

@@ -439,7 +439,10 @@ pub async fn user_page(
     Query(query): Query<MessageQuery>,
 ) -> Response {
     match state.web.sessions.load(&state.store, &headers).await {
-        Ok(Some(session)) if session.data.role == Role::User && session.data.stage == Stage::Ready => {
+        Ok(Some(mut session)) if session.data.role == Role::User && session.data.stage == Stage::Ready => {
+            if session.data.notice.is_none() {
+                session.data.notice = login_message(query.m.as_deref());
+            }
             show_user_page(&state, session, None).await
         }
         Ok(Some(session)) if session.data.role == Role::User => redirect(stage_page(Role::User, session.data.stage)),
@@ -764,12 +767,13 @@ async fn admin_page_common(state: AppState, headers: HeaderMap, query: MessageQu
         Ok(_) => return login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK),
         Err(err) => return unavailable(err),
     };
-    let notice = session.data.notice.take();
-    if notice.is_some()
+    let stored_notice = session.data.notice.take();
+    if stored_notice.is_some()
         && let Err(err) = state.web.sessions.save(&state.store, &session).await
     {
         return unavailable(err);
     }
+    let notice = stored_notice.or_else(|| login_message(query.m.as_deref()));
     let loaded = async {
         let account = admin_account(&state, &session.data.principal).await?;
         let Some(account) = account.filter(|a| a.active) else {

@@ -12,8 +12,9 @@ const NGINX_CONF: &str = include_str!("../../../../integrations/nginx/gatehouse-
 const NGINX_SOGO_PROXY: &str = include_str!("../../../../integrations/nginx/sogo-proxy.inc");
 const SOGO_CONF: &str = include_str!("../../../../integrations/sogo/sogo.conf");
 
-/// The nginx locations, with Gatehouse's listeners, SOGo's address and the shared secret (empty: none).
-pub fn nginx_conf(public: &str, internal: &str, sogo: &str, secret: &str) -> String {
+/// The nginx locations, with Gatehouse's listeners, SOGo's address and static files, and the shared secret
+/// (empty: none).
+pub fn nginx_conf(public: &str, internal: &str, sogo: &str, resources: &str, secret: &str) -> String {
     let secret_header = if secret.is_empty() {
         String::new()
     } else {
@@ -24,6 +25,7 @@ pub fn nginx_conf(public: &str, internal: &str, sogo: &str, secret: &str) -> Str
         .replace("@SECRET_HEADER@", &secret_header)
         .replace("@GATEHOUSE_PUBLIC@", public.trim_end_matches('/'))
         .replace("@GATEHOUSE_INTERNAL@", internal.trim_end_matches('/'))
+        .replace("@SOGO_RESOURCES@", resources.trim_end_matches('/'))
         .replace("@SOGO@", sogo.trim_end_matches('/'))
 }
 
@@ -78,11 +80,11 @@ pub fn dovecot_lua(url: &str, secret: &str) -> String {
 /// Runs a `config` command.
 pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
     match command {
-        ConfigCommand::Nginx { public, internal, sogo } => {
+        ConfigCommand::Nginx { public, internal, sogo, sogo_resources } => {
             let public = public.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.public)));
             let internal = internal.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.internal)));
             let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
-            print!("{}", nginx_conf(&public, &internal, &sogo, &secret));
+            print!("{}", nginx_conf(&public, &internal, &sogo, &sogo_resources, &secret));
         }
         ConfigCommand::Sogo { imap, sieve, smtp, view_url } => {
             use rand::distr::{Alphanumeric, SampleString};
