@@ -5,8 +5,8 @@ use gatehouse_core::{Error, Result};
 use gatehouse_engine::{
     AdminKind, AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SsoTokenLogin,
 };
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::entity::{admin, admin_domain, app_password, domain, mailbox, master_user, master_user_domain, totp_secret};
 use crate::templates::parse_protocols;
@@ -54,34 +54,56 @@ async fn domain_names(db: &impl ConnectionTrait, ids: impl Iterator<Item = i64>)
 
 impl Directory for Store {
     async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
-        let Some(row) =
-            mailbox::Entity::find().filter(mailbox::Column::Address.eq(address)).one(&self.db).await.map_err(db_err)?
-        else {
+        // One statement per login (the mailbox, its domain and whether a confirmed TOTP secret exists): this runs
+        // for every login, cached ones included, so it stays a single round trip.
+        let totp = Query::select()
+            .expr(Expr::col((totp_secret::Entity, totp_secret::Column::Id)).count())
+            .from(totp_secret::Entity)
+            .and_where(Expr::col((totp_secret::Entity, totp_secret::Column::PrincipalKind)).eq("mailbox"))
+            .and_where(
+                Expr::col((totp_secret::Entity, totp_secret::Column::PrincipalId))
+                    .equals((mailbox::Entity, mailbox::Column::Id)),
+            )
+            .and_where(Expr::col((totp_secret::Entity, totp_secret::Column::Confirmed)).eq(true))
+            .to_owned();
+        let query = Query::select()
+            .columns([
+                (mailbox::Entity, mailbox::Column::Id),
+                (mailbox::Entity, mailbox::Column::Address),
+                (mailbox::Entity, mailbox::Column::Protocols),
+                (mailbox::Entity, mailbox::Column::Active),
+                (mailbox::Entity, mailbox::Column::AuthSource),
+                (mailbox::Entity, mailbox::Column::PasswordHash),
+                (mailbox::Entity, mailbox::Column::Revision),
+            ])
+            .expr_as(Expr::col((domain::Entity, domain::Column::Name)), "domain_name")
+            .expr_as(Expr::col((domain::Entity, domain::Column::Active)), "domain_active")
+            .expr_as(SimpleExpr::SubQuery(None, Box::new(totp.into_sub_query_statement())), "totp")
+            .from(mailbox::Entity)
+            .inner_join(
+                domain::Entity,
+                Expr::col((domain::Entity, domain::Column::Id)).equals((mailbox::Entity, mailbox::Column::DomainId)),
+            )
+            .and_where(Expr::col((mailbox::Entity, mailbox::Column::Address)).eq(address))
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        let Some(row) = self.db.query_one_raw(backend.build(&query)).await.map_err(db_err)? else {
             return Ok(None);
         };
-        let domain = domain::Entity::find_by_id(row.domain_id)
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| Error::Internal(format!("mailbox {address} has no domain row")))?;
-        let totp = totp_secret::Entity::find()
-            .filter(totp_secret::Column::PrincipalKind.eq("mailbox"))
-            .filter(totp_secret::Column::PrincipalId.eq(row.id))
-            .filter(totp_secret::Column::Confirmed.eq(true))
-            .count(&self.db)
-            .await
-            .map_err(db_err)?;
+        let get = |err: sea_orm::DbErr| Error::Internal(format!("reading mailbox {address}: {err}"));
+        let totp: i64 = row.try_get("", "totp").map_err(get)?;
+        let protocols: String = row.try_get("", "protocols").map_err(get)?;
         Ok(Some(MailboxLogin {
-            id: row.id,
-            protocols: parse_protocols(&row.protocols)?,
-            address: row.address,
-            domain: domain.name,
-            active: row.active,
-            domain_active: domain.active,
-            auth_source: row.auth_source,
-            password_hash: row.password_hash,
+            id: row.try_get("", "id").map_err(get)?,
+            protocols: parse_protocols(&protocols)?,
+            address: row.try_get("", "address").map_err(get)?,
+            domain: row.try_get("", "domain_name").map_err(get)?,
+            active: row.try_get("", "active").map_err(get)?,
+            domain_active: row.try_get("", "domain_active").map_err(get)?,
+            auth_source: row.try_get("", "auth_source").map_err(get)?,
+            password_hash: row.try_get("", "password_hash").map_err(get)?,
             totp_enabled: totp > 0,
-            revision: row.revision,
+            revision: row.try_get("", "revision").map_err(get)?,
         }))
     }
 
