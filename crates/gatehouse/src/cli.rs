@@ -320,6 +320,9 @@ pub enum MailboxCommand {
         /// Set or clear the forced password change.
         #[arg(long, value_name = "BOOL")]
         force_password_change: Option<bool>,
+        /// Require (true) or stop requiring (false) TOTP enrolment at the next web login.
+        #[arg(long, value_name = "BOOL")]
+        force_totp: Option<bool>,
     },
     /// Remove a mailbox and its app passwords.
     Remove {

@@ -200,3 +200,52 @@ fn totp_enrolment_second_factor_recovery_codes_and_replay() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn forced_totp_enrolment_and_forced_password_change_come_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    run(&["mailbox", "add", "dana@example.org", "--password-stdin"], "danapw-old\n");
+    run(&["mailbox", "edit", "dana@example.org", "--force-totp", "true", "--force-password-change", "true"], "");
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    let port = server.public;
+
+    let mut dana = Client::default();
+    assert_eq!(dana.login(port, "/", "dana@example.org", "danapw-old").status, 303);
+    for path in ["/", "/sogo-auth?login=dana%40example.org"] {
+        let answer = dana.get(port, path);
+        assert!(answer.header("location").is_some_and(|l| l != "/SOGo/so/"), "{path}: {answer:?}");
+    }
+    assert_eq!(dana.get(port, "/").header("location"), Some("/totp/setup"));
+    let setup = dana.get(port, "/totp/setup");
+    assert!(setup.body.contains("requires two-factor authentication"), "{}", setup.body);
+    let secret = setup.body.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let code = gatehouse_server::totp::current_code(&secret, unix_now()).unwrap();
+    let csrf = setup.form_value("csrf").unwrap();
+    let done = dana.post(port, "/totp/setup", &[("csrf", &csrf), ("code", &code)]);
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("href=\"/password/required\""), "the next step is the password: {}", done.body);
+    assert_eq!(dana.get(port, "/").header("location"), Some("/password/required"));
+    let form = dana.get(port, "/password/required");
+    let csrf = form.form_value("csrf").unwrap();
+    let short = dana.post(port, "/password/required", &[("csrf", &csrf), ("new", "short"), ("repeat", "short")]);
+    assert_eq!(short.status, 422);
+    let saved =
+        dana.post(port, "/password/required", &[("csrf", &csrf), ("new", "danapw-new"), ("repeat", "danapw-new")]);
+    assert_eq!((saved.status, saved.header("location")), (303, Some("/")));
+    let home = dana.get(port, "/");
+    assert_eq!(home.status, 200);
+    // TOTP required by the administrator cannot be turned off by the user.
+    let csrf = home.form_value("csrf").unwrap();
+    let next = gatehouse_server::totp::current_code(&secret, unix_now() + 30).unwrap();
+    dana.post(port, "/totp/disable", &[("csrf", &csrf), ("code", &next)]);
+    let home = dana.get(port, "/").body;
+    assert!(home.contains("requires two-factor") && home.contains("id=\"totp-state\">On."), "{home}");
+    // The new password works (with the second factor) and the old one does not.
+    assert_eq!(Client::default().login(port, "/", "dana@example.org", "danapw-old").status, 401);
+    assert_eq!(Client::default().login(port, "/", "dana@example.org", "danapw-new").status, 303);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}

@@ -85,6 +85,7 @@ pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Resul
             auth_source,
             active,
             force_password_change,
+            force_totp,
         } => {
             let address = MailboxAddress::parse(&address)?;
             let password_hash = if password || password_stdin {
@@ -101,6 +102,7 @@ pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Resul
                 protocols: protocols(protocol_list)?,
                 active,
                 force_password_change,
+                force_totp,
                 ..MailboxChanges::default()
             };
             let store = ctx.store().await?;
