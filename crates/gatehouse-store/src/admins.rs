@@ -247,6 +247,13 @@ impl Store {
             }
         }
         names.sort();
+        if details.contains_key("password")
+            || details.get("active") == Some(&json!(false))
+            || details.contains_key("domains")
+            || details.contains_key("acl")
+        {
+            crate::web_sessions::end_sessions_of(&txn, crate::DOMAIN_ADMIN_SESSIONS, &updated.username).await?;
+        }
         audit(&txn, actor, "domain_admin.edit", &updated.username, serde_json::Value::Object(details)).await?;
         commit(txn).await?;
         to_record(updated, names)
@@ -272,6 +279,8 @@ impl Store {
         }
         let removed = current.username.clone();
         crate::totp::delete_totp_of(&txn, "admin", current.id).await?;
+        let kind = if role == AdminRole::Admin { crate::ADMIN_SESSIONS } else { crate::DOMAIN_ADMIN_SESSIONS };
+        crate::web_sessions::end_sessions_of(&txn, kind, &current.username).await?;
         current.delete(&txn).await.map_err(db_err)?;
         let action = if role == AdminRole::Admin { "admin.remove" } else { "domain_admin.remove" };
         audit(&txn, actor, action, &removed, json!({})).await?;

@@ -42,7 +42,7 @@ pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use records::*;
 pub use totp::{TotpPrincipal, TotpState};
-pub use web_sessions::{SsoTokenRow, WebSessionRow};
+pub use web_sessions::{ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_SESSIONS, WebSessionRow};
 
 use db_error::db_err;
 

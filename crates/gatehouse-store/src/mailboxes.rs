@@ -316,6 +316,13 @@ impl Store {
         }
         row.modified_at = Set(now());
         row.revision = Set(current.revision + 1);
+        let ends_sessions = details.contains_key("password")
+            || details.contains_key("auth_source")
+            || details.get("active") == Some(&json!(false))
+            || details.contains_key("deprovisioned_by");
+        if ends_sessions {
+            crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
+        }
         let updated = row.update(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.edit", &updated.address, serde_json::Value::Object(details)).await?;
         let template_name = self.template_name(&txn, updated.template_id).await?;
@@ -329,6 +336,7 @@ impl Store {
         let current = self.mailbox_row(&txn, address).await?;
         let removed = current.address.clone();
         crate::totp::delete_totp_of(&txn, "mailbox", current.id).await?;
+        crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
         current.delete(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;
         commit(txn).await

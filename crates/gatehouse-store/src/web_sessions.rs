@@ -6,10 +6,45 @@
 //! expiry) or when the web layer ends the impersonation it was minted for.
 
 use gatehouse_core::Result;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set};
 
 use crate::entity::{sso_token, web_session};
 use crate::{Store, db_err, now};
+
+/// The `principal_kind` of mailbox owners' sessions.
+pub const USER_SESSIONS: &str = "user";
+/// The `principal_kind` of administrators' sessions.
+pub const ADMIN_SESSIONS: &str = "admin";
+/// The `principal_kind` of domain administrators' sessions.
+pub const DOMAIN_ADMIN_SESSIONS: &str = "domain_admin";
+
+/// Ends every web session of one account (and the SSO tokens they minted) inside the caller's transaction: a
+/// deactivated, removed or re-passworded account keeps no open session anywhere.
+pub(crate) async fn end_sessions_of(db: &impl ConnectionTrait, principal_kind: &str, principal: &str) -> Result<u64> {
+    let ids: Vec<String> = web_session::Entity::find()
+        .filter(web_session::Column::PrincipalKind.eq(principal_kind))
+        .filter(web_session::Column::Principal.eq(principal))
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    sso_token::Entity::delete_many()
+        .filter(sso_token::Column::SessionId.is_in(ids.clone()))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    web_session::Entity::delete_many()
+        .filter(web_session::Column::Id.is_in(ids.clone()))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(ids.len() as u64)
+}
 
 /// A stored web session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,29 +137,9 @@ impl Store {
     /// Ends every session of one account (after a password change, deactivation, removal). Returns how many.
     pub async fn delete_web_sessions_of(&self, principal_kind: &str, principal: &str) -> Result<u64> {
         let (_writer, txn) = self.begin().await?;
-        let ids: Vec<String> = web_session::Entity::find()
-            .filter(web_session::Column::PrincipalKind.eq(principal_kind))
-            .filter(web_session::Column::Principal.eq(principal))
-            .all(&txn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        if !ids.is_empty() {
-            sso_token::Entity::delete_many()
-                .filter(sso_token::Column::SessionId.is_in(ids.clone()))
-                .exec(&txn)
-                .await
-                .map_err(db_err)?;
-            web_session::Entity::delete_many()
-                .filter(web_session::Column::Id.is_in(ids.clone()))
-                .exec(&txn)
-                .await
-                .map_err(db_err)?;
-        }
+        let ended = end_sessions_of(&txn, principal_kind, principal).await?;
         crate::commit(txn).await?;
-        Ok(ids.len() as u64)
+        Ok(ended)
     }
 
     /// Deletes expired sessions and SSO tokens. Returns how many sessions.

@@ -47,6 +47,7 @@ on_every_engine!(
     login_lookups_and_revisions_for_the_engine,
     job_leases_are_exclusive_until_released_or_expired,
     deprovisioning_is_recorded_and_cleared_by_an_admin,
+    web_sessions_end_with_the_account_changes_that_matter,
 );
 
 fn cli() -> Actor {
@@ -815,4 +816,47 @@ async fn deprovisioning_is_recorded_and_cleared_by_an_admin(store: Store) {
     let mailbox = store.update_mailbox(&cli(), &dana, changes).await.unwrap();
     assert!(!mailbox.active);
     assert!(mailbox.attributes.get(DEPROVISIONED_BY).is_none());
+}
+
+async fn web_sessions_end_with_the_account_changes_that_matter(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    add_mailbox(&store, "erin@example.org", |_| {}).await.unwrap();
+    let session = |id: &str, kind: &str, principal: &str| WebSessionRow {
+        id: id.into(),
+        principal_kind: kind.into(),
+        principal: principal.into(),
+        data: "{}".into(),
+        expires_at: i64::MAX / 2,
+    };
+    let erin = address("erin@example.org");
+    store.create_web_session(&session("s1", USER_SESSIONS, "erin@example.org")).await.unwrap();
+    let token = store.create_sso_token("s1", "erin@example.org", "hash", None, i64::MAX / 2).await.unwrap();
+    // A display-name change keeps the session; a deactivation ends it and its SSO token.
+    let rename = MailboxChanges { display_name: Some("Erin".into()), ..Default::default() };
+    store.update_mailbox(&cli(), &erin, rename).await.unwrap();
+    assert!(store.web_session("s1").await.unwrap().is_some());
+    let off = MailboxChanges { active: Some(false), ..Default::default() };
+    store.update_mailbox(&cli(), &erin, off).await.unwrap();
+    assert!(store.web_session("s1").await.unwrap().is_none());
+    assert!(store.sso_token(token).await.unwrap().is_none());
+    // A new password ends sessions too, and so does removing the mailbox.
+    store.create_web_session(&session("s2", USER_SESSIONS, "erin@example.org")).await.unwrap();
+    let password = MailboxChanges { password_hash: Some("{PLAIN}new".into()), ..Default::default() };
+    store.update_mailbox(&cli(), &erin, password).await.unwrap();
+    assert!(store.web_session("s2").await.unwrap().is_none());
+    store.create_web_session(&session("s3", USER_SESSIONS, "erin@example.org")).await.unwrap();
+    store.remove_mailbox(&cli(), &erin).await.unwrap();
+    assert!(store.web_session("s3").await.unwrap().is_none());
+    // Domain administrators: losing a permission ends their sessions.
+    let new = NewDomainAdmin {
+        username: "helper".into(),
+        password_hash: "{PLAIN}h".into(),
+        domains: vec![domain("example.org")],
+        acl: vec!["login_as".into()],
+    };
+    store.create_domain_admin(&cli(), new).await.unwrap();
+    store.create_web_session(&session("s4", DOMAIN_ADMIN_SESSIONS, "helper")).await.unwrap();
+    let changes = DomainAdminChanges { acl: Some(vec![]), ..Default::default() };
+    store.update_domain_admin(&cli(), "helper", changes).await.unwrap();
+    assert!(store.web_session("s4").await.unwrap().is_none());
 }
