@@ -27,6 +27,15 @@ pub const DRY_RUN_JOB: &str = "sync-dry-run";
 const LEASE_SECONDS: i64 = 300;
 const LEASE_RENEWAL: Duration = Duration::from_secs(60);
 
+/// A task that is aborted when this handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Told how a sync advances (the CLI draws a progress bar from it).
 pub trait SyncProgress: Send + Sync {
     /// `entries` read from the source so far.
@@ -222,9 +231,11 @@ impl SourceRegistry {
                 "a sync of '{name}' is already running (in this or another Gatehouse process); try again later"
             )));
         }
-        let renewal = (!dry_run).then(|| {
+        // Aborted when this function ends or its future is dropped (a cancelled request), so a dropped run
+        // never keeps renewing its lease.
+        let _renewal = (!dry_run).then(|| {
             let (store, lease, holder) = (self.store.clone(), lease.clone(), self.holder.clone());
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(LEASE_RENEWAL).await;
                     match store.acquire_lease(&lease, &holder, LEASE_SECONDS).await {
@@ -233,12 +244,9 @@ impl SourceRegistry {
                         Err(err) => tracing::warn!(lease, "cannot renew the sync lease: {err}"),
                     }
                 }
-            })
+            }))
         });
         let outcome = self.run_sync(&provider, dry_run, progress).await;
-        if let Some(task) = renewal {
-            task.abort();
-        }
         if !dry_run && let Err(err) = self.store.release_lease(&lease, &self.holder).await {
             tracing::warn!(lease, "cannot release the sync lease (it expires by itself): {err}");
         }

@@ -14,6 +14,7 @@ mod migration;
 
 mod admins;
 mod api_keys;
+mod app_links;
 mod app_passwords;
 mod db_error;
 mod domains;
@@ -39,6 +40,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
+pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use records::*;
 pub use totp::{TotpPrincipal, TotpState};

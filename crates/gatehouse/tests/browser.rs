@@ -9,6 +9,7 @@ mod support;
 use std::path::PathBuf;
 
 use gatehouse_testkit::browser::Browser;
+use gatehouse_testkit::browser::fantoccini::Locator;
 use gatehouse_testkit::free_port;
 use gatehouse_testkit::nginx::Nginx;
 use gatehouse_testkit::sogo::{Sogo, SogoOptions};
@@ -44,12 +45,33 @@ async fn log_in(browser: &Browser, base: &str, page: &str, username: &str, passw
     browser.fill("#username", username).await;
     browser.fill("#password", password).await;
     browser.click("#login button[type=submit]").await;
+    // The login page and the page after it can share a path: wait for something only the next page has.
+    wait_for_any(browser, &["#logout", "#totp", "#totp-setup", "#password-required", "#error"]).await;
+}
+
+/// Waits (up to 10 s) until an element matches one of `selectors`.
+async fn wait_for_any(browser: &Browser, selectors: &[&str]) {
+    for _ in 0..100 {
+        for selector in selectors {
+            if browser.exists(selector).await {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("none of {selectors:?} appeared: {:?}", page_text(browser).await);
+}
+
+/// The page's text, or `None` while the page is being replaced (a navigation in flight).
+async fn page_text(browser: &Browser) -> Option<String> {
+    let body = browser.client().find(Locator::Css("body")).await.ok()?;
+    body.text().await.ok()
 }
 
 /// Waits (up to 15 s) until the page's text shows all of `texts`.
 async fn shows(browser: &Browser, texts: &[&str]) -> bool {
     for _ in 0..75 {
-        let body = browser.text("body").await;
+        let body = page_text(browser).await.unwrap_or_default();
         if texts.iter().all(|t| body.contains(t)) {
             return true;
         }
@@ -58,8 +80,10 @@ async fn shows(browser: &Browser, texts: &[&str]) -> bool {
     false
 }
 
+/// Logs out and waits for the login page, so the logout's cookie deletion cannot race the next login.
 async fn log_out(browser: &Browser) {
     browser.click("#logout button").await;
+    browser.find("#login").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,8 +146,8 @@ async fn the_web_ui_in_chromium() {
     assert!(token.trim().starts_with("gh_"), "{token}");
     assert!(support::mail::imap_login(dovecot.imap, "alice@example.org", token.trim()).ok());
     browser.click("#app-passwords button.danger").await;
+    assert!(shows(&browser, &["revoked"]).await, "{}", browser.text("body").await);
     shots.take(&browser, "app-password-revoked").await;
-    assert!(browser.text("#app-passwords").await.contains("revoked"));
     // Gatehouse refuses it at once; Dovecot once its auth cache (60 s) forgets the earlier success.
     dovecot.doveadm(&["auth", "cache", "flush"]);
     assert!(!support::mail::imap_login(dovecot.imap, "alice@example.org", token.trim()).ok());
@@ -132,8 +156,9 @@ async fn the_web_ui_in_chromium() {
     log_out(&browser).await;
     assert!(browser.text("#notice").await.contains("logged out"));
     log_in(&browser, &base, "/", "alice@example.org", "alicepw").await;
-    assert_eq!(browser.current_url().await.path(), "/totp");
     shots.take(&browser, "totp-code").await;
+    let url = browser.current_url().await;
+    assert_eq!(url.path(), "/totp", "{url}: {}", browser.text("body").await);
     let next = gatehouse_server::totp::current_code(secret.trim(), unix_now() + 30).unwrap();
     browser.fill("#code", &next).await;
     browser.click("#totp button[type=submit]").await;
@@ -166,8 +191,10 @@ async fn the_web_ui_in_chromium() {
     // A domain administrator of example.org is refused for other.org.
     log_in(&browser, &base, "/domainadmin", "helper", "helperpw").await;
     browser.goto(&format!("{base}/sogo-auth?login=carol%40other.org")).await;
-    assert_eq!(browser.current_url().await.path(), "/domainadmin");
-    assert!(browser.text("#notice").await.contains("not available"));
+    let url = browser.current_url().await;
+    let body = browser.text("body").await;
+    assert_eq!((url.path(), url.query()), ("/domainadmin", Some("m=forbidden")), "{body}");
+    assert!(body.contains("not available"), "{body}");
     shots.take(&browser, "domain-admin-refused").await;
     log_out(&browser).await;
 

@@ -11,6 +11,7 @@
 //! (`Sec-Fetch-Site` / `Origin` against the host or the configured public URL) and a token bound to the
 //! session (or, on the login forms, to a cookie). Redirects only ever go to fixed paths.
 
+mod admin;
 pub mod nginx;
 mod pages;
 pub mod session;
@@ -101,6 +102,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/totp/setup", get(steps::setup_form).post(steps::confirm_setup))
         .route("/totp/disable", post(steps::disable))
         .route("/password/required", get(steps::password_form).post(steps::password_required))
+        .merge(admin::routes())
         .layer(csrf)
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -167,8 +167,22 @@ fn login_texts(role: Role) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// The app links shown on the login page (those not hidden there). A store error shows none rather than
+/// failing the login page.
+async fn login_links(state: &AppState) -> Vec<LinkView> {
+    match state.store.list_app_links().await {
+        Ok(links) => {
+            links.into_iter().filter(|l| !l.hidden_on_login).map(|l| LinkView { name: l.name, url: l.url }).collect()
+        }
+        Err(err) => {
+            tracing::warn!("app links unavailable: {err}");
+            Vec::new()
+        }
+    }
+}
+
 /// The login page with a fresh double-submit token.
-fn login_page(
+async fn login_page(
     state: &AppState,
     role: Role,
     notice: Option<String>,
@@ -188,7 +202,7 @@ fn login_page(
         action,
         username_label,
         csrf: csrf.clone(),
-        links: Vec::new(),
+        links: login_links(state).await,
         other_logins,
     };
     let mut response = render(&page, status);
@@ -259,23 +273,29 @@ fn login_csrf_ok(headers: &HeaderMap, form: &LoginForm) -> bool {
     cookie(headers, LOGIN_CSRF_COOKIE).is_some_and(|expected| same_token(&expected, &form.csrf))
 }
 
-fn login_failed(state: &AppState, role: Role, decision: &Decision) -> Response {
+async fn login_failed(state: &AppState, role: Role, decision: &Decision) -> Response {
     match decision {
-        Decision::TempFail { .. } => login_page(
-            state,
-            role,
-            None,
-            Some("Gatehouse cannot check logins right now. Try again in a moment."),
-            StatusCode::SERVICE_UNAVAILABLE,
-        ),
-        Decision::Denied { reason: DenyReason::Banned, .. } => login_page(
-            state,
-            role,
-            None,
-            Some("Too many failed logins from your address. Try again later."),
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
-        _ => login_page(state, role, None, Some("Login failed."), StatusCode::UNAUTHORIZED),
+        Decision::TempFail { .. } => {
+            login_page(
+                state,
+                role,
+                None,
+                Some("Gatehouse cannot check logins right now. Try again in a moment."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await
+        }
+        Decision::Denied { reason: DenyReason::Banned, .. } => {
+            login_page(
+                state,
+                role,
+                None,
+                Some("Too many failed logins from your address. Try again later."),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+        }
+        _ => login_page(state, role, None, Some("Login failed."), StatusCode::UNAUTHORIZED).await,
     }
 }
 
@@ -301,12 +321,12 @@ pub async fn user_login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     if !login_csrf_ok(&headers, &form) {
-        return login_page(&state, Role::User, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN);
+        return login_page(&state, Role::User, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN).await;
     }
     let username = form.username.trim().to_lowercase();
     // Master-user logins (`mailbox*master`) are for mail protocols only.
     if username.contains(state.auth.master_separator()) {
-        return login_page(&state, Role::User, None, Some("Login failed."), StatusCode::UNAUTHORIZED);
+        return login_page(&state, Role::User, None, Some("Login failed."), StatusCode::UNAUTHORIZED).await;
     }
     let request = LoginRequest {
         username: username.clone(),
@@ -319,7 +339,7 @@ pub async fn user_login(
     };
     let decision = state.auth.login(&request).await;
     let Decision::Allowed { user, .. } = &decision else {
-        return login_failed(&state, Role::User, &decision);
+        return login_failed(&state, Role::User, &decision).await;
     };
     let stage = match user_stage(&state, user).await {
         Ok(stage) => stage,
@@ -350,7 +370,7 @@ async fn admin_login_common(
     role: Role,
 ) -> Response {
     if !login_csrf_ok(&headers, &form) {
-        return login_page(&state, role, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN);
+        return login_page(&state, role, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN).await;
     }
     let kind = if role == Role::Admin { AdminKind::Admin } else { AdminKind::DomainAdmin };
     let request = AdminLoginRequest {
@@ -361,7 +381,7 @@ async fn admin_login_common(
     };
     let decision = state.auth.login_admin(&request).await;
     let Decision::Allowed { user, .. } = &decision else {
-        return login_failed(&state, role, &decision);
+        return login_failed(&state, role, &decision).await;
     };
     let stage = match state.store.totp_state(TotpPrincipal::Admin(user)).await {
         Ok(totp) if totp.enabled => Stage::PendingTotp,
@@ -446,7 +466,7 @@ pub async fn user_page(
             show_user_page(&state, session, None).await
         }
         Ok(Some(session)) if session.data.role == Role::User => redirect(stage_page(Role::User, session.data.stage)),
-        Ok(_) => login_page(&state, Role::User, login_message(query.m.as_deref()), None, StatusCode::OK),
+        Ok(_) => login_page(&state, Role::User, login_message(query.m.as_deref()), None, StatusCode::OK).await,
         Err(err) => unavailable(err),
     }
 }
@@ -477,9 +497,10 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         let filter = LogFilter { subject: Some(address.to_string()), limit: Some(20), ..LogFilter::default() };
         let log = state.store.auth_log(&filter).await?;
         let totp = state.store.totp_state(TotpPrincipal::Mailbox(&address)).await?;
-        Ok::<_, Error>((mailbox, apps, log, totp))
+        let links = state.store.list_app_links().await?;
+        Ok::<_, Error>((mailbox, apps, log, totp, links))
     };
-    let (mailbox, apps, log, totp) = match loaded.await {
+    let (mailbox, apps, log, totp, links) = match loaded.await {
         Ok(loaded) => loaded,
         Err(err) => return unavailable(err),
     };
@@ -491,7 +512,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         csrf: session.data.csrf.clone(),
         new_token,
         webmail: mailbox.protocols.contains(Service::Sogo),
-        links: Vec::new(),
+        links: links.iter().map(|l| LinkView { name: l.name.clone(), url: l.url_for(&mailbox.address) }).collect(),
         totp_enabled: totp.enabled,
         app_passwords: apps
             .into_iter()
@@ -764,7 +785,7 @@ async fn admin_page_common(state: AppState, headers: HeaderMap, query: MessageQu
     let mut session = match state.web.sessions.load(&state.store, &headers).await {
         Ok(Some(session)) if session.data.role == role && session.data.stage == Stage::Ready => session,
         Ok(Some(session)) if session.data.role == role => return redirect(stage_page(role, session.data.stage)),
-        Ok(_) => return login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK),
+        Ok(_) => return login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK).await,
         Err(err) => return unavailable(err),
     };
     let stored_notice = session.data.notice.take();

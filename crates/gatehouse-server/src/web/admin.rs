@@ -1,0 +1,393 @@
+//! The administration pages: domains, templates, mailboxes (with their app passwords), administrators and
+//! domain administrators, master users, app links, identity providers (an LDAP form, a connection test, sync
+//! and dry run), and the auth, audit and job logs.
+//!
+//! Administrators use the pages under `/admin/…`, domain administrators those under `/domainadmin/…`; a
+//! session of the other role gets 403 there, and the admin-only pages (templates, administrators, master
+//! users, app links, identity providers, job log) do not exist under `/domainadmin`. A domain administrator
+//! sees and changes only its own domains and their mailboxes: any other domain or mailbox is "not found" (404),
+//! whether it exists or not.
+//!
+//! Every change is a POST carrying the session's CSRF token (checked before anything else is read from the
+//! form), and answers with a redirect to a fixed page and a notice (POST-redirect-GET). The store enforces the
+//! rules (limits, quotas, references); its refusals become notices, its faults the 503 page. No page ever
+//! contains a password hash or an identity provider's secret: password fields are write-only.
+
+// Handlers return `Result<_, Response>` so a refusal is the page to send.
+#![allow(clippy::result_large_err)]
+
+mod accounts;
+mod app_links;
+mod domains;
+mod idps;
+mod logs;
+mod mailboxes;
+mod templates;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use gatehouse_core::{Error, Fault, ProtocolSet, Service};
+use gatehouse_passwords::Zeroizing;
+use gatehouse_store::{Actor, ActorRole, AdminAccount, AdminRole};
+
+use super::pages::{check_csrf, redirect, stage_page, unavailable};
+use super::session::{Role, Session, Stage};
+use crate::AppState;
+
+/// The administration routes (both prefixes).
+pub(super) fn routes() -> Router<AppState> {
+    let router = shared::<false>(Router::new(), "/admin");
+    let router = shared::<true>(router, "/domainadmin");
+    router
+        .route("/admin/domains/{name}/remove", post(domains::remove))
+        .route("/admin/templates", get(templates::list).post(templates::create))
+        .route("/admin/templates/{name}", get(templates::show).post(templates::update))
+        .route("/admin/templates/{name}/remove", post(templates::remove))
+        .route("/admin/admins", get(accounts::list).post(accounts::create_admin))
+        .route("/admin/admins/{username}/remove", post(accounts::remove_admin))
+        .route("/admin/domain-admins", post(accounts::create_domain_admin))
+        .route("/admin/domain-admins/{username}", get(accounts::show_domain_admin).post(accounts::update_domain_admin))
+        .route("/admin/domain-admins/{username}/remove", post(accounts::remove_domain_admin))
+        .route("/admin/master-users", get(accounts::master_users).post(accounts::create_master_user))
+        .route("/admin/master-users/{username}/remove", post(accounts::remove_master_user))
+        .route("/admin/app-links", get(app_links::list).post(app_links::create))
+        .route("/admin/app-links/{id}", get(app_links::show).post(app_links::update))
+        .route("/admin/app-links/{id}/remove", post(app_links::remove))
+        .route("/admin/identity-providers", get(idps::list).post(idps::create))
+        .route("/admin/identity-providers/{name}", get(idps::show).post(idps::update))
+        .route("/admin/identity-providers/{name}/mappings", post(idps::mappings))
+        .route("/admin/identity-providers/{name}/test", post(idps::test))
+        .route("/admin/identity-providers/{name}/sync", post(idps::sync))
+        .route("/admin/identity-providers/{name}/dry-run", post(idps::dry_run))
+        .route("/admin/identity-providers/{name}/remove", post(idps::remove))
+        .route("/admin/logs/jobs", get(logs::jobs))
+}
+
+/// The pages both roles have, under `prefix` (`DA`: the domain-administrator instance).
+fn shared<const DA: bool>(router: Router<AppState>, prefix: &str) -> Router<AppState> {
+    let mut domain_list = get(domains::list::<DA>);
+    if !DA {
+        domain_list = domain_list.post(domains::create);
+    }
+    router
+        .route(&format!("{prefix}/domains"), domain_list)
+        .route(&format!("{prefix}/domains/{{name}}"), get(domains::show::<DA>).post(domains::update::<DA>))
+        .route(&format!("{prefix}/mailboxes"), get(mailboxes::list::<DA>).post(mailboxes::create::<DA>))
+        .route(&format!("{prefix}/mailboxes/{{address}}"), get(mailboxes::show::<DA>).post(mailboxes::update::<DA>))
+        .route(&format!("{prefix}/mailboxes/{{address}}/password"), post(mailboxes::set_password::<DA>))
+        .route(&format!("{prefix}/mailboxes/{{address}}/remove"), post(mailboxes::remove::<DA>))
+        .route(
+            &format!("{prefix}/mailboxes/{{address}}/app-passwords/{{id}}/revoke"),
+            post(mailboxes::revoke_app_password::<DA>),
+        )
+        .route(&format!("{prefix}/logs/auth"), get(logs::auth::<DA>))
+        .route(&format!("{prefix}/logs/audit"), get(logs::audit::<DA>))
+}
+
+/// The role of a route instance.
+const fn role_of<const DA: bool>() -> Role {
+    if DA { Role::DomainAdmin } else { Role::Admin }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Who is asking
+
+/// A logged-in administrator or domain administrator, with its (re-read) account.
+pub(super) struct Ctx {
+    session: Session,
+    role: Role,
+    account: AdminAccount,
+}
+
+impl Ctx {
+    fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Who changes are recorded as.
+    fn actor(&self) -> Actor {
+        let role = if self.is_admin() { ActorRole::Admin } else { ActorRole::DomainAdmin };
+        Actor { name: self.account.username.clone(), role }
+    }
+
+    /// `/admin` or `/domainadmin`.
+    fn prefix(&self) -> &'static str {
+        self.role.home()
+    }
+
+    /// Whether this login manages domain `name` (ASCII form): administrators manage every domain.
+    fn owns(&self, name: &str) -> bool {
+        self.is_admin() || self.account.domains.iter().any(|d| d == name)
+    }
+
+    /// Whether the "webmail as this user" button is offered.
+    fn can_impersonate(&self, state: &AppState) -> bool {
+        state.web.allow_admin_email_login
+            && (self.is_admin() || self.account.acl.iter().any(|permission| permission == "login_as"))
+    }
+
+    /// The one-time notice for this page (the session is saved only when there was one).
+    async fn take_notice(&mut self, state: &AppState) -> Result<Option<String>, Response> {
+        let notice = self.session.data.notice.take();
+        if notice.is_some() {
+            state.web.sessions.save(&state.store, &self.session).await.map_err(unavailable)?;
+        }
+        Ok(notice)
+    }
+
+    /// What every page's frame shows.
+    fn chrome(&self, page: impl Into<String>) -> Chrome {
+        let prefix = self.prefix();
+        let mut nav = vec![(format!("{prefix}/domains"), "Domains")];
+        if self.is_admin() {
+            nav.push(("/admin/templates".into(), "Templates"));
+        }
+        nav.push((format!("{prefix}/mailboxes"), "Mailboxes"));
+        if self.is_admin() {
+            nav.extend([
+                ("/admin/admins".to_string(), "Administrators"),
+                ("/admin/master-users".to_string(), "Master users"),
+                ("/admin/app-links".to_string(), "App links"),
+                ("/admin/identity-providers".to_string(), "Identity providers"),
+            ]);
+        }
+        nav.push((format!("{prefix}/logs/auth"), "Auth log"));
+        nav.push((format!("{prefix}/logs/audit"), "Audit log"));
+        if self.is_admin() {
+            nav.push(("/admin/logs/jobs".into(), "Job log"));
+        }
+        Chrome {
+            title: if self.is_admin() { "Administration" } else { "Domain administration" },
+            username: self.account.username.clone(),
+            csrf: self.session.data.csrf.clone(),
+            prefix,
+            admin: self.is_admin(),
+            page: page.into(),
+            nav,
+        }
+    }
+}
+
+/// The frame of every administration page (`admin_layout.html`).
+pub(super) struct Chrome {
+    title: &'static str,
+    username: String,
+    csrf: String,
+    prefix: &'static str,
+    admin: bool,
+    page: String,
+    nav: Vec<(String, &'static str)>,
+}
+
+/// 403: a session of the other role.
+fn forbidden() -> Response {
+    (StatusCode::FORBIDDEN, "That is not available to this login.").into_response()
+}
+
+/// 404: no such object, or not one of this domain administrator's.
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not found.").into_response()
+}
+
+/// The logged-in, fully authenticated session of `role` with its account, or the response to send instead.
+async fn enter(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Ctx, Response> {
+    let session = match state.web.sessions.load(&state.store, headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Err(redirect(&format!("{}?m=expired", role.home()))),
+        Err(err) => return Err(unavailable(err)),
+    };
+    if session.data.role != role {
+        return Err(forbidden());
+    }
+    if session.data.stage != Stage::Ready {
+        return Err(redirect(stage_page(role, session.data.stage)));
+    }
+    let kind = if role == Role::Admin { AdminRole::Admin } else { AdminRole::DomainAdmin };
+    let account = match state.store.list_admins(kind).await {
+        Ok(accounts) => accounts.into_iter().find(|a| a.username == session.data.principal && a.active),
+        Err(err) => return Err(unavailable(err)),
+    };
+    let Some(account) = account else {
+        // Removed or deactivated since the login: the session ends.
+        if let Err(err) = state.store.delete_web_session(&session.id).await {
+            return Err(unavailable(err));
+        }
+        return Err(redirect(&format!("{}?m=expired", role.home())));
+    };
+    Ok(Ctx { session, role, account })
+}
+
+/// [`enter`] for a form post: the session's CSRF token is checked before the form is used.
+async fn enter_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    role: Role,
+    body: &[u8],
+) -> Result<(Ctx, FormData), Response> {
+    let ctx = enter(state, headers, role).await?;
+    let form = FormData::parse(body);
+    check_csrf(&ctx.session, form.get("csrf"))?;
+    Ok((ctx, form))
+}
+
+/// Saves `notice` for the next page and redirects to `to` (a path this module built).
+async fn done(state: &AppState, mut ctx: Ctx, notice: impl Into<String>, to: &str) -> Response {
+    ctx.session.data.notice = Some(notice.into());
+    if let Err(err) = state.web.sessions.save(&state.store, &ctx.session).await {
+        return unavailable(err);
+    }
+    redirect(to)
+}
+
+/// A store call's outcome as a redirect: success and refusals become notices, server faults the 503 page.
+async fn finish(state: &AppState, ctx: Ctx, result: Result<String, Error>, to: &str) -> Response {
+    match result {
+        Ok(message) => done(state, ctx, message, to).await,
+        Err(err) if err.fault() == Fault::Client => done(state, ctx, format!("Not saved: {err}"), to).await,
+        Err(err) => unavailable(err),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Forms
+
+/// A posted form (`application/x-www-form-urlencoded`), keeping repeated keys (checkbox lists).
+pub(super) struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    fn parse(body: &[u8]) -> Self {
+        FormData(url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    }
+
+    /// The first value of `name`, or "".
+    fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or("")
+    }
+
+    /// The first value of `name`, trimmed.
+    fn text(&self, name: &str) -> String {
+        self.get(name).trim().to_string()
+    }
+
+    /// The trimmed value of `name`, `None` when empty.
+    fn optional(&self, name: &str) -> Option<String> {
+        Some(self.text(name)).filter(|value| !value.is_empty())
+    }
+
+    /// Every value of `name`.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str()).collect()
+    }
+
+    /// Whether checkbox `name` was ticked.
+    fn checked(&self, name: &str) -> bool {
+        self.0.iter().any(|(key, value)| key == name && !value.is_empty())
+    }
+
+    /// A whole number; empty means `None`.
+    fn number<T: std::str::FromStr>(&self, name: &str, label: &str) -> Result<Option<T>, String> {
+        match self.text(name).as_str() {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| format!("{label} must be a whole number, not '{text}'.")),
+        }
+    }
+
+    /// The protocols ticked in the `protocol` checkboxes.
+    fn protocols(&self) -> ProtocolSet {
+        self.all("protocol").into_iter().filter_map(|value| value.parse::<Service>().ok()).collect()
+    }
+
+    /// A new password from `password` and `repeat`: `Ok(None)` when both are empty.
+    fn new_password(&self) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+        let (password, repeat) = (self.get("password"), self.get("repeat"));
+        if password.is_empty() && repeat.is_empty() {
+            return Ok(None);
+        }
+        if password != repeat {
+            return Err("The passwords differ.".into());
+        }
+        if password.chars().count() < 8 {
+            return Err("A password needs at least 8 characters.".into());
+        }
+        Ok(Some(Zeroizing::new(password.as_bytes().to_vec())))
+    }
+}
+
+/// Hashes a password typed into an admin form with the configured scheme.
+async fn hash_password(state: &AppState, password: Zeroizing<Vec<u8>>) -> Result<String, Response> {
+    state.hash_pool.generate(password, state.web.password_scheme).await.map_err(unavailable)
+}
+
+/// An option of a select, or a checkbox.
+pub(super) struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+impl Choice {
+    fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Self {
+        Choice { value: value.into(), label: label.into(), selected }
+    }
+}
+
+/// The protocol checkboxes, ticked as in `set`.
+fn protocol_choices(set: ProtocolSet) -> Vec<Choice> {
+    [
+        (Service::Imap, "IMAP"),
+        (Service::Pop3, "POP3"),
+        (Service::Smtp, "SMTP"),
+        (Service::Sieve, "ManageSieve"),
+        (Service::Sogo, "Webmail (SOGo)"),
+        (Service::Dav, "CalDAV/CardDAV"),
+        (Service::Eas, "ActiveSync"),
+    ]
+    .into_iter()
+    .map(|(service, label)| Choice::new(service.as_str(), label, set.contains(service)))
+    .collect()
+}
+
+/// Percent-encodes a path segment (everything but RFC 3986's unreserved characters).
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of Unix seconds.
+fn date_time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_keep_repeated_keys_and_segments_are_encoded() {
+        let form = FormData::parse(b"csrf=t&protocol=imap&protocol=sogo&protocol=bogus&quota=12&flag=on&x=+a+");
+        assert_eq!(form.get("csrf"), "t");
+        assert_eq!(form.protocols().to_string(), "imap,sogo");
+        assert_eq!(form.number::<i64>("quota", "Quota"), Ok(Some(12)));
+        assert_eq!(form.number::<i64>("missing", "Quota"), Ok(None));
+        assert!(form.number::<i64>("x", "Quota").is_err());
+        assert!(form.checked("flag") && !form.checked("other"));
+        assert_eq!(form.text("x"), "a");
+        assert_eq!(segment("a+b/c d@x.org"), "a%2Bb%2Fc%20d%40x.org");
+    }
+}

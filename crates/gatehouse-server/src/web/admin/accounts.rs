@@ -1,0 +1,407 @@
+//! Administrators, domain administrators (their domains and `login_as` permission) and master users
+//! (administrators only). Removing, deactivating or setting the password of an account ends its web sessions.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gatehouse_core::{DomainName, Error};
+use gatehouse_store::{AdminRole, DomainAdminChanges, MasterScope, NewDomainAdmin, NewMasterScope, NewMasterUser};
+
+use super::{
+    Choice, Chrome, FormData, date_time, done, enter, enter_form, finish, hash_password, not_found, segment, yes_no,
+};
+use crate::AppState;
+use crate::web::pages::unavailable;
+use crate::web::render;
+use crate::web::session::Role;
+
+pub(super) struct AdminView {
+    username: String,
+    path: String,
+    active: &'static str,
+    created: String,
+}
+
+pub(super) struct DomainAdminView {
+    username: String,
+    path: String,
+    domains: String,
+    acl: String,
+    active: &'static str,
+}
+
+pub(super) struct MasterView {
+    username: String,
+    path: String,
+    scope: &'static str,
+    domains: String,
+    active: &'static str,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_admins.html")]
+struct AdminsPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    admins: Vec<AdminView>,
+    domain_admins: Vec<DomainAdminView>,
+    domains: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_domain_admin.html")]
+struct DomainAdminPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    path: String,
+    domains: Vec<Choice>,
+    login_as: bool,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_master_users.html")]
+struct MasterUsersPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    masters: Vec<MasterView>,
+    domains: Vec<Choice>,
+}
+
+/// Every domain as a checkbox, ticked when in `ticked`.
+async fn domain_choices(state: &AppState, ticked: &[String]) -> Result<Vec<Choice>, Error> {
+    Ok(state
+        .store
+        .list_domains()
+        .await?
+        .into_iter()
+        .map(|d| {
+            let selected = ticked.contains(&d.name);
+            Choice::new(d.name, d.unicode_name, selected)
+        })
+        .collect())
+}
+
+/// The ticked `domain` checkboxes.
+fn ticked_domains(form: &FormData) -> Result<Vec<DomainName>, Error> {
+    form.all("domain").into_iter().map(DomainName::parse).collect()
+}
+
+/// `GET /admin/admins`: administrators and domain administrators.
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let loaded = async {
+        let admins = state.store.list_admins(AdminRole::Admin).await?;
+        let domain_admins = state.store.list_admins(AdminRole::DomainAdmin).await?;
+        Ok::<_, Error>((admins, domain_admins, domain_choices(&state, &[]).await?))
+    };
+    let (admins, domain_admins, domains) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let page = AdminsPage {
+        notice,
+        chrome: ctx.chrome("Administrators"),
+        admins: admins
+            .into_iter()
+            .map(|a| AdminView {
+                path: segment(&a.username),
+                username: a.username,
+                active: yes_no(a.active),
+                created: date_time(a.created_at),
+            })
+            .collect(),
+        domain_admins: domain_admins
+            .into_iter()
+            .map(|a| DomainAdminView {
+                path: segment(&a.username),
+                username: a.username,
+                domains: a.domains.join(", "),
+                acl: if a.acl.is_empty() { "none".into() } else { a.acl.join(", ") },
+                active: yes_no(a.active),
+            })
+            .collect(),
+        domains,
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `POST /admin/admins`: adds an administrator.
+pub(super) async fn create_admin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/admins";
+    let password = match form.new_password() {
+        Ok(Some(password)) => password,
+        Ok(None) => return done(&state, ctx, "An administrator needs a password.", to).await,
+        Err(problem) => return done(&state, ctx, problem, to).await,
+    };
+    let hash = match hash_password(&state, password).await {
+        Ok(hash) => hash,
+        Err(response) => return response,
+    };
+    let result = state
+        .store
+        .create_admin(&ctx.actor(), &form.text("username"), hash)
+        .await
+        .map(|a| format!("Administrator {} added.", a.username));
+    finish(&state, ctx, result, to).await
+}
+
+/// `POST /admin/admins/{username}/remove`: removes another administrator (never the last active one).
+pub(super) async fn remove_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/admins";
+    if username.trim().eq_ignore_ascii_case(&ctx.account.username) {
+        return done(&state, ctx, "You cannot remove your own account here.", to).await;
+    }
+    let result = async {
+        state.store.remove_admin(&ctx.actor(), &username, AdminRole::Admin).await?;
+        state.store.delete_web_sessions_of(Role::Admin.as_str(), username.trim()).await?;
+        Ok(format!("Administrator {username} removed."))
+    };
+    let result = result.await;
+    finish(&state, ctx, result, to).await
+}
+
+/// `POST /admin/domain-admins`: adds a domain administrator.
+pub(super) async fn create_domain_admin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/admins";
+    let domains = match ticked_domains(&form) {
+        Ok(domains) if !domains.is_empty() => domains,
+        Ok(_) => return done(&state, ctx, "Tick at least one domain.", to).await,
+        Err(err) => return done(&state, ctx, format!("Not saved: {err}"), to).await,
+    };
+    let password = match form.new_password() {
+        Ok(Some(password)) => password,
+        Ok(None) => return done(&state, ctx, "A domain administrator needs a password.", to).await,
+        Err(problem) => return done(&state, ctx, problem, to).await,
+    };
+    let password_hash = match hash_password(&state, password).await {
+        Ok(hash) => hash,
+        Err(response) => return response,
+    };
+    let acl = if form.checked("login_as") { vec!["login_as".to_string()] } else { Vec::new() };
+    let new = NewDomainAdmin { username: form.text("username"), password_hash, domains, acl };
+    let result = state
+        .store
+        .create_domain_admin(&ctx.actor(), new)
+        .await
+        .map(|a| format!("Domain administrator {} added.", a.username));
+    finish(&state, ctx, result, to).await
+}
+
+/// `GET /admin/domain-admins/{username}`.
+pub(super) async fn show_domain_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let loaded = async {
+        let account =
+            state.store.list_admins(AdminRole::DomainAdmin).await?.into_iter().find(|a| a.username == username);
+        let Some(account) = account else { return Ok(None) };
+        let domains = domain_choices(&state, &account.domains).await?;
+        Ok::<_, Error>(Some((account, domains)))
+    };
+    let (account, domains) = match loaded.await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return not_found(),
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let page = DomainAdminPage {
+        notice,
+        chrome: ctx.chrome(format!("Domain administrator {}", account.username)),
+        path: segment(&account.username),
+        domains,
+        login_as: account.acl.iter().any(|p| p == "login_as"),
+        active: account.active,
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `POST /admin/domain-admins/{username}`: domains, permission, active flag, and optionally a new password.
+pub(super) async fn update_domain_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = format!("/admin/domain-admins/{}", segment(&username));
+    let domains = match ticked_domains(&form) {
+        Ok(domains) if !domains.is_empty() => domains,
+        Ok(_) => return done(&state, ctx, "Tick at least one domain.", &to).await,
+        Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
+    };
+    let password_hash = match form.new_password() {
+        Ok(None) => None,
+        Ok(Some(password)) => match hash_password(&state, password).await {
+            Ok(hash) => Some(hash),
+            Err(response) => return response,
+        },
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let login_as = form.checked("login_as");
+    let end_sessions = password_hash.is_some() || !form.checked("active");
+    let changes = DomainAdminChanges {
+        password_hash,
+        domains: Some(domains),
+        acl: Some(if login_as { vec!["login_as".to_string()] } else { Vec::new() }),
+        active: Some(form.checked("active")),
+    };
+    let result = async {
+        let updated = state.store.update_domain_admin(&ctx.actor(), &username, changes).await?;
+        if end_sessions {
+            state.store.delete_web_sessions_of(Role::DomainAdmin.as_str(), &updated.username).await?;
+        }
+        Ok(format!("Domain administrator {} saved.", updated.username))
+    };
+    match result.await {
+        Err(Error::NotFound { kind: "domain admin", .. }) => not_found(),
+        result => finish(&state, ctx, result, &to).await,
+    }
+}
+
+/// `POST /admin/domain-admins/{username}/remove`.
+pub(super) async fn remove_domain_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let result = async {
+        state.store.remove_admin(&ctx.actor(), &username, AdminRole::DomainAdmin).await?;
+        state.store.delete_web_sessions_of(Role::DomainAdmin.as_str(), username.trim()).await?;
+        Ok(format!("Domain administrator {username} removed."))
+    };
+    let result = result.await;
+    finish(&state, ctx, result, "/admin/admins").await
+}
+
+/// `GET /admin/master-users`.
+pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let loaded = async { Ok::<_, Error>((state.store.list_master_users().await?, domain_choices(&state, &[]).await?)) };
+    let (masters, domains) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let page = MasterUsersPage {
+        notice,
+        chrome: ctx.chrome("Master users"),
+        masters: masters
+            .into_iter()
+            .map(|m| MasterView {
+                path: segment(&m.username),
+                scope: m.scope.kind(),
+                domains: match &m.scope {
+                    MasterScope::Global => "all".into(),
+                    MasterScope::Domain(domain) => domain.clone(),
+                    MasterScope::Owned(domains) => domains.join(", "),
+                },
+                username: m.username,
+                active: yes_no(m.active),
+                created: date_time(m.created_at),
+            })
+            .collect(),
+        domains,
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `POST /admin/master-users`.
+pub(super) async fn create_master_user(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/master-users";
+    let scope = match form.text("scope").as_str() {
+        "global" => NewMasterScope::Global,
+        "domain" => NewMasterScope::Domain,
+        "owned" => match ticked_domains(&form) {
+            Ok(domains) => NewMasterScope::Owned(domains),
+            Err(err) => return done(&state, ctx, format!("Not saved: {err}"), to).await,
+        },
+        _ => return done(&state, ctx, "Choose a scope.", to).await,
+    };
+    let password = match form.new_password() {
+        Ok(Some(password)) => password,
+        Ok(None) => return done(&state, ctx, "A master user needs a password.", to).await,
+        Err(problem) => return done(&state, ctx, problem, to).await,
+    };
+    let password_hash = match hash_password(&state, password).await {
+        Ok(hash) => hash,
+        Err(response) => return response,
+    };
+    let new = NewMasterUser { username: form.text("username"), password_hash, scope };
+    let result =
+        state.store.create_master_user(&ctx.actor(), new).await.map(|m| format!("Master user {} added.", m.username));
+    finish(&state, ctx, result, to).await
+}
+
+/// `POST /admin/master-users/{username}/remove`.
+pub(super) async fn remove_master_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let result = state
+        .store
+        .remove_master_user(&ctx.actor(), &username)
+        .await
+        .map(|()| format!("Master user {username} removed."));
+    finish(&state, ctx, result, "/admin/master-users").await
+}

@@ -1,0 +1,151 @@
+//! App links (administrators only): the store accepts only http(s) URLs and paths on this site.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gatehouse_core::Error;
+use gatehouse_store::{AppLink, AppLinkChanges, NewAppLink};
+
+use super::{Chrome, done, enter, enter_form, finish, not_found, yes_no};
+use crate::AppState;
+use crate::web::pages::unavailable;
+use crate::web::render;
+use crate::web::session::Role;
+
+pub(super) struct LinkView {
+    id: i64,
+    name: String,
+    url: String,
+    user_url: String,
+    hidden_on_login: bool,
+    hidden_text: &'static str,
+    position: i64,
+}
+
+impl From<AppLink> for LinkView {
+    fn from(link: AppLink) -> Self {
+        LinkView {
+            id: link.id,
+            name: link.name,
+            url: link.url,
+            user_url: link.user_url.unwrap_or_default(),
+            hidden_on_login: link.hidden_on_login,
+            hidden_text: yes_no(link.hidden_on_login),
+            position: link.position,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_app_links.html")]
+struct LinksPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    links: Vec<LinkView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_app_link.html")]
+struct LinkPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    link: LinkView,
+}
+
+/// `GET /admin/app-links`.
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let links = match state.store.list_app_links().await {
+        Ok(links) => links.into_iter().map(LinkView::from).collect(),
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    render(&LinksPage { notice, chrome: ctx.chrome("App links"), links }, StatusCode::OK)
+}
+
+/// `POST /admin/app-links`.
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let new = NewAppLink {
+        name: form.text("name"),
+        url: form.text("url"),
+        user_url: form.optional("user_url"),
+        hidden_on_login: form.checked("hidden_on_login"),
+    };
+    let result = state.store.create_app_link(&ctx.actor(), new).await.map(|l| format!("App link {} added.", l.name));
+    finish(&state, ctx, result, "/admin/app-links").await
+}
+
+/// `GET /admin/app-links/{id}`.
+pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let link = match state.store.app_link(id).await {
+        Ok(link) => LinkView::from(link),
+        Err(Error::NotFound { .. }) => return not_found(),
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let chrome = ctx.chrome(format!("App link {}", link.name));
+    render(&LinkPage { notice, chrome, link }, StatusCode::OK)
+}
+
+/// `POST /admin/app-links/{id}`.
+pub(super) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = format!("/admin/app-links/{id}");
+    let position = match form.number("position", "The position") {
+        Ok(position) => position,
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let changes = AppLinkChanges {
+        name: Some(form.text("name")),
+        url: Some(form.text("url")),
+        user_url: Some(form.optional("user_url")),
+        hidden_on_login: Some(form.checked("hidden_on_login")),
+        position,
+    };
+    match state.store.update_app_link(&ctx.actor(), id, changes).await {
+        Err(Error::NotFound { .. }) => not_found(),
+        result => finish(&state, ctx, result.map(|l| format!("App link {} saved.", l.name)), &to).await,
+    }
+}
+
+/// `POST /admin/app-links/{id}/remove`.
+pub(super) async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let result = state.store.remove_app_link(&ctx.actor(), id).await.map(|()| "App link removed.".to_string());
+    finish(&state, ctx, result, "/admin/app-links").await
+}

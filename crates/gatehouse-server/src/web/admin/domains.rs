@@ -1,0 +1,208 @@
+//! Domains: administrators list, add, change and remove them; domain administrators see their own and may
+//! change only the description.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gatehouse_core::{DomainName, Error};
+use gatehouse_store::{Domain, DomainChanges, NewDomain};
+
+use super::{Chrome, Ctx, FormData, done, enter, enter_form, finish, not_found, role_of, segment, yes_no};
+use crate::AppState;
+use crate::web::pages::unavailable;
+use crate::web::render;
+use crate::web::session::Role;
+
+pub(super) struct DomainView {
+    path: String,
+    unicode_name: String,
+    description: String,
+    active: bool,
+    active_text: &'static str,
+    max_mailboxes: i64,
+    default_quota_mib: i64,
+    max_quota_mib: i64,
+    total_quota_mib: i64,
+    mailboxes: i64,
+    quota_used_mib: i64,
+}
+
+impl From<Domain> for DomainView {
+    fn from(d: Domain) -> Self {
+        DomainView {
+            path: segment(&d.name),
+            unicode_name: d.unicode_name,
+            description: d.description,
+            active: d.active,
+            active_text: yes_no(d.active),
+            max_mailboxes: d.max_mailboxes,
+            default_quota_mib: d.default_quota_mib,
+            max_quota_mib: d.max_quota_mib,
+            total_quota_mib: d.total_quota_mib,
+            mailboxes: d.mailboxes,
+            quota_used_mib: d.quota_used_mib,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_domains.html")]
+struct DomainsPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    domains: Vec<DomainView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_domain.html")]
+struct DomainPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    domain: DomainView,
+}
+
+/// The domain named in a path, if it is one this login manages.
+fn owned_domain(ctx: &Ctx, name: &str) -> Result<DomainName, Response> {
+    match DomainName::parse(name) {
+        Ok(domain) if ctx.owns(domain.as_str()) => Ok(domain),
+        _ => Err(not_found()),
+    }
+}
+
+/// `GET {prefix}/domains`.
+pub(super) async fn list<const DA: bool>(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let domains = match state.store.list_domains().await {
+        Ok(domains) => domains.into_iter().filter(|d| ctx.owns(&d.name)).map(DomainView::from).collect(),
+        Err(err) => return unavailable(err),
+    };
+    render(&DomainsPage { notice, chrome: ctx.chrome("Domains"), domains }, StatusCode::OK)
+}
+
+/// The limit fields of the domain forms.
+fn limits(form: &FormData) -> Result<[i64; 4], String> {
+    Ok([
+        form.number("max_mailboxes", "Most mailboxes")?.unwrap_or(0),
+        form.number("default_quota_mib", "The default quota")?.unwrap_or(0),
+        form.number("max_quota_mib", "The largest quota")?.unwrap_or(0),
+        form.number("total_quota_mib", "The total quota")?.unwrap_or(0),
+    ])
+}
+
+/// `POST /admin/domains`: adds a domain.
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/domains";
+    let name = match DomainName::parse(&form.text("name")) {
+        Ok(name) => name,
+        Err(err) => return done(&state, ctx, format!("Not saved: {err}"), to).await,
+    };
+    let [max_mailboxes, default_quota_mib, max_quota_mib, total_quota_mib] = match limits(&form) {
+        Ok(limits) => limits,
+        Err(problem) => return done(&state, ctx, problem, to).await,
+    };
+    let new = NewDomain {
+        name,
+        description: form.text("description"),
+        active: form.checked("active"),
+        max_mailboxes,
+        default_quota_mib,
+        max_quota_mib,
+        total_quota_mib,
+    };
+    let result = state.store.create_domain(&ctx.actor(), new).await.map(|d| format!("Domain {} added.", d.name));
+    finish(&state, ctx, result, to).await
+}
+
+/// `GET {prefix}/domains/{name}`.
+pub(super) async fn show<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let name = match owned_domain(&ctx, &name) {
+        Ok(name) => name,
+        Err(response) => return response,
+    };
+    let domain = match state.store.domain(&name).await {
+        Ok(domain) => DomainView::from(domain),
+        Err(Error::NotFound { .. }) => return not_found(),
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let chrome = ctx.chrome(format!("Domain {}", domain.unicode_name));
+    render(&DomainPage { notice, chrome, domain }, StatusCode::OK)
+}
+
+/// `POST {prefix}/domains/{name}`: administrators change everything, domain administrators the description.
+pub(super) async fn update<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let name = match owned_domain(&ctx, &name) {
+        Ok(name) => name,
+        Err(response) => return response,
+    };
+    match state.store.domain(&name).await {
+        Ok(_) => {}
+        Err(Error::NotFound { .. }) => return not_found(),
+        Err(err) => return unavailable(err),
+    }
+    let to = format!("{}/domains/{}", ctx.prefix(), segment(name.as_str()));
+    let mut changes = DomainChanges { description: Some(form.text("description")), ..DomainChanges::default() };
+    if ctx.is_admin() {
+        let [max_mailboxes, default_quota_mib, max_quota_mib, total_quota_mib] = match limits(&form) {
+            Ok(limits) => limits,
+            Err(problem) => return done(&state, ctx, problem, &to).await,
+        };
+        changes.active = Some(form.checked("active"));
+        changes.max_mailboxes = Some(max_mailboxes);
+        changes.default_quota_mib = Some(default_quota_mib);
+        changes.max_quota_mib = Some(max_quota_mib);
+        changes.total_quota_mib = Some(total_quota_mib);
+    }
+    let result =
+        state.store.update_domain(&ctx.actor(), &name, changes).await.map(|d| format!("Domain {} saved.", d.name));
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST /admin/domains/{name}/remove`.
+pub(super) async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let Ok(name) = DomainName::parse(&name) else { return not_found() };
+    let result = state.store.remove_domain(&ctx.actor(), &name).await.map(|()| format!("Domain {name} removed."));
+    finish(&state, ctx, result, "/admin/domains").await
+}

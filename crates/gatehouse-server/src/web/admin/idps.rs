@@ -1,0 +1,558 @@
+//! Identity providers (administrators only): the list, an LDAP form (validated like the command line does
+//! before anything is stored), attribute mappings, a connection test that shows each step, sync and dry run
+//! (their reports as notices and in the provider's recent runs), and removal.
+//!
+//! The bind password is write-only: the form never carries it back, and an empty field keeps the stored one.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gatehouse_core::{Error, Fault, MailboxAddress, Secret};
+use gatehouse_sources::SourceRegistry;
+use gatehouse_sources::ldap::{LdapDirectory, LdapSecurity, LdapSettings};
+use gatehouse_sources::provisioning::DeprovisionPolicy;
+use gatehouse_sources::registry::{LDAP_BIND_PASSWORD, ldap_directory};
+use gatehouse_store::{
+    IdentityProvider, IdentityProviderChanges, IdentityProviderKind, LogFilter, NewIdentityProvider,
+};
+
+use super::{Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, not_found, segment, yes_no};
+use crate::AppState;
+use crate::web::pages::unavailable;
+use crate::web::render;
+use crate::web::session::Role;
+
+pub(super) struct ProviderRow {
+    name: String,
+    path: String,
+    kind: String,
+    active: &'static str,
+    hosts: String,
+    secrets: String,
+    mappings: usize,
+}
+
+/// The LDAP form's fields (never the bind password).
+pub(super) struct LdapForm {
+    hosts: String,
+    port: String,
+    security: Vec<Choice>,
+    ca_file: String,
+    ignore_tls_errors: bool,
+    timeout_seconds: u64,
+    bind_dn: String,
+    has_bind_password: bool,
+    base_dn: String,
+    user_filter: String,
+    mail_attribute: String,
+    display_name_attribute: String,
+    template_attribute: String,
+    default_template: Vec<Choice>,
+    sync_filter: String,
+    disabled_filter: String,
+    create_on_login: bool,
+    periodic_sync: bool,
+    import_users: bool,
+    sync_interval_minutes: u64,
+    deprovision: Vec<Choice>,
+    deprovision_threshold_percent: u8,
+}
+
+impl LdapForm {
+    fn new(settings: &LdapSettings, templates: &[String], has_bind_password: bool) -> Self {
+        let security = [
+            (LdapSecurity::StartTls, "starttls", "StartTLS (ldap:// upgraded)"),
+            (LdapSecurity::Ldaps, "ldaps", "LDAPS (ldaps://)"),
+            (LdapSecurity::Plain, "plain", "none (trusted networks only)"),
+        ];
+        let deprovision = [
+            (DeprovisionPolicy::Ignore, "ignore", "leave them alone"),
+            (DeprovisionPolicy::Deactivate, "deactivate", "deactivate them"),
+        ];
+        LdapForm {
+            hosts: settings.hosts.join(", "),
+            port: settings.port.map(|p| p.to_string()).unwrap_or_default(),
+            security: security
+                .iter()
+                .map(|(s, value, label)| Choice::new(*value, *label, *s == settings.security))
+                .collect(),
+            ca_file: settings.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            ignore_tls_errors: settings.ignore_tls_errors,
+            timeout_seconds: settings.timeout_seconds,
+            bind_dn: settings.bind_dn.clone(),
+            has_bind_password,
+            base_dn: settings.base_dn.clone(),
+            user_filter: settings.user_filter.clone(),
+            mail_attribute: settings.mail_attribute.clone(),
+            display_name_attribute: settings.display_name_attribute.clone(),
+            template_attribute: settings.template_attribute.clone().unwrap_or_default(),
+            default_template: templates
+                .iter()
+                .map(|t| Choice::new(t.clone(), t.clone(), settings.default_template.as_ref() == Some(t)))
+                .collect(),
+            sync_filter: settings.sync_filter.clone().unwrap_or_default(),
+            disabled_filter: settings.disabled_filter.clone().unwrap_or_default(),
+            create_on_login: settings.create_on_login,
+            periodic_sync: settings.periodic_sync,
+            import_users: settings.import_users,
+            sync_interval_minutes: settings.sync_interval_minutes,
+            deprovision: deprovision
+                .iter()
+                .map(|(p, value, label)| Choice::new(*value, *label, *p == settings.deprovision))
+                .collect(),
+            deprovision_threshold_percent: settings.deprovision_threshold_percent,
+        }
+    }
+}
+
+pub(super) struct StepView {
+    name: String,
+    ok: bool,
+    detail: String,
+}
+
+pub(super) struct JobView {
+    job: String,
+    started: String,
+    finished: String,
+    status: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_idps.html")]
+struct ProvidersPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    providers: Vec<ProviderRow>,
+    ldap: LdapForm,
+}
+
+#[derive(Template)]
+#[template(path = "admin_idp.html")]
+struct ProviderPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    path: String,
+    kind: String,
+    active: bool,
+    ldap: Option<LdapForm>,
+    settings: String,
+    mappings: String,
+    template_names: String,
+    test_steps: Vec<StepView>,
+    sample: String,
+    jobs: Vec<JobView>,
+}
+
+/// The defaults of a new LDAP provider.
+fn default_settings() -> LdapSettings {
+    serde_json::from_value(serde_json::json!({ "hosts": [], "bind_dn": "", "base_dn": "" }))
+        .expect("the LDAP settings have defaults")
+}
+
+async fn template_names(state: &AppState) -> Result<Vec<String>, Error> {
+    Ok(state.store.list_templates().await?.into_iter().map(|t| t.name).collect())
+}
+
+/// `GET /admin/identity-providers`.
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let loaded =
+        async { Ok::<_, Error>((state.store.list_identity_providers().await?, template_names(&state).await?)) };
+    let (providers, templates) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let page = ProvidersPage {
+        notice,
+        chrome: ctx.chrome("Identity providers"),
+        providers: providers
+            .into_iter()
+            .map(|p| ProviderRow {
+                path: segment(&p.name),
+                kind: p.kind.to_string(),
+                active: yes_no(p.active),
+                hosts: p.settings.get("hosts").and_then(|h| h.as_array()).map_or_else(String::new, |hosts| {
+                    hosts.iter().filter_map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+                }),
+                secrets: p.secret_names.join(", "),
+                mappings: p.mappings.len(),
+                name: p.name,
+            })
+            .collect(),
+        ldap: LdapForm::new(&default_settings(), &templates, false),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// The LDAP settings of a posted form, checked like the command line checks them (hosts, filter, CA file,
+/// default template).
+fn ldap_settings(form: &FormData, templates: &[String]) -> Result<LdapSettings, String> {
+    let mut settings = default_settings();
+    settings.hosts =
+        form.get("hosts").split([',', ' ', '\n', '\r', '\t']).filter(|h| !h.is_empty()).map(str::to_string).collect();
+    settings.port = form.number("port", "The port")?;
+    settings.security = match form.text("security").as_str() {
+        "plain" => LdapSecurity::Plain,
+        "ldaps" => LdapSecurity::Ldaps,
+        _ => LdapSecurity::StartTls,
+    };
+    settings.ca_file = form.optional("ca_file").map(Into::into);
+    settings.ignore_tls_errors = form.checked("ignore_tls_errors");
+    settings.timeout_seconds = form.number("timeout_seconds", "The timeout")?.unwrap_or(settings.timeout_seconds);
+    settings.bind_dn = form.text("bind_dn");
+    settings.base_dn = form.text("base_dn");
+    if settings.base_dn.is_empty() {
+        return Err("The base DN is required.".into());
+    }
+    if let Some(filter) = form.optional("user_filter") {
+        settings.user_filter = filter;
+    }
+    if let Some(attribute) = form.optional("mail_attribute") {
+        settings.mail_attribute = attribute;
+    }
+    if let Some(attribute) = form.optional("display_name_attribute") {
+        settings.display_name_attribute = attribute;
+    }
+    settings.template_attribute = form.optional("template_attribute");
+    settings.default_template = form.optional("default_template");
+    if let Some(template) = &settings.default_template
+        && !templates.contains(template)
+    {
+        return Err(format!("There is no template named '{template}'."));
+    }
+    settings.sync_filter = form.optional("sync_filter");
+    settings.disabled_filter = form.optional("disabled_filter");
+    settings.create_on_login = form.checked("create_on_login");
+    settings.periodic_sync = form.checked("periodic_sync");
+    settings.import_users = form.checked("import_users");
+    settings.sync_interval_minutes =
+        form.number("sync_interval_minutes", "The sync interval")?.unwrap_or(settings.sync_interval_minutes).max(1);
+    settings.deprovision = if form.text("deprovision") == "deactivate" {
+        DeprovisionPolicy::Deactivate
+    } else {
+        DeprovisionPolicy::Ignore
+    };
+    let threshold: u8 = form
+        .number("deprovision_threshold_percent", "The threshold")?
+        .unwrap_or(settings.deprovision_threshold_percent);
+    if threshold > 100 {
+        return Err("The threshold is a percentage (0 to 100).".into());
+    }
+    settings.deprovision_threshold_percent = threshold;
+    // What can be checked without the network (hosts, filter, CA file); the password is not needed for that.
+    LdapDirectory::new(settings.clone(), Secret::new("")).map_err(|err| format!("Not saved: {err}"))?;
+    Ok(settings)
+}
+
+/// `POST /admin/identity-providers`: adds an LDAP provider with its bind password.
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/identity-providers";
+    let templates = match template_names(&state).await {
+        Ok(templates) => templates,
+        Err(err) => return unavailable(err),
+    };
+    let settings = match ldap_settings(&form, &templates) {
+        Ok(settings) => settings,
+        Err(problem) => return done(&state, ctx, problem, to).await,
+    };
+    let settings = match serde_json::to_value(&settings) {
+        Ok(settings) => settings,
+        Err(err) => return unavailable(err),
+    };
+    let mut secrets = BTreeMap::new();
+    let password = form.get("bind_password");
+    if !password.is_empty() {
+        secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password));
+    }
+    let new = NewIdentityProvider { name: form.text("name"), kind: IdentityProviderKind::Ldap, settings, secrets };
+    match state.store.create_identity_provider(&ctx.actor(), new).await {
+        Ok(created) => {
+            let notice = format!("Identity provider {} added; test its connection below.", created.name);
+            done(&state, ctx, notice, &format!("{to}/{}", segment(&created.name))).await
+        }
+        result => finish(&state, ctx, result.map(|_| String::new()), to).await,
+    }
+}
+
+/// The provider named in a path.
+async fn provider(state: &AppState, name: &str) -> Result<IdentityProvider, Response> {
+    match state.store.identity_provider(name).await {
+        Ok(Some(provider)) => Ok(provider),
+        Ok(None) => Err(not_found()),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+/// The provider page, with the connection test's steps when there are some.
+async fn provider_page(
+    state: &AppState,
+    mut ctx: Ctx,
+    provider: IdentityProvider,
+    test_steps: Vec<StepView>,
+    sample: String,
+) -> Response {
+    let loaded = async {
+        let templates = template_names(state).await?;
+        let filter = LogFilter { subject: Some(provider.name.clone()), limit: Some(5), ..LogFilter::default() };
+        Ok::<_, Error>((templates, state.store.job_log(&filter).await?))
+    };
+    let (templates, jobs) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let ldap = match provider.kind {
+        IdentityProviderKind::Ldap => serde_json::from_value::<LdapSettings>(provider.settings.clone())
+            .ok()
+            .map(|s| LdapForm::new(&s, &templates, provider.secret_names.iter().any(|n| n == LDAP_BIND_PASSWORD))),
+        _ => None,
+    };
+    let page = ProviderPage {
+        notice,
+        chrome: ctx.chrome(format!("Identity provider {}", provider.name)),
+        path: segment(&provider.name),
+        kind: provider.kind.to_string(),
+        active: provider.active,
+        ldap,
+        settings: serde_json::to_string_pretty(&provider.settings).unwrap_or_default(),
+        mappings: provider.mappings.iter().map(|m| format!("{}={}\n", m.attribute_value, m.template)).collect(),
+        template_names: templates.join(", "),
+        test_steps,
+        sample,
+        jobs: jobs
+            .into_iter()
+            .map(|run| JobView {
+                job: run.job,
+                started: date_time(run.started_at),
+                finished: run.finished_at.map(date_time).unwrap_or_else(|| "running".into()),
+                status: run.status,
+                summary: run.summary.to_string(),
+            })
+            .collect(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `GET /admin/identity-providers/{name}`.
+pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    match provider(&state, &name).await {
+        Ok(provider) => provider_page(&state, ctx, provider, Vec::new(), String::new()).await,
+        Err(response) => response,
+    }
+}
+
+/// `POST /admin/identity-providers/{name}`: the LDAP settings, the active flag, and a new bind password if one
+/// was typed.
+pub(super) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let current = match provider(&state, &name).await {
+        Ok(provider) => provider,
+        Err(response) => return response,
+    };
+    let to = format!("/admin/identity-providers/{}", segment(&current.name));
+    if current.kind != IdentityProviderKind::Ldap {
+        return done(&state, ctx, format!("{} providers are configured with the command line.", current.kind), &to)
+            .await;
+    }
+    let templates = match template_names(&state).await {
+        Ok(templates) => templates,
+        Err(err) => return unavailable(err),
+    };
+    let settings = match ldap_settings(&form, &templates) {
+        Ok(settings) => settings,
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let mut changes = IdentityProviderChanges {
+        settings: Some(serde_json::to_value(&settings).unwrap_or_default()),
+        active: Some(form.checked("active")),
+        ..IdentityProviderChanges::default()
+    };
+    let password = form.get("bind_password");
+    if !password.is_empty() {
+        changes.secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password));
+    }
+    let result = state
+        .store
+        .update_identity_provider(&ctx.actor(), &current.name, changes)
+        .await
+        .map(|p| format!("Identity provider {} saved.", p.name));
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST /admin/identity-providers/{name}/mappings`: `value=template` lines, in priority order.
+pub(super) async fn mappings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let current = match provider(&state, &name).await {
+        Ok(provider) => provider,
+        Err(response) => return response,
+    };
+    let to = format!("/admin/identity-providers/{}", segment(&current.name));
+    let mut pairs = Vec::new();
+    for line in form.get("mappings").lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.rsplit_once('=') {
+            Some((value, template)) => pairs.push((value.trim().to_string(), template.trim().to_string())),
+            None => return done(&state, ctx, format!("'{line}' is not value=template."), &to).await,
+        }
+    }
+    let result = state
+        .store
+        .set_attribute_mappings(&ctx.actor(), &current.name, &pairs)
+        .await
+        .map(|p| format!("{} now maps {} attribute value(s) to templates.", p.name, p.mappings.len()));
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST /admin/identity-providers/{name}/test`: runs the connection test and shows each step (nothing is
+/// changed, so the page is the answer).
+pub(super) async fn test(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let current = match provider(&state, &name).await {
+        Ok(provider) => provider,
+        Err(response) => return response,
+    };
+    let sample_text = form.text("sample");
+    let step = |name: &str, outcome: Result<String, String>| StepView {
+        name: name.to_string(),
+        ok: outcome.is_ok(),
+        detail: outcome.unwrap_or_else(|err| err),
+    };
+    let steps = if current.kind != IdentityProviderKind::Ldap {
+        vec![step("test", Err(format!("testing {} providers is not supported yet", current.kind)))]
+    } else {
+        match (sample_text.is_empty(), MailboxAddress::parse(&sample_text)) {
+            (false, Err(err)) => vec![step("read the sample address", Err(err.to_string()))],
+            (_, sample) => match ldap_directory(&state.store, &current).await {
+                Ok(directory) => {
+                    let sample = sample.ok();
+                    let outcome = directory.test(sample.as_ref()).await;
+                    outcome.into_iter().map(|(name, outcome)| step(&name, outcome)).collect()
+                }
+                Err(err) if err.fault() == Fault::Client => vec![step("read the settings", Err(err.to_string()))],
+                Err(err) => return unavailable(err),
+            },
+        }
+    };
+    provider_page(&state, ctx, current, steps, sample_text).await
+}
+
+async fn run_sync(state: AppState, headers: HeaderMap, name: String, body: Bytes, dry_run: bool) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let current = match provider(&state, &name).await {
+        Ok(provider) => provider,
+        Err(response) => return response,
+    };
+    let to = format!("/admin/identity-providers/{}", segment(&current.name));
+    // A task of its own: if the request times out, the run still finishes (and releases its lease); its
+    // outcome is in the job log either way.
+    let (store, provider) = (state.store.clone(), current.name.clone());
+    let run = tokio::spawn(async move { SourceRegistry::new(store).sync(&provider, dry_run, &()).await });
+    let outcome = match run.await {
+        Ok(outcome) => outcome,
+        Err(err) => return unavailable(err),
+    };
+    match outcome {
+        Ok(report) => {
+            let mut notice = report.summary();
+            for skipped in report.skipped_examples.iter().take(5) {
+                notice.push_str(&format!("; skipped {}: {}", skipped.address, skipped.reason));
+            }
+            done(&state, ctx, notice, &to).await
+        }
+        Err(err) if err.fault() == Fault::Client => {
+            done(&state, ctx, format!("The sync of {} was refused: {err}", current.name), &to).await
+        }
+        Err(err) => unavailable(err),
+    }
+}
+
+/// `POST /admin/identity-providers/{name}/sync`: a sync now; the report is the notice.
+pub(super) async fn sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    run_sync(state, headers, name, body, false).await
+}
+
+/// `POST /admin/identity-providers/{name}/dry-run`: what a sync would do, changing nothing.
+pub(super) async fn dry_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    run_sync(state, headers, name, body, true).await
+}
+
+/// `POST /admin/identity-providers/{name}/remove`: refused while mailboxes use it.
+pub(super) async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    match state.store.remove_identity_provider(&ctx.actor(), &name).await {
+        Ok(()) => done(&state, ctx, format!("Identity provider {name} removed."), "/admin/identity-providers").await,
+        Err(Error::NotFound { .. }) => not_found(),
+        Err(err) => {
+            let to = format!("/admin/identity-providers/{}", segment(&name));
+            finish(&state, ctx, Err(err), &to).await
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Mailboxes and their app passwords. Domain administrators reach only the mailboxes of their domains and do
+//! not choose auth sources or templates; the store enforces the domains' limits and quotas for everyone.
+//! Deactivating a mailbox, setting its password or removing it ends its web sessions.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet};
+use gatehouse_store::{LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox};
+
+use super::{
+    Choice, Chrome, Ctx, date_time, done, enter, enter_form, finish, hash_password, not_found, protocol_choices,
+    role_of, segment, yes_no,
+};
+use crate::AppState;
+use crate::web::pages::unavailable;
+use crate::web::render;
+use crate::web::session::Role;
+
+pub(super) struct MailboxView {
+    address: String,
+    path: String,
+    display_name: String,
+    auth_source: String,
+    template: String,
+    protocols: String,
+    quota_mib: i64,
+    active: bool,
+    active_text: &'static str,
+    force_password_change: bool,
+    force_totp: bool,
+    has_local_password: bool,
+}
+
+impl From<&Mailbox> for MailboxView {
+    fn from(m: &Mailbox) -> Self {
+        MailboxView {
+            address: m.address.clone(),
+            path: segment(&m.address),
+            display_name: m.display_name.clone(),
+            auth_source: m.auth_source.clone(),
+            template: m.template.clone().unwrap_or_else(|| "none".into()),
+            protocols: m.protocols.to_string(),
+            quota_mib: m.quota_mib,
+            active: m.active,
+            active_text: yes_no(m.active),
+            force_password_change: m.force_password_change,
+            force_totp: m.force_totp,
+            has_local_password: m.has_local_password,
+        }
+    }
+}
+
+pub(super) struct AppPasswordView {
+    id: i64,
+    name: String,
+    protocols: String,
+    created: String,
+    expires: String,
+    last_used: String,
+    state: &'static str,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_mailboxes.html")]
+struct MailboxesPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    mailboxes: Vec<MailboxView>,
+    domains: Vec<Choice>,
+    auth_sources: Vec<Choice>,
+    templates: Vec<Choice>,
+    protocols: Vec<Choice>,
+    can_impersonate: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_mailbox.html")]
+struct MailboxPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    mailbox: MailboxView,
+    auth_sources: Vec<Choice>,
+    templates: Vec<Choice>,
+    protocols: Vec<Choice>,
+    app_passwords: Vec<AppPasswordView>,
+    can_impersonate: bool,
+}
+
+/// The mailbox named in a path, if it is in a domain this login manages (whether or not it exists).
+fn owned_address(ctx: &Ctx, address: &str) -> Result<MailboxAddress, Response> {
+    match MailboxAddress::parse(address) {
+        Ok(address) if ctx.owns(address.domain().as_str()) => Ok(address),
+        _ => Err(not_found()),
+    }
+}
+
+/// An existing mailbox of this login's domains.
+async fn owned_mailbox(state: &AppState, ctx: &Ctx, address: &str) -> Result<(MailboxAddress, Mailbox), Response> {
+    let address = owned_address(ctx, address)?;
+    match state.store.mailbox(&address).await {
+        Ok(mailbox) => Ok((address, mailbox)),
+        Err(Error::NotFound { .. }) => Err(not_found()),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+/// `local` and the identity providers, as options.
+async fn auth_sources(state: &AppState, current: &str) -> Result<Vec<Choice>, Error> {
+    let mut choices =
+        vec![Choice::new(LOCAL_AUTH_SOURCE, "local (password stored here)", current == LOCAL_AUTH_SOURCE)];
+    for provider in state.store.list_identity_providers().await? {
+        let label = format!("{} ({})", provider.name, provider.kind);
+        choices.push(Choice::new(provider.name.clone(), label, provider.name == current));
+    }
+    Ok(choices)
+}
+
+async fn template_choices(state: &AppState) -> Result<Vec<Choice>, Error> {
+    Ok(state.store.list_templates().await?.into_iter().map(|t| Choice::new(t.name.clone(), t.name, false)).collect())
+}
+
+/// `GET {prefix}/mailboxes?domain=`.
+pub(super) async fn list<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let wanted = query.get("domain").map(|d| d.trim().to_lowercase()).filter(|d| !d.is_empty());
+    let loaded = async {
+        let domains: Vec<_> = state.store.list_domains().await?.into_iter().filter(|d| ctx.owns(&d.name)).collect();
+        let mut mailboxes = state.store.list_mailboxes(None).await?;
+        mailboxes.retain(|m| ctx.owns(&m.domain) && wanted.as_ref().is_none_or(|w| *w == m.domain));
+        let (sources, templates) = if ctx.is_admin() {
+            (auth_sources(&state, LOCAL_AUTH_SOURCE).await?, template_choices(&state).await?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok::<_, Error>((domains, mailboxes, sources, templates))
+    };
+    let (domains, mailboxes, auth_sources, templates) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let page = MailboxesPage {
+        notice,
+        can_impersonate: ctx.can_impersonate(&state),
+        chrome: ctx.chrome("Mailboxes"),
+        mailboxes: mailboxes.iter().map(MailboxView::from).collect(),
+        domains: domains
+            .into_iter()
+            .map(|d| {
+                let selected = wanted.as_deref() == Some(d.name.as_str());
+                Choice::new(d.name, d.unicode_name, selected)
+            })
+            .collect(),
+        auth_sources,
+        templates,
+        protocols: protocol_choices(ProtocolSet::NONE),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `POST {prefix}/mailboxes`: adds a mailbox in one of this login's domains.
+pub(super) async fn create<const DA: bool>(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = format!("{}/mailboxes", ctx.prefix());
+    let domain = match DomainName::parse(&form.text("domain")) {
+        Ok(domain) => domain,
+        Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
+    };
+    if !ctx.owns(domain.as_str()) {
+        return not_found();
+    }
+    let address = match MailboxAddress::from_parts(&form.text("local_part"), domain) {
+        Ok(address) => address,
+        Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
+    };
+    let mut new = NewMailbox::new(address);
+    new.display_name = form.optional("display_name");
+    new.quota_mib = match form.number("quota_mib", "The quota") {
+        Ok(quota) => quota,
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let protocols = form.protocols();
+    new.protocols = (!protocols.is_empty()).then_some(protocols);
+    new.active = Some(form.checked("active"));
+    new.force_password_change = form.checked("force_password_change");
+    new.force_totp = form.checked("force_totp");
+    if ctx.is_admin() {
+        new.auth_source = form.optional("auth_source");
+        new.template = form.optional("template");
+    }
+    let password = match form.new_password() {
+        Ok(password) => password,
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    if let Some(password) = password {
+        new.password_hash = match hash_password(&state, password).await {
+            Ok(hash) => Some(hash),
+            Err(response) => return response,
+        };
+    }
+    let result = state.store.create_mailbox(&ctx.actor(), new).await.map(|m| format!("Mailbox {} added.", m.address));
+    finish(&state, ctx, result, &to).await
+}
+
+/// `GET {prefix}/mailboxes/{address}`: the settings, the password form and the app passwords.
+pub(super) async fn show<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+) -> Response {
+    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let (address, mailbox) = match owned_mailbox(&state, &ctx, &address).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let loaded = async {
+        let apps = state.store.list_app_passwords(&address).await?;
+        let (sources, templates) = if ctx.is_admin() {
+            (auth_sources(&state, &mailbox.auth_source).await?, template_choices(&state).await?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok::<_, Error>((apps, sources, templates))
+    };
+    let (apps, auth_sources, templates) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let page = MailboxPage {
+        notice,
+        can_impersonate: ctx.can_impersonate(&state),
+        chrome: ctx.chrome(format!("Mailbox {}", mailbox.address)),
+        mailbox: MailboxView::from(&mailbox),
+        auth_sources,
+        templates,
+        protocols: protocol_choices(mailbox.protocols),
+        app_passwords: apps
+            .into_iter()
+            .map(|app| AppPasswordView {
+                id: app.id,
+                state: if !app.active {
+                    "revoked"
+                } else if app.expires_at.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "active"
+                },
+                active: app.active,
+                name: app.name,
+                protocols: app.protocols.to_string(),
+                created: date_time(app.created_at),
+                expires: app.expires_at.map(date_time).unwrap_or_else(|| "never".into()),
+                last_used: app.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `POST {prefix}/mailboxes/{address}`: saves what differs from the stored mailbox.
+pub(super) async fn update<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let to = format!("{}/mailboxes/{}", ctx.prefix(), segment(&current.address));
+    let quota = match form.number("quota_mib", "The quota") {
+        Ok(quota) => quota.unwrap_or(0),
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let differs = |old: bool, new: bool| (old != new).then_some(new);
+    let mut changes = MailboxChanges {
+        display_name: Some(form.text("display_name")).filter(|name| *name != current.display_name),
+        quota_mib: (quota != current.quota_mib).then_some(quota),
+        protocols: Some(form.protocols()).filter(|set| *set != current.protocols),
+        active: differs(current.active, form.checked("active")),
+        force_password_change: differs(current.force_password_change, form.checked("force_password_change")),
+        force_totp: differs(current.force_totp, form.checked("force_totp")),
+        ..MailboxChanges::default()
+    };
+    if ctx.is_admin() {
+        changes.auth_source = form.optional("auth_source").filter(|source| *source != current.auth_source);
+        if let Some(template) = form.optional("template") {
+            // The template's quota and protocols replace the form's.
+            changes.template = Some(template);
+            changes.quota_mib = None;
+            changes.protocols = None;
+        }
+    }
+    let deactivated = changes.active == Some(false);
+    let nothing = changes.display_name.is_none()
+        && changes.quota_mib.is_none()
+        && changes.protocols.is_none()
+        && changes.active.is_none()
+        && changes.force_password_change.is_none()
+        && changes.force_totp.is_none()
+        && changes.auth_source.is_none()
+        && changes.template.is_none();
+    if nothing {
+        return done(&state, ctx, "Nothing changed.", &to).await;
+    }
+    let result = async {
+        let updated = state.store.update_mailbox(&ctx.actor(), &address, changes).await?;
+        if deactivated {
+            state.store.delete_web_sessions_of(Role::User.as_str(), &updated.address).await?;
+        }
+        Ok(if deactivated {
+            format!("Mailbox {} saved and deactivated; its web sessions were ended.", updated.address)
+        } else {
+            format!("Mailbox {} saved.", updated.address)
+        })
+    };
+    let result = result.await;
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST {prefix}/mailboxes/{address}/password`: sets the local password and ends the mailbox's web sessions.
+pub(super) async fn set_password<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let to = format!("{}/mailboxes/{}", ctx.prefix(), segment(&current.address));
+    let password = match form.new_password() {
+        Ok(Some(password)) => password,
+        Ok(None) => return done(&state, ctx, "Type the new password twice.", &to).await,
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let hash = match hash_password(&state, password).await {
+        Ok(hash) => hash,
+        Err(response) => return response,
+    };
+    let changes = MailboxChanges {
+        password_hash: Some(hash),
+        force_password_change: Some(form.checked("force_password_change")),
+        ..MailboxChanges::default()
+    };
+    let result = async {
+        state.store.update_mailbox(&ctx.actor(), &address, changes).await?;
+        state.store.delete_web_sessions_of(Role::User.as_str(), &current.address).await?;
+        Ok(format!("Password of {} set; its web sessions were ended.", current.address))
+    };
+    let result = result.await;
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST {prefix}/mailboxes/{address}/remove`.
+pub(super) async fn remove<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let result = async {
+        state.store.remove_mailbox(&ctx.actor(), &address).await?;
+        state.store.delete_web_sessions_of(Role::User.as_str(), &current.address).await?;
+        Ok(format!("Mailbox {} removed.", current.address))
+    };
+    let result = result.await;
+    let to = format!("{}/mailboxes", ctx.prefix());
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST {prefix}/mailboxes/{address}/app-passwords/{id}/revoke`.
+pub(super) async fn revoke_app_password<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((address, id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let to = format!("{}/mailboxes/{}", ctx.prefix(), segment(&current.address));
+    // The store revokes only an app password of this mailbox; another mailbox's id is "not found".
+    let result = state
+        .store
+        .revoke_app_password(&ctx.actor(), &address, id)
+        .await
+        .map(|app| format!("App password \"{}\" of {} revoked.", app.name, current.address));
+    finish(&state, ctx, result, &to).await
+}

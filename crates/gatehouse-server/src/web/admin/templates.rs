@@ -1,0 +1,172 @@
+//! Mailbox templates (administrators only).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gatehouse_core::{Error, ProtocolSet};
+use gatehouse_store::{NewTemplate, Template, TemplateChanges};
+
+use super::{Choice, Chrome, FormData, done, enter, enter_form, finish, not_found, protocol_choices, segment, yes_no};
+use crate::AppState;
+use crate::web::pages::unavailable;
+use crate::web::render;
+use crate::web::session::Role;
+
+pub(super) struct TemplateView {
+    name: String,
+    path: String,
+    quota_mib: i64,
+    protocols: String,
+    active: bool,
+    active_text: &'static str,
+    attributes: String,
+    mailboxes: i64,
+}
+
+impl From<Template> for TemplateView {
+    fn from(t: Template) -> Self {
+        TemplateView {
+            path: segment(&t.name),
+            name: t.name,
+            quota_mib: t.quota_mib,
+            protocols: t.protocols.to_string(),
+            active: t.active,
+            active_text: yes_no(t.active),
+            attributes: t.attributes.to_string(),
+            mailboxes: t.mailboxes,
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_templates.html")]
+struct TemplatesPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    templates: Vec<TemplateView>,
+    protocols: Vec<Choice>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin_template.html")]
+struct TemplatePage {
+    notice: Option<String>,
+    chrome: Chrome,
+    template: TemplateView,
+    protocols: Vec<Choice>,
+}
+
+/// `GET /admin/templates`.
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let templates = match state.store.list_templates().await {
+        Ok(templates) => templates.into_iter().map(TemplateView::from).collect(),
+        Err(err) => return unavailable(err),
+    };
+    let page = TemplatesPage {
+        notice,
+        chrome: ctx.chrome("Templates"),
+        templates,
+        protocols: protocol_choices(ProtocolSet::ALL),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// The quota, protocols, active flag and attributes of a template form.
+fn settings(form: &FormData) -> Result<(i64, ProtocolSet, bool, serde_json::Value), String> {
+    let quota = form.number("quota_mib", "The quota")?.unwrap_or(0);
+    let attributes = match form.text("attributes").as_str() {
+        "" => serde_json::json!({}),
+        text => serde_json::from_str(text).map_err(|err| format!("The attributes are not JSON: {err}"))?,
+    };
+    Ok((quota, form.protocols(), form.checked("active"), attributes))
+}
+
+/// `POST /admin/templates`.
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = "/admin/templates";
+    let (quota_mib, protocols, active, attributes) = match settings(&form) {
+        Ok(settings) => settings,
+        Err(problem) => return done(&state, ctx, problem, to).await,
+    };
+    let new = NewTemplate { name: form.text("name"), quota_mib, protocols, active, attributes };
+    let result = state.store.create_template(&ctx.actor(), new).await.map(|t| format!("Template {} added.", t.name));
+    finish(&state, ctx, result, to).await
+}
+
+/// `GET /admin/templates/{name}`.
+pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let mut ctx = match enter(&state, &headers, Role::Admin).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let template = match state.store.list_templates().await {
+        Ok(templates) => match templates.into_iter().find(|t| t.name == name) {
+            Some(template) => template,
+            None => return not_found(),
+        },
+        Err(err) => return unavailable(err),
+    };
+    let notice = match ctx.take_notice(&state).await {
+        Ok(notice) => notice,
+        Err(response) => return response,
+    };
+    let protocols = protocol_choices(template.protocols);
+    let chrome = ctx.chrome(format!("Template {}", template.name));
+    render(&TemplatePage { notice, chrome, template: template.into(), protocols }, StatusCode::OK)
+}
+
+/// `POST /admin/templates/{name}`.
+pub(super) async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let to = format!("/admin/templates/{}", segment(&name));
+    let (quota_mib, protocols, active, attributes) = match settings(&form) {
+        Ok(settings) => settings,
+        Err(problem) => return done(&state, ctx, problem, &to).await,
+    };
+    let changes = TemplateChanges {
+        quota_mib: Some(quota_mib),
+        protocols: Some(protocols),
+        active: Some(active),
+        attributes: Some(attributes),
+    };
+    match state.store.update_template(&ctx.actor(), &name, changes).await {
+        Err(Error::NotFound { .. }) => not_found(),
+        result => finish(&state, ctx, result.map(|t| format!("Template {} saved.", t.name)), &to).await,
+    }
+}
+
+/// `POST /admin/templates/{name}/remove`.
+pub(super) async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let result = state.store.remove_template(&ctx.actor(), &name).await.map(|()| format!("Template {name} removed."));
+    finish(&state, ctx, result, "/admin/templates").await
+}
