@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::entity::{admin, admin_domain, domain};
 use crate::logs::audit;
 use crate::{
-    Actor, AdminAccount, AdminRole, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin, Store, commit,
-    db_err, now,
+    Actor, AdminAccount, AdminChanges, AdminRole, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin, Store,
+    commit, db_err, now,
 };
 
 /// Normalises and checks a login name of an administrator or master user: lowercase letters, digits and
@@ -87,10 +87,23 @@ fn to_record(model: admin::Model, domains: Vec<String>) -> Result<AdminAccount> 
         username: model.username,
         active: model.active,
         force_password_change: model.force_password_change,
+        force_totp: model.force_totp,
         domains,
         created_at: model.created_at,
         modified_at: model.modified_at,
     })
+}
+
+/// The names of domains by id, sorted.
+async fn domain_names_of(db: &impl ConnectionTrait, ids: impl Iterator<Item = i64>) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for id in ids {
+        if let Some(d) = domain::Entity::find_by_id(id).one(db).await.map_err(db_err)? {
+            names.push(d.name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 impl Store {
@@ -204,6 +217,68 @@ impl Store {
             .collect()
     }
 
+    /// Changes an administrator or domain administrator: password, active flag, forced password change or TOTP
+    /// enrolment. The last active administrator cannot be deactivated. A new password or a deactivation ends the
+    /// account's web sessions.
+    pub async fn update_admin(
+        &self,
+        actor: &Actor,
+        username: &str,
+        role: AdminRole,
+        changes: AdminChanges,
+    ) -> Result<AdminAccount> {
+        let (_writer, txn) = self.begin().await?;
+        let current = self.admin_row(&txn, username, role).await?;
+        if role == AdminRole::Admin && current.active && changes.active == Some(false) {
+            let active_admins = admin::Entity::find()
+                .filter(admin::Column::Role.eq(AdminRole::Admin.as_str()))
+                .filter(admin::Column::Active.eq(true))
+                .count(&txn)
+                .await
+                .map_err(db_err)?;
+            if active_admins <= 1 {
+                return Err(Error::refused(format!(
+                    "{} is the last active administrator; add another one first",
+                    current.username
+                )));
+            }
+        }
+        let mut row: admin::ActiveModel = current.clone().into();
+        let mut details = serde_json::Map::new();
+        if let Some(hash) = changes.password_hash {
+            row.password_hash = Set(hash);
+            details.insert("password".into(), json!("changed"));
+        }
+        if let Some(flag) = changes.active {
+            row.active = Set(flag);
+            details.insert("active".into(), json!(flag));
+        }
+        if let Some(flag) = changes.force_password_change {
+            row.force_password_change = Set(flag);
+            details.insert("force_password_change".into(), json!(flag));
+        }
+        if let Some(flag) = changes.force_totp {
+            row.force_totp = Set(flag);
+            details.insert("force_totp".into(), json!(flag));
+        }
+        row.modified_at = Set(now().max(current.modified_at + 1));
+        let updated = row.update(&txn).await.map_err(db_err)?;
+        if details.contains_key("password") || details.get("active") == Some(&json!(false)) {
+            let kind = if role == AdminRole::Admin { crate::ADMIN_SESSIONS } else { crate::DOMAIN_ADMIN_SESSIONS };
+            crate::web_sessions::end_sessions_of(&txn, kind, &updated.username).await?;
+        }
+        let action = if role == AdminRole::Admin { "admin.edit" } else { "domain_admin.edit" };
+        audit(&txn, actor, action, &updated.username, serde_json::Value::Object(details)).await?;
+        let links = admin_domain::Entity::find()
+            .filter(admin_domain::Column::AdminId.eq(updated.id))
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        let names = domain_names_of(&txn, links.iter().map(|l| l.domain_id)).await?;
+        commit(txn).await?;
+        to_record(updated, names)
+    }
+
     /// Changes a domain administrator.
     pub async fn update_domain_admin(
         &self,
@@ -228,6 +303,14 @@ impl Store {
             row.active = Set(flag);
             details.insert("active".into(), json!(flag));
         }
+        if let Some(flag) = changes.force_password_change {
+            row.force_password_change = Set(flag);
+            details.insert("force_password_change".into(), json!(flag));
+        }
+        if let Some(flag) = changes.force_totp {
+            row.force_totp = Set(flag);
+            details.insert("force_totp".into(), json!(flag));
+        }
         row.modified_at = Set(now());
         let updated = row.update(&txn).await.map_err(db_err)?;
         if let Some(domains) = &changes.domains {
@@ -240,13 +323,7 @@ impl Store {
             .all(&txn)
             .await
             .map_err(db_err)?;
-        let mut names = Vec::new();
-        for link in links {
-            if let Some(d) = domain::Entity::find_by_id(link.domain_id).one(&txn).await.map_err(db_err)? {
-                names.push(d.name);
-            }
-        }
-        names.sort();
+        let names = domain_names_of(&txn, links.iter().map(|l| l.domain_id)).await?;
         if details.contains_key("password")
             || details.get("active") == Some(&json!(false))
             || details.contains_key("domains")

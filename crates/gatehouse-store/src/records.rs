@@ -358,6 +358,8 @@ pub struct AdminAccount {
     pub active: bool,
     /// Must choose a new password at the next login.
     pub force_password_change: bool,
+    /// Must set up TOTP at the next login.
+    pub force_totp: bool,
     /// Permissions (domain admins only; admins have all).
     pub acl: Vec<String>,
     /// Domains managed (domain admins only).
@@ -392,6 +394,23 @@ pub struct DomainAdminChanges {
     pub acl: Option<Vec<String>>,
     /// Activate or deactivate.
     pub active: Option<bool>,
+    /// Set or clear the forced password change.
+    pub force_password_change: Option<bool>,
+    /// Set or clear the forced TOTP enrolment.
+    pub force_totp: Option<bool>,
+}
+
+/// Changes any administrator (admin or domain admin) can get; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AdminChanges {
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Set or clear the forced password change.
+    pub force_password_change: Option<bool>,
+    /// Set or clear the forced TOTP enrolment.
+    pub force_totp: Option<bool>,
 }
 
 /// Which mailboxes a master user may log in as (the three kinds of Dovecot's master-user documentation).

@@ -149,6 +149,17 @@ pub struct PasswordArgs {
     pub password_stdin: bool,
 }
 
+/// Steps an administrator must take at the next web login.
+#[derive(Debug, Args)]
+pub struct RequiredSteps {
+    /// Require (true) or stop requiring (false) a new password at the next web login.
+    #[arg(long, value_name = "BOOL")]
+    pub force_password_change: Option<bool>,
+    /// Require (true) or stop requiring (false) TOTP enrolment at the next web login.
+    #[arg(long, value_name = "BOOL")]
+    pub force_totp: Option<bool>,
+}
+
 /// `domain …`
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
@@ -343,6 +354,22 @@ pub enum AdminCommand {
     },
     /// List administrators.
     List(ListArgs),
+    /// Change an administrator.
+    Edit {
+        /// Login name.
+        username: String,
+        /// Activate (true) or deactivate (false; not the last active administrator).
+        #[arg(long, value_name = "BOOL")]
+        active: Option<bool>,
+        /// Set a new password (prompted, or from --password-stdin).
+        #[arg(long)]
+        password: bool,
+        /// Read the new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        required: RequiredSteps,
+    },
     /// Remove an administrator (not the last active one).
     Remove {
         /// Login name.
@@ -387,6 +414,8 @@ pub enum DomainAdminCommand {
         /// Read the new password from standard input.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        required: RequiredSteps,
     },
     /// Remove a domain administrator.
     Remove {

@@ -249,3 +249,62 @@ fn forced_totp_enrolment_and_forced_password_change_come_first() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn administrators_have_the_same_required_steps_and_every_user_form_needs_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    run(&["admin", "edit", "admin", "--force-totp", "true", "--force-password-change", "true"], "");
+    let port = server.public;
+
+    let mut admin = Client::default();
+    assert_eq!(admin.login(port, "/admin", "admin", "admin-pw").status, 303);
+    assert_eq!(admin.get(port, "/admin").header("location"), Some("/totp/setup"));
+    assert_eq!(admin.get(port, "/admin/domains").status, 303, "nothing else before the required steps");
+    let setup = admin.get(port, "/totp/setup");
+    let secret = setup.body.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let code = gatehouse_server::totp::current_code(&secret, unix_now()).unwrap();
+    let csrf = setup.form_value("csrf").unwrap();
+    let done = admin.post(port, "/totp/setup", &[("csrf", &csrf), ("code", &code)]);
+    assert!(done.body.contains("href=\"/password/required\""), "{}", done.body);
+    let csrf = admin.get(port, "/password/required").form_value("csrf").unwrap();
+    let saved =
+        admin.post(port, "/password/required", &[("csrf", &csrf), ("new", "admin-pw-2"), ("repeat", "admin-pw-2")]);
+    assert_eq!((saved.status, saved.header("location")), (303, Some("/admin")));
+    assert_eq!(admin.get(port, "/admin").status, 200);
+    assert_eq!(Client::default().login(port, "/admin", "admin", "admin-pw").status, 401);
+    let listed = run(&["admin", "list", "--json"], "");
+    assert!(
+        listed.contains("\"force_password_change\": false") || listed.contains("\"force_password_change\":false"),
+        "{listed}"
+    );
+
+    // Every state-changing user form refuses a request without this session's token, and changes nothing.
+    let mut alice = Client::default();
+    assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw").status, 303);
+    for path in ["/logout", "/password", "/app-passwords", "/app-passwords/1/revoke", "/totp/setup", "/totp/disable"] {
+        let refused = alice.post(
+            port,
+            path,
+            &[
+                ("csrf", "forged"),
+                ("name", "x"),
+                ("protocol", "imap"),
+                ("code", "123456"),
+                ("current", "alicepw"),
+                ("new", "newpassword"),
+                ("repeat", "newpassword"),
+            ],
+        );
+        assert_eq!(refused.status, 403, "{path}: {refused:?}");
+    }
+    assert_eq!(alice.get(port, "/").status, 200, "still logged in: the forged logout did nothing");
+    assert_eq!(run(&["app-password", "list", "alice@example.org", "--json"], "").trim(), "[]");
+    assert_eq!(Client::default().login(port, "/", "alice@example.org", "alicepw").status, 303, "password unchanged");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}

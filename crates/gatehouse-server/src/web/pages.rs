@@ -383,9 +383,8 @@ async fn admin_login_common(
     let Decision::Allowed { user, .. } = &decision else {
         return login_failed(&state, role, &decision).await;
     };
-    let stage = match state.store.totp_state(TotpPrincipal::Admin(user)).await {
-        Ok(totp) if totp.enabled => Stage::PendingTotp,
-        Ok(_) => Stage::Ready,
+    let stage = match admin_stage(&state, user).await {
+        Ok(stage) => stage,
         Err(err) => return unavailable(err),
     };
     start_session(&state, role, user, stage).await
@@ -411,7 +410,23 @@ pub async fn domain_admin_login(
     admin_login_common(state, peer, headers, form, Role::DomainAdmin).await
 }
 
-async fn admin_account(state: &AppState, username: &str) -> Result<Option<gatehouse_store::AdminAccount>, Error> {
+/// Where an administrator's login continues: the TOTP code, a forced TOTP enrolment or password change, or done.
+async fn admin_stage(state: &AppState, username: &str) -> Result<Stage, Error> {
+    if state.store.totp_state(TotpPrincipal::Admin(username)).await?.enabled {
+        return Ok(Stage::PendingTotp);
+    }
+    let account = admin_account(state, username).await?;
+    Ok(match account {
+        Some(account) if account.force_totp => Stage::TotpEnrolment,
+        Some(account) if account.force_password_change => Stage::PasswordChange,
+        _ => Stage::Ready,
+    })
+}
+
+pub(super) async fn admin_account(
+    state: &AppState,
+    username: &str,
+) -> Result<Option<gatehouse_store::AdminAccount>, Error> {
     for role in [AdminRole::Admin, AdminRole::DomainAdmin] {
         if let Some(account) = state.store.list_admins(role).await?.into_iter().find(|a| a.username == username) {
             return Ok(Some(account));

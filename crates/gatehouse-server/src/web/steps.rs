@@ -17,7 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, MailboxAddress};
 use gatehouse_passwords::Zeroizing;
-use gatehouse_store::{Actor, ActorRole, AuthResult, MailboxChanges, NewAuthLogEntry, TotpPrincipal};
+use gatehouse_store::{
+    Actor, ActorRole, AdminChanges, AdminRole, AuthResult, MailboxChanges, NewAuthLogEntry, TotpPrincipal,
+};
 use serde::Deserialize;
 
 use super::pages::{check_csrf, redirect, stage_page, unavailable};
@@ -118,7 +120,8 @@ fn actor(session: &Session) -> Actor {
 /// The stage after TOTP for a principal: a forced password change, or done.
 async fn stage_after_totp(state: &AppState, session: &Session) -> Result<Stage, Error> {
     if session.data.role != Role::User {
-        return Ok(Stage::Ready);
+        let account = super::pages::admin_account(state, &session.data.principal).await?;
+        return Ok(if account.is_some_and(|a| a.force_password_change) { Stage::PasswordChange } else { Stage::Ready });
     }
     let mailbox = state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?;
     Ok(if mailbox.force_password_change && mailbox.auth_source == "local" {
@@ -328,11 +331,12 @@ pub async fn disable(State(state): State<AppState>, headers: HeaderMap, Form(for
         return refused;
     }
     let outcome = async {
-        if session.data.role == Role::User {
-            let mailbox = state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?;
-            if mailbox.force_totp {
-                return Ok("Your administrator requires two-factor authentication for this mailbox.");
-            }
+        let required = match session.data.role {
+            Role::User => state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?.force_totp,
+            _ => super::pages::admin_account(&state, &session.data.principal).await?.is_some_and(|a| a.force_totp),
+        };
+        if required {
+            return Ok("Your administrator requires two-factor authentication for this account.");
         }
         if !code_is_valid(&state, &session, &form.code).await? {
             return Ok("Wrong or already used code; two-factor authentication stays on.");
@@ -366,7 +370,7 @@ pub struct NewPasswordForm {
 /// `GET /password/required`.
 pub async fn password_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::PasswordChange && session.data.role == Role::User => {
+        Ok(session) if session.data.stage == Stage::PasswordChange => {
             render(&PasswordPage { notice: None, error: None, csrf: session.data.csrf.clone() }, StatusCode::OK)
         }
         Ok(session) => redirect(stage_page(session.data.role, session.data.stage)),
@@ -381,7 +385,7 @@ pub async fn password_required(
     Form(form): Form<NewPasswordForm>,
 ) -> Response {
     let session = match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::PasswordChange && session.data.role == Role::User => session,
+        Ok(session) if session.data.stage == Stage::PasswordChange => session,
         Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
         Err(response) => return response,
     };
@@ -400,17 +404,32 @@ pub async fn password_required(
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let changed = async {
-        let address = MailboxAddress::parse(&session.data.principal)?;
         let hash = state
             .hash_pool
             .generate(Zeroizing::new(form.new.as_bytes().to_vec()), state.web.password_scheme)
             .await
             .map_err(|err| Error::Unavailable(err.to_string()))?;
-        let changes =
-            MailboxChanges { password_hash: Some(hash), force_password_change: Some(false), ..Default::default() };
-        state.store.update_mailbox(&actor(&session), &address, changes).await?;
-        // Every other session of the mailbox ends with the old password.
-        state.store.delete_web_sessions_of(Role::User.as_str(), &address.to_string()).await?;
+        // The store ends every session of the account with the old password, this one included.
+        match session.data.role {
+            Role::User => {
+                let address = MailboxAddress::parse(&session.data.principal)?;
+                let changes = MailboxChanges {
+                    password_hash: Some(hash),
+                    force_password_change: Some(false),
+                    ..Default::default()
+                };
+                state.store.update_mailbox(&actor(&session), &address, changes).await?;
+            }
+            role => {
+                let role = if role == Role::Admin { AdminRole::Admin } else { AdminRole::DomainAdmin };
+                let changes = AdminChanges {
+                    password_hash: Some(hash),
+                    force_password_change: Some(false),
+                    ..Default::default()
+                };
+                state.store.update_admin(&actor(&session), &session.data.principal, role, changes).await?;
+            }
+        }
         Ok::<_, Error>(())
     };
     if let Err(err) = changed.await {

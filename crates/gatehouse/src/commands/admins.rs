@@ -2,7 +2,7 @@
 //! other accounts.
 
 use gatehouse_store::{
-    Actor, AdminRole, DomainAdminChanges, MasterScope, NewDomainAdmin, NewMasterScope, NewMasterUser,
+    Actor, AdminChanges, AdminRole, DomainAdminChanges, MasterScope, NewDomainAdmin, NewMasterScope, NewMasterUser,
 };
 
 use super::{CommandContext, domain_names};
@@ -25,6 +25,23 @@ pub async fn admin(ctx: &CommandContext, command: AdminCommand) -> anyhow::Resul
             let admins = store.list_admins(AdminRole::Admin).await?;
             store.close().await;
             print_list(args.json, &admins, &["ADMIN", "ACTIVE"], |a| vec![a.username.clone(), yes_no(a.active)]);
+        }
+        AdminCommand::Edit { username, active, password, password_stdin, required } => {
+            let password_hash = if password || password_stdin {
+                Some(ctx.new_password_hash(password_stdin, "administrator").await?)
+            } else {
+                None
+            };
+            let changes = AdminChanges {
+                password_hash,
+                active,
+                force_password_change: required.force_password_change,
+                force_totp: required.force_totp,
+            };
+            let store = ctx.store().await?;
+            let admin = store.update_admin(&actor, &username, AdminRole::Admin, changes).await?;
+            store.close().await;
+            eprintln!("changed administrator {}", admin.username);
         }
         AdminCommand::Remove { username } => {
             let store = ctx.store().await?;
@@ -57,7 +74,7 @@ pub async fn domain_admin(ctx: &CommandContext, command: DomainAdminCommand) -> 
                 vec![a.username.clone(), yes_no(a.active), a.domains.join(","), a.acl.join(",")]
             });
         }
-        DomainAdminCommand::Edit { username, domains, acl, active, password, password_stdin } => {
+        DomainAdminCommand::Edit { username, domains, acl, active, password, password_stdin, required } => {
             let password_hash = if password || password_stdin {
                 Some(ctx.new_password_hash(password_stdin, "domain administrator").await?)
             } else {
@@ -68,6 +85,8 @@ pub async fn domain_admin(ctx: &CommandContext, command: DomainAdminCommand) -> 
                 domains: domains.map(|d| domain_names(&d)).transpose()?,
                 acl,
                 active,
+                force_password_change: required.force_password_change,
+                force_totp: required.force_totp,
             };
             let store = ctx.store().await?;
             let admin = store.update_domain_admin(&actor, &username, changes).await?;

@@ -284,6 +284,7 @@ pub(super) async fn update_domain_admin(
         domains: Some(domains),
         acl: Some(if login_as { vec!["login_as".to_string()] } else { Vec::new() }),
         active: Some(form.checked("active")),
+        ..DomainAdminChanges::default()
     };
     let result = async {
         let updated = state.store.update_domain_admin(&ctx.actor(), &username, changes).await?;
