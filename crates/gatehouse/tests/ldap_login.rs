@@ -123,11 +123,21 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     let listed = run(&["mailbox", "list", "--json"], "");
     assert!(!listed.contains("erin@") && !listed.contains("frank@"), "{listed}");
 
+    // The web UI checks the same directory password (and refuses a wrong one without saying why).
+    let mut web = support::http::Client::default();
+    assert_eq!(web.login(server.public, "/", "carol@example.org", "carolpw").status, 303);
+    assert!(web.get(server.public, "/").body.contains("carol@example.org"));
+    let wrong = support::http::Client::default().login(server.public, "/", "carol@example.org", "nope");
+    assert_eq!(wrong.status, 401);
+
     // The directory goes away: a login that needs it is a temporary failure; local mailboxes carry on.
     slapd.stop();
     let during = imap_login(dovecot.imap, "carol@example.org", "another-password");
     assert!(!during.ok() && during.line().contains("UNAVAILABLE"), "{during:?}");
     assert!(imap_login(dovecot.imap, "alice@example.org", "alicepw").ok());
+    let down = support::http::Client::default().login(server.public, "/", "carol@example.org", "another-password");
+    assert_eq!(down.status, 503, "the web login says 'try again', not 'wrong password'");
+    assert!(down.body.contains("cannot check logins right now"), "{}", down.body);
     let (status, _) = server.terminate();
     assert!(status.success());
 }
