@@ -275,30 +275,4 @@ async fn thresholds_disabled_entries_and_due_runs(store: Store) {
     assert_eq!((ignored.deactivated, ignored.missing_ignored), (0, 3), "{ignored:?}");
 }
 
-macro_rules! on_every_engine {
-    ($name:ident) => {
-        mod engines {
-            async fn run(engine: gatehouse_testkit::Engine) {
-                let Some(database) = gatehouse_testkit::TestDatabase::create(engine).await else { return };
-                let store = gatehouse_store::Store::open(database.url()).await.unwrap();
-                super::$name(store.clone()).await;
-                store.close().await;
-                database.drop_database().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(gatehouse_testkit::Engine::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run(gatehouse_testkit::Engine::Postgres).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mariadb() {
-                run(gatehouse_testkit::Engine::MariaDb).await
-            }
-        }
-    };
-}
-
-on_every_engine!(thresholds_disabled_entries_and_due_runs);
+gatehouse_testkit::on_every_engine!(thresholds_disabled_entries_and_due_runs);

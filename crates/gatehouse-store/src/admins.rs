@@ -94,6 +94,30 @@ fn to_record(model: admin::Model, domains: Vec<String>) -> Result<AdminAccount> 
     })
 }
 
+/// Applies the changes every administrator can get to `row`, noting each in the audit `details`.
+fn apply_account_changes(
+    row: &mut admin::ActiveModel,
+    changes: AdminChanges,
+    details: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    if let Some(hash) = changes.password_hash {
+        row.password_hash = Set(hash);
+        details.insert("password".into(), json!("changed"));
+    }
+    if let Some(flag) = changes.active {
+        row.active = Set(flag);
+        details.insert("active".into(), json!(flag));
+    }
+    if let Some(flag) = changes.force_password_change {
+        row.force_password_change = Set(flag);
+        details.insert("force_password_change".into(), json!(flag));
+    }
+    if let Some(flag) = changes.force_totp {
+        row.force_totp = Set(flag);
+        details.insert("force_totp".into(), json!(flag));
+    }
+}
+
 /// The names of domains by id, sorted.
 async fn domain_names_of(db: &impl ConnectionTrait, ids: impl Iterator<Item = i64>) -> Result<Vec<String>> {
     let mut names = Vec::new();
@@ -245,22 +269,7 @@ impl Store {
         }
         let mut row: admin::ActiveModel = current.clone().into();
         let mut details = serde_json::Map::new();
-        if let Some(hash) = changes.password_hash {
-            row.password_hash = Set(hash);
-            details.insert("password".into(), json!("changed"));
-        }
-        if let Some(flag) = changes.active {
-            row.active = Set(flag);
-            details.insert("active".into(), json!(flag));
-        }
-        if let Some(flag) = changes.force_password_change {
-            row.force_password_change = Set(flag);
-            details.insert("force_password_change".into(), json!(flag));
-        }
-        if let Some(flag) = changes.force_totp {
-            row.force_totp = Set(flag);
-            details.insert("force_totp".into(), json!(flag));
-        }
+        apply_account_changes(&mut row, changes, &mut details);
         row.modified_at = Set(now().max(current.modified_at + 1));
         let updated = row.update(&txn).await.map_err(db_err)?;
         if details.contains_key("password") || details.get("active") == Some(&json!(false)) {
@@ -295,22 +304,13 @@ impl Store {
             details.insert("acl".into(), json!(acl));
             row.acl = Set(acl);
         }
-        if let Some(hash) = changes.password_hash {
-            row.password_hash = Set(hash);
-            details.insert("password".into(), json!("changed"));
-        }
-        if let Some(flag) = changes.active {
-            row.active = Set(flag);
-            details.insert("active".into(), json!(flag));
-        }
-        if let Some(flag) = changes.force_password_change {
-            row.force_password_change = Set(flag);
-            details.insert("force_password_change".into(), json!(flag));
-        }
-        if let Some(flag) = changes.force_totp {
-            row.force_totp = Set(flag);
-            details.insert("force_totp".into(), json!(flag));
-        }
+        let common = AdminChanges {
+            password_hash: changes.password_hash,
+            active: changes.active,
+            force_password_change: changes.force_password_change,
+            force_totp: changes.force_totp,
+        };
+        apply_account_changes(&mut row, common, &mut details);
         row.modified_at = Set(now());
         let updated = row.update(&txn).await.map_err(db_err)?;
         if let Some(domains) = &changes.domains {

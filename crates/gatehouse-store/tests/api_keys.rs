@@ -2,32 +2,10 @@
 //! database. Without `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` the server variants skip on a developer machine and
 //! fail in CI.
 
-use std::future::Future;
-
 use gatehouse_core::{DomainName, Error, MailboxAddress};
 use gatehouse_store::*;
-use gatehouse_testkit::{Engine, TestDatabase};
 
-async fn run<F, Fut>(engine: Engine, body: F)
-where
-    F: FnOnce(Store, TestDatabase) -> Fut,
-    Fut: Future<Output = TestDatabase>,
-{
-    let Some(database) = TestDatabase::create(engine).await else { return };
-    let store = Store::open(database.url()).await.expect("open the store");
-    let database = body(store, database).await;
-    database.drop_database().await;
-}
-
-macro_rules! on_every_engine {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Sqlite, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Postgres, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod mariadb { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::MariaDb, |s, d| async move { super::$name(s).await; d }).await } )* }
-    };
-}
-
-on_every_engine!(
+gatehouse_testkit::on_every_engine!(
     a_new_key_is_shown_once_and_found_by_its_token_only,
     keys_are_checked_on_creation_and_normalised,
     revoked_keys_stop_working_and_stay_listed,

@@ -2,34 +2,13 @@
 //! database. Without `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` the server variants skip on a developer machine and
 //! fail in CI.
 
-use std::collections::BTreeMap;
-use std::future::Future;
-
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Secret, Service};
 use gatehouse_store::*;
 use gatehouse_testkit::{Engine, TestDatabase};
 use serde_json::json;
+use std::collections::BTreeMap;
 
-async fn run<F, Fut>(engine: Engine, body: F)
-where
-    F: FnOnce(Store, TestDatabase) -> Fut,
-    Fut: Future<Output = TestDatabase>,
-{
-    let Some(database) = TestDatabase::create(engine).await else { return };
-    let store = Store::open(database.url()).await.expect("open the store");
-    let database = body(store, database).await;
-    database.drop_database().await;
-}
-
-macro_rules! on_every_engine {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Sqlite, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Postgres, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod mariadb { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::MariaDb, |s, d| async move { super::$name(s).await; d }).await } )* }
-    };
-}
-
-on_every_engine!(
+gatehouse_testkit::on_every_engine!(
     migrations_are_recorded_and_reapplying_is_a_no_op,
     domains_are_unique_and_stored_in_ascii,
     mailbox_count_limit_is_enforced_and_nothing_is_written_on_refusal,

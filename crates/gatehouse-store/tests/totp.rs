@@ -3,33 +3,11 @@
 //! mailbox revision the login engine caches by, and principals that do not exist. Without
 //! `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` the server variants skip on a developer machine and fail in CI.
 
-use std::future::Future;
-
 use gatehouse_core::{DomainName, Error, MailboxAddress};
 use gatehouse_engine::Directory;
 use gatehouse_store::*;
-use gatehouse_testkit::{Engine, TestDatabase};
 
-async fn run<F, Fut>(engine: Engine, body: F)
-where
-    F: FnOnce(Store, TestDatabase) -> Fut,
-    Fut: Future<Output = TestDatabase>,
-{
-    let Some(database) = TestDatabase::create(engine).await else { return };
-    let store = Store::open(database.url()).await.expect("open the store");
-    let database = body(store, database).await;
-    database.drop_database().await;
-}
-
-macro_rules! on_every_engine {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Sqlite, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::Postgres, |s, d| async move { super::$name(s).await; d }).await } )* }
-        mod mariadb { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::run(gatehouse_testkit::Engine::MariaDb, |s, d| async move { super::$name(s).await; d }).await } )* }
-    };
-}
-
-on_every_engine!(
+gatehouse_testkit::on_every_engine!(
     enrolment_enable_and_disable_a_mailbox,
     a_used_step_and_older_steps_are_refused,
     concurrent_claims_of_one_step_succeed_once,

@@ -47,6 +47,33 @@ impl Engine {
     }
 }
 
+/// Declares one test per engine (modules `sqlite`, `postgres`, `mariadb`) for each named `async fn(Store)` of
+/// the calling test file: each runs on a fresh database of that engine (skipped, or failed in CI, when the
+/// server is not configured), and the database is dropped afterwards. The calling crate must have
+/// `gatehouse_store` and `tokio` available.
+#[macro_export]
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_engine!(@engine sqlite, Sqlite, $($name),*);
+        $crate::on_every_engine!(@engine postgres, Postgres, $($name),*);
+        $crate::on_every_engine!(@engine mariadb, MariaDb, $($name),*);
+    };
+    (@engine $module:ident, $engine:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(database) = $crate::TestDatabase::create($crate::Engine::$engine).await else { return };
+                    let store = gatehouse_store::Store::open(database.url()).await.expect("open the store");
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                    database.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Whether the tests run in CI, where every real peer is required.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
