@@ -232,21 +232,28 @@ async fn enter_form(
     Ok((ctx, form))
 }
 
-/// Saves `notice` for the next page and redirects to `to` (a path this module built).
-async fn done(state: &AppState, mut ctx: Ctx, notice: impl Into<String>, to: &str) -> Response {
-    ctx.session.data.notice = Some(notice.into());
-    if let Err(err) = state.web.sessions.save(&state.store, &ctx.session).await {
-        return unavailable(err);
+/// A store lookup of the object named in a path: "not found" is the 404 page, a fault the 503 page.
+fn found<T>(result: Result<T, Error>) -> Result<T, Response> {
+    match result {
+        Ok(found) => Ok(found),
+        Err(Error::NotFound { .. }) => Err(not_found()),
+        Err(err) => Err(unavailable(err)),
     }
-    redirect(to)
+}
+
+/// Saves `notice` for the next page and redirects to `to` (a path this module built).
+async fn done(state: &AppState, mut ctx: Ctx, notice: impl Into<String>, to: &str) -> Result<Response, Response> {
+    ctx.session.data.notice = Some(notice.into());
+    state.web.sessions.save(&state.store, &ctx.session).await.map_err(unavailable)?;
+    Ok(redirect(to))
 }
 
 /// A store call's outcome as a redirect: success and refusals become notices, server faults the 503 page.
-async fn finish(state: &AppState, ctx: Ctx, result: Result<String, Error>, to: &str) -> Response {
+async fn finish(state: &AppState, ctx: Ctx, result: Result<String, Error>, to: &str) -> Result<Response, Response> {
     match result {
         Ok(message) => done(state, ctx, message, to).await,
         Err(err) if err.fault() == Fault::Client => done(state, ctx, format!("Not saved: {err}"), to).await,
-        Err(err) => unavailable(err),
+        Err(err) => Err(unavailable(err)),
     }
 }
 
@@ -312,6 +319,11 @@ impl FormData {
             return Err("A password needs at least 8 characters.".into());
         }
         Ok(Some(Zeroizing::new(password.as_bytes().to_vec())))
+    }
+
+    /// [`Self::new_password`] where one is required: `missing` is the problem when both fields are empty.
+    fn required_password(&self, missing: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.new_password()?.ok_or_else(|| missing.to_string())
     }
 }
 

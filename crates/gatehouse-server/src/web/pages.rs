@@ -21,7 +21,8 @@ use gatehouse_engine::{
 };
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
-    Actor, ActorRole, AdminRole, AuthResult, LogFilter, MailboxChanges, NewAppPassword, NewAuthLogEntry, TotpPrincipal,
+    Actor, ActorRole, AdminRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, NewAuthLogEntry,
+    TotpPrincipal,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -239,6 +240,17 @@ async fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Se
     }
 }
 
+/// How an app password stands at `now`: "revoked", "expired" or "active".
+pub(super) fn app_password_state(app: &AppPassword, now: i64) -> &'static str {
+    if !app.active {
+        "revoked"
+    } else if app.expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
 /// Checks a form's CSRF token against the session's.
 pub(super) fn check_csrf(session: &Session, form_token: &str) -> Result<(), Response> {
     if same_token(&session.data.csrf, form_token) {
@@ -248,6 +260,30 @@ pub(super) fn check_csrf(session: &Session, form_token: &str) -> Result<(), Resp
         Err((StatusCode::FORBIDDEN, "The form is out of date or came from another site. Reload the page.")
             .into_response())
     }
+}
+
+/// [`require`] for a form post: the session, once the form's CSRF token matches it.
+async fn require_form(state: &AppState, headers: &HeaderMap, role: Role, csrf: &str) -> Result<Session, Response> {
+    let session = require(state, headers, role).await?;
+    check_csrf(&session, csrf)?;
+    Ok(session)
+}
+
+/// The address of a user session's mailbox (a session that does not name one is a server fault).
+fn user_address(session: &Session) -> Result<MailboxAddress, Response> {
+    MailboxAddress::parse(&session.data.principal).map_err(unavailable)
+}
+
+/// [`require_form`] for a user's change: the session and its mailbox's address.
+async fn user_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Session, MailboxAddress), Response> {
+    let session = require_form(state, headers, Role::User, csrf).await?;
+    let address = user_address(&session)?;
+    Ok((session, address))
+}
+
+/// Who a user's own changes are recorded as.
+fn user_actor(address: &MailboxAddress) -> Actor {
+    Actor { name: address.to_string(), role: ActorRole::User }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -502,9 +538,9 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
     {
         return unavailable(err);
     }
-    let address = match MailboxAddress::parse(&session.data.principal) {
+    let address = match user_address(&session) {
         Ok(address) => address,
-        Err(err) => return unavailable(err),
+        Err(response) => return response,
     };
     let loaded = async {
         let mailbox = state.store.mailbox(&address).await?;
@@ -533,13 +569,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
             .into_iter()
             .map(|app| AppPasswordView {
                 id: app.id,
-                state: if !app.active {
-                    "revoked"
-                } else if app.expires_at.is_some_and(|e| e <= at) {
-                    "expired"
-                } else {
-                    "active"
-                },
+                state: app_password_state(&app, at),
                 active: app.active,
                 name: app.name,
                 protocols: app.protocols.to_string(),
@@ -629,13 +659,12 @@ pub async fn create_app_password(
         Ok(hash) => hash,
         Err(err) => return unavailable(err),
     };
-    let address = match MailboxAddress::parse(&session.data.principal) {
+    let address = match user_address(&session) {
         Ok(address) => address,
-        Err(err) => return unavailable(err),
+        Err(response) => return response,
     };
-    let actor = Actor { name: address.to_string(), role: ActorRole::User };
     let new = NewAppPassword { name: name.to_string(), protocols, expires_at, secret_hash };
-    match state.store.create_app_password(&actor, &address, new).await {
+    match state.store.create_app_password(&user_actor(&address), &address, new).await {
         Ok(created) => {
             let token = app_password::token(created.id, &secret);
             show_user_page(&state, session, Some(token)).await
@@ -663,20 +692,12 @@ pub async fn revoke_app_password(
     Path(id): Path<i64>,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let mut session = match require(&state, &headers, Role::User).await {
-        Ok(session) => session,
+    let (mut session, address) = match user_form(&state, &headers, &form.csrf).await {
+        Ok(entered) => entered,
         Err(response) => return response,
     };
-    if let Err(refused) = check_csrf(&session, &form.csrf) {
-        return refused;
-    }
-    let address = match MailboxAddress::parse(&session.data.principal) {
-        Ok(address) => address,
-        Err(err) => return unavailable(err),
-    };
-    let actor = Actor { name: address.to_string(), role: ActorRole::User };
     // The store only revokes an app password of this mailbox; another mailbox's id is "not found".
-    session.data.notice = Some(match state.store.revoke_app_password(&actor, &address, id).await {
+    session.data.notice = Some(match state.store.revoke_app_password(&user_actor(&address), &address, id).await {
         Ok(app) => format!("App password \"{}\" revoked.", app.name),
         Err(err) if err.fault() == gatehouse_core::Fault::Client => "No such app password.".to_string(),
         Err(err) => return unavailable(err),
@@ -705,13 +726,10 @@ pub async fn change_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let mut session = match require(&state, &headers, Role::User).await {
+    let mut session = match require_form(&state, &headers, Role::User, &form.csrf).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    if let Err(refused) = check_csrf(&session, &form.csrf) {
-        return refused;
-    }
     let problem = if form.new != form.repeat {
         Some("The new passwords differ.")
     } else if form.new.chars().count() < 8 {
@@ -751,10 +769,9 @@ pub async fn change_password(
             .generate(Zeroizing::new(form.new.as_bytes().to_vec()), state.web.password_scheme)
             .await
             .map_err(|err| Error::Unavailable(err.to_string()))?;
-        let actor = Actor { name: address.to_string(), role: ActorRole::User };
         let changes =
             MailboxChanges { password_hash: Some(hash), force_password_change: Some(false), ..Default::default() };
-        state.store.update_mailbox(&actor, &address, changes).await?;
+        state.store.update_mailbox(&user_actor(&address), &address, changes).await?;
         state.store.delete_web_sessions_of(Role::User.as_str(), &address.to_string()).await
     };
     match changed.await {

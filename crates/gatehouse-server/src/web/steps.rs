@@ -85,6 +85,22 @@ async fn any_session(state: &AppState, headers: &HeaderMap) -> Result<Session, R
     }
 }
 
+/// The session posting a step's form, when `at_stage` accepts its stage (else the redirect to its pending step),
+/// once the form's CSRF token matches it.
+async fn posting_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    at_stage: impl Fn(Stage) -> bool,
+    csrf: &str,
+) -> Result<Session, Response> {
+    let session = any_session(state, headers).await?;
+    if !at_stage(session.data.stage) {
+        return Err(redirect(stage_page(session.data.role, session.data.stage)));
+    }
+    check_csrf(&session, csrf)?;
+    Ok(session)
+}
+
 /// Who a session's TOTP belongs to.
 fn principal_of(session: &Session) -> Result<Principal, Error> {
     Ok(match session.data.role {
@@ -181,14 +197,10 @@ pub async fn check_code(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let session = match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::PendingTotp => session,
-        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+    let session = match posting_session(&state, &headers, |stage| stage == Stage::PendingTotp, &form.csrf).await {
+        Ok(session) => session,
         Err(response) => return response,
     };
-    if let Err(refused) = check_csrf(&session, &form.csrf) {
-        return refused;
-    }
     let ip = state.web.client_ip(peer, &headers);
     if let gatehouse_engine::Verdict::Banned { .. } = state.auth.guard().check(Some(ip)) {
         return (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
@@ -277,14 +289,17 @@ async fn setup_page(state: &AppState, session: &Session, error: Option<&str>) ->
 
 /// `POST /totp/setup`: confirms the pending secret with a code; shows the recovery codes once.
 pub async fn confirm_setup(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
-    let session = match any_session(&state, &headers).await {
-        Ok(session) if matches!(session.data.stage, Stage::Ready | Stage::TotpEnrolment) => session,
-        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+    let session = match posting_session(
+        &state,
+        &headers,
+        |stage| matches!(stage, Stage::Ready | Stage::TotpEnrolment),
+        &form.csrf,
+    )
+    .await
+    {
+        Ok(session) => session,
         Err(response) => return response,
     };
-    if let Err(refused) = check_csrf(&session, &form.csrf) {
-        return refused;
-    }
     let confirmed = async {
         let principal = principal_of(&session)?;
         let Some(secret) = state.store.pending_totp_secret(principal.as_ref()).await? else { return Ok(None) };
@@ -322,14 +337,10 @@ pub async fn confirm_setup(State(state): State<AppState>, headers: HeaderMap, Fo
 
 /// `POST /totp/disable`: turns TOTP off with a current code, unless an administrator requires it.
 pub async fn disable(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
-    let session = match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::Ready => session,
-        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+    let session = match posting_session(&state, &headers, |stage| stage == Stage::Ready, &form.csrf).await {
+        Ok(session) => session,
         Err(response) => return response,
     };
-    if let Err(refused) = check_csrf(&session, &form.csrf) {
-        return refused;
-    }
     let outcome = async {
         let required = match session.data.role {
             Role::User => state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?.force_totp,
@@ -384,14 +395,10 @@ pub async fn password_required(
     headers: HeaderMap,
     Form(form): Form<NewPasswordForm>,
 ) -> Response {
-    let session = match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::PasswordChange => session,
-        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
+    let session = match posting_session(&state, &headers, |stage| stage == Stage::PasswordChange, &form.csrf).await {
+        Ok(session) => session,
         Err(response) => return response,
     };
-    if let Err(refused) = check_csrf(&session, &form.csrf) {
-        return refused;
-    }
     let problem = if form.new != form.repeat {
         Some("The passwords differ.")
     } else if form.new.chars().count() < 8 {

@@ -91,24 +91,15 @@ fn ticked_domains(form: &FormData) -> Result<Vec<DomainName>, Error> {
 }
 
 /// `GET /admin/admins`: administrators and domain administrators.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let loaded = async {
         let admins = state.store.list_admins(AdminRole::Admin).await?;
         let domain_admins = state.store.list_admins(AdminRole::DomainAdmin).await?;
         Ok::<_, Error>((admins, domain_admins, domain_choices(&state, &[]).await?))
     };
-    let (admins, domain_admins, domains) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let (admins, domain_admins, domains) = loaded.await.map_err(unavailable)?;
+    let notice = ctx.take_notice(&state).await?;
     let page = AdminsPage {
         notice,
         chrome: ctx.chrome("Administrators"),
@@ -133,25 +124,22 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
             .collect(),
         domains,
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST /admin/admins`: adds an administrator.
-pub(super) async fn create_admin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/admins";
-    let password = match form.new_password() {
-        Ok(Some(password)) => password,
-        Ok(None) => return done(&state, ctx, "An administrator needs a password.", to).await,
+    let password = match form.required_password("An administrator needs a password.") {
+        Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
-    let hash = match hash_password(&state, password).await {
-        Ok(hash) => hash,
-        Err(response) => return response,
-    };
+    let hash = hash_password(&state, password).await?;
     let result = state
         .store
         .create_admin(&ctx.actor(), &form.text("username"), hash)
@@ -166,11 +154,8 @@ pub(super) async fn remove_admin(
     headers: HeaderMap,
     Path(username): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/admins";
     if username.trim().eq_ignore_ascii_case(&ctx.account.username) {
         return done(&state, ctx, "You cannot remove your own account here.", to).await;
@@ -185,26 +170,23 @@ pub(super) async fn remove_admin(
 }
 
 /// `POST /admin/domain-admins`: adds a domain administrator.
-pub(super) async fn create_domain_admin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create_domain_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/admins";
     let domains = match ticked_domains(&form) {
         Ok(domains) if !domains.is_empty() => domains,
         Ok(_) => return done(&state, ctx, "Tick at least one domain.", to).await,
         Err(err) => return done(&state, ctx, format!("Not saved: {err}"), to).await,
     };
-    let password = match form.new_password() {
-        Ok(Some(password)) => password,
-        Ok(None) => return done(&state, ctx, "A domain administrator needs a password.", to).await,
+    let password = match form.required_password("A domain administrator needs a password.") {
+        Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
-    let password_hash = match hash_password(&state, password).await {
-        Ok(hash) => hash,
-        Err(response) => return response,
-    };
+    let password_hash = hash_password(&state, password).await?;
     let acl = if form.checked("login_as") { vec!["login_as".to_string()] } else { Vec::new() };
     let new = NewDomainAdmin { username: form.text("username"), password_hash, domains, acl };
     let result = state
@@ -220,11 +202,8 @@ pub(super) async fn show_domain_admin(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(username): Path<String>,
-) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let loaded = async {
         let account =
             state.store.list_admins(AdminRole::DomainAdmin).await?.into_iter().find(|a| a.username == username);
@@ -234,13 +213,10 @@ pub(super) async fn show_domain_admin(
     };
     let (account, domains) = match loaded.await {
         Ok(Some(loaded)) => loaded,
-        Ok(None) => return not_found(),
-        Err(err) => return unavailable(err),
+        Ok(None) => return Err(not_found()),
+        Err(err) => return Err(unavailable(err)),
     };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let notice = ctx.take_notice(&state).await?;
     let page = DomainAdminPage {
         notice,
         chrome: ctx.chrome(format!("Domain administrator {}", account.username)),
@@ -249,7 +225,7 @@ pub(super) async fn show_domain_admin(
         login_as: account.acl.iter().any(|p| p == "login_as"),
         active: account.active,
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST /admin/domain-admins/{username}`: domains, permission, active flag, and optionally a new password.
@@ -258,11 +234,8 @@ pub(super) async fn update_domain_admin(
     headers: HeaderMap,
     Path(username): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = format!("/admin/domain-admins/{}", segment(&username));
     let domains = match ticked_domains(&form) {
         Ok(domains) if !domains.is_empty() => domains,
@@ -271,10 +244,7 @@ pub(super) async fn update_domain_admin(
     };
     let password_hash = match form.new_password() {
         Ok(None) => None,
-        Ok(Some(password)) => match hash_password(&state, password).await {
-            Ok(hash) => Some(hash),
-            Err(response) => return response,
-        },
+        Ok(Some(password)) => Some(hash_password(&state, password).await?),
         Err(problem) => return done(&state, ctx, problem, &to).await,
     };
     let login_as = form.checked("login_as");
@@ -294,7 +264,7 @@ pub(super) async fn update_domain_admin(
         Ok(format!("Domain administrator {} saved.", updated.username))
     };
     match result.await {
-        Err(Error::NotFound { kind: "domain admin", .. }) => not_found(),
+        Err(Error::NotFound { kind: "domain admin", .. }) => Err(not_found()),
         result => finish(&state, ctx, result, &to).await,
     }
 }
@@ -305,11 +275,8 @@ pub(super) async fn remove_domain_admin(
     headers: HeaderMap,
     Path(username): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let result = async {
         state.store.remove_admin(&ctx.actor(), &username, AdminRole::DomainAdmin).await?;
         state.store.delete_web_sessions_of(Role::DomainAdmin.as_str(), username.trim()).await?;
@@ -320,20 +287,11 @@ pub(super) async fn remove_domain_admin(
 }
 
 /// `GET /admin/master-users`.
-pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let loaded = async { Ok::<_, Error>((state.store.list_master_users().await?, domain_choices(&state, &[]).await?)) };
-    let (masters, domains) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let (masters, domains) = loaded.await.map_err(unavailable)?;
+    let notice = ctx.take_notice(&state).await?;
     let page = MasterUsersPage {
         notice,
         chrome: ctx.chrome("Master users"),
@@ -354,15 +312,16 @@ pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderM
             .collect(),
         domains,
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST /admin/master-users`.
-pub(super) async fn create_master_user(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create_master_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/master-users";
     let scope = match form.text("scope").as_str() {
         "global" => NewMasterScope::Global,
@@ -373,15 +332,11 @@ pub(super) async fn create_master_user(State(state): State<AppState>, headers: H
         },
         _ => return done(&state, ctx, "Choose a scope.", to).await,
     };
-    let password = match form.new_password() {
-        Ok(Some(password)) => password,
-        Ok(None) => return done(&state, ctx, "A master user needs a password.", to).await,
+    let password = match form.required_password("A master user needs a password.") {
+        Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
-    let password_hash = match hash_password(&state, password).await {
-        Ok(hash) => hash,
-        Err(response) => return response,
-    };
+    let password_hash = hash_password(&state, password).await?;
     let new = NewMasterUser { username: form.text("username"), password_hash, scope };
     let result =
         state.store.create_master_user(&ctx.actor(), new).await.map(|m| format!("Master user {} added.", m.username));
@@ -394,11 +349,8 @@ pub(super) async fn remove_master_user(
     headers: HeaderMap,
     Path(username): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let result = state
         .store
         .remove_master_user(&ctx.actor(), &username)

@@ -8,7 +8,7 @@ use axum::response::Response;
 use gatehouse_core::Error;
 use gatehouse_store::{AppLink, AppLinkChanges, NewAppLink};
 
-use super::{Chrome, done, enter, enter_form, finish, not_found, yes_no};
+use super::{Chrome, done, enter, enter_form, finish, found, not_found, yes_no};
 use crate::AppState;
 use crate::web::pages::unavailable;
 use crate::web::render;
@@ -55,28 +55,23 @@ struct LinkPage {
 }
 
 /// `GET /admin/app-links`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let links = match state.store.list_app_links().await {
         Ok(links) => links.into_iter().map(LinkView::from).collect(),
-        Err(err) => return unavailable(err),
+        Err(err) => return Err(unavailable(err)),
     };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
-    render(&LinksPage { notice, chrome: ctx.chrome("App links"), links }, StatusCode::OK)
+    let notice = ctx.take_notice(&state).await?;
+    Ok(render(&LinksPage { notice, chrome: ctx.chrome("App links"), links }, StatusCode::OK))
 }
 
 /// `POST /admin/app-links`.
-pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let new = NewAppLink {
         name: form.text("name"),
         url: form.text("url"),
@@ -88,22 +83,16 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
 }
 
 /// `GET /admin/app-links/{id}`.
-pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
-    let link = match state.store.app_link(id).await {
-        Ok(link) => LinkView::from(link),
-        Err(Error::NotFound { .. }) => return not_found(),
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+pub(super) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
+    let link = LinkView::from(found(state.store.app_link(id).await)?);
+    let notice = ctx.take_notice(&state).await?;
     let chrome = ctx.chrome(format!("App link {}", link.name));
-    render(&LinkPage { notice, chrome, link }, StatusCode::OK)
+    Ok(render(&LinkPage { notice, chrome, link }, StatusCode::OK))
 }
 
 /// `POST /admin/app-links/{id}`.
@@ -112,11 +101,8 @@ pub(super) async fn update(
     headers: HeaderMap,
     Path(id): Path<i64>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = format!("/admin/app-links/{id}");
     let position = match form.number("position", "The position") {
         Ok(position) => position,
@@ -130,7 +116,7 @@ pub(super) async fn update(
         position,
     };
     match state.store.update_app_link(&ctx.actor(), id, changes).await {
-        Err(Error::NotFound { .. }) => not_found(),
+        Err(Error::NotFound { .. }) => Err(not_found()),
         result => finish(&state, ctx, result.map(|l| format!("App link {} saved.", l.name)), &to).await,
     }
 }
@@ -141,11 +127,8 @@ pub(super) async fn remove(
     headers: HeaderMap,
     Path(id): Path<i64>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let result = state.store.remove_app_link(&ctx.actor(), id).await.map(|()| "App link removed.".to_string());
     finish(&state, ctx, result, "/admin/app-links").await
 }

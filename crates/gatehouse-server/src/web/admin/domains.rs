@@ -6,10 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use gatehouse_core::{DomainName, Error};
+use gatehouse_core::DomainName;
 use gatehouse_store::{Domain, DomainChanges, NewDomain};
 
-use super::{Chrome, Ctx, FormData, done, enter, enter_form, finish, not_found, role_of, segment, yes_no};
+use super::{Chrome, Ctx, FormData, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no};
 use crate::AppState;
 use crate::web::pages::unavailable;
 use crate::web::render;
@@ -72,20 +72,17 @@ fn owned_domain(ctx: &Ctx, name: &str) -> Result<DomainName, Response> {
 }
 
 /// `GET {prefix}/domains`.
-pub(super) async fn list<const DA: bool>(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+pub(super) async fn list<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
+    let notice = ctx.take_notice(&state).await?;
     let domains = match state.store.list_domains().await {
         Ok(domains) => domains.into_iter().filter(|d| ctx.owns(&d.name)).map(DomainView::from).collect(),
-        Err(err) => return unavailable(err),
+        Err(err) => return Err(unavailable(err)),
     };
-    render(&DomainsPage { notice, chrome: ctx.chrome("Domains"), domains }, StatusCode::OK)
+    Ok(render(&DomainsPage { notice, chrome: ctx.chrome("Domains"), domains }, StatusCode::OK))
 }
 
 /// The limit fields of the domain forms.
@@ -99,11 +96,12 @@ fn limits(form: &FormData) -> Result<[i64; 4], String> {
 }
 
 /// `POST /admin/domains`: adds a domain.
-pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/domains";
     let name = match DomainName::parse(&form.text("name")) {
         Ok(name) => name,
@@ -131,26 +129,13 @@ pub(super) async fn show<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
-    let name = match owned_domain(&ctx, &name) {
-        Ok(name) => name,
-        Err(response) => return response,
-    };
-    let domain = match state.store.domain(&name).await {
-        Ok(domain) => DomainView::from(domain),
-        Err(Error::NotFound { .. }) => return not_found(),
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
+    let name = owned_domain(&ctx, &name)?;
+    let domain = DomainView::from(found(state.store.domain(&name).await)?);
+    let notice = ctx.take_notice(&state).await?;
     let chrome = ctx.chrome(format!("Domain {}", domain.unicode_name));
-    render(&DomainPage { notice, chrome, domain }, StatusCode::OK)
+    Ok(render(&DomainPage { notice, chrome, domain }, StatusCode::OK))
 }
 
 /// `POST {prefix}/domains/{name}`: administrators change everything, domain administrators the description.
@@ -159,20 +144,10 @@ pub(super) async fn update<const DA: bool>(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let name = match owned_domain(&ctx, &name) {
-        Ok(name) => name,
-        Err(response) => return response,
-    };
-    match state.store.domain(&name).await {
-        Ok(_) => {}
-        Err(Error::NotFound { .. }) => return not_found(),
-        Err(err) => return unavailable(err),
-    }
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, role_of::<DA>(), &body).await?;
+    let name = owned_domain(&ctx, &name)?;
+    found(state.store.domain(&name).await)?;
     let to = format!("{}/domains/{}", ctx.prefix(), segment(name.as_str()));
     let mut changes = DomainChanges { description: Some(form.text("description")), ..DomainChanges::default() };
     if ctx.is_admin() {
@@ -197,12 +172,9 @@ pub(super) async fn remove(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let Ok(name) = DomainName::parse(&name) else { return not_found() };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let Ok(name) = DomainName::parse(&name) else { return Err(not_found()) };
     let result = state.store.remove_domain(&ctx.actor(), &name).await.map(|()| format!("Domain {name} removed."));
     finish(&state, ctx, result, "/admin/domains").await
 }

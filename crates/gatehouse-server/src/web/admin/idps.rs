@@ -160,21 +160,12 @@ async fn template_names(state: &AppState) -> Result<Vec<String>, Error> {
 }
 
 /// `GET /admin/identity-providers`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let loaded =
         async { Ok::<_, Error>((state.store.list_identity_providers().await?, template_names(&state).await?)) };
-    let (providers, templates) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let (providers, templates) = loaded.await.map_err(unavailable)?;
+    let notice = ctx.take_notice(&state).await?;
     let page = ProvidersPage {
         notice,
         chrome: ctx.chrome("Identity providers"),
@@ -194,7 +185,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
             .collect(),
         ldap: LdapForm::new(&default_settings(), &templates, false),
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// The LDAP settings of a posted form, checked like the command line checks them (hosts, filter, CA file,
@@ -258,24 +249,19 @@ fn ldap_settings(form: &FormData, templates: &[String]) -> Result<LdapSettings, 
 }
 
 /// `POST /admin/identity-providers`: adds an LDAP provider with its bind password.
-pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/identity-providers";
-    let templates = match template_names(&state).await {
-        Ok(templates) => templates,
-        Err(err) => return unavailable(err),
-    };
+    let templates = template_names(&state).await.map_err(unavailable)?;
     let settings = match ldap_settings(&form, &templates) {
         Ok(settings) => settings,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
-    let settings = match serde_json::to_value(&settings) {
-        Ok(settings) => settings,
-        Err(err) => return unavailable(err),
-    };
+    let settings = serde_json::to_value(&settings).map_err(unavailable)?;
     let mut secrets = BTreeMap::new();
     let password = form.get("bind_password");
     if !password.is_empty() {
@@ -285,7 +271,7 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
     match state.store.create_identity_provider(&ctx.actor(), new).await {
         Ok(created) => {
             let notice = format!("Identity provider {} added; test its connection below.", created.name);
-            done(&state, ctx, notice, &format!("{to}/{}", segment(&created.name))).await
+            done(&state, ctx, notice, &provider_path(&created.name)).await
         }
         result => finish(&state, ctx, result.map(|_| String::new()), to).await,
     }
@@ -300,6 +286,23 @@ async fn provider(state: &AppState, name: &str) -> Result<IdentityProvider, Resp
     }
 }
 
+/// [`enter_form`] for a post about the provider in the path: the login, the form, and that provider.
+async fn enter_provider_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    body: &[u8],
+) -> Result<(Ctx, FormData, IdentityProvider), Response> {
+    let (ctx, form) = enter_form(state, headers, Role::Admin, body).await?;
+    let provider = provider(state, name).await?;
+    Ok((ctx, form, provider))
+}
+
+/// The page of provider `name` (where its forms redirect to).
+fn provider_path(name: &str) -> String {
+    format!("/admin/identity-providers/{}", segment(name))
+}
+
 /// The provider page, with the connection test's steps when there are some.
 async fn provider_page(
     state: &AppState,
@@ -307,20 +310,14 @@ async fn provider_page(
     provider: IdentityProvider,
     test_steps: Vec<StepView>,
     sample: String,
-) -> Response {
+) -> Result<Response, Response> {
     let loaded = async {
         let templates = template_names(state).await?;
         let filter = LogFilter { subject: Some(provider.name.clone()), limit: Some(5), ..LogFilter::default() };
         Ok::<_, Error>((templates, state.store.job_log(&filter).await?))
     };
-    let (templates, jobs) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let (templates, jobs) = loaded.await.map_err(unavailable)?;
+    let notice = ctx.take_notice(state).await?;
     let ldap = match provider.kind {
         IdentityProviderKind::Ldap => serde_json::from_value::<LdapSettings>(provider.settings.clone())
             .ok()
@@ -350,19 +347,18 @@ async fn provider_page(
             })
             .collect(),
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `GET /admin/identity-providers/{name}`.
-pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    let ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
-    match provider(&state, &name).await {
-        Ok(provider) => provider_page(&state, ctx, provider, Vec::new(), String::new()).await,
-        Err(response) => response,
-    }
+pub(super) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Response> {
+    let ctx = enter(&state, &headers, Role::Admin).await?;
+    let current = provider(&state, &name).await?;
+    provider_page(&state, ctx, current, Vec::new(), String::new()).await
 }
 
 /// `POST /admin/identity-providers/{name}`: the LDAP settings, the active flag, and a new bind password if one
@@ -372,24 +368,14 @@ pub(super) async fn update(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let current = match provider(&state, &name).await {
-        Ok(provider) => provider,
-        Err(response) => return response,
-    };
-    let to = format!("/admin/identity-providers/{}", segment(&current.name));
+) -> Result<Response, Response> {
+    let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let to = provider_path(&current.name);
     if current.kind != IdentityProviderKind::Ldap {
         return done(&state, ctx, format!("{} providers are configured with the command line.", current.kind), &to)
             .await;
     }
-    let templates = match template_names(&state).await {
-        Ok(templates) => templates,
-        Err(err) => return unavailable(err),
-    };
+    let templates = template_names(&state).await.map_err(unavailable)?;
     let settings = match ldap_settings(&form, &templates) {
         Ok(settings) => settings,
         Err(problem) => return done(&state, ctx, problem, &to).await,
@@ -417,16 +403,9 @@ pub(super) async fn mappings(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let current = match provider(&state, &name).await {
-        Ok(provider) => provider,
-        Err(response) => return response,
-    };
-    let to = format!("/admin/identity-providers/{}", segment(&current.name));
+) -> Result<Response, Response> {
+    let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let to = provider_path(&current.name);
     let mut pairs = Vec::new();
     for line in form.get("mappings").lines().map(str::trim).filter(|l| !l.is_empty()) {
         match line.rsplit_once('=') {
@@ -449,15 +428,8 @@ pub(super) async fn test(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let current = match provider(&state, &name).await {
-        Ok(provider) => provider,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
     let sample_text = form.text("sample");
     let step = |name: &str, outcome: Result<String, String>| StepView {
         name: name.to_string(),
@@ -476,31 +448,27 @@ pub(super) async fn test(
                     outcome.into_iter().map(|(name, outcome)| step(&name, outcome)).collect()
                 }
                 Err(err) if err.fault() == Fault::Client => vec![step("read the settings", Err(err.to_string()))],
-                Err(err) => return unavailable(err),
+                Err(err) => return Err(unavailable(err)),
             },
         }
     };
     provider_page(&state, ctx, current, steps, sample_text).await
 }
 
-async fn run_sync(state: AppState, headers: HeaderMap, name: String, body: Bytes, dry_run: bool) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let current = match provider(&state, &name).await {
-        Ok(provider) => provider,
-        Err(response) => return response,
-    };
-    let to = format!("/admin/identity-providers/{}", segment(&current.name));
+async fn run_sync(
+    state: AppState,
+    headers: HeaderMap,
+    name: String,
+    body: Bytes,
+    dry_run: bool,
+) -> Result<Response, Response> {
+    let (ctx, _, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let to = provider_path(&current.name);
     // A task of its own: if the request times out, the run still finishes (and releases its lease); its
     // outcome is in the job log either way.
     let (store, provider) = (state.store.clone(), current.name.clone());
     let run = tokio::spawn(async move { SourceRegistry::new(store).sync(&provider, dry_run, &()).await });
-    let outcome = match run.await {
-        Ok(outcome) => outcome,
-        Err(err) => return unavailable(err),
-    };
+    let outcome = run.await.map_err(unavailable)?;
     match outcome {
         Ok(report) => {
             let mut notice = report.summary();
@@ -512,7 +480,7 @@ async fn run_sync(state: AppState, headers: HeaderMap, name: String, body: Bytes
         Err(err) if err.fault() == Fault::Client => {
             done(&state, ctx, format!("The sync of {} was refused: {err}", current.name), &to).await
         }
-        Err(err) => unavailable(err),
+        Err(err) => Err(unavailable(err)),
     }
 }
 
@@ -522,7 +490,7 @@ pub(super) async fn sync(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, Response> {
     run_sync(state, headers, name, body, false).await
 }
 
@@ -532,7 +500,7 @@ pub(super) async fn dry_run(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, Response> {
     run_sync(state, headers, name, body, true).await
 }
 
@@ -542,16 +510,13 @@ pub(super) async fn remove(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
     match state.store.remove_identity_provider(&ctx.actor(), &name).await {
         Ok(()) => done(&state, ctx, format!("Identity provider {name} removed."), "/admin/identity-providers").await,
-        Err(Error::NotFound { .. }) => not_found(),
+        Err(Error::NotFound { .. }) => Err(not_found()),
         Err(err) => {
-            let to = format!("/admin/identity-providers/{}", segment(&name));
+            let to = provider_path(&name);
             finish(&state, ctx, Err(err), &to).await
         }
     }

@@ -69,6 +69,19 @@ impl Filters {
             Err(_) => (None, Some(format!("'{text}' is not a date (YYYY-MM-DD); the date filter was left out."))),
         }
     }
+
+    /// The store's filter: `subject` when not empty, `since`, and how many entries to read (`scan`: enough to
+    /// filter here, else one more than is shown); with the problem of an unreadable `since`.
+    fn log_filter(&self, subject: String, scan: bool) -> (LogFilter, Option<String>) {
+        let (since, problem) = self.since();
+        let limit = Some(if scan { SCANNED } else { SHOWN as u64 + 1 });
+        (LogFilter { subject: Some(subject).filter(|s| !s.is_empty()), since, limit }, problem)
+    }
+}
+
+/// 404 unless `subject` (an address or domain; empty: any) is about a domain this login manages.
+fn check_subject(ctx: &Ctx, subject: &str) -> Result<(), Response> {
+    if subject.is_empty() || ctx.owns(domain_of(&subject.to_lowercase())) { Ok(()) } else { Err(not_found()) }
 }
 
 /// The domain of an address or domain name (`alice@example.org` → `example.org`).
@@ -87,11 +100,8 @@ async fn page(
     headers: Vec<&'static str>,
     mut rows: Vec<Vec<String>>,
     problem: Option<String>,
-) -> Response {
-    let notice = match ctx.take_notice(state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let notice = ctx.take_notice(state).await?;
     let notice = match (notice, problem) {
         (Some(a), Some(b)) => Some(format!("{a} {b}")),
         (a, b) => a.or(b),
@@ -99,7 +109,7 @@ async fn page(
     let limited = rows.len() > SHOWN;
     rows.truncate(SHOWN);
     let page = LogPage { notice, chrome: ctx.chrome(title), action, filters, headers, rows, limited, limit: SHOWN };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `GET {prefix}/logs/auth?user=&result=&service=&since=`.
@@ -107,28 +117,15 @@ pub(super) async fn auth<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let ctx = match enter(&state, &headers, role_of::<DA>()).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let ctx = enter(&state, &headers, role_of::<DA>()).await?;
     let query = Filters(query);
     let user = query.get("user").to_lowercase();
-    if !user.is_empty() && !ctx.owns(domain_of(&user)) {
-        return not_found();
-    }
+    check_subject(&ctx, &user)?;
     let (result, service) = (query.get("result"), query.get("service"));
-    let (since, problem) = query.since();
     let scan = !ctx.is_admin() || !result.is_empty() || !service.is_empty();
-    let filter = LogFilter {
-        subject: Some(user).filter(|u| !u.is_empty()),
-        since,
-        limit: Some(if scan { SCANNED } else { SHOWN as u64 + 1 }),
-    };
-    let entries = match state.store.auth_log(&filter).await {
-        Ok(entries) => entries,
-        Err(err) => return unavailable(err),
-    };
+    let (filter, problem) = query.log_filter(user, scan);
+    let entries = state.store.auth_log(&filter).await.map_err(unavailable)?;
     let rows = entries
         .into_iter()
         .filter(|e| ctx.owns(domain_of(&e.username)))
@@ -180,28 +177,15 @@ pub(super) async fn audit<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let ctx = match enter(&state, &headers, role_of::<DA>()).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let ctx = enter(&state, &headers, role_of::<DA>()).await?;
     let query = Filters(query);
     let target = query.get("target");
-    if !target.is_empty() && !ctx.owns(domain_of(&target.to_lowercase())) {
-        return not_found();
-    }
+    check_subject(&ctx, &target)?;
     let (actor, action) = (query.get("actor"), query.get("action"));
-    let (since, problem) = query.since();
     let scan = !ctx.is_admin() || !actor.is_empty() || !action.is_empty();
-    let filter = LogFilter {
-        subject: Some(target).filter(|t| !t.is_empty()),
-        since,
-        limit: Some(if scan { SCANNED } else { SHOWN as u64 + 1 }),
-    };
-    let entries = match state.store.audit_log(&filter).await {
-        Ok(entries) => entries,
-        Err(err) => return unavailable(err),
-    };
+    let (filter, problem) = query.log_filter(target, scan);
+    let entries = state.store.audit_log(&filter).await.map_err(unavailable)?;
     let rows = entries
         .into_iter()
         .filter(|e| ctx.owns(domain_of(&e.target)))
@@ -225,23 +209,12 @@ pub(super) async fn jobs(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let ctx = enter(&state, &headers, Role::Admin).await?;
     let query = Filters(query);
     let status = query.get("status");
-    let (since, problem) = query.since();
-    let filter = LogFilter {
-        subject: Some(query.get("provider")).filter(|p| !p.is_empty()),
-        since,
-        limit: Some(if status.is_empty() { SHOWN as u64 + 1 } else { SCANNED }),
-    };
-    let runs = match state.store.job_log(&filter).await {
-        Ok(runs) => runs,
-        Err(err) => return unavailable(err),
-    };
+    let (filter, problem) = query.log_filter(query.get("provider"), !status.is_empty());
+    let runs = state.store.job_log(&filter).await.map_err(unavailable)?;
     let rows = runs
         .into_iter()
         .filter(|run| status.is_empty() || run.status == status)

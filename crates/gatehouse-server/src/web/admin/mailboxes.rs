@@ -13,11 +13,11 @@ use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet};
 use gatehouse_store::{LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox};
 
 use super::{
-    Choice, Chrome, Ctx, date_time, done, enter, enter_form, finish, hash_password, not_found, protocol_choices,
-    role_of, segment, yes_no,
+    Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, found, hash_password, not_found,
+    protocol_choices, role_of, segment, yes_no,
 };
 use crate::AppState;
-use crate::web::pages::unavailable;
+use crate::web::pages::{app_password_state, unavailable};
 use crate::web::render;
 use crate::web::session::Role;
 
@@ -103,11 +103,26 @@ fn owned_address(ctx: &Ctx, address: &str) -> Result<MailboxAddress, Response> {
 /// An existing mailbox of this login's domains.
 async fn owned_mailbox(state: &AppState, ctx: &Ctx, address: &str) -> Result<(MailboxAddress, Mailbox), Response> {
     let address = owned_address(ctx, address)?;
-    match state.store.mailbox(&address).await {
-        Ok(mailbox) => Ok((address, mailbox)),
-        Err(Error::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(unavailable(err)),
-    }
+    let mailbox = found(state.store.mailbox(&address).await)?;
+    Ok((address, mailbox))
+}
+
+/// [`enter_form`] for a post about the mailbox in the path: the login, the form, and that mailbox (if it is one
+/// this login manages, see [`owned_mailbox`]).
+async fn enter_mailbox_form<const DA: bool>(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: &str,
+    body: &[u8],
+) -> Result<(Ctx, FormData, MailboxAddress, Mailbox), Response> {
+    let (ctx, form) = enter_form(state, headers, role_of::<DA>(), body).await?;
+    let (address, mailbox) = owned_mailbox(state, &ctx, address).await?;
+    Ok((ctx, form, address, mailbox))
+}
+
+/// The page of mailbox `address` (where its forms redirect to).
+fn mailbox_page(ctx: &Ctx, address: &str) -> String {
+    format!("{}/mailboxes/{}", ctx.prefix(), segment(address))
 }
 
 /// `local` and the identity providers, as options.
@@ -130,11 +145,8 @@ pub(super) async fn list<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
     let wanted = query.get("domain").map(|d| d.trim().to_lowercase()).filter(|d| !d.is_empty());
     let loaded = async {
         let domains: Vec<_> = state.store.list_domains().await?.into_iter().filter(|d| ctx.owns(&d.name)).collect();
@@ -147,14 +159,8 @@ pub(super) async fn list<const DA: bool>(
         };
         Ok::<_, Error>((domains, mailboxes, sources, templates))
     };
-    let (domains, mailboxes, auth_sources, templates) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let (domains, mailboxes, auth_sources, templates) = loaded.await.map_err(unavailable)?;
+    let notice = ctx.take_notice(&state).await?;
     let page = MailboxesPage {
         notice,
         can_impersonate: ctx.can_impersonate(&state),
@@ -171,22 +177,23 @@ pub(super) async fn list<const DA: bool>(
         templates,
         protocols: protocol_choices(ProtocolSet::NONE),
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST {prefix}/mailboxes`: adds a mailbox in one of this login's domains.
-pub(super) async fn create<const DA: bool>(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, role_of::<DA>(), &body).await?;
     let to = format!("{}/mailboxes", ctx.prefix());
     let domain = match DomainName::parse(&form.text("domain")) {
         Ok(domain) => domain,
         Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
     };
     if !ctx.owns(domain.as_str()) {
-        return not_found();
+        return Err(not_found());
     }
     let address = match MailboxAddress::from_parts(&form.text("local_part"), domain) {
         Ok(address) => address,
@@ -212,10 +219,7 @@ pub(super) async fn create<const DA: bool>(State(state): State<AppState>, header
         Err(problem) => return done(&state, ctx, problem, &to).await,
     };
     if let Some(password) = password {
-        new.password_hash = match hash_password(&state, password).await {
-            Ok(hash) => Some(hash),
-            Err(response) => return response,
-        };
+        new.password_hash = Some(hash_password(&state, password).await?);
     }
     let result = state.store.create_mailbox(&ctx.actor(), new).await.map(|m| format!("Mailbox {} added.", m.address));
     finish(&state, ctx, result, &to).await
@@ -226,15 +230,9 @@ pub(super) async fn show<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(address): Path<String>,
-) -> Response {
-    let mut ctx = match enter(&state, &headers, role_of::<DA>()).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
-    let (address, mailbox) = match owned_mailbox(&state, &ctx, &address).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
+    let (address, mailbox) = owned_mailbox(&state, &ctx, &address).await?;
     let loaded = async {
         let apps = state.store.list_app_passwords(&address).await?;
         let (sources, templates) = if ctx.is_admin() {
@@ -244,14 +242,8 @@ pub(super) async fn show<const DA: bool>(
         };
         Ok::<_, Error>((apps, sources, templates))
     };
-    let (apps, auth_sources, templates) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err),
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let (apps, auth_sources, templates) = loaded.await.map_err(unavailable)?;
+    let notice = ctx.take_notice(&state).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let page = MailboxPage {
         notice,
@@ -265,13 +257,7 @@ pub(super) async fn show<const DA: bool>(
             .into_iter()
             .map(|app| AppPasswordView {
                 id: app.id,
-                state: if !app.active {
-                    "revoked"
-                } else if app.expires_at.is_some_and(|e| e <= now) {
-                    "expired"
-                } else {
-                    "active"
-                },
+                state: app_password_state(&app, now),
                 active: app.active,
                 name: app.name,
                 protocols: app.protocols.to_string(),
@@ -281,7 +267,7 @@ pub(super) async fn show<const DA: bool>(
             })
             .collect(),
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST {prefix}/mailboxes/{address}`: saves what differs from the stored mailbox.
@@ -290,16 +276,9 @@ pub(super) async fn update<const DA: bool>(
     headers: HeaderMap,
     Path(address): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let to = format!("{}/mailboxes/{}", ctx.prefix(), segment(&current.address));
+) -> Result<Response, Response> {
+    let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let to = mailbox_page(&ctx, &current.address);
     let quota = match form.number("quota_mib", "The quota") {
         Ok(quota) => quota.unwrap_or(0),
         Err(problem) => return done(&state, ctx, problem, &to).await,
@@ -356,25 +335,14 @@ pub(super) async fn set_password<const DA: bool>(
     headers: HeaderMap,
     Path(address): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let to = format!("{}/mailboxes/{}", ctx.prefix(), segment(&current.address));
-    let password = match form.new_password() {
-        Ok(Some(password)) => password,
-        Ok(None) => return done(&state, ctx, "Type the new password twice.", &to).await,
+) -> Result<Response, Response> {
+    let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let to = mailbox_page(&ctx, &current.address);
+    let password = match form.required_password("Type the new password twice.") {
+        Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, &to).await,
     };
-    let hash = match hash_password(&state, password).await {
-        Ok(hash) => hash,
-        Err(response) => return response,
-    };
+    let hash = hash_password(&state, password).await?;
     let changes = MailboxChanges {
         password_hash: Some(hash),
         force_password_change: Some(form.checked("force_password_change")),
@@ -395,15 +363,8 @@ pub(super) async fn remove<const DA: bool>(
     headers: HeaderMap,
     Path(address): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
     let result = async {
         state.store.remove_mailbox(&ctx.actor(), &address).await?;
         state.store.delete_web_sessions_of(Role::User.as_str(), &current.address).await?;
@@ -420,16 +381,9 @@ pub(super) async fn revoke_app_password<const DA: bool>(
     headers: HeaderMap,
     Path((address, id)): Path<(String, i64)>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, role_of::<DA>(), &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
-    let (address, current) = match owned_mailbox(&state, &ctx, &address).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let to = format!("{}/mailboxes/{}", ctx.prefix(), segment(&current.address));
+) -> Result<Response, Response> {
+    let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let to = mailbox_page(&ctx, &current.address);
     // The store revokes only an app password of this mailbox; another mailbox's id is "not found".
     let result = state
         .store

@@ -58,18 +58,12 @@ struct TemplatePage {
 }
 
 /// `GET /admin/templates`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
+    let notice = ctx.take_notice(&state).await?;
     let templates = match state.store.list_templates().await {
         Ok(templates) => templates.into_iter().map(TemplateView::from).collect(),
-        Err(err) => return unavailable(err),
+        Err(err) => return Err(unavailable(err)),
     };
     let page = TemplatesPage {
         notice,
@@ -77,7 +71,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
         templates,
         protocols: protocol_choices(ProtocolSet::ALL),
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// The quota, protocols, active flag and attributes of a template form.
@@ -91,11 +85,12 @@ fn settings(form: &FormData) -> Result<(i64, ProtocolSet, bool, serde_json::Valu
 }
 
 /// `POST /admin/templates`.
-pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/templates";
     let (quota_mib, protocols, active, attributes) = match settings(&form) {
         Ok(settings) => settings,
@@ -107,25 +102,23 @@ pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
 }
 
 /// `GET /admin/templates/{name}`.
-pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    let mut ctx = match enter(&state, &headers, Role::Admin).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub(super) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Response> {
+    let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let template = match state.store.list_templates().await {
         Ok(templates) => match templates.into_iter().find(|t| t.name == name) {
             Some(template) => template,
-            None => return not_found(),
+            None => return Err(not_found()),
         },
-        Err(err) => return unavailable(err),
+        Err(err) => return Err(unavailable(err)),
     };
-    let notice = match ctx.take_notice(&state).await {
-        Ok(notice) => notice,
-        Err(response) => return response,
-    };
+    let notice = ctx.take_notice(&state).await?;
     let protocols = protocol_choices(template.protocols);
     let chrome = ctx.chrome(format!("Template {}", template.name));
-    render(&TemplatePage { notice, chrome, template: template.into(), protocols }, StatusCode::OK)
+    Ok(render(&TemplatePage { notice, chrome, template: template.into(), protocols }, StatusCode::OK))
 }
 
 /// `POST /admin/templates/{name}`.
@@ -134,11 +127,8 @@ pub(super) async fn update(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, form) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = format!("/admin/templates/{}", segment(&name));
     let (quota_mib, protocols, active, attributes) = match settings(&form) {
         Ok(settings) => settings,
@@ -151,7 +141,7 @@ pub(super) async fn update(
         attributes: Some(attributes),
     };
     match state.store.update_template(&ctx.actor(), &name, changes).await {
-        Err(Error::NotFound { .. }) => not_found(),
+        Err(Error::NotFound { .. }) => Err(not_found()),
         result => finish(&state, ctx, result.map(|t| format!("Template {} saved.", t.name)), &to).await,
     }
 }
@@ -162,11 +152,8 @@ pub(super) async fn remove(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
-    let (ctx, _) = match enter_form(&state, &headers, Role::Admin, &body).await {
-        Ok(entered) => entered,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let result = state.store.remove_template(&ctx.actor(), &name).await.map(|()| format!("Template {name} removed."));
     finish(&state, ctx, result, "/admin/templates").await
 }
