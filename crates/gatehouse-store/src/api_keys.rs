@@ -6,26 +6,23 @@
 //! to source networks (CIDRs) and to domains, and is revoked rather than deleted, so the audit log's
 //! `api-key:<name>` entries keep pointing at a listed key.
 //!
-//! For keys limited to domains, [`Store::auth_log_in_domains`] and [`Store::audit_log_in_domains`] give the
-//! log entries about those domains only.
+//! For keys limited to domains, the log queries take the domains in [`crate::LogFilter::domains`].
 
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use gatehouse_core::{DomainName, Error, Result};
 use rand::distr::{Alphanumeric, SampleString};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::entity::{api_key, audit_log, auth_log};
+use crate::entity::api_key;
 use crate::logs::audit;
-use crate::{Actor, AuditEntry, AuthLogEntry, AuthResult, LogFilter, Store, commit, db_err, now};
+use crate::{Actor, Store, commit, db_err, now};
 
 /// Prefix of every API-key token.
 pub const API_KEY_PREFIX: &str = "gk_";
@@ -37,8 +34,6 @@ const API_KEY_TOUCH_INTERVAL: i64 = 60;
 const MAX_NAME_CHARS: usize = 100;
 /// Size of the `domains` column.
 const MAX_DOMAINS_CHARS: usize = 2000;
-/// How many log entries at most one call returns.
-const DEFAULT_LOG_LIMIT: u64 = 100;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -261,12 +256,6 @@ fn to_record(row: api_key::Model) -> Result<ApiKey> {
 
 /// `LOWER(column) LIKE '%@domain'` for each domain, OR-ed. Domain names are validated ASCII (letters, digits,
 /// `-`, `.`), so they hold no LIKE wildcard.
-fn in_domains(column: impl sea_orm::sea_query::IntoColumnRef + Copy, domains: &[DomainName]) -> Condition {
-    domains.iter().fold(Condition::any(), |any, domain| {
-        any.add(Expr::expr(Func::lower(Expr::col(column))).like(format!("%@{}", domain.as_str())))
-    })
-}
-
 impl Store {
     /// Creates an API key and returns it with its token, `gk_<id>_<secret>`: the only time the token is
     /// known. Networks are stored normalised (`192.0.2.7/24` becomes `192.0.2.0/24`, an address `/32`).
@@ -395,70 +384,6 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(())
-    }
-
-    /// Auth-log entries for mailboxes of `domains` (by the login name's domain), newest first: what a key
-    /// limited to those domains may see. The filter applies as in [`Store::auth_log`].
-    pub async fn auth_log_in_domains(&self, filter: &LogFilter, domains: &[DomainName]) -> Result<Vec<AuthLogEntry>> {
-        if domains.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = auth_log::Entity::find()
-            .filter(in_domains(auth_log::Column::Username, domains))
-            .order_by_desc(auth_log::Column::Id);
-        if let Some(user) = &filter.subject {
-            query = query.filter(auth_log::Column::Username.eq(user.as_str()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(auth_log::Column::CreatedAt.gte(since));
-        }
-        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LOG_LIMIT)).all(&self.db).await.map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AuthLogEntry {
-                id: row.id,
-                created_at: row.created_at,
-                service: row.service,
-                username: row.username,
-                master_user: row.master_user,
-                remote_ip: row.remote_ip,
-                result: AuthResult::parse(&row.result),
-                reason: row.reason,
-                via_app_password: row.via_app_password,
-                app_password_id: row.app_password_id,
-            })
-            .collect())
-    }
-
-    /// Audit-log entries about `domains` (the domains themselves and their mailboxes), newest first: what a
-    /// key limited to those domains may see. The filter applies as in [`Store::audit_log`].
-    pub async fn audit_log_in_domains(&self, filter: &LogFilter, domains: &[DomainName]) -> Result<Vec<AuditEntry>> {
-        if domains.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<&str> = domains.iter().map(DomainName::as_str).collect();
-        let mut query = audit_log::Entity::find()
-            .filter(in_domains(audit_log::Column::Target, domains).add(audit_log::Column::Target.is_in(names)))
-            .order_by_desc(audit_log::Column::Id);
-        if let Some(target) = &filter.subject {
-            query = query.filter(audit_log::Column::Target.eq(target.as_str()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(audit_log::Column::CreatedAt.gte(since));
-        }
-        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LOG_LIMIT)).all(&self.db).await.map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AuditEntry {
-                id: row.id,
-                created_at: row.created_at,
-                actor: row.actor,
-                actor_role: row.actor_role,
-                action: row.action,
-                target: row.target,
-                details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::String(row.details)),
-            })
-            .collect())
     }
 }
 

@@ -1,9 +1,11 @@
 //! The three logs: the auth log (every login decision), the audit log (every change and impersonation, written
 //! in the same transaction as the change) and the job log (sync and import runs).
 
-use gatehouse_core::Result;
+use gatehouse_core::{DomainName, Result};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use crate::entity::{audit_log, auth_log, job_log};
@@ -36,6 +38,13 @@ pub(crate) async fn audit(
 
 fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_string()))
+}
+
+/// Addresses (`…@domain`, compared case-insensitively) in any of `domains`; no domains match nothing.
+fn addresses_in(column: impl sea_orm::sea_query::IntoColumnRef + Copy, domains: &[DomainName]) -> Condition {
+    domains.iter().fold(Condition::any(), |any, domain| {
+        any.add(Expr::expr(Func::lower(Expr::col(column))).like(format!("%@{}", domain.as_str())))
+    })
 }
 
 impl Store {
@@ -77,14 +86,26 @@ impl Store {
         audit(&self.db, actor, action, target, details).await
     }
 
-    /// Auth-log entries, newest first.
+    /// Auth-log entries, newest first, filtered in the database (so `limit` counts matching entries).
     pub async fn auth_log(&self, filter: &LogFilter) -> Result<Vec<AuthLogEntry>> {
+        if filter.domains.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
         let mut query = auth_log::Entity::find().order_by_desc(auth_log::Column::Id);
         if let Some(user) = &filter.subject {
             query = query.filter(auth_log::Column::Username.eq(user.as_str()));
         }
         if let Some(since) = filter.since {
             query = query.filter(auth_log::Column::CreatedAt.gte(since));
+        }
+        if let Some(domains) = &filter.domains {
+            query = query.filter(addresses_in(auth_log::Column::Username, domains));
+        }
+        if let Some(service) = &filter.service {
+            query = query.filter(auth_log::Column::Service.eq(service.as_str()));
+        }
+        if let Some(result) = filter.result {
+            query = query.filter(auth_log::Column::Result.eq(result.as_str()));
         }
         let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
         Ok(rows
@@ -104,14 +125,29 @@ impl Store {
             .collect())
     }
 
-    /// Audit-log entries, newest first.
+    /// Audit-log entries, newest first, filtered in the database (so `limit` counts matching entries). With
+    /// `domains`, an entry matches when its target is one of the domains or an address in one.
     pub async fn audit_log(&self, filter: &LogFilter) -> Result<Vec<AuditEntry>> {
+        if filter.domains.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
         let mut query = audit_log::Entity::find().order_by_desc(audit_log::Column::Id);
         if let Some(target) = &filter.subject {
             query = query.filter(audit_log::Column::Target.eq(target.as_str()));
         }
         if let Some(since) = filter.since {
             query = query.filter(audit_log::Column::CreatedAt.gte(since));
+        }
+        if let Some(domains) = &filter.domains {
+            let names: Vec<&str> = domains.iter().map(DomainName::as_str).collect();
+            query = query
+                .filter(addresses_in(audit_log::Column::Target, domains).add(audit_log::Column::Target.is_in(names)));
+        }
+        if let Some(actor) = &filter.actor {
+            query = query.filter(audit_log::Column::Actor.eq(actor.as_str()));
+        }
+        if let Some(prefix) = &filter.action_prefix {
+            query = query.filter(audit_log::Column::Action.starts_with(prefix.as_str()));
         }
         let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
         Ok(rows
@@ -165,6 +201,9 @@ impl Store {
         let mut query = job_log::Entity::find().order_by_desc(job_log::Column::Id);
         if let Some(provider) = &filter.subject {
             query = query.filter(job_log::Column::Provider.eq(provider.as_str()));
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(job_log::Column::Status.eq(status.as_str()));
         }
         if let Some(since) = filter.since {
             query = query.filter(job_log::Column::StartedAt.gte(since));

@@ -700,4 +700,17 @@ pub struct LogFilter {
     pub since: Option<i64>,
     /// At most this many (newest first); default 100.
     pub limit: Option<u64>,
+    /// Only entries about these domains (their mailboxes, or the domains themselves); `Some(empty)` matches
+    /// nothing. For domain administrators and domain-limited API keys.
+    pub domains: Option<Vec<DomainName>>,
+    /// Auth log: only this service (`imap`, `web`, …).
+    pub service: Option<String>,
+    /// Auth log: only this outcome.
+    pub result: Option<AuthResult>,
+    /// Audit log: only changes by this actor.
+    pub actor: Option<String>,
+    /// Audit log: only actions starting with this (`mailbox`, `domain.add`, …).
+    pub action_prefix: Option<String>,
+    /// Job log: only runs with this status (`ok`, `refused`, `failed`, `running`).
+    pub status: Option<String>,
 }

@@ -145,21 +145,35 @@ async fn logs_can_be_limited_to_domains(store: Store) {
             .await
             .unwrap();
     }
+    let in_domains =
+        |filter: LogFilter, domains: &[DomainName]| LogFilter { domains: Some(domains.to_vec()), ..filter };
     let only_a = [domain("a.example")];
-    let auth = store.auth_log_in_domains(&LogFilter::default(), &only_a).await.unwrap();
+    let auth = store.auth_log(&in_domains(LogFilter::default(), &only_a)).await.unwrap();
     let mut users: Vec<&str> = auth.iter().map(|e| e.username.as_str()).collect();
     users.sort();
     assert_eq!(users, vec!["User@A.Example", "user@a.example"]);
     let limited = LogFilter { limit: Some(1), ..Default::default() };
-    assert_eq!(store.auth_log_in_domains(&limited, &only_a).await.unwrap().len(), 1);
+    assert_eq!(store.auth_log(&in_domains(limited.clone(), &only_a)).await.unwrap().len(), 1);
     let subject = LogFilter { subject: Some("user@b.example".into()), ..Default::default() };
-    assert!(store.auth_log_in_domains(&subject, &only_a).await.unwrap().is_empty());
-    assert!(store.auth_log_in_domains(&LogFilter::default(), &[]).await.unwrap().is_empty());
+    assert!(store.auth_log(&in_domains(subject.clone(), &only_a)).await.unwrap().is_empty());
+    assert!(store.auth_log(&in_domains(LogFilter::default(), &[])).await.unwrap().is_empty());
 
-    let audit = store.audit_log_in_domains(&LogFilter::default(), &only_a).await.unwrap();
+    let audit = store.audit_log(&in_domains(LogFilter::default(), &only_a)).await.unwrap();
     let mut targets: Vec<&str> = audit.iter().map(|e| e.target.as_str()).collect();
     targets.sort();
     assert_eq!(targets, vec!["a.example", "user@a.example"]);
     let both = [domain("a.example"), domain("b.example")];
-    assert_eq!(store.audit_log_in_domains(&LogFilter::default(), &both).await.unwrap().len(), 4);
+    assert_eq!(store.audit_log(&in_domains(LogFilter::default(), &both)).await.unwrap().len(), 4);
+
+    // The other filters run in the database too, so `limit` counts matching entries.
+    let imap = LogFilter { service: Some("imap".into()), limit: Some(3), ..Default::default() };
+    assert_eq!(store.auth_log(&imap).await.unwrap().len(), 3);
+    let web = LogFilter { service: Some("web".into()), ..Default::default() };
+    assert!(store.auth_log(&web).await.unwrap().is_empty());
+    let successes = LogFilter { result: Some(AuthResult::Success), ..Default::default() };
+    assert!(store.auth_log(&successes).await.unwrap().is_empty());
+    let mailbox_adds = LogFilter { action_prefix: Some("mailbox.".into()), ..Default::default() };
+    assert_eq!(store.audit_log(&mailbox_adds).await.unwrap().len(), 2);
+    let by_cli = LogFilter { actor: Some("nobody".into()), ..Default::default() };
+    assert!(store.audit_log(&by_cli).await.unwrap().is_empty());
 }

@@ -36,6 +36,7 @@ impl LogQuery {
             subject: self.subject.filter(|s| !s.trim().is_empty()),
             since: self.since,
             limit: Some(self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)),
+            ..LogFilter::default()
         }
     }
 }
@@ -181,12 +182,11 @@ pub async fn auth_log(
     Extension(caller): Extension<ApiCaller>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<Vec<AuthLogEntryView>>> {
-    let filter = query.filter();
-    let entries = if caller.sees_all_domains() {
-        state.store.auth_log(&filter).await?
-    } else {
-        state.store.auth_log_in_domains(&filter, &caller.limited_to()).await?
-    };
+    let mut filter = query.filter();
+    if !caller.sees_all_domains() {
+        filter.domains = Some(caller.limited_to());
+    }
+    let entries = state.store.auth_log(&filter).await?;
     Ok(Json(entries.into_iter().map(AuthLogEntryView::from).collect()))
 }
 
@@ -207,12 +207,11 @@ pub async fn audit_log(
     Extension(caller): Extension<ApiCaller>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<Vec<AuditEntryView>>> {
-    let filter = query.filter();
-    let entries = if caller.sees_all_domains() {
-        state.store.audit_log(&filter).await?
-    } else {
-        state.store.audit_log_in_domains(&filter, &caller.limited_to()).await?
-    };
+    let mut filter = query.filter();
+    if !caller.sees_all_domains() {
+        filter.domains = Some(caller.limited_to());
+    }
+    let entries = state.store.audit_log(&filter).await?;
     Ok(Json(entries.into_iter().map(AuditEntryView::from).collect()))
 }
 

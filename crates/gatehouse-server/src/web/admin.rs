@@ -117,6 +117,13 @@ impl Ctx {
         self.role.home()
     }
 
+    /// The domains a log query is limited to: `None` for administrators (everything), the managed domains for
+    /// domain administrators.
+    fn log_domains(&self) -> Option<Vec<gatehouse_core::DomainName>> {
+        (!self.is_admin())
+            .then(|| self.account.domains.iter().filter_map(|d| gatehouse_core::DomainName::parse(d).ok()).collect())
+    }
+
     /// Whether this login manages domain `name` (ASCII form): administrators manage every domain.
     fn owns(&self, name: &str) -> bool {
         self.is_admin() || self.account.domains.iter().any(|d| d == name)

@@ -17,7 +17,7 @@ fn time(seconds: i64) -> String {
 /// Runs `log`.
 pub async fn run(ctx: &CommandContext, args: LogArgs) -> anyhow::Result<()> {
     let store = ctx.store().await?;
-    let filter = LogFilter { subject: args.subject, since: None, limit: Some(args.limit) };
+    let filter = LogFilter { subject: args.subject, limit: Some(args.limit), ..LogFilter::default() };
     let json = args.list.json;
     match args.which.as_str() {
         "auth" => {

@@ -1,5 +1,5 @@
-//! The auth, audit and job logs with filters. Domain administrators see only the entries about their domains
-//! and their mailboxes (the newest ones among the last entries scanned); the job log is for administrators.
+//! The auth, audit and job logs with filters, all applied by the database. Domain administrators see only the
+//! entries about their domains and their mailboxes; the job log is for administrators.
 
 use std::collections::HashMap;
 
@@ -17,8 +17,6 @@ use crate::web::session::Role;
 
 /// Entries shown.
 const SHOWN: usize = 100;
-/// Entries read when filtering here rather than in the database.
-const SCANNED: u64 = 2000;
 
 pub(super) struct FilterView {
     name: &'static str,
@@ -70,12 +68,19 @@ impl Filters {
         }
     }
 
-    /// The store's filter: `subject` when not empty, `since`, and how many entries to read (`scan`: enough to
-    /// filter here, else one more than is shown); with the problem of an unreadable `since`.
-    fn log_filter(&self, subject: String, scan: bool) -> (LogFilter, Option<String>) {
+    /// The store's filter for this login: `subject` when not empty, `since`, the login's domains, and one more
+    /// entry than is shown (to say that there are more); with the problem of an unreadable `since`. Every
+    /// filter runs in the database.
+    fn log_filter(&self, ctx: &Ctx, subject: String) -> (LogFilter, Option<String>) {
         let (since, problem) = self.since();
-        let limit = Some(if scan { SCANNED } else { SHOWN as u64 + 1 });
-        (LogFilter { subject: Some(subject).filter(|s| !s.is_empty()), since, limit }, problem)
+        let filter = LogFilter {
+            subject: Some(subject).filter(|s| !s.is_empty()),
+            since,
+            limit: Some(SHOWN as u64 + 1),
+            domains: ctx.log_domains(),
+            ..LogFilter::default()
+        };
+        (filter, problem)
     }
 }
 
@@ -123,22 +128,17 @@ pub(super) async fn auth<const DA: bool>(
     let user = query.get("user").to_lowercase();
     check_subject(&ctx, &user)?;
     let (result, service) = (query.get("result"), query.get("service"));
-    let scan = !ctx.is_admin() || !result.is_empty() || !service.is_empty();
-    let (filter, problem) = query.log_filter(user, scan);
+    let (mut filter, problem) = query.log_filter(&ctx, user);
+    filter.service = Some(service).filter(|s| !s.is_empty());
+    filter.result = match result.as_str() {
+        "success" => Some(AuthResult::Success),
+        "failure" => Some(AuthResult::Failure),
+        "tempfail" => Some(AuthResult::TempFail),
+        _ => None,
+    };
     let entries = state.store.auth_log(&filter).await.map_err(unavailable)?;
     let rows = entries
         .into_iter()
-        .filter(|e| ctx.owns(domain_of(&e.username)))
-        .filter(|e| service.is_empty() || e.service == service)
-        .filter(|e| {
-            result.is_empty()
-                || matches!(
-                    (result.as_str(), e.result),
-                    ("success", AuthResult::Success)
-                        | ("failure", AuthResult::Failure)
-                        | ("tempfail", AuthResult::TempFail)
-                )
-        })
         .map(|e| {
             vec![
                 date_time(e.created_at),
@@ -183,14 +183,12 @@ pub(super) async fn audit<const DA: bool>(
     let target = query.get("target");
     check_subject(&ctx, &target)?;
     let (actor, action) = (query.get("actor"), query.get("action"));
-    let scan = !ctx.is_admin() || !actor.is_empty() || !action.is_empty();
-    let (filter, problem) = query.log_filter(target, scan);
+    let (mut filter, problem) = query.log_filter(&ctx, target);
+    filter.actor = Some(actor).filter(|a| !a.is_empty());
+    filter.action_prefix = Some(action).filter(|a| !a.is_empty());
     let entries = state.store.audit_log(&filter).await.map_err(unavailable)?;
     let rows = entries
         .into_iter()
-        .filter(|e| ctx.owns(domain_of(&e.target)))
-        .filter(|e| actor.is_empty() || e.actor == actor)
-        .filter(|e| action.is_empty() || e.action.starts_with(&action))
         .map(|e| vec![date_time(e.created_at), e.actor, e.actor_role, e.action, e.target, e.details.to_string()])
         .collect();
     let filters = vec![
@@ -213,11 +211,11 @@ pub(super) async fn jobs(
     let ctx = enter(&state, &headers, Role::Admin).await?;
     let query = Filters(query);
     let status = query.get("status");
-    let (filter, problem) = query.log_filter(query.get("provider"), !status.is_empty());
+    let (mut filter, problem) = query.log_filter(&ctx, query.get("provider"));
+    filter.status = Some(status).filter(|s| !s.is_empty());
     let runs = state.store.job_log(&filter).await.map_err(unavailable)?;
     let rows = runs
         .into_iter()
-        .filter(|run| status.is_empty() || run.status == status)
         .map(|run| {
             vec![
                 date_time(run.started_at),
