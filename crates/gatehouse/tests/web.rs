@@ -83,6 +83,10 @@ fn logins_sessions_forms_and_app_passwords() {
     // ALLOW_ADMIN_EMAIL_LOGIN is off.
     let odd = alice.get(port, "/sogo-auth?login=alice%40example.org&rd=https://evil.example/");
     assert_eq!(odd.header("location"), Some("/SOGo/so/"));
+    // A webmail link followed from another site does nothing.
+    let cross =
+        alice.send(port, "GET", "/sogo-auth?login=alice%40example.org", &[("Sec-Fetch-Site", "cross-site")], "");
+    assert_eq!(cross.header("location"), Some("/?m=forbidden"));
     let mut admin = Client::default();
     assert_eq!(admin.login(port, "/admin", "admin", "admin-pw").status, 303);
     let page = admin.get(port, "/admin");

@@ -894,6 +894,17 @@ pub async fn sogo_auth(
         Err(err) => return unavailable(err),
     };
     let role = session.data.role;
+    // This GET grants webmail access (and, for administrators, records an impersonation): a link on another
+    // site must not be able to do that with the user's cookie. Browsers say where a navigation came from.
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if matches!(fetch_site, "cross-site" | "same-site") {
+        tracing::warn!(
+            principal = session.data.principal,
+            fetch_site,
+            "webmail link followed from another site refused"
+        );
+        return redirect(&format!("{}?m=forbidden", role.home()));
+    }
     let Some(target) = query.login.as_deref().and_then(|l| MailboxAddress::parse(l).ok()) else {
         return redirect(&format!("{}?m=forbidden", role.home()));
     };
