@@ -6,7 +6,8 @@
 //! - [`plan_sync`]: a whole sync run decided up front, from the complete list of accounts and the mailboxes in
 //!   the store, so that a run that would do harm (the source returned nothing, or too many mailboxes would be
 //!   deactivated) is refused before anything changes, and a dry run shows exactly what a real run would do.
-//! - [`apply_plan`]: carries a plan out, one transaction per mailbox, so an interrupted run loses nothing and the
+//! - [`apply_plan`]: carries a plan out (new mailboxes in batches, each mailbox in its own savepoint; other
+//!   changes one transaction each), so an interrupted run loses nothing it finished and the
 //!   next run continues where it stopped.
 //!
 //! The source-specific parts (listing accounts, checking passwords) live with each source.
@@ -360,6 +361,9 @@ pub struct SyncReport {
     pub duration_ms: u128,
 }
 
+/// New mailboxes created per transaction by a sync.
+const CREATE_BATCH: usize = 250;
+
 /// How many skipped entries a report lists by name.
 pub const SKIPPED_SHOWN: usize = 100;
 
@@ -390,7 +394,8 @@ impl SyncReport {
     }
 }
 
-/// Carries out `plan`, one transaction per mailbox. Changes a rule refuses (domain missing or full, quota) are
+/// Carries out `plan`: new mailboxes in batches of [`CREATE_BATCH`] per transaction (each in its own savepoint),
+/// every other change in its own transaction. Changes a rule refuses (domain missing or full, quota) are
 /// skipped with the reason; a server fault (the database went away) stops the run with the error and the
 /// report of what was done so far. With `dry_run` nothing is written and the report says what would happen.
 /// `progress` is called after each action with (done, total).
@@ -415,20 +420,52 @@ pub async fn apply_plan(
     }
     let actor = Actor { name: format!("idp:{provider}"), role: ActorRole::System };
     let total = plan.actions.len();
-    for (done, action) in plan.actions.into_iter().enumerate() {
+    let mut done = 0;
+    // New mailboxes go in batches (one durable commit per batch, a savepoint per mailbox); the rest one by one.
+    let (creates, others): (Vec<SyncAction>, Vec<SyncAction>) =
+        plan.actions.into_iter().partition(|a| matches!(a, SyncAction::Create { .. }));
+    let mut creates = creates.into_iter().peekable();
+    while creates.peek().is_some() {
+        let batch: Vec<SyncAction> = creates.by_ref().take(CREATE_BATCH).collect();
+        let addresses: Vec<String> = batch.iter().map(|a| a.address().to_string()).collect();
+        let outcomes = if dry_run {
+            batch.iter().map(|_| Ok(())).collect()
+        } else {
+            let news = batch
+                .into_iter()
+                .filter_map(|action| match action {
+                    SyncAction::Create { address, template, account } => {
+                        let mut new = NewMailbox::new(address);
+                        new.display_name = account.display_name.filter(|n| !n.is_empty());
+                        new.auth_source = Some(provider.to_string());
+                        new.template = Some(template);
+                        new.external_id = Some(account.subject).filter(|s| !s.is_empty());
+                        Some(new)
+                    }
+                    _ => None,
+                })
+                .collect();
+            match store.create_mailboxes(&actor, news).await {
+                Ok(outcomes) => outcomes.into_iter().map(|o| o.map(drop)).collect::<Vec<_>>(),
+                Err(err) => return (report, Err(err)),
+            }
+        };
+        done += addresses.len();
+        for (address, outcome) in addresses.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => report.created += 1,
+                Err(err) => report.skip(Skipped { address, reason: err.to_string() }),
+            }
+        }
+        progress(done, total);
+    }
+    for action in others {
         let address = action.address().to_string();
         let outcome = if dry_run {
             Ok(())
         } else {
             match &action {
-                SyncAction::Create { address, template, account } => {
-                    let mut new = NewMailbox::new(address.clone());
-                    new.display_name = account.display_name.clone().filter(|n| !n.is_empty());
-                    new.auth_source = Some(provider.to_string());
-                    new.template = Some(template.clone());
-                    new.external_id = Some(account.subject.clone()).filter(|s| !s.is_empty());
-                    store.create_mailbox(&actor, new).await.map(drop)
-                }
+                SyncAction::Create { .. } => unreachable!("creations went in batches"),
                 SyncAction::Update { address, changes } => {
                     store.update_mailbox(&actor, address, changes.clone()).await.map(drop)
                 }
@@ -449,7 +486,8 @@ pub async fn apply_plan(
             Err(err) if err.fault() == Fault::Client => report.skip(Skipped { address, reason: err.to_string() }),
             Err(err) => return (report, Err(err)),
         }
-        progress(done + 1, total);
+        done += 1;
+        progress(done, total);
     }
     (report, Ok(()))
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -106,7 +106,38 @@ impl Store {
     /// defaults (quota) and "all protocols, active".
     pub async fn create_mailbox(&self, actor: &Actor, new: NewMailbox) -> Result<Mailbox> {
         let (_writer, txn) = self.begin().await?;
-        let domain = self.domain_row(&txn, new.address.domain(), true).await?;
+        let created = self.create_mailbox_in(&txn, actor, new).await?;
+        commit(txn).await?;
+        Ok(created)
+    }
+
+    /// Creates several mailboxes in one transaction (one durable commit), each inside its own savepoint: a
+    /// mailbox the rules refuse is rolled back alone and reported in its slot, the others are kept. A server
+    /// fault fails the whole call, and nothing of it is kept. For imports; every rule of [`Store::create_mailbox`]
+    /// applies to each mailbox, counted against the ones created before it.
+    pub async fn create_mailboxes(&self, actor: &Actor, news: Vec<NewMailbox>) -> Result<Vec<Result<Mailbox>>> {
+        let (_writer, txn) = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(news.len());
+        for new in news {
+            let savepoint = txn.begin().await.map_err(db_err)?;
+            match self.create_mailbox_in(&savepoint, actor, new).await {
+                Ok(created) => {
+                    savepoint.commit().await.map_err(db_err)?;
+                    outcomes.push(Ok(created));
+                }
+                Err(err) if err.fault() == gatehouse_core::Fault::Client => {
+                    savepoint.rollback().await.map_err(db_err)?;
+                    outcomes.push(Err(err));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        commit(txn).await?;
+        Ok(outcomes)
+    }
+
+    async fn create_mailbox_in(&self, txn: &impl ConnectionTrait, actor: &Actor, new: NewMailbox) -> Result<Mailbox> {
+        let domain = self.domain_row(txn, new.address.domain(), true).await?;
         if !domain.active {
             return Err(Error::refused(format!(
                 "domain {} is inactive; activate it before adding mailboxes",
@@ -116,20 +147,20 @@ impl Store {
         let address = new.address.to_string();
         let taken = mailbox::Entity::find()
             .filter(mailbox::Column::Address.eq(address.as_str()))
-            .count(&txn)
+            .count(txn)
             .await
             .map_err(db_err)?;
         if taken > 0 {
             return Err(Error::already_exists("mailbox", address));
         }
         let template = match &new.template {
-            Some(name) => Some(template_row(&txn, name).await?),
+            Some(name) => Some(template_row(txn, name).await?),
             None => None,
         };
         let auth_source = new.auth_source.clone().unwrap_or_else(|| LOCAL_AUTH_SOURCE.to_string());
-        check_auth_source(&txn, &auth_source).await?;
+        check_auth_source(txn, &auth_source).await?;
 
-        let others = usage(&txn, domain.id, None).await?;
+        let others = usage(txn, domain.id, None).await?;
         if domain.max_mailboxes > 0 && others.mailboxes >= domain.max_mailboxes {
             return Err(Error::refused(format!(
                 "domain {} already has {} of its {} allowed mailboxes",
@@ -165,11 +196,11 @@ impl Store {
             modified_at: Set(time),
             revision: Set(0),
         }
-        .insert(&txn)
+        .insert(txn)
         .await
         .map_err(db_err)?;
         audit(
-            &txn,
+            txn,
             actor,
             "mailbox.add",
             &address,
@@ -182,7 +213,6 @@ impl Store {
             }),
         )
         .await?;
-        commit(txn).await?;
         to_record(inserted, &domain.name, new.template)
     }
 

@@ -27,6 +27,7 @@ gatehouse_testkit::on_every_engine!(
     job_leases_are_exclusive_until_released_or_expired,
     deprovisioning_is_recorded_and_cleared_by_an_admin,
     web_sessions_end_with_the_account_changes_that_matter,
+    batches_of_mailboxes_keep_what_the_rules_allow,
 );
 
 fn cli() -> Actor {
@@ -838,4 +839,23 @@ async fn web_sessions_end_with_the_account_changes_that_matter(store: Store) {
     let changes = DomainAdminChanges { acl: Some(vec![]), ..Default::default() };
     store.update_domain_admin(&cli(), "helper", changes).await.unwrap();
     assert!(store.web_session("s4").await.unwrap().is_none());
+}
+
+async fn batches_of_mailboxes_keep_what_the_rules_allow(store: Store) {
+    add_domain(&store, "example.org", |d| d.max_mailboxes = 3).await;
+    add_mailbox(&store, "first@example.org", |_| {}).await.unwrap();
+    let news: Vec<NewMailbox> = ["a@example.org", "a@example.org", "b@example.org", "c@example.org", "x@missing.org"]
+        .iter()
+        .map(|text| NewMailbox::new(address(text)))
+        .collect();
+    let outcomes = store.create_mailboxes(&cli(), news).await.unwrap();
+    let kept: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
+    assert_eq!(kept, vec![true, false, true, false, false], "{outcomes:?}");
+    assert!(matches!(outcomes[1], Err(Error::AlreadyExists { .. })), "{:?}", outcomes[1]);
+    assert!(outcomes[3].as_ref().unwrap_err().to_string().contains("allowed mailboxes"), "{:?}", outcomes[3]);
+    let listed: Vec<String> = store.list_mailboxes(None).await.unwrap().into_iter().map(|m| m.address).collect();
+    assert_eq!(listed, vec!["a@example.org", "b@example.org", "first@example.org"]);
+    // Each created mailbox has its audit entry; the refused ones left nothing behind.
+    let adds = LogFilter { action_prefix: Some("mailbox.add".into()), ..Default::default() };
+    assert_eq!(store.audit_log(&adds).await.unwrap().len(), 3);
 }
