@@ -627,31 +627,9 @@ fn admin_pages_manage_the_store_within_its_rules() {
     assert!(status.success());
 }
 
-const PEOPLE: &str = "dn: uid=carol,ou=people,dc=example,dc=org
-objectClass: inetOrgPerson
-uid: carol
-cn: Carol
-sn: Example
-displayName: Carol Example
-mail: carol@example.org
-employeeType: staff
-userPassword: carolpw
-
-dn: uid=dave,ou=people,dc=example,dc=org
-objectClass: inetOrgPerson
-uid: dave
-cn: Dave
-sn: Example
-displayName: Dave Example
-mail: dave@example.org
-employeeType: contractor
-employeeType: it
-userPassword: davepw
-";
-
 #[test]
 fn ldap_provider_form_test_and_sync() {
-    let Some(slapd) = Slapd::start(PEOPLE) else { return };
+    let Some(slapd) = Slapd::start(support::LDAP_PEOPLE) else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);

@@ -9,6 +9,30 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::free_port;
 
+/// Two directory users for LDAP tests: carol (employeeType staff) and dave (employeeType contractor, it), with
+/// passwords carolpw and davepw.
+pub const LDAP_PEOPLE: &str = "dn: uid=carol,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol
+sn: Example
+displayName: Carol Example
+mail: carol@example.org
+employeeType: staff
+userPassword: carolpw
+
+dn: uid=dave,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: dave
+cn: Dave
+sn: Example
+displayName: Dave Example
+mail: dave@example.org
+employeeType: contractor
+employeeType: it
+userPassword: davepw
+";
+
 pub mod dovecot;
 pub mod http;
 pub mod mail;
