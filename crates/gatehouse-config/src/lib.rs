@@ -32,6 +32,13 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// Log filter in `tracing` syntax, e.g. `info` or `gatehouse=debug,info`.
     pub log: String,
+    /// Log line format: `text` (colours only on a terminal) or `json` (one object per line, for journald and
+    /// log shippers).
+    pub log_format: LogFormat,
+    /// The file holding the key that seals identity-provider secrets in the database and derives the internal
+    /// endpoints' shared secret. Default: `gatehouse.key` beside the SQLite database, or `./data/gatehouse.key`
+    /// with PostgreSQL and MariaDB. Back it up apart from the database: one without the other is useless.
+    pub secret_key_file: Option<String>,
     /// Password of the `admin` account created on the first start; random (printed once) when unset.
     pub admin_password: Option<Secret>,
     /// Listener addresses.
@@ -48,6 +55,41 @@ pub struct Config {
     pub guard: Guard,
     /// Identity-provider syncs started by the server.
     pub sync: Sync,
+    /// Connection limits and timeouts of every listener.
+    pub limits: Limits,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines; colours only when standard error is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Connection limits and timeouts, applied to each listener (public, internal, SASL) separately.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Open connections per listener; at the limit, the connection idle the longest is closed to admit a new
+    /// one (one busy with a request never is).
+    pub max_connections: usize,
+    /// Seconds an HTTP connection may stay open without a request (keep-alive), and a client may take to send
+    /// a request's headers.
+    pub http_idle_seconds: u64,
+    /// Seconds a SASL (Postfix) connection may stay open without an exchange.
+    pub sasl_idle_seconds: u64,
+    /// Unfinished exchanges (LOGIN or PLAIN waiting for the client's next line) one SASL connection may hold.
+    pub sasl_pending_per_connection: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 1000, http_idle_seconds: 60, sasl_idle_seconds: 600, sasl_pending_per_connection: 16 }
+    }
 }
 
 /// Identity-provider syncs started by the server (each provider's own interval decides when one is due).
@@ -118,21 +160,38 @@ impl Default for Auth {
     }
 }
 
-/// Who may call the Dovecot endpoints: callers presenting the shared secret (header
-/// `X-Gatehouse-Secret`), or calling from one of the allowed networks.
+/// Who may call the internal endpoints (Dovecot, nginx, the guard and stats): callers presenting the shared
+/// secret (header `X-Gatehouse-Secret`), or calling from one of the allowed networks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Dovecot {
-    /// The shared secret; unset means only the network allow-list counts.
+    /// The shared secret; unset means the one derived from the secret key (what `gatehouse config dovecot`,
+    /// `config nginx` and `config secret` print).
     pub shared_secret: Option<Secret>,
-    /// Source networks allowed without the secret (CIDR, comma-separated in the environment).
+    /// Source networks allowed without the secret (CIDR, comma-separated in the environment); none by default.
     #[serde(deserialize_with = "string_list::deserialize")]
     pub allowed_networks: Vec<String>,
+    /// The system user owning the mail, for Dovecot's userdb.
+    pub mail_uid: String,
+    /// Its group.
+    pub mail_gid: String,
+    /// Every mailbox's home folder, e.g. `/var/vmail/%d/%n`: `%u` (address), `%n` (local part) and `%d`
+    /// (domain) are filled in; unset leaves Dovecot's `mail_home`.
+    pub mail_home: Option<String>,
+    /// The mail location handed to Dovecot (same variables); unset leaves Dovecot's `mail_location`.
+    pub mail_location: Option<String>,
 }
 
 impl Default for Dovecot {
     fn default() -> Self {
-        Dovecot { shared_secret: None, allowed_networks: vec!["127.0.0.0/8".into(), "::1/128".into()] }
+        Dovecot {
+            shared_secret: None,
+            allowed_networks: Vec::new(),
+            mail_uid: "vmail".into(),
+            mail_gid: "vmail".into(),
+            mail_home: None,
+            mail_location: None,
+        }
     }
 }
 
@@ -144,6 +203,14 @@ pub struct Listen {
     pub public: SocketAddr,
     /// The internal listener: Dovecot passdb and policy, nginx `auth_request`. Keep it off the internet.
     pub internal: SocketAddr,
+    /// A second internal listener, speaking TLS, for scripts that only speak https (mailcow's
+    /// `passwd-verify.lua`); off when unset. Same endpoints and callers as the plain internal listener.
+    pub internal_tls: Option<SocketAddr>,
+    /// PEM certificate chain for `internal_tls`; without it (and the key), a self-signed certificate is made
+    /// once and kept beside the secret key file (`internal-tls.crt`, `internal-tls.key`).
+    pub internal_tls_cert: Option<String>,
+    /// PEM private key for `internal_tls`.
+    pub internal_tls_key: Option<String>,
     /// Dovecot's auth protocol for Postfix (`smtpd_sasl_type = dovecot`): `host:port` or `unix:/path`;
     /// off when unset.
     pub sasl: Option<String>,
@@ -217,6 +284,8 @@ impl Default for Config {
         Config {
             database_url: DatabaseUrl::default(),
             log: "info".to_string(),
+            log_format: LogFormat::Text,
+            secret_key_file: None,
             admin_password: None,
             listen: Listen::default(),
             web: Web::default(),
@@ -225,6 +294,7 @@ impl Default for Config {
             dovecot: Dovecot::default(),
             guard: Guard::default(),
             sync: Sync::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -234,6 +304,9 @@ impl Default for Listen {
         Listen {
             public: SocketAddr::from(([127, 0, 0, 1], 8080)),
             internal: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            internal_tls: None,
+            internal_tls_cert: None,
+            internal_tls_key: None,
             sasl: None,
         }
     }

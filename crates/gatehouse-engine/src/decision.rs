@@ -10,8 +10,56 @@ use gatehouse_passwords::Zeroizing;
 pub enum LoginService {
     /// A mail protocol; the mailbox's protocol flags apply.
     Protocol(Service),
-    /// Gatehouse's own web UI (the protocol flags do not apply; TOTP is handled by the web layer).
+    /// Gatehouse's own web UI (the protocol flags do not apply; the second factor follows the password).
     Web,
+}
+
+/// Where a login came in. Each entry point accepts only the services it serves and says whether master logins
+/// (`mailbox*master`, a SASL authorization id) are accepted there, so the engine decides — and counts and logs —
+/// what an adapter would otherwise have to overrule after the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPoint {
+    /// Dovecot's passdb (`/dovecot/auth`) and the SASL listener for Postfix: IMAP, POP3, SMTP and ManageSieve;
+    /// master logins too.
+    MailServer,
+    /// nginx's `auth_request` in front of SOGo: webmail, CalDAV/CardDAV and ActiveSync; no master logins.
+    WebmailProxy,
+    /// Gatehouse's own login pages and forms: the web UI only; no master logins.
+    WebUi,
+    /// `gatehouse auth test`: any service, as the mail server or the proxy would ask; master logins too.
+    Operator,
+}
+
+impl EntryPoint {
+    /// Whether logins for `service` may come in here.
+    pub fn accepts(self, service: LoginService) -> bool {
+        match (self, service) {
+            (EntryPoint::Operator, _) => true,
+            (EntryPoint::WebUi, LoginService::Web) => true,
+            (EntryPoint::MailServer, LoginService::Protocol(s)) => {
+                matches!(s, Service::Imap | Service::Pop3 | Service::Smtp | Service::Sieve)
+            }
+            (EntryPoint::WebmailProxy, LoginService::Protocol(s)) => {
+                matches!(s, Service::Sogo | Service::Dav | Service::Eas)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether master logins are accepted here.
+    pub fn allows_master(self) -> bool {
+        matches!(self, EntryPoint::MailServer | EntryPoint::Operator)
+    }
+
+    /// A name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryPoint::MailServer => "the mail server",
+            EntryPoint::WebmailProxy => "the webmail proxy",
+            EntryPoint::WebUi => "the web UI",
+            EntryPoint::Operator => "the command line",
+        }
+    }
 }
 
 impl LoginService {
@@ -52,9 +100,13 @@ pub struct LoginRequest {
     pub remote_ip: Option<IpAddr>,
     /// Whether the client connection is encrypted.
     pub secured: bool,
-    /// The caller already verified a master user for this login (Dovecot's second pass with
-    /// `skip_password_check`): only the target mailbox is checked, not the password.
-    pub master_verified: bool,
+    /// Where the login came in.
+    pub entry: EntryPoint,
+    /// Dovecot's second pass after a master login (`skip_password_check`, with the master user Dovecot names):
+    /// `username` is then the mailbox and `password` the master's. Gatehouse does not take Dovecot's word for
+    /// it: the pass is decided as that master login again (from the result cache when the first pass was just
+    /// verified, so it costs no hash).
+    pub master_second_pass: Option<String>,
 }
 
 /// A login to the web UI's admin or domain-admin area.
@@ -79,10 +131,19 @@ pub enum Via {
     AppPassword(i64),
     /// A master user's password.
     MasterUser,
-    /// The caller (Dovecot) verified the master user; this answer only confirmed the target.
-    MasterVerifiedByCaller,
     /// A webmail single-sign-on token, by id.
     SsoToken(i64),
+    /// A web session opening webmail (its owner's mailbox, or an administrator's impersonation).
+    WebSession,
+}
+
+/// Who opens a mailbox's webmail from a web session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebmailOpener<'a> {
+    /// The owner of the mailbox the session belongs to.
+    Owner(&'a str),
+    /// An administrator or domain administrator, by name: an impersonation.
+    Administrator(&'a str),
 }
 
 /// Why a login was refused. The adapters map these to their wire answers (Dovecot: 401, 404, 403).

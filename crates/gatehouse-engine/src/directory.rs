@@ -95,6 +95,8 @@ pub struct SsoTokenLogin {
     pub expires_at: i64,
     /// The web session that minted it still exists.
     pub session_alive: bool,
+    /// The administrator who opened the mailbox with it, for an impersonation (re-checked at every use).
+    pub impersonator: Option<String>,
 }
 
 /// The two kinds of administrator; each logs in at its own page.

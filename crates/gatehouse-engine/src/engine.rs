@@ -1,12 +1,16 @@
 //! The login pipeline, top to bottom:
 //!
-//! 1. Read the login name: `target*master` or a SASL authzid mean a master login.
-//! 2. Master login: the master's own password, its scope, an existing and active target.
+//! 0. The entry point: each accepts only its services (Dovecot and SASL the mail protocols, nginx webmail, DAV
+//!    and ActiveSync, the web UI itself) and only some accept master logins.
+//! 1. Read the login name: `target*master` or a SASL authzid mean a master login (also Dovecot's second pass
+//!    after one, which is decided as that master login again).
+//! 2. Master login: the master's own password, its scope, an existing and active target, the target's
+//!    protocol flags.
 //! 3. Mailbox lookup: unknown → a dummy hash of the same cost, then "unknown user"; inactive mailbox or domain
 //!    → "disabled"; the service not in the mailbox's protocols → refused *before* any password is tried.
 //! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked.
 //! 5. The primary credential by auth source: `local` → the stored hash (upgraded when weaker than the
-//!    configured scheme); an identity provider → not available yet; TOTP on → app passwords only.
+//!    configured scheme); an identity provider → checked there; TOTP on → app passwords only.
 //! 6. The result cache in front of 4 and 5, checked against revisions.
 //!
 //! Around it all, the brute-force guard: a banned address is refused before anything else, and every refusal
@@ -20,7 +24,7 @@ use gatehouse_core::{Error, Fault, Service};
 use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, VerifyOptions, Zeroizing, needs_rehash};
 
 use crate::cache::{CachedSuccess, ResultCache};
-use crate::decision::{AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, Via};
+use crate::decision::{AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, Via, WebmailOpener};
 use crate::directory::{Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning};
 use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::{app_password, parse_login_name, sso};
@@ -46,6 +50,9 @@ pub struct EngineConfig {
     /// Administrators (any mailbox) and domain administrators with `login_as` (their domains' mailboxes) may
     /// also log in as master users, with their own passwords.
     pub admins_as_masters: bool,
+    /// Administrators (any mailbox) and domain administrators with `login_as` (their domains' mailboxes) may
+    /// open mailboxes' webmail from their web session (mailcow's `ALLOW_ADMIN_EMAIL_LOGIN`).
+    pub admins_open_webmail: bool,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +65,7 @@ impl Default for EngineConfig {
             cache_capacity: 100_000,
             guard: GuardConfig::default(),
             admins_as_masters: false,
+            admins_open_webmail: false,
         }
     }
 }
@@ -163,17 +171,40 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
 
     /// The pipeline itself.
     async fn decide(&self, request: &LoginRequest) -> Decision {
+        // 0. What this entry point accepts.
+        if !request.entry.accepts(request.service) {
+            return Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("{} logins are not accepted through {}", request.service.as_str(), request.entry.as_str()),
+            );
+        }
         // 1. Who logs in, and as whom.
         let name = match parse_login_name(&request.username, request.authzid.as_deref(), &self.config.master_separator)
         {
             Ok(name) => name,
             Err(err) => return Decision::denied(DenyReason::BadRequest, err.to_string()),
         };
-        if request.master_verified {
-            return self.confirm_master_target(&name.target).await;
-        }
-        if let Some(master) = &name.master {
-            return self.master_login(request, &name.target, master).await;
+        let master = match (&request.master_second_pass, &name.master) {
+            (Some(_), Some(_)) => {
+                return Decision::denied(DenyReason::BadRequest, "a second master pass names a master login again");
+            }
+            (Some(master), None) => Some(crate::login_name::normalise_name(master)),
+            (None, master) => master.clone(),
+        };
+        if let Some(master) = master {
+            if !request.entry.allows_master() {
+                return Decision::denied(
+                    DenyReason::ServiceNotAllowed,
+                    format!("master logins are not accepted through {}", request.entry.as_str()),
+                );
+            }
+            if master.is_empty() || master == name.target {
+                return Decision::denied(
+                    DenyReason::BadRequest,
+                    "a master login needs a master user other than the target",
+                );
+            }
+            return self.master_login(request, &name.target, &master).await;
         }
 
         // 3. The mailbox, its state and the protocol gate — before any password is tried.
@@ -330,8 +361,73 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if !token.session_alive || token.expires_at <= now() {
             return Decision::denied(DenyReason::Disabled, format!("SSO token {id} ended with its web session"));
         }
+        // An impersonation's token is worth what the impersonation is worth now, not when it began.
+        if let Some(admin) = &token.impersonator
+            && let Err(refusal) = self.administrator_may_open(admin, mailbox).await
+        {
+            return refusal;
+        }
         tracing::debug!(mailbox = %mailbox.address, %service, token = id, "SSO token accepted");
         Decision::Allowed { user: mailbox.address.clone(), master_user: None, via: Via::SsoToken(id), cached: false }
+    }
+
+    /// Whether a web session may open (or keep using) `target`'s webmail: the owner their own mailbox, an
+    /// administrator (with `admins_open_webmail`) any mailbox, a domain administrator with `login_as` the
+    /// mailboxes of its domains; the mailbox and its domain active and the mailbox allowed webmail (`sogo`). Asked
+    /// when webmail is opened and again for every request and single-sign-on use that follows, so a grant ends
+    /// the moment what allowed it does.
+    pub async fn authorize_webmail(&self, opener: WebmailOpener<'_>, target: &str) -> Decision {
+        let target = crate::login_name::normalise_name(target);
+        let Some(mailbox) = try_lookup!(self.directory.mailbox(&target).await) else {
+            return Decision::denied(DenyReason::UnknownUser, "no such mailbox");
+        };
+        if !mailbox.active || !mailbox.domain_active {
+            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
+        }
+        if !mailbox.protocols.contains(Service::Sogo) {
+            return Decision::denied(DenyReason::ServiceNotAllowed, "webmail (sogo) is disabled for this mailbox");
+        }
+        let master_user = match opener {
+            WebmailOpener::Owner(owner) if crate::login_name::normalise_name(owner) == mailbox.address => None,
+            WebmailOpener::Owner(_) => {
+                return Decision::denied(DenyReason::ServiceNotAllowed, "a user's session opens only its own mailbox");
+            }
+            WebmailOpener::Administrator(admin) => {
+                if let Err(refusal) = self.administrator_may_open(admin, &mailbox).await {
+                    return refusal;
+                }
+                Some(admin.to_string())
+            }
+        };
+        Decision::Allowed { user: mailbox.address, master_user, via: Via::WebSession, cached: false }
+    }
+
+    /// The impersonation rule: the setting, an active administrator, and for domain administrators the
+    /// `login_as` permission and the mailbox's domain among theirs.
+    async fn administrator_may_open(&self, admin: &str, mailbox: &MailboxLogin) -> Result<(), Decision> {
+        if !self.config.admins_open_webmail {
+            return Err(Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                "administrators may not open mailboxes' webmail",
+            ));
+        }
+        let as_master = self.directory.admin_as_master(admin).await.map_err(lookup_failed)?;
+        let Some(as_master) = as_master else {
+            return Err(Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("{admin} is no administrator with the login_as permission"),
+            ));
+        };
+        if !as_master.active {
+            return Err(Decision::denied(DenyReason::Disabled, format!("the administrator {admin} is inactive")));
+        }
+        if !as_master.scope.allows(&mailbox.domain) {
+            return Err(Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("{admin} may not open mailboxes of {}", mailbox.domain),
+            ));
+        }
+        Ok(())
     }
 
     /// A login to the admin or domain-admin area of the web UI: the guard applies as for mail logins, unknown
@@ -481,6 +577,12 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if !mailbox.active || !mailbox.domain_active {
             return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
         }
+        // A master login opens what the mailbox's own login would, not more.
+        if let LoginService::Protocol(service) = request.service
+            && !mailbox.protocols.contains(service)
+        {
+            return Decision::denied(DenyReason::ServiceNotAllowed, format!("{service} is disabled for this mailbox"));
+        }
         let entry = CachedSuccess {
             mailbox_revision: mailbox.revision,
             master_revision: Some(master.revision),
@@ -494,16 +596,5 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             via: Via::MasterUser,
             cached: cached.is_some(),
         }
-    }
-
-    /// Dovecot's second pass after a master login: confirm the target exists and is active.
-    async fn confirm_master_target(&self, target: &str) -> Decision {
-        let Some(mailbox) = try_lookup!(self.directory.mailbox(target).await) else {
-            return Decision::denied(DenyReason::UnknownUser, "no such mailbox");
-        };
-        if !mailbox.active || !mailbox.domain_active {
-            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
-        }
-        Decision::Allowed { user: mailbox.address, master_user: None, via: Via::MasterVerifiedByCaller, cached: false }
     }
 }

@@ -1,8 +1,10 @@
 //! The brute-force guard. Failed logins are counted per client address (IPv6 per /64) and per username
 //! within a window. Each failure beyond a few makes the next answers slower (an escalating delay), and too
 //! many failures from one address ban it for a while — longer each time it is banned again. Addresses in the
-//! trusted networks (loopback by default: the mail server's own programs) are never delayed or banned.
-//! Usernames are never banned (that would let anyone lock a user out); their failures only add delay.
+//! trusted networks (loopback by default: the mail server's own programs) are never banned and not counted as
+//! addresses, but guesses at one username still slow down whoever sends them, trusted or not: a local process
+//! gets no faster password oracle than a remote one. Usernames are never banned (that would let anyone lock a
+//! user out); their failures only add delay.
 //!
 //! The state is in memory, bounded in size, and visible through [`Guard::snapshot`].
 
@@ -87,6 +89,15 @@ pub struct GuardEntry {
     pub bans: u32,
     /// Unix seconds when the current ban ends, if banned.
     pub banned_until: Option<u64>,
+}
+
+/// What [`Guard::unban`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unbanned {
+    /// The address was banned.
+    pub was_banned: bool,
+    /// Its failures within the window, now forgotten.
+    pub failures: u32,
 }
 
 /// The guard.
@@ -184,7 +195,7 @@ impl Guard {
             }
         }
         let username = username.trim().to_lowercase();
-        if !username.is_empty() && ip.is_none_or(|ip| !self.is_trusted(ip)) {
+        if !username.is_empty() {
             let mut users = self.users.lock().expect("guard lock");
             prune(&mut users, self.config.capacity, now, window);
             let counter = users.entry(username).or_default();
@@ -214,9 +225,15 @@ impl Guard {
         Duration::from_millis(125u64 << steps.min(10)).min(self.config.max_delay)
     }
 
-    /// Ends the ban of an address (and forgets its failures); returns whether it was tracked.
-    pub fn unban(&self, ip: IpAddr) -> bool {
-        self.addresses.lock().expect("guard lock").remove(&address_key(ip)).is_some()
+    /// Ends the ban of an address and forgets its failures; returns what was tracked for it (`None` if
+    /// nothing was).
+    pub fn unban(&self, ip: IpAddr) -> Option<Unbanned> {
+        let now = Instant::now();
+        let mut counter = self.addresses.lock().expect("guard lock").remove(&address_key(ip))?;
+        Some(Unbanned {
+            was_banned: counter.banned_until.is_some_and(|until| until > now),
+            failures: counter.recent(now, self.config.window),
+        })
     }
 
     /// Everything tracked now: banned addresses first, then by failures.
@@ -273,19 +290,28 @@ mod tests {
         let snapshot = guard.snapshot();
         assert_eq!(snapshot[0].key, "203.0.113.5");
         assert!(snapshot[0].banned_until.is_some());
-        assert!(guard.unban("203.0.113.5".parse().unwrap()));
+        assert_eq!(guard.unban("203.0.113.5".parse().unwrap()), Some(Unbanned { was_banned: true, failures: 0 }));
+        assert_eq!(guard.unban("203.0.113.5".parse().unwrap()), None, "nothing left to lift");
         assert_eq!(guard.check(ip("203.0.113.5")), Verdict::Allow);
     }
 
     #[test]
-    fn loopback_is_never_banned_or_delayed() {
+    fn loopback_is_never_banned_but_guesses_at_a_user_slow_down() {
         let guard = Guard::new(GuardConfig { ban_after: 2, ..GuardConfig::default() });
+        let mut last = Duration::ZERO;
         for _ in 0..50 {
-            assert_eq!(guard.failure(ip("127.0.0.1"), "x@example.org"), Duration::ZERO);
+            last = guard.failure(ip("127.0.0.1"), "x@example.org");
             guard.failure(ip("::1"), "x@example.org");
         }
         assert_eq!(guard.check(ip("127.0.0.1")), Verdict::Allow);
         assert_eq!(guard.check(ip("::1")), Verdict::Allow);
+        assert_eq!(last, Duration::from_secs(2), "the per-user delay applies to trusted callers too");
+        assert_eq!(
+            guard.failure(ip("127.0.0.1"), "someone-else@example.org"),
+            Duration::ZERO,
+            "per user, not per caller"
+        );
+        assert!(guard.snapshot().iter().all(|e| e.kind == "user"), "trusted addresses are not tracked");
     }
 
     #[test]

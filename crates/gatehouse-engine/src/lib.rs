@@ -18,11 +18,13 @@ pub mod guard;
 pub mod login_name;
 pub mod sso;
 
-pub use decision::{AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, Via};
+pub use decision::{
+    AdminLoginRequest, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, Via, WebmailOpener,
+};
 pub use directory::{
     AdminKind, AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,
     MasterScopeLogin, NoIdentitySources, Provisioning, SsoTokenLogin,
 };
 pub use engine::{Engine, EngineConfig};
-pub use guard::{Guard, GuardConfig, GuardEntry, Verdict};
+pub use guard::{Guard, GuardConfig, GuardEntry, Unbanned, Verdict};
 pub use login_name::{LoginName, parse_login_name};

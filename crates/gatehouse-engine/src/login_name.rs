@@ -13,8 +13,18 @@ pub struct LoginName {
     pub master: Option<String>,
 }
 
-fn normalise(name: &str) -> String {
-    name.trim().to_lowercase()
+/// A login name as the store keeps names: trimmed, lowercase, and the domain of an address in its ASCII form,
+/// so `user@bücher.test` finds the mailbox stored as `user@xn--bcher-kva.test`. A domain that is not a valid
+/// name stays as typed (and finds nothing).
+pub fn normalise_name(name: &str) -> String {
+    let lower = name.trim().to_lowercase();
+    match lower.rsplit_once('@') {
+        Some((local, domain)) if !domain.is_ascii() => match gatehouse_core::DomainName::parse(domain) {
+            Ok(ascii) => format!("{local}@{ascii}"),
+            Err(_) => lower,
+        },
+        _ => lower,
+    }
 }
 
 /// Parses a login. `authzid` is the SASL authorization id (empty or absent when not used); `separator` is
@@ -26,19 +36,23 @@ fn normalise(name: &str) -> String {
 ///
 /// Both forms at once, an empty part, or a master logging in as itself are refused.
 pub fn parse_login_name(username: &str, authzid: Option<&str>, separator: &str) -> Result<LoginName, Error> {
-    let username = normalise(username);
+    let username = username.trim().to_lowercase();
     if username.is_empty() {
         return Err(Error::invalid("empty username"));
     }
-    let authzid = authzid.map(normalise).filter(|a| !a.is_empty());
+    let authzid = authzid.map(normalise_name).filter(|a| !a.is_empty());
     let split = (!separator.is_empty()).then(|| username.split_once(separator)).flatten();
     let login = match (split, authzid) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid("a master login uses either the separator or an authorization id, not both"));
         }
-        (Some((target, master)), None) => LoginName { target: target.to_string(), master: Some(master.to_string()) },
-        (None, Some(target)) if target != username => LoginName { target, master: Some(username) },
-        (None, _) => LoginName { target: username, master: None },
+        (Some((target, master)), None) => {
+            LoginName { target: normalise_name(target), master: Some(normalise_name(master)) }
+        }
+        (None, Some(target)) if target != normalise_name(&username) => {
+            LoginName { target, master: Some(normalise_name(&username)) }
+        }
+        (None, _) => LoginName { target: normalise_name(&username), master: None },
     };
     if login.target.is_empty() || login.master.as_deref() == Some("") {
         return Err(Error::invalid("a master login needs both a target user and a master user"));
@@ -72,6 +86,16 @@ mod tests {
         assert_eq!(parse("alice@example.org*admin", None).unwrap(), expected);
         assert_eq!(parse("ADMIN", Some("Alice@example.org")).unwrap(), expected);
         assert_eq!(parse_login_name("alice@example.org%admin", None, "%").unwrap(), expected);
+    }
+
+    #[test]
+    fn unicode_domains_are_read_in_their_stored_ascii_form() {
+        assert_eq!(parse("User@Bücher.Test", None).unwrap().target, "user@xn--bcher-kva.test");
+        let master = parse("user@bücher.test*admin@bücher.test", None).unwrap();
+        assert_eq!(master.target, "user@xn--bcher-kva.test");
+        assert_eq!(master.master.as_deref(), Some("admin@xn--bcher-kva.test"));
+        assert_eq!(parse("admin", Some("user@BÜCHER.test")).unwrap().target, "user@xn--bcher-kva.test");
+        assert_eq!(parse("user@not a domain ü", None).unwrap().target, "user@not a domain ü");
     }
 
     #[test]

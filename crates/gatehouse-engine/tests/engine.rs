@@ -140,7 +140,8 @@ fn request(user: &str, password: &str, service: Service) -> LoginRequest {
         service: LoginService::Protocol(service),
         remote_ip: Some("192.0.2.10".parse().unwrap()),
         secured: true,
-        master_verified: false,
+        entry: EntryPoint::Operator,
+        master_second_pass: None,
     }
 }
 
@@ -355,6 +356,7 @@ async fn sso_tokens_open_one_mailbox_for_what_sogo_does_while_the_session_lives(
         secret_hash: sso::hash_secret(secret.as_bytes()),
         expires_at: i64::MAX,
         session_alive: true,
+        impersonator: None,
     };
     f.memory.sso_tokens.lock().unwrap().insert(9, stored.clone());
     let before = f.pool.stats().submitted;
@@ -415,4 +417,135 @@ async fn administrators_log_in_only_at_their_own_area() {
         assert!(matches!(decision, Decision::Denied { reason: r, .. } if r == reason), "{name}: {decision:?}");
     }
     assert_eq!(f.pool.stats().submitted - before, 5, "one hash per attempt, real or dummy");
+}
+
+#[tokio::test]
+async fn a_master_login_obeys_the_target_mailboxs_protocol_flags() {
+    let f = fixture();
+    // alice may use IMAP and SMTP only.
+    let (decision, _) = f.login(&request("alice@example.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    for service in [Service::Pop3, Service::Sieve] {
+        let (decision, _) = f.login(&request("alice@example.org*master@example.org", "masterpw", service)).await;
+        assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed), "{service}: {decision:?}");
+        let mut authzid = request("master@example.org", "masterpw", service);
+        authzid.authzid = Some("alice@example.org".into());
+        assert_eq!(reason(&f.login(&authzid).await.0), Some(DenyReason::ServiceNotAllowed), "{service} by authzid");
+    }
+}
+
+#[tokio::test]
+async fn each_entry_point_accepts_only_its_services_and_master_logins_where_they_belong() {
+    let f = fixture();
+    let from = |entry: EntryPoint, user: &str, password: &str, service: LoginService| {
+        let mut request = request(user, password, Service::Imap);
+        request.entry = entry;
+        request.service = service;
+        request
+    };
+    let imap = LoginService::Protocol(Service::Imap);
+    // The mail server never asks for the web UI (where TOTP and the protocol flags work differently).
+    let (decision, hashes) =
+        f.login(&from(EntryPoint::MailServer, "bob@example.org", "bobpw", LoginService::Web)).await;
+    assert_eq!((reason(&decision), hashes), (Some(DenyReason::ServiceNotAllowed), 0));
+    let dav = LoginService::Protocol(Service::Dav);
+    assert_eq!(
+        reason(&f.login(&from(EntryPoint::MailServer, "bob@example.org", "bobpw", dav)).await.0),
+        Some(DenyReason::ServiceNotAllowed)
+    );
+    assert!(f.login(&from(EntryPoint::MailServer, "bob@example.org", "bobpw", imap)).await.0.is_allowed());
+    // The web UI is the web UI only, and takes no master logins; the refusal is a decision like any other.
+    assert_eq!(
+        reason(&f.login(&from(EntryPoint::WebUi, "bob@example.org", "bobpw", imap)).await.0),
+        Some(DenyReason::ServiceNotAllowed)
+    );
+    let (decision, hashes) =
+        f.login(&from(EntryPoint::WebUi, "bob@example.org*master@example.org", "masterpw", LoginService::Web)).await;
+    assert_eq!((reason(&decision), hashes), (Some(DenyReason::ServiceNotAllowed), 0));
+    assert!(f.login(&from(EntryPoint::WebUi, "bob@example.org", "bobpw", LoginService::Web)).await.0.is_allowed());
+    // nginx in front of SOGo: webmail, DAV and ActiveSync, no master logins even with the right password.
+    let (decision, hashes) =
+        f.login(&from(EntryPoint::WebmailProxy, "bob@example.org*master@example.org", "masterpw", dav)).await;
+    assert_eq!((reason(&decision), hashes), (Some(DenyReason::ServiceNotAllowed), 0));
+    assert!(f.login(&from(EntryPoint::WebmailProxy, "bob@example.org", "bobpw", dav)).await.0.is_allowed());
+    assert_eq!(
+        reason(&f.login(&from(EntryPoint::WebmailProxy, "bob@example.org", "bobpw", imap)).await.0),
+        Some(DenyReason::ServiceNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn dovecots_second_master_pass_is_decided_as_the_master_login_again() {
+    let f = fixture();
+    let second = |master: &str, password: &str| {
+        let mut request = request("bob@example.org", password, Service::Imap);
+        request.entry = EntryPoint::MailServer;
+        request.master_second_pass = Some(master.into());
+        request
+    };
+    // Not Dovecot's word: without a master user's password the second pass is a wrong password, and an
+    // unknown master an unknown user.
+    assert_eq!(reason(&f.login(&second("master@example.org", "bobpw")).await.0), Some(DenyReason::WrongPassword));
+    assert_eq!(reason(&f.login(&second("nobody@example.org", "masterpw")).await.0), Some(DenyReason::UnknownUser));
+    assert_eq!(reason(&f.login(&second("master@example.org", "masterpw")).await.0), None);
+    // Right after the first pass, the second costs no hash.
+    let (first, _) = f.login(&request("bob@example.org*master@example.org", "masterpw", Service::Imap)).await;
+    assert!(first.is_allowed());
+    let (decision, hashes) = f.login(&second("master@example.org", "masterpw")).await;
+    assert!(
+        matches!(&decision, Decision::Allowed { user, master_user: Some(m), .. } if user == "bob@example.org" && m == "master@example.org"),
+        "{decision:?}"
+    );
+    assert_eq!(hashes, 0);
+    // The scope still holds.
+    let mut outside = second("master@example.org", "masterpw");
+    outside.username = "carol@other.org".into();
+    assert_eq!(reason(&f.login(&outside).await.0), Some(DenyReason::ServiceNotAllowed));
+}
+
+#[tokio::test]
+async fn logins_with_a_unicode_domain_find_the_ascii_mailbox() {
+    let f = fixture();
+    f.memory
+        .mailboxes
+        .lock()
+        .unwrap()
+        .insert("user@xn--bcher-kva.test".into(), mailbox(9, "user@xn--bcher-kva.test", Some(hash("userpw")), "all"));
+    let (decision, _) = f.login(&request("User@Bücher.test", "userpw", Service::Imap)).await;
+    assert!(matches!(&decision, Decision::Allowed { user, .. } if user == "user@xn--bcher-kva.test"), "{decision:?}");
+}
+
+#[tokio::test]
+async fn webmail_is_opened_by_the_owner_or_by_an_administrator_the_rule_allows() {
+    let f = fixture();
+    let allowed = |decision: &Decision| decision.is_allowed();
+    // bob may use webmail (all protocols), alice may not (imap,smtp).
+    assert!(allowed(&f.engine.authorize_webmail(WebmailOpener::Owner("bob@example.org"), "bob@example.org").await));
+    let other = f.engine.authorize_webmail(WebmailOpener::Owner("bob@example.org"), "carol@other.org").await;
+    assert_eq!(reason(&other), Some(DenyReason::ServiceNotAllowed));
+    let no_sogo = f.engine.authorize_webmail(WebmailOpener::Owner("alice@example.org"), "alice@example.org").await;
+    assert_eq!(reason(&no_sogo), Some(DenyReason::ServiceNotAllowed));
+    // Administrators only with the setting; ops (login_as for other.org) only there.
+    let off = f.engine.authorize_webmail(WebmailOpener::Administrator("ops"), "carol@other.org").await;
+    assert_eq!(reason(&off), Some(DenyReason::ServiceNotAllowed), "the setting is off");
+    let config = EngineConfig { password_scheme: SCHEME, admins_open_webmail: true, ..EngineConfig::default() };
+    let engine = Engine::new(Dir(f.memory.clone()), f.pool.clone(), config);
+    let opened = engine.authorize_webmail(WebmailOpener::Administrator("ops"), "carol@other.org").await;
+    assert!(
+        matches!(&opened, Decision::Allowed { master_user: Some(m), via: Via::WebSession, .. } if m == "ops"),
+        "{opened:?}"
+    );
+    let outside = engine.authorize_webmail(WebmailOpener::Administrator("ops"), "bob@example.org").await;
+    assert_eq!(reason(&outside), Some(DenyReason::ServiceNotAllowed));
+    let nobody = engine.authorize_webmail(WebmailOpener::Administrator("viewer"), "carol@other.org").await;
+    assert_eq!(reason(&nobody), Some(DenyReason::ServiceNotAllowed), "no login_as permission");
+    // An inactive domain or mailbox ends it, for owners and administrators alike.
+    f.set_mailbox("carol@other.org", |m| m.domain_active = false);
+    let inactive = engine.authorize_webmail(WebmailOpener::Administrator("ops"), "carol@other.org").await;
+    assert_eq!(reason(&inactive), Some(DenyReason::Disabled));
+    let own = engine.authorize_webmail(WebmailOpener::Owner("carol@other.org"), "carol@other.org").await;
+    assert_eq!(reason(&own), Some(DenyReason::Disabled));
+    f.memory.down.store(true, Ordering::Relaxed);
+    let down = engine.authorize_webmail(WebmailOpener::Owner("bob@example.org"), "bob@example.org").await;
+    assert!(matches!(down, Decision::TempFail { .. }), "{down:?}");
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use gatehouse_engine::{AdminKind, AdminLoginRequest, Decision, Engine, LoginRequest, Via, parse_login_name};
+use gatehouse_engine::{
+    AdminKind, AdminLoginRequest, Decision, Engine, LoginRequest, Via, WebmailOpener, parse_login_name,
+};
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
 use serde_json::json;
@@ -86,6 +88,66 @@ impl AuthService {
         decision
     }
 
+    /// Decides whether a web session may open `target`'s webmail now and records it: for an impersonation the
+    /// audit log first (`webmail.impersonate`, written before anything is granted: no record, no impersonation),
+    /// then the auth log (service `webmail`, shown in the mailbox's own login list).
+    pub async fn open_webmail(&self, opener: &Actor, target: &str, client_ip: std::net::IpAddr) -> Decision {
+        let as_opener = webmail_opener(opener);
+        let decision = self.engine.authorize_webmail(as_opener, target).await;
+        let impersonation = matches!(as_opener, WebmailOpener::Administrator(_));
+        match &decision {
+            Decision::Allowed { user, .. } => {
+                if impersonation {
+                    let details = json!({ "via": "webmail", "remote_ip": client_ip.to_string() });
+                    if let Err(err) =
+                        self.engine.directory().record_audit(opener, "webmail.impersonate", user, details).await
+                    {
+                        return Decision::TempFail { cause: format!("the impersonation could not be audited: {err}") };
+                    }
+                }
+                self.record(NewAuthLogEntry {
+                    service: "webmail".into(),
+                    username: user.clone(),
+                    master_user: impersonation.then(|| opener.name.clone()),
+                    remote_ip: Some(client_ip.to_string()),
+                    result: AuthResult::Success,
+                    reason: if impersonation {
+                        format!("opened by {} {}", opener.role.as_str(), opener.name)
+                    } else {
+                        "web session".into()
+                    },
+                    app_password_id: None,
+                });
+            }
+            Decision::Denied { reason, detail } => tracing::warn!(
+                opener = opener.name,
+                role = opener.role.as_str(),
+                target,
+                reason = reason.as_str(),
+                detail,
+                "webmail refused"
+            ),
+            Decision::TempFail { cause } => tracing::warn!(opener = opener.name, target, cause, "webmail not decided"),
+        }
+        decision
+    }
+
+    /// Decides again, for a request made with a webmail grant (nginx asks for every SOGo request): the grant is
+    /// worth what allowed it is worth now.
+    pub async fn webmail_access(&self, opener: &Actor, target: &str) -> Decision {
+        let decision = self.engine.authorize_webmail(webmail_opener(opener), target).await;
+        if let Decision::Denied { reason, detail } = &decision {
+            tracing::info!(
+                opener = opener.name,
+                target,
+                reason = reason.as_str(),
+                detail,
+                "webmail grant no longer holds"
+            );
+        }
+        decision
+    }
+
     /// Queues an auth-log record written by the web layer (a TOTP failure, for example).
     pub fn record(&self, entry: NewAuthLogEntry) {
         if self.log.try_send(LogJob::Auth(now(), entry)).is_err() {
@@ -114,6 +176,14 @@ impl AuthService {
             jobs.push(LogJob::AppPasswordUsed(*id));
         }
         jobs
+    }
+}
+
+/// An owner opens their own mailbox; every other actor is an administrator impersonating.
+fn webmail_opener(actor: &Actor) -> WebmailOpener<'_> {
+    match actor.role {
+        ActorRole::User => WebmailOpener::Owner(&actor.name),
+        _ => WebmailOpener::Administrator(&actor.name),
     }
 }
 

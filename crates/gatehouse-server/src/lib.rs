@@ -3,9 +3,9 @@
 //! - The **public** listener serves what browsers reach: the web UI ([`web`]), the REST API and the webmail
 //!   login redirector (`/sogo-auth`).
 //! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb
-//!   (`/dovecot/auth`) and policy (`/dovecot/policy`) endpoints, the guard's state (`/guard`) and counters
-//!   (`/stats`); nginx's
-//!   `auth_request` for SOGo (`/nginx/auth`). Keep it on loopback or a private network.
+//!   (`/dovecot/auth`), userdb (`/dovecot/userdb`, `/dovecot/users`) and policy (`/dovecot/policy`) endpoints,
+//!   the guard's state (`/guard`) and counters (`/stats`); nginx's `auth_request` for SOGo (`/nginx/auth`).
+//!   Keep it on loopback or a private network; optionally also over TLS on a second address.
 //! - The optional **SASL** listener speaks Dovecot's auth protocol for Postfix ([`sasl`]).
 //!
 //! Both HTTP listeners answer `GET /healthz`: 200 while the database answers, 503 while it does not.
@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -37,7 +36,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub mod api;
 pub mod auth;
 pub mod dovecot;
+pub mod listener;
 pub mod sasl;
+pub mod tls;
 pub mod totp;
 pub mod web;
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Who may call the Dovecot endpoints (and nginx's `auth_request` endpoint).
     pub dovecot_callers: CallerPolicy,
+    /// What Dovecot's userdb hands every mailbox.
+    pub userdb: Arc<dovecot::UserdbSettings>,
     /// The web UI's settings.
     pub web: Arc<web::WebConfig>,
 }
@@ -68,6 +71,29 @@ pub struct Listeners {
     pub internal: SocketAddr,
     /// The Dovecot auth-protocol listener for Postfix, if wanted.
     pub sasl: Option<SaslAddress>,
+    /// The internal endpoints over TLS, if wanted.
+    pub internal_tls: Option<SocketAddr>,
+}
+
+/// Connection limits of the listeners.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// The public and internal HTTP listeners (each).
+    pub http: listener::ConnectionLimits,
+    /// The SASL listener.
+    pub sasl: listener::ConnectionLimits,
+    /// Unfinished exchanges one SASL connection may hold.
+    pub sasl_pending_per_connection: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            http: listener::ConnectionLimits::default(),
+            sasl: listener::ConnectionLimits { idle_timeout: Duration::from_secs(600), ..Default::default() },
+            sasl_pending_per_connection: 16,
+        }
+    }
 }
 
 /// Where the auth-protocol (SASL) listener listens.
@@ -105,35 +131,53 @@ impl std::fmt::Display for SaslAddress {
 pub struct Bound {
     public: TcpListener,
     internal: TcpListener,
+    internal_tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     sasl: Option<sasl::Listener>,
 }
 
+/// A listener could not be bound: its address is in use, not available or not permitted. The operator must
+/// change the configuration or the system (a configuration / OS error, not a refused request).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} ({what} listener): {source}")]
+pub struct BindError {
+    /// The address.
+    pub address: String,
+    /// Which listener.
+    pub what: &'static str,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl Bound {
-    /// Binds both listeners.
-    pub async fn bind(listeners: Listeners) -> anyhow::Result<Bound> {
-        let public = TcpListener::bind(listeners.public)
-            .await
-            .with_context(|| format!("cannot listen on {} (public listener)", listeners.public))?;
-        let internal = TcpListener::bind(listeners.internal)
-            .await
-            .with_context(|| format!("cannot listen on {} (internal listener)", listeners.internal))?;
+    /// Binds every listener; `tls` is the TLS configuration of the internal TLS listener, if there is one.
+    pub async fn bind(listeners: Listeners, tls: Option<Arc<rustls::ServerConfig>>) -> Result<Bound, BindError> {
+        let tcp = |address: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(address).await.map_err(|source| BindError { address: address.to_string(), what, source })
+        };
+        let public = tcp(listeners.public, "public").await?;
+        let internal = tcp(listeners.internal, "internal").await?;
         let sasl = match &listeners.sasl {
             None => None,
-            Some(SaslAddress::Tcp(addr)) => Some(sasl::Listener::Tcp(
-                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (SASL listener)"))?,
-            )),
+            Some(SaslAddress::Tcp(addr)) => Some(sasl::Listener::Tcp(tcp(*addr, "SASL").await?)),
             Some(SaslAddress::Unix(path)) => {
+                let failed = |source| BindError { address: path.display().to_string(), what: "SASL", source };
                 if path.exists() {
-                    std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
+                    std::fs::remove_file(path).map_err(failed)?;
                 }
-                let listener = tokio::net::UnixListener::bind(path)
-                    .with_context(|| format!("cannot listen on {} (SASL listener)", path.display()))?;
+                let listener = tokio::net::UnixListener::bind(path).map_err(failed)?;
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).map_err(failed)?;
                 Some(sasl::Listener::Unix(listener))
             }
         };
-        Ok(Bound { public, internal, sasl })
+        let internal_tls = match (listeners.internal_tls, tls) {
+            (Some(address), Some(tls)) => {
+                Some((tcp(address, "internal TLS").await?, tokio_rustls::TlsAcceptor::from(tls)))
+            }
+            _ => None,
+        };
+        Ok(Bound { public, internal, internal_tls, sasl })
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -145,32 +189,56 @@ impl Bound {
                 listener.local_addr()?.as_pathname().map(|path| SaslAddress::Unix(path.to_path_buf()))
             }
         };
-        Ok(Listeners { public: self.public.local_addr()?, internal: self.internal.local_addr()?, sasl })
+        let internal_tls = self.internal_tls.as_ref().map(|(listener, _)| listener.local_addr()).transpose()?;
+        Ok(Listeners { public: self.public.local_addr()?, internal: self.internal.local_addr()?, sasl, internal_tls })
     }
 
-    /// Serves both listeners until `shutdown` completes, then lets running requests finish.
-    pub async fn run(self, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    /// Serves every listener until `shutdown` completes, then lets running requests finish.
+    pub async fn run(
+        self,
+        state: AppState,
+        limits: ServerLimits,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tokio::task::JoinError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let auth = state.auth.clone();
-        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stopped| *stopped).await;
-        };
-        let public =
-            axum::serve(self.public, public_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(wait(stop_rx.clone()));
-        let internal =
-            axum::serve(self.internal, internal_router(state).into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(wait(stop_rx.clone()));
-        let sasl = self.sasl.map(|listener| tokio::spawn(sasl::serve(listener, auth.clone(), stop_rx.clone())));
-        let public = tokio::spawn(async move { public.await });
-        let internal = tokio::spawn(async move { internal.await });
+        let public = tokio::spawn(listener::serve_http(
+            self.public,
+            None,
+            public_router(state.clone()),
+            listener::ConnectionLimiter::new(limits.http, "public"),
+            stop_rx.clone(),
+        ));
+        let internal_tls = self.internal_tls.map(|(bound, acceptor)| {
+            tokio::spawn(listener::serve_http(
+                bound,
+                Some(acceptor),
+                internal_router(state.clone()),
+                listener::ConnectionLimiter::new(limits.http, "internal TLS"),
+                stop_rx.clone(),
+            ))
+        });
+        let internal = tokio::spawn(listener::serve_http(
+            self.internal,
+            None,
+            internal_router(state),
+            listener::ConnectionLimiter::new(limits.http, "internal"),
+            stop_rx.clone(),
+        ));
+        let sasl = self.sasl.map(|bound| {
+            let limiter = listener::ConnectionLimiter::new(limits.sasl, "SASL");
+            tokio::spawn(sasl::serve(bound, auth.clone(), limiter, limits.sasl_pending_per_connection, stop_rx.clone()))
+        });
         shutdown.await;
         tracing::info!("shutting down: finishing running requests");
         let _ = stop_tx.send(true);
-        public.await.context("public listener task")?.context("public listener")?;
-        internal.await.context("internal listener task")?.context("internal listener")?;
+        public.await?;
+        internal.await?;
+        if let Some(internal_tls) = internal_tls {
+            internal_tls.await?;
+        }
         if let Some(sasl) = sasl {
-            sasl.await.context("SASL listener task")?;
+            sasl.await?;
         }
         Ok(())
     }
@@ -201,6 +269,8 @@ pub fn internal_router(state: AppState) -> Router {
             .route("/healthz", get(healthz))
             .route("/dovecot/auth", axum::routing::post(dovecot::auth))
             .route("/dovecot/policy", axum::routing::post(dovecot::policy))
+            .route("/dovecot/userdb", axum::routing::post(dovecot::userdb))
+            .route("/dovecot/users", get(dovecot::users))
             .route("/guard", get(dovecot::guard_list))
             .route("/stats", get(dovecot::stats))
             .route("/guard/{address}", axum::routing::delete(dovecot::guard_unban))

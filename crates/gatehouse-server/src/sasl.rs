@@ -7,7 +7,8 @@
 //! for Dovecot's auth-master socket. Requests are `AUTH <id> <mech> service=… [rip=…] [secured] [resp=<b64>]`
 //! and `CONT <id> <b64>`; answers are `CONT <id> <b64>`, `OK <id> user=<name>` (Postfix requires `user=`) and
 //! `FAIL <id> …`, with `temp` and `code=temp_fail` when Gatehouse could not decide. Connections are persistent
-//! and carry many requests.
+//! and carry many requests; the listener's limits ([`crate::listener`]) cap how many are open and close idle
+//! ones, and one connection may leave only a few exchanges unfinished.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,11 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use gatehouse_engine::{Decision, LoginRequest, LoginService};
+use gatehouse_engine::{Decision, EntryPoint, LoginRequest, LoginService};
 use gatehouse_passwords::Zeroizing;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::AuthService;
+use crate::listener::{Connection, ConnectionLimiter};
 
 /// Longest accepted line (Dovecot 2.3's own limit).
 const MAX_LINE: usize = 16_384;
@@ -81,8 +83,14 @@ struct Request {
     secured: bool,
 }
 
-/// Serves one client connection until it closes.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, auth: Arc<AuthService>) {
+/// Serves one client connection until it closes, is idle too long or is asked to close; at most
+/// `pending_limit` exchanges may wait for the client's next line at once.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    auth: Arc<AuthService>,
+    connection: Connection,
+    pending_limit: usize,
+) {
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let cuid = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +107,12 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, auth
     let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line).await {
+        let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
+        let read = tokio::select! {
+            read = limited.read_until(b'\n', &mut line) => read,
+            _ = connection.should_close() => return,
+        };
+        match read {
             Ok(0) | Err(_) => return,
             Ok(_) if line.len() > MAX_LINE => {
                 tracing::warn!("SASL client sent an over-long line; closing the connection");
@@ -107,6 +120,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, auth
             }
             Ok(_) => {}
         }
+        let _busy = connection.busy();
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
         let fields: Vec<&str> = text.split('\t').collect();
@@ -117,6 +131,9 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, auth
                     return;
                 }
                 None
+            }
+            "AUTH" if fields.len() >= 3 && pending.len() >= pending_limit && !pending.contains_key(fields[1]) => {
+                Some(format!("FAIL\t{}\treason=Too many unfinished authentications on this connection", fields[1]))
             }
             "AUTH" if fields.len() >= 3 => Some(start(&auth, &fields, &mut pending).await),
             "CONT" if fields.len() >= 2 => Some(cont(&auth, &fields, &mut pending).await),
@@ -221,7 +238,8 @@ async fn decide(
         service,
         remote_ip: request.remote_ip,
         secured: request.secured,
-        master_verified: false,
+        entry: EntryPoint::MailServer,
+        master_second_pass: None,
     };
     match auth.login(&login).await {
         Decision::Allowed { user, .. } => format!("OK\t{id}\tuser={}", escape(&user)),
@@ -241,35 +259,44 @@ pub enum Listener {
     Unix(tokio::net::UnixListener),
 }
 
+/// An accepted client of either kind.
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
 impl Listener {
-    /// Accepts one client and serves it in its own task.
-    async fn accept_one(&self, auth: &Arc<AuthService>) -> std::io::Result<()> {
-        match self {
-            Listener::Tcp(listener) => {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(serve_connection(stream, auth.clone()));
-            }
-            Listener::Unix(listener) => {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(serve_connection(stream, auth.clone()));
-            }
-        }
-        Ok(())
+    async fn accept(&self) -> std::io::Result<Stream> {
+        Ok(match self {
+            Listener::Tcp(listener) => Stream::Tcp(listener.accept().await?.0),
+            Listener::Unix(listener) => Stream::Unix(listener.accept().await?.0),
+        })
     }
 }
 
-/// Accepts connections on `listener` until `stop` fires.
-pub async fn serve(listener: Listener, auth: Arc<AuthService>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept_one(&auth) => {
-                if let Err(err) = accepted {
-                    tracing::warn!("SASL listener: {err}");
+/// Accepts connections on `listener` within `limiter`'s limits until `stop` fires.
+pub async fn serve(
+    listener: Listener,
+    auth: Arc<AuthService>,
+    limiter: Arc<ConnectionLimiter>,
+    pending_limit: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    crate::listener::accept_loop(
+        limiter,
+        || listener.accept(),
+        stop,
+        move |stream, connection| {
+            let auth = auth.clone();
+            async move {
+                match stream {
+                    Stream::Tcp(stream) => serve_connection(stream, auth, connection, pending_limit).await,
+                    Stream::Unix(stream) => serve_connection(stream, auth, connection, pending_limit).await,
                 }
             }
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
-    }
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

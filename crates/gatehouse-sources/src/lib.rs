@@ -1,8 +1,7 @@
-//! Identity sources share one shape: whatever a source is (Gatehouse's own store, an LDAP directory, Keycloak,
-//! an OpenID Connect provider), it yields an [`ExternalAccount`], and the provisioning rules shared by all of
-//! them decide what that account means for the mailbox ([`provisioning`]: which template applies, the update on
-//! login, whole sync runs). The source clients themselves live beside it ([`ldap`]; OIDC and Keycloak arrive
-//! with their issues), and [`SourceRegistry`] is what the login engine, the CLI and the scheduler talk to.
+//! Identity sources share one shape: whatever a source is, it yields an [`ExternalAccount`], and the provisioning
+//! rules shared by all of them decide what that account means for the mailbox ([`provisioning`]: which template
+//! applies, the update on login, whole sync runs). The source clients themselves live beside it ([`ldap`]), and
+//! [`SourceRegistry`] is what the login engine, the CLI and the scheduler talk to.
 
 pub mod ldap;
 pub mod provisioning;

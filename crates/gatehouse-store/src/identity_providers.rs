@@ -1,5 +1,5 @@
-//! Identity providers as stored data: their settings (a JSON object), their secrets (kept in a separate table
-//! and never listed), and their attribute mappings (attribute value → mailbox template). Talking to the
+//! Identity providers as stored data: their settings (a JSON object), their secrets (kept in a separate table,
+//! sealed with the secret key, and never listed), and their attribute mappings (attribute value → mailbox template). Talking to the
 //! providers lives in the identity-sources crate.
 
 use std::collections::BTreeMap;
@@ -16,8 +16,13 @@ use crate::logs::audit;
 use crate::templates::{check_name, template_row};
 use crate::{
     Actor, AttributeMapping, IdentityProvider, IdentityProviderChanges, LOCAL_AUTH_SOURCE, NewIdentityProvider, Store,
-    commit, db_err, now,
+    commit, db_err, now, sealing,
 };
+
+/// What a sealed secret is bound to: its provider row and its name.
+fn secret_context(provider_id: i64, name: &str) -> String {
+    format!("identity_provider_secrets:{provider_id}:{name}")
+}
 
 async fn provider_row(db: &impl ConnectionTrait, name: &str) -> Result<identity_provider::Model> {
     identity_provider::Entity::find()
@@ -104,7 +109,7 @@ impl Store {
             identity_provider_secret::ActiveModel {
                 provider_id: Set(inserted.id),
                 name: Set(name.clone()),
-                value: Set(value.expose().to_string()),
+                value: Set(self.secret_key.seal(&secret_context(inserted.id, name), value.expose())),
             }
             .insert(&txn)
             .await
@@ -150,7 +155,7 @@ impl Store {
             identity_provider_secret::ActiveModel {
                 provider_id: Set(current.id),
                 name: Set(secret.clone()),
-                value: Set(value.expose().to_string()),
+                value: Set(self.secret_key.seal(&secret_context(current.id, secret), value.expose())),
             }
             .insert(&txn)
             .await
@@ -197,14 +202,43 @@ impl Store {
     /// The secrets of one identity provider, for the code that talks to it.
     pub async fn identity_provider_secrets(&self, name: &str) -> Result<BTreeMap<String, Secret>> {
         let row = provider_row(&self.db, name).await?;
-        Ok(identity_provider_secret::Entity::find()
+        let rows = identity_provider_secret::Entity::find()
             .filter(identity_provider_secret::Column::ProviderId.eq(row.id))
             .all(&self.db)
             .await
+            .map_err(db_err)?;
+        let mut secrets = BTreeMap::new();
+        for stored in rows {
+            let value = if sealing::is_sealed(&stored.value) {
+                self.secret_key.unseal(&secret_context(stored.provider_id, &stored.name), &stored.value)?
+            } else {
+                // Written before secrets were sealed; `seal_stored_secrets` seals it at the next start.
+                Secret::new(stored.value)
+            };
+            secrets.insert(stored.name, value);
+        }
+        Ok(secrets)
+    }
+
+    /// Seals identity-provider secrets still stored in plain text (written by a Gatehouse that did not seal
+    /// them); returns how many it sealed. Run at start-up by the commands that hold the secret key.
+    pub async fn seal_stored_secrets(&self) -> Result<usize> {
+        let (_writer, txn) = self.begin().await?;
+        let plain: Vec<_> = identity_provider_secret::Entity::find()
+            .all(&txn)
+            .await
             .map_err(db_err)?
             .into_iter()
-            .map(|s| (s.name, Secret::new(s.value)))
-            .collect())
+            .filter(|row| !sealing::is_sealed(&row.value))
+            .collect();
+        for row in &plain {
+            let sealed = self.secret_key.seal(&secret_context(row.provider_id, &row.name), &row.value);
+            let mut active: identity_provider_secret::ActiveModel = row.clone().into();
+            active.value = Set(sealed);
+            active.update(&txn).await.map_err(db_err)?;
+        }
+        commit(txn).await?;
+        Ok(plain.len())
     }
 
     /// Replaces the attribute mappings of an identity provider (value → template name, in priority order).

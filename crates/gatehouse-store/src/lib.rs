@@ -25,8 +25,10 @@ mod logs;
 mod mailboxes;
 mod master_users;
 mod records;
+pub mod sealing;
 mod templates;
 mod totp;
+mod userdb;
 mod web_sessions;
 
 use std::sync::Arc;
@@ -43,7 +45,9 @@ pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use records::*;
+pub use sealing::{KeyFile, SecretKey};
 pub use totp::{TotpPrincipal, TotpState};
+pub use userdb::DeliverableMailbox;
 pub use web_sessions::{ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_SESSIONS, WebSessionRow};
 
 use db_error::db_err;
@@ -57,30 +61,50 @@ pub struct Store {
     /// Serialises write transactions on SQLite, which has no row locks: without it two concurrent
     /// transactions that read, then write, would fail with "database is locked" instead of one waiting.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Seals identity-provider secrets at rest.
+    secret_key: SecretKey,
+}
+
+/// How [`Store::open_with`] opens a database.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Create the database when it does not exist yet (the SQLite file and its folder, or the schema of an
+    /// empty server database). Without it, a missing database is [`Error::NotFound`] naming what was looked for.
+    pub create: bool,
+    /// The key that seals secrets at rest.
+    pub secret_key: SecretKey,
 }
 
 /// Held for the length of a write transaction; on SQLite it keeps other writers of this process waiting.
 pub(crate) type WriterGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 impl Store {
-    /// Connects, creates the SQLite file and its folder if needed, and applies pending migrations.
+    /// Connects, creates the database if needed, and applies pending migrations, with a key that lives only in
+    /// this process (for tests and tools that never share sealed secrets with another process).
     pub async fn open(url: &DatabaseUrl) -> Result<Store> {
+        Self::open_with(url, OpenOptions { create: true, secret_key: SecretKey::ephemeral() }).await
+    }
+
+    /// Connects and applies pending migrations. A new SQLite database and its folder are created readable by
+    /// their owner only (0600 / 0700): they hold password hashes and TOTP keys.
+    pub async fn open_with(url: &DatabaseUrl, options: OpenOptions) -> Result<Store> {
         let kind = url.kind().map_err(Error::Invalid)?;
         let mut connect_url = url.expose().to_string();
         if kind == DatabaseKind::Sqlite {
             if let Some(path) = url.sqlite_path()
-                && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                && !path.exists()
             {
-                std::fs::create_dir_all(parent).map_err(|err| {
-                    Error::Unavailable(format!("cannot create the database folder {}: {err}", parent.display()))
-                })?;
+                if !options.create {
+                    return Err(Error::not_found("database", absolute(&path).display().to_string()));
+                }
+                create_private_file(&path)?;
             }
             if !connect_url.contains("mode=") {
                 connect_url.push_str(if connect_url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
             }
         }
-        let mut options = ConnectOptions::new(connect_url);
-        options
+        let mut connect = ConnectOptions::new(connect_url);
+        connect
             .max_connections(if kind == DatabaseKind::Sqlite { 4 } else { 16 })
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
@@ -89,15 +113,23 @@ impl Store {
         if kind == DatabaseKind::Sqlite && url.sqlite_path().is_some() {
             // WAL lets readers run beside the writer; with WAL, `synchronous = NORMAL` is crash-safe (a power
             // loss may drop the last commits, never corrupt the file) and avoids an fsync per login record.
-            options.map_sqlx_sqlite_opts(|opts| {
+            connect.map_sqlx_sqlite_opts(|opts| {
                 opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
             });
         }
-        let db = Database::connect(options)
+        let db = Database::connect(connect)
             .await
             .map_err(|err| Error::Unavailable(format!("cannot connect to the database {url}: {err}")))?;
+        if !options.create && !migration::schema_exists(&db).await? {
+            let _ = db.close().await;
+            let what = match url.sqlite_path() {
+                Some(path) => absolute(&path).display().to_string(),
+                None => url.to_string(),
+            };
+            return Err(Error::NotFound { kind: "Gatehouse schema in the database", name: what });
+        }
         let pending = migration::Migrator::get_pending_migrations(&db).await.map_err(db_err)?;
         for migration in &pending {
             tracing::info!(migration = migration.name(), "applying database migration");
@@ -106,7 +138,29 @@ impl Store {
             Error::Unavailable(detail) => Error::Unavailable(format!("database migration failed: {detail}")),
             other => Error::Internal(format!("database migration failed: {other}")),
         })?;
-        Ok(Store { db, url: url.clone(), kind, sqlite_writer: Arc::new(tokio::sync::Mutex::new(())) })
+        Ok(Store {
+            db,
+            url: url.clone(),
+            kind,
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            secret_key: options.secret_key,
+        })
+    }
+
+    /// Warnings about database files other users can read (SQLite only): the file, its WAL and shared-memory
+    /// files, and their folder.
+    pub fn permission_warnings(&self) -> Vec<String> {
+        let Some(path) = self.url.sqlite_path() else { return Vec::new() };
+        let mut paths = vec![path.clone()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            paths.push(name.into());
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            paths.push(parent.to_path_buf());
+        }
+        paths.iter().filter_map(|p| sealing::looser_than_private(p)).collect()
     }
 
     /// The database URL (its `Display` masks the password).
@@ -155,6 +209,25 @@ impl Store {
     /// Whether row locks (`SELECT … FOR UPDATE`) are available; SQLite serialises writers instead.
     fn supports_row_locks(&self) -> bool {
         self.kind != DatabaseKind::Sqlite
+    }
+}
+
+/// `path` made absolute against the working directory (for messages that must say which file was meant).
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Creates an empty SQLite database file readable by its owner only, in a folder only its owner can enter (a
+/// folder that exists already keeps its mode). SQLite gives its WAL and shared-memory files the same mode.
+fn create_private_file(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sealing::create_private_dir(parent)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(Error::Unavailable(format!("cannot create the database file {}: {err}", path.display()))),
     }
 }
 

@@ -189,6 +189,7 @@ impl Directory for Store {
             secret_hash: t.secret_hash,
             expires_at: t.expires_at,
             session_alive: t.session_alive,
+            impersonator: t.impersonator,
         }))
     }
 

@@ -54,11 +54,35 @@ impl ActorRole {
     }
 }
 
+/// The name of the account with `uid` in `/etc/passwd`.
+fn account_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let entry_uid: u32 = fields.nth(1)?.parse().ok()?;
+        (entry_uid == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
 impl Actor {
-    /// The command line, named after the Unix user running it.
+    /// The command line, named after the operating-system account running it (from the process's uid, looked
+    /// up in `/etc/passwd`; `uid <n>` when it has no entry). Under sudo, the account sudo names is added as a
+    /// claim in brackets — the environment can say anything, the uid cannot.
     pub fn cli() -> Self {
-        let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-        Actor { name: format!("cli:{user}"), role: ActorRole::Cli }
+        use std::os::unix::fs::MetadataExt;
+        // /proc/self belongs to the process's effective uid.
+        let Ok(uid) = std::fs::metadata("/proc/self").map(|meta| meta.uid()) else {
+            let claimed = std::env::var("USER").unwrap_or_default();
+            return Actor { name: format!("cli:{claimed} (unverified: /proc is not mounted)"), role: ActorRole::Cli };
+        };
+        let account = account_name(uid).unwrap_or_else(|| format!("uid {uid}"));
+        let sudo = std::env::var("SUDO_USER").ok().filter(|sudo| uid == 0 && !sudo.is_empty() && *sudo != account);
+        let name = match sudo {
+            Some(sudo) => format!("cli:{account} (sudo from {sudo})"),
+            None => format!("cli:{account}"),
+        };
+        Actor { name, role: ActorRole::Cli }
     }
 
     /// Gatehouse itself.
@@ -228,12 +252,32 @@ pub struct Mailbox {
     pub force_totp: bool,
     /// Subject id at the identity provider, for IdP-bound mailboxes.
     pub external_id: Option<String>,
-    /// Other attributes, including `template_hash` of the applied template.
+    /// Other attributes, including `template_hash` of the applied template (Gatehouse's own bookkeeping, which
+    /// serialised output leaves out: see [`public_attributes`]).
+    #[serde(serialize_with = "serialize_public_attributes")]
     pub attributes: serde_json::Value,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub modified_at: i64,
+}
+
+/// A mailbox's attributes as shown to people and clients: without the keys Gatehouse keeps for itself
+/// ([`TEMPLATE_HASH`]).
+pub fn public_attributes(attributes: &serde_json::Value) -> serde_json::Value {
+    match attributes {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter().filter(|(key, _)| *key != TEMPLATE_HASH).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn serialize_public_attributes<S: serde::Serializer>(
+    attributes: &serde_json::Value,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&public_attributes(attributes), serializer)
 }
 
 /// A mailbox to create. Unset fields come from the template, then from the domain's defaults.

@@ -21,6 +21,7 @@ gatehouse_testkit::on_every_engine!(
     administrators_and_domain_administrators,
     master_users_have_three_scopes,
     identity_provider_secrets_are_never_listed,
+    identity_provider_secrets_are_sealed_at_rest,
     logs_record_and_filter,
     concurrent_additions_never_exceed_the_domain_limit,
     login_lookups_and_revisions_for_the_engine,
@@ -476,6 +477,58 @@ async fn master_users_have_three_scopes(store: Store) {
     assert_eq!(store.list_master_users().await.unwrap().len(), 2);
 }
 
+/// The stored value of every identity-provider secret, read past the store.
+async fn raw_secret_values(store: &Store) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(store.url().expose()).await.unwrap();
+    let backend = db.get_database_backend();
+    let rows =
+        db.query_all_raw(Statement::from_string(backend, "SELECT value FROM identity_provider_secrets")).await.unwrap();
+    let values = rows.iter().map(|row| row.try_get::<String>("", "value").unwrap()).collect();
+    let _ = db.close().await;
+    values
+}
+
+async fn identity_provider_secrets_are_sealed_at_rest(store: Store) {
+    let mut secrets = BTreeMap::new();
+    secrets.insert("bind_password".to_string(), Secret::new("sealed-bind-pw"));
+    let new = NewIdentityProvider {
+        name: "corp".into(),
+        kind: "ldap".parse().unwrap(),
+        settings: json!({}),
+        secrets: secrets.clone(),
+    };
+    store.create_identity_provider(&cli(), new).await.unwrap();
+    let raw = raw_secret_values(&store).await;
+    assert_eq!(raw.len(), 1);
+    assert!(raw[0].starts_with("sealed:v1:") && !raw[0].contains("sealed-bind-pw"), "{raw:?}");
+    assert_eq!(store.identity_provider_secrets("corp").await.unwrap()["bind_password"].expose(), "sealed-bind-pw");
+
+    // Another key (a different key file) cannot open it, and says so.
+    let other =
+        Store::open_with(store.url(), OpenOptions { create: false, secret_key: SecretKey::ephemeral() }).await.unwrap();
+    let err = other.identity_provider_secrets("corp").await.unwrap_err();
+    assert!(err.to_string().contains("cannot be opened with this secret key"), "{err}");
+    other.close().await;
+
+    // A value written in plain text by an earlier Gatehouse is sealed at the next start.
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(store.url().expose()).await.unwrap();
+        let backend = db.get_database_backend();
+        db.execute_raw(Statement::from_string(backend, "UPDATE identity_provider_secrets SET value = 'legacy-pw'"))
+            .await
+            .unwrap();
+        let _ = db.close().await;
+    }
+    assert_eq!(store.identity_provider_secrets("corp").await.unwrap()["bind_password"].expose(), "legacy-pw");
+    assert_eq!(store.seal_stored_secrets().await.unwrap(), 1);
+    assert_eq!(store.seal_stored_secrets().await.unwrap(), 0);
+    let raw = raw_secret_values(&store).await;
+    assert!(raw[0].starts_with("sealed:v1:") && !raw[0].contains("legacy-pw"), "{raw:?}");
+    assert_eq!(store.identity_provider_secrets("corp").await.unwrap()["bind_password"].expose(), "legacy-pw");
+}
+
 async fn identity_provider_secrets_are_never_listed(store: Store) {
     store
         .create_template(
@@ -748,6 +801,42 @@ async fn an_unreachable_database_is_a_server_fault() {
     let err = Store::open(&url).await.unwrap_err();
     assert_eq!(err.fault(), gatehouse_core::Fault::Server, "{err}");
     assert!(!err.to_string().contains("secret-pw"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_database_is_created_only_when_asked_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let existing_only = || OpenOptions { create: false, secret_key: SecretKey::ephemeral() };
+    let dir = tempfile::tempdir().unwrap();
+    let url = gatehouse_core::DatabaseUrl::new(format!("sqlite://{}/data/gatehouse.db", dir.path().display()));
+    let err = Store::open_with(&url, existing_only()).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("{}/data/gatehouse.db", dir.path().display())), "{err}");
+    assert!(!dir.path().join("data").exists(), "nothing is created");
+
+    let store = Store::open_with(&url, OpenOptions { create: true, secret_key: SecretKey::ephemeral() }).await.unwrap();
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&dir.path().join("data/gatehouse.db")), 0o600);
+    assert_eq!(mode(&dir.path().join("data/gatehouse.db-wal")), 0o600, "SQLite's WAL file takes the file's mode");
+    assert!(store.permission_warnings().is_empty(), "{:?}", store.permission_warnings());
+    store.close().await;
+
+    std::fs::set_permissions(dir.path().join("data/gatehouse.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open_with(&url, existing_only()).await.unwrap();
+    let warnings = store.permission_warnings();
+    assert!(warnings.iter().any(|w| w.contains("gatehouse.db is accessible to other users")), "{warnings:?}");
+    store.close().await;
+
+    // A server database without Gatehouse's tables is not set up by a command that may not create.
+    let Some(empty) = TestDatabase::create(Engine::Postgres).await else { return };
+    let err = Store::open_with(empty.url(), existing_only()).await.unwrap_err();
+    assert!(err.to_string().contains("Gatehouse schema"), "{err}");
+    let store =
+        Store::open_with(empty.url(), OpenOptions { create: true, secret_key: SecretKey::ephemeral() }).await.unwrap();
+    store.close().await;
+    Store::open_with(empty.url(), existing_only()).await.unwrap().close().await;
+    empty.drop_database().await;
 }
 
 async fn job_leases_are_exclusive_until_released_or_expired(store: Store) {

@@ -26,8 +26,12 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: the public listener (web) and the internal listener (Dovecot, nginx).
+    /// Run the server: the public listener (web) and the internal listener (Dovecot, nginx). Creates the
+    /// database, the secret key file and the first administrator if they do not exist yet.
     Serve(ServeArgs),
+    /// Create the database, the secret key file and the first administrator, then exit. Every other command
+    /// (but `serve`) uses an existing database only and says which one it looked for.
+    Init,
     /// Manage mail domains.
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -59,7 +63,7 @@ pub enum Command {
     /// Show or lift the brute-force guard's bans and counters (asks the running server).
     #[command(subcommand)]
     Guard(GuardCommand),
-    /// Manage identity providers (LDAP now; Keycloak and OpenID Connect later).
+    /// Manage identity providers (LDAP directories).
     #[command(subcommand)]
     Idp(IdpCommand),
     /// Manage API keys for the REST API (/api/v1).
@@ -117,6 +121,9 @@ pub struct ServeArgs {
     /// Also serve Dovecot's auth protocol for Postfix on host:port or unix:/path.
     #[arg(long, value_name = "ADDR")]
     pub sasl: Option<String>,
+    /// Also serve the internal endpoints over TLS on this address (for scripts that speak https only).
+    #[arg(long, value_name = "ADDR")]
+    pub internal_tls: Option<SocketAddr>,
 }
 
 /// Output choice shared by the `list` commands.
@@ -548,6 +555,9 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "URL")]
         view_url: Option<String>,
     },
+    /// The shared secret callers of the internal listener send as `X-Gatehouse-Secret` (for scripts and
+    /// monitoring; `config dovecot` and `config nginx` include it already).
+    Secret,
 }
 
 /// `guard …`
@@ -574,7 +584,7 @@ pub enum IdpCommand {
     Add {
         /// Unique name; mailboxes use it as their auth source.
         name: String,
-        /// ldap (keycloak and oidc arrive with their issues).
+        /// ldap.
         #[arg(long = "type", value_name = "TYPE")]
         kind: String,
         /// Settings as a JSON object.
@@ -609,8 +619,8 @@ pub enum IdpCommand {
         #[arg(long, value_name = "BOOL")]
         active: Option<bool>,
     },
-    /// Replace the attribute mappings: VALUE=TEMPLATE pairs, first listed wins for an entry with several
-    /// mapped values (no pairs: remove all mappings).
+    /// Replace the attribute mappings: VALUE=TEMPLATE pairs (no pairs: remove all mappings). For an entry with
+    /// several values of the template attribute, the first value in the entry's order that has a mapping wins.
     Map {
         /// The name.
         name: String,

@@ -2,9 +2,11 @@
 //! command. Errors are printed as one line on stderr; the exit code tells client faults (1) from temporary
 //! server faults (75, like sysexits' EX_TEMPFAIL), internal faults (70) and configuration errors (78).
 
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
-mod output;
+mod logging;
 mod password_input;
 
 use std::process::ExitCode;
@@ -12,7 +14,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use gatehouse_config::Config;
 use gatehouse_core::{DatabaseUrl, Fault};
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 use crate::commands::CommandContext;
@@ -56,9 +57,10 @@ fn main() -> ExitCode {
     if let Some(url) = cli.database_url {
         config.database_url = DatabaseUrl::new(url);
     }
-    // Commands other than `serve` stay quiet unless a log level was chosen explicitly.
-    let quiet = !matches!(cli.command, Command::Serve(_)) && config.log == Config::default().log;
-    init_logging(if quiet { "warn" } else { &config.log });
+    // Commands other than `serve` and `init` stay quiet unless a log level was chosen explicitly.
+    let quiet = !matches!(cli.command, Command::Serve(_) | Command::Init) && config.log == Config::default().log;
+    // Quiet means: errors, and the commands' own warnings (a database file others can read, …).
+    logging::init(if quiet { "error,gatehouse::commands=warn" } else { &config.log }, config.log_format);
     if let Some(file) = &loaded.file {
         tracing::debug!(file = %file.display(), "configuration file read");
     }
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => commands::serve::run(&ctx, args).await,
+            Command::Init => commands::serve::init(&ctx).await,
             Command::Domain(command) => commands::domains::run(&ctx, command).await,
             Command::Template(command) => commands::templates::run(&ctx, command).await,
             Command::Mailbox(command) => commands::mailboxes::run(&ctx, command).await,
@@ -119,17 +122,12 @@ fn one_line(err: &anyhow::Error) -> String {
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|cause| cause.is::<commands::ConfigProblem>()) {
+        return EXIT_CONFIG;
+    }
     match err.chain().find_map(|cause| cause.downcast_ref::<gatehouse_core::Error>()) {
         Some(gatehouse_core::Error::Unavailable(_)) => EXIT_TEMPFAIL,
         Some(inner) if inner.fault() == Fault::Server => EXIT_INTERNAL,
         _ => EXIT_CLIENT,
     }
-}
-
-fn init_logging(filter: &str) {
-    // sea-orm's migrator narrates every start; the store logs the migrations it applies itself.
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| EnvFilter::try_new(format!("{filter},sea_orm_migration=warn")))
-        .unwrap_or_else(|_| EnvFilter::new("info,sea_orm_migration=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -153,6 +153,7 @@ const DOMAIN_ADMIN_POSTS: &[&str] = &[
 fn admin_pages_manage_the_store_within_its_rules() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["domain", "add", "other.org"], "");
@@ -632,6 +633,7 @@ fn ldap_provider_form_test_and_sync() {
     let Some(slapd) = Slapd::start(support::LDAP_PEOPLE) else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["template", "add", "staff", "--protocols", "imap,smtp"], "");

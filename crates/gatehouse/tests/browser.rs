@@ -90,6 +90,7 @@ async fn log_out(browser: &Browser) {
 async fn the_web_ui_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["domain", "add", "other.org"], "");

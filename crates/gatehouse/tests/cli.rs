@@ -10,7 +10,15 @@ struct Sandbox {
 }
 
 impl Sandbox {
+    /// A folder where `gatehouse init` has run.
     fn new() -> Self {
+        let sandbox = Sandbox::empty();
+        sandbox.cmd(&["init"]).env("GATEHOUSE_ADMIN_PASSWORD", "admin-pw").assert().success();
+        sandbox
+    }
+
+    /// A folder without a database.
+    fn empty() -> Self {
         Sandbox { dir: tempfile::tempdir().unwrap() }
     }
 
@@ -40,10 +48,29 @@ impl Sandbox {
 }
 
 #[test]
-fn the_default_database_is_created_with_its_folder() {
-    let sandbox = Sandbox::new();
-    sandbox.ok(&["domain", "add", "example.org"]);
-    assert!(sandbox.dir.path().join("data/gatehouse.db").exists());
+fn only_init_and_serve_create_the_database_and_it_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::empty();
+    let expected = sandbox.dir.path().join("data/gatehouse.db");
+    // From a folder without a database, a command says which one it looked for and creates nothing.
+    sandbox.cmd(&["mailbox", "list"]).assert().code(78).stderr(
+        predicate::str::contains(expected.display().to_string()).and(predicate::str::contains("gatehouse init")),
+    );
+    assert!(!sandbox.dir.path().join("data").exists(), "nothing was created");
+
+    sandbox.cmd(&["init"]).env("GATEHOUSE_ADMIN_PASSWORD", "admin-pw").assert().success();
+    let mode = |name: &str| std::fs::metadata(sandbox.dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("data"), 0o700);
+    assert_eq!(mode("data/gatehouse.db"), 0o600);
+    assert_eq!(mode("data/gatehouse.key"), 0o600);
+    sandbox.cmd(&["mailbox", "list"]).assert().success();
+    // A second init changes nothing and creates no second administrator.
+    sandbox.cmd(&["init"]).assert().success().stderr(predicate::str::contains("with the password").not());
+    assert_eq!(sandbox.json(&["admin", "list", "--json"]).as_array().unwrap().len(), 1);
+
+    // A database others can read is warned about at start.
+    std::fs::set_permissions(&expected, std::fs::Permissions::from_mode(0o644)).unwrap();
+    sandbox.cmd(&["init"]).assert().success().stderr(predicate::str::contains("accessible to other users"));
 }
 
 #[test]
@@ -68,12 +95,35 @@ fn the_domain_mailbox_limit_refuses_the_third_mailbox_and_writes_nothing() {
         .unwrap()
         .iter()
         .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .filter(|(action, _)| *action != "admin.bootstrap")
         .collect();
     assert_eq!(
         actions,
         vec![("mailbox.add", "b@example.org"), ("mailbox.add", "a@example.org"), ("domain.add", "example.org")]
     );
     assert!(audit[0]["actor"].as_str().unwrap().starts_with("cli:"));
+}
+
+#[test]
+fn the_cli_is_audited_as_the_operating_system_account_running_it() {
+    let sandbox = Sandbox::new();
+    let account = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let account = account.trim();
+    // The environment can claim anything; the process's uid decides.
+    sandbox.cmd(&["domain", "add", "a.example"]).env("USER", "mallory").env_remove("SUDO_USER").assert().success();
+    sandbox.cmd(&["domain", "add", "b.example"]).env_remove("USER").env("SUDO_USER", "alice").assert().success();
+    let audit = sandbox.json(&["log", "audit", "--json"]);
+    let actor_of = |target: &str| {
+        audit.as_array().unwrap().iter().find(|e| e["target"] == target).unwrap()["actor"].as_str().unwrap().to_string()
+    };
+    assert_eq!(actor_of("a.example"), format!("cli:{account}"));
+    let under_sudo = actor_of("b.example");
+    if account == "root" {
+        assert_eq!(under_sudo, "cli:root (sudo from alice)");
+    } else {
+        assert_eq!(under_sudo, format!("cli:{account}"), "sudo's claim counts only for root");
+    }
+    assert!(!audit.to_string().contains("cli:unknown") && !audit.to_string().contains("mallory"));
 }
 
 #[test]
@@ -156,6 +206,8 @@ fn administrators_domain_administrators_and_master_users() {
     sandbox.ok(&["domain", "add", "a.example"]);
     sandbox.ok(&["domain", "add", "b.example"]);
     sandbox.with_password(&["admin", "add", "root-admin", "--password-stdin"], "pw").success();
+    // `init` made `admin`; without it, root-admin is the last one.
+    sandbox.ok(&["admin", "remove", "admin"]);
     sandbox
         .cmd(&["admin", "remove", "root-admin"])
         .assert()

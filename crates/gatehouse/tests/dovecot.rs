@@ -5,13 +5,14 @@
 mod support;
 
 use support::dovecot::Dovecot;
-use support::mail::{imap_login, imap_plain, pop3_login, sieve_plain};
-use support::{Server, cli_ok, post_json};
+use support::mail::{imap_login, imap_login_from, imap_plain, pop3_login, sieve_plain};
+use support::{Server, cli_ok};
 
 #[test]
 fn dovecot_logins_are_decided_by_gatehouse() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["domain", "add", "other.org"], "");
@@ -62,17 +63,22 @@ fn dovecot_logins_are_decided_by_gatehouse() {
     let laptop_id = listed.as_array().unwrap().iter().find(|p| p["name"] == "laptop").unwrap()["id"].to_string();
     run(&["app-password", "revoke", "alice@example.org", &laptop_id], "");
     let body = format!("{{\"user\":\"alice@example.org\",\"password\":\"{imap_token}\",\"service\":\"imap\"}}");
-    assert_eq!(post_json(server.internal, "/dovecot/auth", &body).unwrap().0, 403);
+    assert_eq!(server.post_internal("/dovecot/auth", &body).unwrap().0, 403);
     let flushed = dovecot.doveadm(&["auth", "cache", "flush"]);
     assert!(flushed.status.success(), "{}", String::from_utf8_lossy(&flushed.stderr));
     assert!(!imap_login(dovecot.imap, "alice@example.org", &imap_token).ok(), "a revoked token no longer works");
 
-    // Gatehouse down: a new login is a temporary failure, never "wrong password"; a cached one still works.
-    assert!(imap_login(dovecot.imap, "alice@example.org", "alicepw").ok());
+    // Gatehouse down: a new login is a temporary failure, never "wrong password"; a cached one (the same client
+    // again: Dovecot's cache key has the client's address) still works.
+    let client = std::net::Ipv4Addr::new(127, 2, 0, 1);
+    assert!(imap_login_from(dovecot.imap, client, "alice@example.org", "alicepw").ok());
     let (status, _) = server.terminate();
     assert!(status.success());
     let refused = imap_login(dovecot.imap, "bob@example.org", "bobpw");
     assert!(!refused.ok());
     assert!(refused.line().contains("UNAVAILABLE"), "expected a temporary failure, got {refused:?}");
-    assert!(imap_login(dovecot.imap, "alice@example.org", "alicepw").ok(), "cached login during the outage");
+    assert!(
+        imap_login_from(dovecot.imap, client, "alice@example.org", "alicepw").ok(),
+        "cached login during the outage"
+    );
 }

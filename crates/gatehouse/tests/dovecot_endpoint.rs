@@ -9,6 +9,7 @@ use support::{Server, cli_ok, post_json_with};
 fn callers_must_be_authorised_and_both_body_formats_work() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin");
     cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
     cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin", "--protocols", "imap"], "pw\n");
     // No network is trusted: only the shared secret opens the endpoint.

@@ -38,6 +38,7 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     let Some(mut slapd) = Slapd::start(&people()) else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     let settings = serde_json::json!({
@@ -130,6 +131,7 @@ fn ldap_syncs_run_by_the_server_and_from_the_command_line() {
     let Some(slapd) = Slapd::start(&people()) else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str]| cli_ok(dir.path(), db, args, "");
     run(&["domain", "add", "example.org"]);
     run(&["template", "add", "it-staff", "--quota-mib", "100", "--protocols", "imap"]);

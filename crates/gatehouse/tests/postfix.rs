@@ -12,6 +12,7 @@ use support::{Server, cli_ok};
 fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "pw");
     cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
     cli_ok(
         dir.path(),

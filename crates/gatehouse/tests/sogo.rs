@@ -16,9 +16,11 @@ use support::mail::{imap_login, pop3_login};
 use support::{Server, cli_ok};
 
 /// The SSO token a session's cookie yields, as nginx would get it from `/nginx/auth`.
-fn sso_token(internal: u16, client: &Client, uri: &str) -> Option<String> {
+fn sso_token(server: &Server, client: &Client, uri: &str) -> Option<String> {
     let cookie = client.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-    let answer = request(internal, "GET", "/nginx/auth", &[("Cookie", &cookie), ("X-Original-URI", uri)], "");
+    let headers =
+        [("Cookie", cookie.as_str()), ("X-Original-URI", uri), ("X-Gatehouse-Secret", server.secret.as_str())];
+    let answer = request(server.internal, "GET", "/nginx/auth", &headers, "");
     let auth = answer.header("x-auth")?.strip_prefix("Basic ")?.to_string();
     let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(auth).ok()?).ok()?;
     Some(decoded.split_once(':')?.1.to_string())
@@ -28,6 +30,7 @@ fn sso_token(internal: u16, client: &Client, uri: &str) -> Option<String> {
 fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["domain", "add", "other.org"], "");
@@ -114,7 +117,7 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     assert_eq!(refused.header("location"), Some("/?m=forbidden"), "{refused:?}");
 
     // The SSO token: IMAP for alice only, not POP3, not bob.
-    let token = sso_token(server.internal, &alice, "/SOGo/so/").expect("the session yields a token");
+    let token = sso_token(&server, &alice, "/SOGo/so/").expect("the session yields a token");
     assert!(token.starts_with("ghsso_"));
     assert!(imap_login(dovecot.imap, "alice@example.org", &token).ok());
     assert!(!imap_login(dovecot.imap, "bob@example.org", &token).ok());

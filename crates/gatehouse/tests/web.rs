@@ -11,6 +11,7 @@ use support::{Server, cli_ok};
 fn logins_sessions_forms_and_app_passwords() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
@@ -126,6 +127,7 @@ fn unix_now() -> u64 {
 fn totp_enrolment_second_factor_recovery_codes_and_replay() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
@@ -133,7 +135,7 @@ fn totp_enrolment_second_factor_recovery_codes_and_replay() {
     let port = server.public;
     let imap_with_password = || {
         let body = r#"{"user":"alice@example.org","password":"alicepw","service":"imap"}"#;
-        support::post_json(server.internal, "/dovecot/auth", body).unwrap().0
+        server.post_internal("/dovecot/auth", body).unwrap().0
     };
     assert_eq!(imap_with_password(), 200);
 
@@ -209,6 +211,7 @@ fn totp_enrolment_second_factor_recovery_codes_and_replay() {
 fn forced_totp_enrolment_and_forced_password_change_come_first() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["mailbox", "add", "dana@example.org", "--password-stdin"], "danapw-old\n");
@@ -258,6 +261,7 @@ fn forced_totp_enrolment_and_forced_password_change_come_first() {
 fn administrators_have_the_same_required_steps_and_every_user_form_needs_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
     run(&["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");

@@ -74,7 +74,7 @@ impl From<Mailbox> for MailboxView {
             force_password_change: mailbox.force_password_change,
             force_totp: mailbox.force_totp,
             external_id: mailbox.external_id,
-            attributes: mailbox.attributes,
+            attributes: gatehouse_store::public_attributes(&mailbox.attributes),
             created_at: mailbox.created_at,
             modified_at: mailbox.modified_at,
         }

@@ -6,8 +6,8 @@
 //!   from the URI (`sogo` for anything else); success is 200 with `X-User`, `X-Auth` (the credentials, for
 //!   SOGo's own IMAP login) and `X-Auth-Type: Basic`; failure is 401 with `WWW-Authenticate`.
 //! - A Gatehouse web session that opened webmail for a mailbox: 200 with `X-User: <mailbox>` and
-//!   `X-Auth: Basic base64(<mailbox>:<SSO token>)`; the token opens only that mailbox, only while the session
-//!   lives.
+//!   `X-Auth: Basic base64(<mailbox>:<SSO token>)`, as long as the engine still allows that grant (asked for
+//!   every request); the token opens only that mailbox, only while the session lives.
 //! - Otherwise 401: DAV and ActiveSync URIs get `WWW-Authenticate` (so clients ask for credentials), webmail
 //!   URIs do not (nginx's `error_page 401` sends the browser to Gatehouse's login).
 //!
@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use gatehouse_core::Service;
-use gatehouse_engine::{Decision, LoginRequest, LoginService};
+use gatehouse_engine::{Decision, EntryPoint, LoginRequest, LoginService};
 use gatehouse_passwords::Zeroizing;
 
 use super::session::{Role, Stage};
@@ -109,12 +109,13 @@ pub async fn auth(
             service: LoginService::Protocol(service),
             remote_ip,
             secured: false,
-            master_verified: false,
+            entry: EntryPoint::WebmailProxy,
+            master_second_pass: None,
         };
         return match state.auth.login(&request).await {
-            Decision::Allowed { user, master_user: None, .. } => identity(&user, &request.password),
-            // Master logins (`mailbox*master`) are not offered through SOGo.
-            Decision::Allowed { .. } | Decision::Denied { .. } => unauthorised(service),
+            // The engine refuses master logins (`mailbox*master`) from this entry point.
+            Decision::Allowed { user, .. } => identity(&user, &request.password),
+            Decision::Denied { .. } => unauthorised(service),
             Decision::TempFail { .. } => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         };
     }
@@ -138,9 +139,13 @@ pub async fn auth(
         Some(named) => grants.iter().find(|g| g.mailbox == named),
         None => grants.last(),
     };
-    match chosen {
-        Some(grant) => identity(&grant.mailbox, grant.token.as_bytes()),
-        None => unauthorised(service),
+    let Some(grant) = chosen else { return unauthorised(service) };
+    // Every request re-checks what allowed the grant: the setting, the administrator's permission and domains,
+    // the mailbox's state and its webmail flag.
+    match state.auth.webmail_access(&super::pages::session_actor(&session), &grant.mailbox).await {
+        Decision::Allowed { .. } => identity(&grant.mailbox, grant.token.as_bytes()),
+        Decision::Denied { .. } => unauthorised(service),
+        Decision::TempFail { .. } => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 

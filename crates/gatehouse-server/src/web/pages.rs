@@ -17,15 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, MailboxAddress, ProtocolSet, Service};
 use gatehouse_engine::{
-    AdminKind, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, app_password, sso,
+    AdminKind, AdminLoginRequest, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, app_password, sso,
 };
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
-    Actor, ActorRole, AdminRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, NewAuthLogEntry,
-    TotpPrincipal,
+    Actor, ActorRole, AdminRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, TotpPrincipal,
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use super::session::{
     LOGIN_CSRF_COOKIE, Role, Session, Stage, WebmailGrant, add_set_cookie, clear_cookie, cookie, random_token,
@@ -281,6 +279,16 @@ async fn user_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<
     Ok((session, address))
 }
 
+/// Who a session's holder is, as the audit log and the engine name them.
+pub(super) fn session_actor(session: &Session) -> Actor {
+    let role = match session.data.role {
+        Role::User => ActorRole::User,
+        Role::Admin => ActorRole::Admin,
+        Role::DomainAdmin => ActorRole::DomainAdmin,
+    };
+    Actor { name: session.data.principal.clone(), role }
+}
+
 /// Who a user's own changes are recorded as.
 fn user_actor(address: &MailboxAddress) -> Actor {
     Actor { name: address.to_string(), role: ActorRole::User }
@@ -360,10 +368,8 @@ pub async fn user_login(
         return login_page(&state, Role::User, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN).await;
     }
     let username = form.username.trim().to_lowercase();
-    // Master-user logins (`mailbox*master`) are for mail protocols only.
-    if username.contains(state.auth.master_separator()) {
-        return login_page(&state, Role::User, None, Some("Login failed."), StatusCode::UNAUTHORIZED).await;
-    }
+    // Master-user logins (`mailbox*master`) are for mail protocols only: the engine refuses them here (counted
+    // by the guard and logged like any refusal).
     let request = LoginRequest {
         username: username.clone(),
         authzid: None,
@@ -371,7 +377,8 @@ pub async fn user_login(
         service: LoginService::Web,
         remote_ip: Some(state.web.client_ip(peer, &headers)),
         secured: false,
-        master_verified: false,
+        entry: EntryPoint::WebUi,
+        master_second_pass: None,
     };
     let decision = state.auth.login(&request).await;
     let Decision::Allowed { user, .. } = &decision else {
@@ -748,7 +755,8 @@ pub async fn change_password(
         service: LoginService::Web,
         remote_ip: Some(state.web.client_ip(peer, &headers)),
         secured: false,
-        master_verified: false,
+        entry: EntryPoint::WebUi,
+        master_second_pass: None,
     };
     match state.auth.login(&request).await {
         Decision::Allowed { .. } => {}
@@ -908,70 +916,22 @@ pub async fn sogo_auth(
     let Some(target) = query.login.as_deref().and_then(|l| MailboxAddress::parse(l).ok()) else {
         return redirect(&format!("{}?m=forbidden", role.home()));
     };
-    let target_text = target.to_string();
-    let mailbox = match state.store.mailbox(&target).await {
-        Ok(mailbox) => Some(mailbox),
-        Err(Error::NotFound { .. }) => None,
-        Err(err) => return unavailable(err),
-    };
-    let usable = mailbox.as_ref().is_some_and(|m| m.active && m.protocols.contains(Service::Sogo));
-    let allowed = match role {
-        Role::User => session.data.principal == target_text.as_str(),
-        Role::Admin | Role::DomainAdmin if !state.web.allow_admin_email_login => false,
-        Role::Admin => true,
-        Role::DomainAdmin => match admin_account(&state, &session.data.principal).await {
-            Ok(Some(account)) => {
-                account.active
-                    && account.acl.iter().any(|p| p == "login_as")
-                    && account.domains.iter().any(|d| d == target.domain().as_str())
-            }
-            Ok(None) => false,
-            Err(err) => return unavailable(err),
-        },
-    };
-    if !allowed || !usable {
-        tracing::warn!(
-            principal = session.data.principal,
-            role = role.as_str(),
-            target = %target,
-            allowed,
-            usable,
-            "webmail refused"
-        );
-        return redirect(&format!("{}?m=forbidden", role.home()));
-    }
+    let opener = session_actor(&session);
     let impersonation = role != Role::User;
-    let client_ip = state.web.client_ip(peer, &headers);
-    if impersonation {
-        // The audit record is written before anything is granted: no record, no impersonation.
-        let actor = Actor {
-            name: session.data.principal.clone(),
-            role: if role == Role::Admin { ActorRole::Admin } else { ActorRole::DomainAdmin },
+    // The engine decides (the owner's own mailbox, or the impersonation rule) and the audit record of an
+    // impersonation is written before anything is granted.
+    let target_text =
+        match state.auth.open_webmail(&opener, &target.to_string(), state.web.client_ip(peer, &headers)).await {
+            Decision::Allowed { user, .. } => user,
+            Decision::Denied { .. } => return redirect(&format!("{}?m=forbidden", role.home())),
+            Decision::TempFail { cause } => return unavailable(cause),
         };
-        let details = json!({ "via": "webmail", "remote_ip": client_ip.to_string() });
-        if let Err(err) = state.store.record_audit(&actor, "webmail.impersonate", target_text.as_str(), details).await {
-            return unavailable(err);
-        }
-    }
-    state.auth.record(NewAuthLogEntry {
-        service: "webmail".into(),
-        username: target.to_string(),
-        master_user: impersonation.then(|| session.data.principal.clone()),
-        remote_ip: Some(client_ip.to_string()),
-        result: AuthResult::Success,
-        reason: if impersonation {
-            format!("opened by {} {}", role.as_str(), session.data.principal)
-        } else {
-            "web session".into()
-        },
-        app_password_id: None,
-    });
     if !session.data.webmail.iter().any(|g| g.mailbox == target_text.as_str()) {
-        let token = match mint_sso_token(&state.web, &state, &session, target_text.as_str(), impersonation).await {
+        let token = match mint_sso_token(&state.web, &state, &session, &target_text, impersonation).await {
             Ok(token) => token,
             Err(err) => return unavailable(err),
         };
-        session.data.webmail.push(WebmailGrant { mailbox: target.to_string(), token, impersonation });
+        session.data.webmail.push(WebmailGrant { mailbox: target_text.clone(), token, impersonation });
     } else {
         // The most recently opened mailbox is what a bare `/SOGo/so/` shows.
         let position = session.data.webmail.iter().position(|g| g.mailbox == target_text.as_str()).expect("present");

@@ -27,3 +27,28 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// Whether the database holds Gatehouse's schema (its migration table), without creating anything.
+pub async fn schema_exists(db: &sea_orm::DatabaseConnection) -> Result<bool, gatehouse_core::Error> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'"
+        }
+        DbBackend::Postgres => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() \
+             AND table_name = 'seaql_migrations'"
+        }
+        _ => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() \
+             AND table_name = 'seaql_migrations'"
+        }
+    };
+    let row = db.query_one_raw(Statement::from_string(backend, sql)).await.map_err(crate::db_err)?;
+    let count: i64 = match row {
+        Some(row) => row.try_get("", "n").map_err(crate::db_err)?,
+        None => 0,
+    };
+    Ok(count > 0)
+}

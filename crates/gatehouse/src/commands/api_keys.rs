@@ -74,7 +74,7 @@ pub async fn run(ctx: &CommandContext, command: ApiKeyCommand) -> anyhow::Result
                 list_or(&key.allowed_networks, "any"),
                 list_or(&key.domains, "all"),
             );
-            println!("{token}");
+            outln!("{token}");
         }
         ApiKeyCommand::List(list) => {
             let keys = store.list_api_keys().await?;

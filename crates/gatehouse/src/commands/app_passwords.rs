@@ -57,7 +57,7 @@ pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::R
                 "created app password {} ({}) for {}; it is shown only now:",
                 created.id, created.name, created.mailbox
             );
-            println!("{}", app_password::token(created.id, &secret));
+            outln!("{}", app_password::token(created.id, &secret));
         }
         AppPasswordCommand::List { address, list } => {
             let passwords = store.list_app_passwords(&MailboxAddress::parse(&address)?).await?;

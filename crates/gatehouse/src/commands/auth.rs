@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use gatehouse_engine::{Decision, LoginRequest, LoginService};
-use gatehouse_passwords::Zeroizing;
+use gatehouse_engine::{Decision, EntryPoint, LoginRequest, LoginService};
 
 use super::CommandContext;
 use crate::cli::AuthCommand;
@@ -30,26 +29,27 @@ pub async fn run(ctx: &CommandContext, command: AuthCommand) -> anyhow::Result<(
     let request = LoginRequest {
         username,
         authzid,
-        password: Zeroizing::new(password.as_bytes().to_vec()),
+        password,
         service,
         remote_ip: rip,
         secured: true,
-        master_verified: false,
+        entry: EntryPoint::Operator,
+        master_second_pass: None,
     };
     let decision = auth.login_and_record(&request).await;
     store.close().await;
     let code = match decision {
         Decision::Allowed { user, master_user, via, .. } => {
             let master = master_user.map(|m| format!(" (master user {m})")).unwrap_or_default();
-            println!("allowed: {user}{master} via {via:?}");
+            outln!("allowed: {user}{master} via {via:?}");
             ExitCode::SUCCESS
         }
         Decision::Denied { reason, detail } => {
-            println!("denied: {} ({detail})", reason.as_str());
+            outln!("denied: {} ({detail})", reason.as_str());
             ExitCode::from(DENIED)
         }
         Decision::TempFail { cause } => {
-            println!("temporary failure: {cause}");
+            outln!("temporary failure: {cause}");
             ExitCode::from(TEMPFAIL)
         }
     };

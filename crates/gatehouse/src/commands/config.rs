@@ -83,8 +83,8 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Nginx { public, internal, sogo, sogo_resources } => {
             let public = public.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.public)));
             let internal = internal.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.internal)));
-            let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
-            print!("{}", nginx_conf(&public, &internal, &sogo, &sogo_resources, &secret));
+            let secret = ctx.internal_secret()?;
+            out!("{}", nginx_conf(&public, &internal, &sogo, &sogo_resources, secret.expose()));
         }
         ConfigCommand::Sogo { imap, sieve, smtp, view_url } => {
             use rand::distr::{Alphanumeric, SampleString};
@@ -102,25 +102,27 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
                 }
             };
             let key = Alphanumeric.sample_string(&mut rand::rng(), 32);
-            print!("{}", sogo_conf(&imap, &sieve, &smtp, &view_url, &key));
+            out!("{}", sogo_conf(&imap, &sieve, &smtp, &view_url, &key));
             if kind != gatehouse_core::DatabaseKind::Sqlite {
-                println!("\n/* The view, created once in Gatehouse's database:\n\n{}*/", sogo_view_sql(kind));
+                outln!("\n/* The view, created once in Gatehouse's database:\n\n{}*/", sogo_view_sql(kind));
             }
         }
+        ConfigCommand::Secret => outln!("{}", ctx.internal_secret()?.expose()),
         ConfigCommand::Dovecot { part, lua_path, url } => {
             let url = url.unwrap_or_else(|| format!("http://{}/dovecot/auth", reachable(ctx.config.listen.internal)));
-            let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
+            let secret = ctx.internal_secret()?;
+            let secret = secret.expose();
             if part != "lua" {
                 if part == "all" {
-                    println!("# ---- dovecot.conf (or conf.d/auth-gatehouse.conf.ext) ----");
+                    outln!("# ---- dovecot.conf (or conf.d/auth-gatehouse.conf.ext) ----");
                 }
-                print!("{}", dovecot_conf(&lua_path));
+                out!("{}", dovecot_conf(&lua_path));
             }
             if part != "conf" {
                 if part == "all" {
-                    println!("\n-- ---- {lua_path} ----");
+                    outln!("\n-- ---- {lua_path} ----");
                 }
-                print!("{}", dovecot_lua(&url, &secret));
+                out!("{}", dovecot_lua(&url, secret));
             }
         }
     }

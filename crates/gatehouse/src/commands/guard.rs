@@ -1,5 +1,5 @@
 //! `gatehouse guard list|unban`: the brute-force guard lives in the running server's memory, so these commands
-//! ask its internal listener (with the Dovecot shared secret, if one is configured).
+//! ask its internal listener, with the internal endpoints' shared secret.
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -25,9 +25,11 @@ async fn call(ctx: &CommandContext, method: &str, path: &str) -> anyhow::Result<
     let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| {
         format!("cannot reach the server's internal listener at {addr}; is `gatehouse serve` running?")
     })?;
-    let secret = ctx.config.dovecot.shared_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
-    let secret_header = if secret.is_empty() { String::new() } else { format!("X-Gatehouse-Secret: {secret}\r\n") };
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{secret_header}Connection: close\r\n\r\n");
+    let secret = ctx.internal_secret()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Gatehouse-Secret: {}\r\nConnection: close\r\n\r\n",
+        secret.expose()
+    );
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
@@ -67,6 +69,16 @@ pub async fn run(ctx: &CommandContext, command: GuardCommand) -> anyhow::Result<
             let (status, body) = call(ctx, "DELETE", &format!("/guard/{address}")).await?;
             if status != 200 {
                 bail!("the server answered {status}: {body}");
+            }
+            let answer: serde_json::Value = serde_json::from_str(&body).context("unexpected answer from the server")?;
+            let failures = answer["failures"].as_u64().unwrap_or(0);
+            if answer["was_banned"] != true {
+                let forgotten = if failures > 0 {
+                    format!("; its {failures} recent failure(s) were forgotten")
+                } else {
+                    String::new()
+                };
+                bail!(gatehouse_core::Error::refused(format!("{address} is not banned{forgotten}")));
             }
             eprintln!("lifted the ban of {address}");
         }

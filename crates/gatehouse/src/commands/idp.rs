@@ -13,7 +13,7 @@ use gatehouse_store::{Actor, IdentityProviderChanges, IdentityProviderKind, NewI
 use super::CommandContext;
 use crate::cli::IdpCommand;
 use crate::output::{print_list, yes_no};
-use crate::password_input::read_new_password;
+use crate::password_input::read_new_secret_text;
 
 /// Runs an `idp` command.
 pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()> {
@@ -28,7 +28,7 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 IdentityProviderKind::Ldap => {
                     let parsed: LdapSettings =
                         serde_json::from_value(settings.clone()).context("invalid LDAP settings")?;
-                    let password = read_new_password(bind_password_stdin, "LDAP bind")?;
+                    let password = read_new_secret_text(bind_password_stdin, "LDAP bind")?;
                     // Checks what can be checked without the network (hosts, filter, CA file).
                     LdapDirectory::new(parsed, Secret::new(password.as_str()))?;
                     secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password.as_str()));
@@ -63,7 +63,7 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             let provider = store.identity_provider(&name).await?;
             store.close().await;
             let provider = provider.with_context(|| format!("identity provider '{name}' does not exist"))?;
-            println!("{}", serde_json::to_string_pretty(&provider)?);
+            outln!("{}", serde_json::to_string_pretty(&provider)?);
         }
         IdpCommand::Edit { name, settings, bind_password, bind_password_stdin, active } => {
             let store = ctx.store().await?;
@@ -88,7 +88,7 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 changes.settings = Some(merged);
             }
             if bind_password || bind_password_stdin {
-                let password = read_new_password(bind_password_stdin, "LDAP bind")?;
+                let password = read_new_secret_text(bind_password_stdin, "LDAP bind")?;
                 changes.secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password.as_str()));
             }
             if let (IdentityProviderKind::Ldap, Some(settings)) = (provider.kind, &changes.settings) {
@@ -134,10 +134,10 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             let mut failed = false;
             for (step, outcome) in directory.test(sample.as_ref()).await {
                 match outcome {
-                    Ok(detail) => println!("ok    {step}: {detail}"),
+                    Ok(detail) => outln!("ok    {step}: {detail}"),
                     Err(detail) => {
                         failed = true;
-                        println!("FAIL  {step}: {detail}");
+                        outln!("FAIL  {step}: {detail}");
                     }
                 }
             }

@@ -16,15 +16,18 @@ pub mod serve;
 pub mod sync;
 pub mod templates;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use anyhow::Context;
 use gatehouse_config::Config;
-use std::time::Duration;
+use gatehouse_core::Secret;
 
 use gatehouse_engine::{Engine, EngineConfig, GuardConfig};
 use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig};
 use gatehouse_server::{AuthService, CallerPolicy};
 use gatehouse_sources::SourceRegistry;
-use gatehouse_store::Store;
+use gatehouse_store::{KeyFile, SecretKey, Store};
 use zeroize::Zeroizing;
 
 use crate::password_input::read_new_password;
@@ -35,10 +38,118 @@ pub struct CommandContext {
     pub config: Config,
 }
 
+/// What the shared secret of the internal endpoints is derived for (see [`CommandContext::internal_secret`]).
+const INTERNAL_SECRET_PURPOSE: &str = "gatehouse internal endpoints v1";
+
+/// A problem with the configuration or the files it names (exit code 78).
+#[derive(Debug)]
+pub struct ConfigProblem(pub String);
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigProblem {}
+
 impl CommandContext {
-    /// Opens the store (applying migrations).
+    /// Opens the existing store (applying pending migrations). A database that does not exist yet is not
+    /// created: the error names the one looked for and how to create it.
     pub async fn store(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.config.database_url).await?)
+        // Without the key file the database may well be missing too; that is then what the operator needs to hear.
+        let (key, missing_key) = match self.secret_key() {
+            Ok(key) => (key, None),
+            Err(err) => (SecretKey::ephemeral(), Some(err)),
+        };
+        let options = gatehouse_store::OpenOptions { create: false, secret_key: key };
+        match Store::open_with(&self.config.database_url, options).await {
+            Ok(store) => match missing_key {
+                None => Ok(store),
+                Some(err) => {
+                    store.close().await;
+                    Err(err)
+                }
+            },
+            Err(gatehouse_core::Error::NotFound { kind, name }) => Err(ConfigProblem(format!(
+                "no {} at {name} (database_url = {}): create it with `gatehouse init` (or start `gatehouse serve`) \
+                 in the folder it is meant to live in, or point --database-url, GATEHOUSE_DATABASE_URL or --config at \
+                 the existing one",
+                if kind == "database" { "Gatehouse database" } else { kind },
+                self.config.database_url
+            ))
+            .into()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Opens the store, creating the database and the secret key file when they do not exist yet (`serve` and
+    /// `init`), seals secrets an older Gatehouse stored in plain text, and warns about files other users can
+    /// read.
+    pub async fn create_store(&self) -> anyhow::Result<Store> {
+        let path = self.secret_key_path();
+        let (key, how) = SecretKey::load_or_create(&path).map_err(|err| self.key_problem(err))?;
+        if how == KeyFile::Created {
+            tracing::info!(file = %path.display(), "created the secret key file; back it up apart from the database");
+        }
+        if let Some(warning) = gatehouse_store::sealing::looser_than_private(&path) {
+            tracing::warn!("{warning}");
+        }
+        let options = gatehouse_store::OpenOptions { create: true, secret_key: key };
+        let store = Store::open_with(&self.config.database_url, options).await?;
+        for warning in store.permission_warnings() {
+            tracing::warn!("{warning}");
+        }
+        let sealed = store.seal_stored_secrets().await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed identity-provider secrets that were stored in plain text");
+        }
+        Ok(store)
+    }
+
+    /// Where the secret key file is: `secret_key_file`, else `gatehouse.key` beside the SQLite database, else
+    /// `./data/gatehouse.key`.
+    pub fn secret_key_path(&self) -> PathBuf {
+        if let Some(path) = self.config.secret_key_file.as_deref().filter(|p| !p.trim().is_empty()) {
+            return PathBuf::from(path);
+        }
+        let folder = self
+            .config
+            .database_url
+            .sqlite_path()
+            .and_then(|db| db.parent().map(std::path::Path::to_path_buf))
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        folder.join("gatehouse.key")
+    }
+
+    /// The secret key; a missing key file is not created.
+    pub fn secret_key(&self) -> anyhow::Result<SecretKey> {
+        SecretKey::load(&self.secret_key_path()).map_err(|err| self.key_problem(err))
+    }
+
+    fn key_problem(&self, err: gatehouse_core::Error) -> anyhow::Error {
+        let path = self.secret_key_path();
+        let path = std::path::absolute(&path).unwrap_or(path);
+        match err {
+            gatehouse_core::Error::NotFound { .. } => ConfigProblem(format!(
+                "no secret key file at {}: `gatehouse init` (or the first `gatehouse serve`) creates it; set \
+                 secret_key_file (GATEHOUSE_SECRET_KEY_FILE) if it lives elsewhere",
+                path.display()
+            ))
+            .into(),
+            gatehouse_core::Error::Invalid(why) => ConfigProblem(why).into(),
+            other => other.into(),
+        }
+    }
+
+    /// The shared secret of the internal endpoints: `dovecot.shared_secret`, else one derived from the secret key
+    /// (the same for every process that shares the key file).
+    pub fn internal_secret(&self) -> anyhow::Result<Secret> {
+        match self.config.dovecot.shared_secret.clone().filter(|s| !s.is_empty()) {
+            Some(secret) => Ok(secret),
+            None => Ok(self.secret_key()?.derive(INTERNAL_SECRET_PURPOSE)),
+        }
     }
 
     /// The scheme new password hashes are made with.
@@ -77,6 +188,7 @@ impl CommandContext {
             password_scheme: self.password_scheme()?,
             cache_ttl: std::time::Duration::from_secs(auth.cache_ttl_seconds),
             admins_as_masters: auth.admins_as_masters,
+            admins_open_webmail: self.config.web.allow_admin_email_login,
             guard: GuardConfig {
                 window: Duration::from_secs(guard.window_seconds),
                 ban_after: guard.ban_after.max(1),
@@ -92,6 +204,70 @@ impl CommandContext {
         let sources = SourceRegistry::new(store.clone());
         let engine = Engine::with_sources(store.clone(), sources, pool.clone(), config);
         Ok(AuthService::new(engine, &auth.master_separator))
+    }
+
+    /// The listeners' connection limits. The process's open-file limit is raised to what the system allows, and
+    /// limits the file descriptors cannot hold are refused.
+    pub fn server_limits(&self) -> anyhow::Result<gatehouse_server::ServerLimits> {
+        let limits = &self.config.limits;
+        if limits.max_connections == 0 || limits.http_idle_seconds == 0 || limits.sasl_idle_seconds == 0 {
+            return Err(ConfigProblem("limits.max_connections and the idle times must be greater than 0".into()).into());
+        }
+        let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+        // Three listeners, and room for the database pool, log files and the directories' connections.
+        let needed = 3 * limits.max_connections as u64 + 256;
+        if files < needed {
+            tracing::warn!(
+                open_file_limit = files,
+                "the open-file limit is lower than limits.max_connections needs ({needed}); raise it (LimitNOFILE) \
+                 or lower limits.max_connections"
+            );
+        }
+        let connection_limits = |idle: u64| gatehouse_server::listener::ConnectionLimits {
+            max_connections: limits.max_connections,
+            idle_timeout: Duration::from_secs(idle),
+        };
+        Ok(gatehouse_server::ServerLimits {
+            http: connection_limits(limits.http_idle_seconds),
+            sasl: connection_limits(limits.sasl_idle_seconds),
+            sasl_pending_per_connection: limits.sasl_pending_per_connection.max(1),
+        })
+    }
+
+    /// Where the internal TLS listener's certificate is: `listen.internal_tls_cert` / `_key`, else the
+    /// self-signed pair beside the secret key file.
+    pub fn internal_tls_files(&self) -> anyhow::Result<gatehouse_server::tls::CertificateFiles> {
+        let listen = &self.config.listen;
+        match (listen.internal_tls_cert.as_deref(), listen.internal_tls_key.as_deref()) {
+            (Some(cert), Some(key)) => {
+                Ok(gatehouse_server::tls::CertificateFiles { cert: cert.into(), key: key.into() })
+            }
+            (None, None) => {
+                let path = self.secret_key_path();
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                Ok(gatehouse_server::tls::CertificateFiles::generated_in(folder))
+            }
+            _ => Err(ConfigProblem("listen.internal_tls_cert and listen.internal_tls_key go together".into()).into()),
+        }
+    }
+
+    /// The internal TLS listener's configuration, making the self-signed certificate when none is configured.
+    pub fn internal_tls_config(
+        &self,
+        address: std::net::SocketAddr,
+    ) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
+        let files = self.internal_tls_files()?;
+        if self.config.listen.internal_tls_cert.is_none() {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+            let reachable = config::reachable(address).ip().to_string();
+            if !names.contains(&reachable) {
+                names.push(reachable);
+            }
+            if gatehouse_server::tls::ensure_self_signed(&files, &names)? {
+                tracing::info!(certificate = %files.cert.display(), "made a self-signed certificate for the internal TLS listener");
+            }
+        }
+        Ok(gatehouse_server::tls::server_config(&files).map_err(|err| ConfigProblem(err.to_string()))?)
     }
 
     /// The web UI's settings.
@@ -120,11 +296,11 @@ impl CommandContext {
         })
     }
 
-    /// Who may call the Dovecot endpoints.
+    /// Who may call the internal endpoints: callers presenting the shared secret, or from the allowed networks.
     pub fn dovecot_callers(&self) -> anyhow::Result<CallerPolicy> {
         let dovecot = &self.config.dovecot;
         let allowed_networks = networks("dovecot.allowed_networks", &dovecot.allowed_networks)?;
-        Ok(CallerPolicy { shared_secret: dovecot.shared_secret.clone().filter(|s| !s.is_empty()), allowed_networks })
+        Ok(CallerPolicy { shared_secret: Some(self.internal_secret()?), allowed_networks })
     }
 
     /// Reads a new password and hashes it with the configured scheme.
@@ -134,9 +310,8 @@ impl CommandContext {
     }
 
     /// Hashes a password with the configured scheme on `pool`.
-    pub async fn hash(&self, pool: &HashPool, password: Zeroizing<String>) -> anyhow::Result<String> {
-        let bytes = Zeroizing::new(password.as_bytes().to_vec());
-        Ok(pool.generate(bytes, self.password_scheme()?).await?)
+    pub async fn hash(&self, pool: &HashPool, password: Zeroizing<Vec<u8>>) -> anyhow::Result<String> {
+        Ok(pool.generate(password, self.password_scheme()?).await?)
     }
 }
 

@@ -28,7 +28,7 @@ pub fn run(args: &PwArgs, config_file: Option<&Path>) -> ExitCode {
 fn execute(args: &PwArgs, config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let Some(stored) = &args.test {
         let password = read_password("Enter password: ", false)?;
-        return Ok(match gatehouse_passwords::verify(stored, password.as_bytes(), &VerifyOptions::default()) {
+        return Ok(match gatehouse_passwords::verify(stored, &password, &VerifyOptions::default()) {
             Verification::Match => {
                 eprintln!("(verified)");
                 ExitCode::SUCCESS
@@ -56,6 +56,6 @@ fn execute(args: &PwArgs, config_file: Option<&Path>) -> anyhow::Result<ExitCode
     };
     let password = read_password("Enter password: ", true)?;
     // A one-off hash on this (non-async) thread; the server hashes only on its hash pool.
-    println!("{}", gatehouse_passwords::generate(password.as_bytes(), &scheme)?);
+    outln!("{}", gatehouse_passwords::generate(&password, &scheme)?);
     Ok(ExitCode::SUCCESS)
 }

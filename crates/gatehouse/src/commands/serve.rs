@@ -7,7 +7,7 @@ use gatehouse_server::{AppState, Bound, Listeners, SaslAddress};
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
 
-use super::CommandContext;
+use super::{CommandContext, ConfigProblem};
 use crate::cli::ServeArgs;
 
 /// Name of the administrator created on the first start.
@@ -22,24 +22,37 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         sasl: sasl
             .map(|text| text.parse::<SaslAddress>())
             .transpose()
-            .map_err(|err| anyhow::anyhow!("--sasl: {err}"))?,
+            .map_err(|err| ConfigProblem(format!("--sasl / listen.sasl: {err}")))?,
+        internal_tls: args.internal_tls.or(ctx.config.listen.internal_tls),
     };
-    let store = ctx.store().await?;
+    let limits = ctx.server_limits()?;
+    let store = ctx.create_store().await?;
     tracing::info!(database = %ctx.config.database_url, "database ready");
     let hash_pool = ctx.hash_pool(None)?;
     bootstrap_admin(ctx, &store, &hash_pool).await?;
     // The dummy hash for unknown users is made now, so the first such login costs the same as later ones.
     hash_pool.warm_up().await.context("preparing the dummy hash")?;
 
-    let bound = Bound::bind(listeners).await?;
+    let tls = match listeners.internal_tls {
+        Some(address) => Some(ctx.internal_tls_config(address)?),
+        None => None,
+    };
+    let bound = Bound::bind(listeners, tls).await.map_err(|err| ConfigProblem(err.to_string()))?;
     let addrs = bound.local_addrs()?;
     let sasl = addrs.sasl.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "off".into());
-    tracing::info!(public = %addrs.public, internal = %addrs.internal, sasl, "listening");
+    let internal_tls = addrs.internal_tls.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
+    tracing::info!(public = %addrs.public, internal = %addrs.internal, internal_tls, sasl, "listening");
     let state = AppState {
         store: store.clone(),
         hash_pool: hash_pool.clone(),
         auth: ctx.auth_service(&store, &hash_pool)?,
         dovecot_callers: ctx.dovecot_callers()?,
+        userdb: std::sync::Arc::new(gatehouse_server::dovecot::UserdbSettings {
+            uid: ctx.config.dovecot.mail_uid.clone(),
+            gid: ctx.config.dovecot.mail_gid.clone(),
+            home: ctx.config.dovecot.mail_home.clone().filter(|h| !h.is_empty()),
+            mail: ctx.config.dovecot.mail_location.clone().filter(|m| !m.is_empty()),
+        }),
         web: std::sync::Arc::new(ctx.web_config()?),
     };
     // Periodic identity-provider syncs; the lease in the store keeps other processes from running the same one.
@@ -53,9 +66,25 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_scheduler.send(true);
     };
-    bound.run(state, shutdown).await?;
+    bound.run(state, limits, shutdown).await.context("a listener failed")?;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `gatehouse init`: the database (with its migrations), the secret key file and the first administrator, as the
+/// first `serve` would make them; nothing that exists already is changed.
+pub async fn init(ctx: &CommandContext) -> anyhow::Result<()> {
+    let store = ctx.create_store().await?;
+    let hash_pool = ctx.hash_pool(Some(1))?;
+    bootstrap_admin(ctx, &store, &hash_pool).await?;
+    store.close().await;
+    let path = ctx.secret_key_path();
+    eprintln!(
+        "Gatehouse is ready: database {}, secret key {}.",
+        ctx.config.database_url,
+        std::path::absolute(&path).unwrap_or(path).display()
+    );
     Ok(())
 }
 
@@ -75,7 +104,7 @@ async fn bootstrap_admin(
         None => Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), 24)),
     };
     let shown = Secret::new(password.as_str());
-    let hash = ctx.hash(pool, password).await?;
+    let hash = ctx.hash(pool, Zeroizing::new(password.as_bytes().to_vec())).await?;
     if store.bootstrap_admin(FIRST_ADMIN, hash).await? {
         if configured.is_some() {
             tracing::info!("created the administrator '{FIRST_ADMIN}' with the configured password");

@@ -47,7 +47,7 @@ pub async fn run(ctx: &CommandContext, args: SyncArgs) -> anyhow::Result<()> {
     }
     let registry = SourceRegistry::new(store.clone());
     let mut reports = Vec::new();
-    let mut first_error: Option<Error> = None;
+    let mut errors: Vec<(String, Error)> = Vec::new();
     for name in names {
         // Hidden by indicatif when stderr is not a terminal (cron, CI).
         let bar = ProgressBar::new_spinner();
@@ -58,12 +58,12 @@ pub async fn run(ctx: &CommandContext, args: SyncArgs) -> anyhow::Result<()> {
         match outcome {
             Ok(report) => {
                 if !args.json {
-                    println!("{}", report.summary());
+                    outln!("{}", report.summary());
                     for skipped in &report.skipped_examples {
-                        println!("  skipped {}: {}", skipped.address, skipped.reason);
+                        outln!("  skipped {}: {}", skipped.address, skipped.reason);
                     }
                     if report.skipped > report.skipped_examples.len() {
-                        println!(
+                        outln!(
                             "  … and {} more (see `gatehouse log jobs --json`)",
                             report.skipped - report.skipped_examples.len()
                         );
@@ -71,18 +71,17 @@ pub async fn run(ctx: &CommandContext, args: SyncArgs) -> anyhow::Result<()> {
                 }
                 reports.push(report);
             }
-            Err(err) => {
-                eprintln!("{name}: {err}");
-                first_error.get_or_insert(err);
-            }
+            Err(err) => errors.push((name, err)),
         }
     }
     store.close().await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        outln!("{}", serde_json::to_string_pretty(&reports)?);
     }
-    match first_error {
-        Some(err) => Err(err.into()),
+    // One line for all failures; the exit code follows the first one.
+    let message = errors.iter().map(|(name, err)| format!("{name}: {err}")).collect::<Vec<_>>().join("; ");
+    match errors.into_iter().next() {
+        Some((_, first)) => Err(anyhow::Error::from(first).context(message)),
         None => Ok(()),
     }
 }

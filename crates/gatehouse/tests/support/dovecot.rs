@@ -69,13 +69,12 @@ impl Dovecot {
             "base_dir = {root}/run\nstate_dir = {root}/state\ninstance_name = gatehouse-test-{imap}\n\
              log_path = {root}/dovecot.log\nprotocols = imap pop3 sieve\nlisten = 127.0.0.1\nssl = no\n\
              disable_plaintext_auth = no\nauth_verbose = yes\nauth_failure_delay = 0\ndefault_login_user = dovenull\n\
-             default_internal_user = dovecot\nmail_location = maildir:{root}/mail/%d/%n\nfirst_valid_uid = 1\n\
+             default_internal_user = dovecot\nmail_location = maildir:{root}/mail/%d/%n\nmail_home = {root}/mail/%d/%n\nfirst_valid_uid = 1\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
              service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
              service managesieve-login {{\n  inet_listener sieve {{\n    address = 127.0.0.1\n    port = {sieve}\n  }}\n}}\n\
              service auth {{\n  inet_listener auth-client {{\n    address = 127.0.0.1\n    port = {auth}\n  }}\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=vmail gid=vmail home={root}/mail/%d/%n\n}}\n\
-             # ---- from `gatehouse config dovecot` ----\n{auth_conf}",
+             # ---- from `gatehouse config dovecot` (passdb, userdb, quota) ----\n{auth_conf}",
             root = root.display()
         ))
         .unwrap();
@@ -98,6 +97,23 @@ impl Dovecot {
     /// Dovecot's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Delivers `message` to `user` with dovecot-lda (as an MTA would); returns its exit status (67: no such
+    /// user).
+    pub fn deliver(&self, user: &str, message: &str) -> std::process::ExitStatus {
+        use std::io::Write;
+        let mut child = Command::new("/usr/lib/dovecot/dovecot-lda")
+            .arg("-c")
+            .arg(&self.config)
+            .args(["-d", user, "-f", "sender@example.net"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run dovecot-lda");
+        child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        child.wait().unwrap()
     }
 
     /// Runs `doveadm` against this instance.

@@ -46,9 +46,20 @@ fn connect(port: u16) -> TcpStream {
     socket.into()
 }
 
+/// A connection from a chosen loopback source address.
+fn connect_from(port: u16, source: std::net::Ipv4Addr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into()).expect("connect to the mail server");
+    socket.into()
+}
+
 impl Conn {
     fn open(port: u16) -> Conn {
-        let stream = connect(port);
+        Conn::wrap(connect(port))
+    }
+
+    fn wrap(stream: TcpStream) -> Conn {
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let writer = stream.try_clone().unwrap();
         Conn { reader: BufReader::new(stream), writer }
@@ -130,4 +141,54 @@ pub fn sieve_plain(port: u16, user: &str, password: &str) -> Login {
     };
     conn.send("LOGOUT");
     if reply.starts_with("OK") { Login::Ok(reply) } else { Login::No(reply) }
+}
+
+/// IMAP `LOGIN user password` from the loopback address `source`.
+pub fn imap_login_from(port: u16, source: std::net::Ipv4Addr, user: &str, password: &str) -> Login {
+    let mut conn = Conn::wrap(connect_from(port, source));
+    conn.until("* OK");
+    conn.send(&format!("a LOGIN {} {}", quote(user), quote(password)));
+    let reply = conn.until("a ");
+    conn.send("b LOGOUT");
+    if reply.starts_with("a OK") { Login::Ok(reply) } else { Login::No(reply) }
+}
+
+/// IMAP `LOGIN` with the password as a literal of raw bytes (any byte sequence, Latin-1 say).
+pub fn imap_login_bytes(port: u16, user: &str, password: &[u8]) -> Login {
+    let mut conn = Conn::open(port);
+    conn.until("* OK");
+    conn.send(&format!("a LOGIN {} {{{}}}", quote(user), password.len()));
+    let go_ahead = conn.line();
+    if !go_ahead.starts_with('+') {
+        return Login::No(go_ahead);
+    }
+    conn.writer.write_all(password).unwrap();
+    conn.writer.write_all(b"\r\n").unwrap();
+    let reply = conn.until("a ");
+    conn.send("b LOGOUT");
+    if reply.starts_with("a OK") { Login::Ok(reply) } else { Login::No(reply) }
+}
+
+/// Logs in over IMAP and APPENDs a message of about `size` bytes to INBOX; returns the APPEND's tagged reply.
+pub fn imap_append(port: u16, user: &str, password: &str, size: usize) -> String {
+    let mut conn = Conn::open(port);
+    conn.until("* OK");
+    conn.send(&format!("a LOGIN {} {}", quote(user), quote(password)));
+    let login = conn.until("a ");
+    assert!(login.starts_with("a OK"), "login for APPEND failed: {login}");
+    let mut message = String::from("From: test@example.org\r\nSubject: size test\r\n\r\n");
+    let line = "x".repeat(76) + "\r\n";
+    while message.len() < size {
+        message.push_str(&line);
+    }
+    conn.send(&format!("b APPEND INBOX {{{}}}", message.len()));
+    let go_ahead = conn.line();
+    if !go_ahead.starts_with('+') {
+        return go_ahead;
+    }
+    conn.writer.write_all(message.as_bytes()).unwrap();
+    conn.writer.write_all(b"\r\n").unwrap();
+    let reply = conn.until("b ");
+    conn.send("c LOGOUT");
+    reply
 }

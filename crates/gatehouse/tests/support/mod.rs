@@ -43,6 +43,8 @@ pub struct Server {
     child: Child,
     pub public: u16,
     pub internal: u16,
+    /// The shared secret callers of the internal listener present.
+    pub secret: String,
 }
 
 impl Server {
@@ -72,9 +74,26 @@ impl Server {
         }
         cmd.envs(env.iter().copied());
         let child = cmd.spawn().expect("start gatehouse serve");
-        let server = Server { child, public, internal };
+        let mut server = Server { child, public, internal, secret: String::new() };
         server.wait_until_up();
+        let configured = env.iter().find(|(name, _)| *name == "GATEHOUSE_DOVECOT__SHARED_SECRET").map(|(_, v)| *v);
+        server.secret = match configured {
+            Some(secret) => secret.to_string(),
+            None => internal_secret(dir, database_url),
+        };
         server
+    }
+
+    /// `POST path` on the internal listener with a JSON body and the shared secret.
+    pub fn post_internal(&self, path: &str, body: &str) -> Option<(u16, String)> {
+        post_json_with(self.internal, path, body, &[("X-Gatehouse-Secret", &self.secret)])
+    }
+
+    /// `GET path` on the internal listener with the shared secret and `headers`.
+    pub fn get_internal(&self, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+        let mut all = vec![("X-Gatehouse-Secret", self.secret.as_str())];
+        all.extend_from_slice(headers);
+        get_with(self.internal, path, &all)
     }
 
     fn wait_until_up(&self) {
@@ -140,6 +159,11 @@ fn read_response(stream: TcpStream) -> Option<(u16, String)> {
 
 /// Runs the CLI against `database_url` in `dir`, with `stdin`; returns (exit code, stdout, stderr).
 pub fn cli(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    cli_bytes(dir, database_url, args, stdin.as_bytes())
+}
+
+/// [`cli`] with standard input as bytes (a password in another encoding, say).
+pub fn cli_bytes(dir: &Path, database_url: &str, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .current_dir(dir)
         .env_remove("RUST_LOG")
@@ -152,13 +176,32 @@ pub fn cli(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> (i32, 
         .stderr(Stdio::piped())
         .spawn()
         .expect("run gatehouse");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
     let output = child.wait_with_output().unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `gatehouse init` in `dir`: the database, the secret key file and the administrator `admin` with
+/// `admin_password` (what a later `Server::start` with the same password would have made).
+pub fn init(dir: &Path, database_url: &str, admin_password: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("GATEHOUSE_PASSWORDS__ROUNDS", "4")
+        .env("GATEHOUSE_ADMIN_PASSWORD", admin_password)
+        .args(["--database-url", database_url, "init"])
+        .output()
+        .expect("run gatehouse init");
+    assert!(output.status.success(), "gatehouse init failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The internal endpoints' shared secret of the instance in `dir` (`gatehouse config secret`).
+pub fn internal_secret(dir: &Path, database_url: &str) -> String {
+    cli_ok(dir, database_url, &["config", "secret"], "").trim().to_string()
 }
 
 /// Like [`cli`], panicking unless the command succeeds; returns stdout.
