@@ -141,6 +141,17 @@ fn totp_enrolment_second_factor_recovery_codes_and_replay() {
 
     let mut alice = Client::default();
     assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw").status, 303);
+    // Looking at the setup page changes nothing; the enrolment starts with a posted form.
+    let before = cli_ok(dir.path(), db, &["log", "audit", "--json"], "");
+    let page = alice.get(port, "/totp/setup");
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<svg") && page.body.contains("/totp/setup/start"), "{}", page.body);
+    assert_eq!(cli_ok(dir.path(), db, &["log", "audit", "--json"], ""), before, "a GET writes nothing");
+    let forged = alice.post(port, "/totp/setup/start", &[("csrf", "not-the-token")]);
+    assert_eq!(forged.status, 403);
+    let user_page = alice.get(port, "/");
+    let started = alice.post(port, "/totp/setup/start", &[("csrf", &user_page.form_value("csrf").unwrap())]);
+    assert_eq!(started.header("location"), Some("/totp/setup"));
     let setup = alice.get(port, "/totp/setup");
     assert_eq!(setup.status, 200);
     assert!(setup.body.contains("<svg"), "a QR code is shown");
@@ -294,7 +305,15 @@ fn administrators_have_the_same_required_steps_and_every_user_form_needs_its_tok
     // Every state-changing user form refuses a request without this session's token, and changes nothing.
     let mut alice = Client::default();
     assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw").status, 303);
-    for path in ["/logout", "/password", "/app-passwords", "/app-passwords/1/revoke", "/totp/setup", "/totp/disable"] {
+    for path in [
+        "/logout",
+        "/password",
+        "/app-passwords",
+        "/app-passwords/1/revoke",
+        "/totp/setup",
+        "/totp/setup/start",
+        "/totp/disable",
+    ] {
         let refused = alice.post(
             port,
             path,

@@ -100,6 +100,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sogo-auth", get(pages::sogo_auth))
         .route("/totp", get(steps::code_form).post(steps::check_code))
         .route("/totp/setup", get(steps::setup_form).post(steps::confirm_setup))
+        .route("/totp/setup/start", post(steps::start_setup))
         .route("/totp/disable", post(steps::disable))
         .route("/password/required", get(steps::password_form).post(steps::password_required))
         .merge(admin::routes())

@@ -346,7 +346,13 @@ async fn login_failed(state: &AppState, role: Role, decision: &Decision) -> Resp
 /// Starts the session after a successful password check and sends the browser on.
 async fn start_session(state: &AppState, role: Role, principal: &str, stage: Stage) -> Response {
     match state.web.sessions.create(&state.store, role, principal, stage).await {
-        Ok((_, cookie_value)) => {
+        Ok((session, cookie_value)) => {
+            // A required enrolment starts with this (posted) login, so its page only shows it.
+            if stage == Stage::TotpEnrolment
+                && let Err(err) = super::steps::begin_enrolment(state, &session).await
+            {
+                return unavailable(err);
+            }
             let mut response = redirect(role.home());
             let secure = state.web.sessions.secure_cookies;
             add_set_cookie(response.headers_mut(), &state.web.sessions.cookie_header(&cookie_value));
@@ -482,7 +488,7 @@ pub(super) async fn admin_account(
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// `POST /logout`: ends the session and every webmail token it minted.

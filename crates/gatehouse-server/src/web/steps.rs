@@ -22,7 +22,7 @@ use gatehouse_store::{
 };
 use serde::Deserialize;
 
-use super::pages::{check_csrf, redirect, stage_page, unavailable};
+use super::pages::{TokenForm, check_csrf, redirect, stage_page, unavailable};
 use super::render;
 use super::session::{Role, Session, Stage, add_set_cookie};
 use crate::{AppState, totp};
@@ -150,10 +150,15 @@ async fn stage_after_totp(state: &AppState, session: &Session) -> Result<Stage, 
 /// Replaces the session by a new one at `stage` (new cookie), and sends the browser on.
 async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response {
     let created = state.web.sessions.create(&state.store, session.data.role, &session.data.principal, stage).await;
-    let (_, cookie) = match created {
+    let (next, cookie) = match created {
         Ok(created) => created,
         Err(err) => return unavailable(err),
     };
+    if stage == Stage::TotpEnrolment
+        && let Err(err) = begin_enrolment(state, &next).await
+    {
+        return unavailable(err);
+    }
     if let Err(err) = state.store.delete_web_session(&session.id).await {
         return unavailable(err);
     }
@@ -242,7 +247,7 @@ pub async fn check_code(
     }
 }
 
-/// `GET /totp/setup`: the QR code and key of a new (pending) secret.
+/// `GET /totp/setup`: the QR code and key of the pending secret, or the button that starts an enrolment.
 pub async fn setup_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let session = match any_session(&state, &headers).await {
         Ok(session) if matches!(session.data.stage, Stage::Ready | Stage::TotpEnrolment) => session,
@@ -252,19 +257,47 @@ pub async fn setup_form(State(state): State<AppState>, headers: HeaderMap) -> Re
     setup_page(&state, &session, None).await
 }
 
+/// Starts an enrolment for the session's holder (a new pending secret, audited) unless one is pending or TOTP is
+/// on already. Only state-changing requests call it: the form post that starts the enrolment, or the login
+/// post that leads into a required one.
+pub(super) async fn begin_enrolment(state: &AppState, session: &Session) -> Result<(), Error> {
+    let principal = principal_of(session)?;
+    if state.store.totp_state(principal.as_ref()).await?.enabled
+        || state.store.pending_totp_secret(principal.as_ref()).await?.is_some()
+    {
+        return Ok(());
+    }
+    state.store.begin_totp(&actor(session), principal.as_ref(), &totp::new_secret()).await
+}
+
+/// `POST /totp/setup/start`: begins the enrolment, then shows its QR code.
+pub async fn start_setup(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+    let session = match posting_session(
+        &state,
+        &headers,
+        |stage| matches!(stage, Stage::Ready | Stage::TotpEnrolment),
+        &form.csrf,
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match begin_enrolment(&state, &session).await {
+        Ok(()) => redirect("/totp/setup"),
+        Err(err) => unavailable(err),
+    }
+}
+
 async fn setup_page(state: &AppState, session: &Session, error: Option<&str>) -> Response {
     let prepared = async {
         let principal = principal_of(session)?;
         if state.store.totp_state(principal.as_ref()).await?.enabled {
             return Ok(None);
         }
-        let secret = match state.store.pending_totp_secret(principal.as_ref()).await? {
-            Some(secret) => secret,
-            None => {
-                let secret = totp::new_secret();
-                state.store.begin_totp(&actor(session), principal.as_ref(), &secret).await?;
-                secret
-            }
+        // Showing the page changes nothing: without a pending secret it offers to start one.
+        let Some(secret) = state.store.pending_totp_secret(principal.as_ref()).await? else {
+            return Ok(Some((String::new(), String::new())));
         };
         let issuer = state.web.public_url.as_ref().and_then(|u| u.host_str().map(str::to_string));
         let uri = totp::provisioning_uri(&secret, issuer.as_deref().unwrap_or("Gatehouse"), &session.data.principal);

@@ -12,15 +12,29 @@ const NGINX_CONF: &str = include_str!("../../../../integrations/nginx/gatehouse-
 const NGINX_SOGO_PROXY: &str = include_str!("../../../../integrations/nginx/sogo-proxy.inc");
 const SOGO_CONF: &str = include_str!("../../../../integrations/sogo/sogo.conf");
 
-/// The nginx locations, with Gatehouse's listeners, SOGo's address and static files, and the shared secret
-/// (empty: none).
-pub fn nginx_conf(public: &str, internal: &str, sogo: &str, resources: &str, secret: &str) -> String {
+/// The nginx locations, with Gatehouse's listeners, SOGo's address and static files, the shared secret (empty:
+/// none) and the public URL redirects go to (`None`: redirects relative to the request, never to the host the
+/// client named).
+pub fn nginx_conf(
+    public: &str,
+    internal: &str,
+    sogo: &str,
+    resources: &str,
+    secret: &str,
+    public_url: Option<&str>,
+) -> String {
     let secret_header = if secret.is_empty() {
         String::new()
     } else {
         format!("    proxy_set_header X-Gatehouse-Secret \"{}\";\n", secret.replace('"', "\\\""))
     };
+    let (relative, base) = match public_url.map(|u| u.trim().trim_end_matches('/')).filter(|u| !u.is_empty()) {
+        Some(url) => (String::new(), url.to_string()),
+        None => ("    absolute_redirect off;\n".to_string(), String::new()),
+    };
     NGINX_CONF
+        .replace("@RELATIVE_REDIRECTS@", &relative)
+        .replace("@REDIRECT_BASE@", &base)
         .replace("@SOGO_PROXY@", NGINX_SOGO_PROXY)
         .replace("@SECRET_HEADER@", &secret_header)
         .replace("@GATEHOUSE_PUBLIC@", public.trim_end_matches('/'))
@@ -84,7 +98,8 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
             let public = public.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.public)));
             let internal = internal.unwrap_or_else(|| format!("http://{}", reachable(ctx.config.listen.internal)));
             let secret = ctx.internal_secret()?;
-            out!("{}", nginx_conf(&public, &internal, &sogo, &sogo_resources, secret.expose()));
+            let public_url = ctx.config.web.public_url.as_deref();
+            out!("{}", nginx_conf(&public, &internal, &sogo, &sogo_resources, secret.expose(), public_url));
         }
         ConfigCommand::Sogo { imap, sieve, smtp, view_url } => {
             use rand::distr::{Alphanumeric, SampleString};
