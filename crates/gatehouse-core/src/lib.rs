@@ -5,12 +5,14 @@
 //! - [`address`]: mailbox addresses and domain names, normalised the way the store keeps them.
 //! - [`secret`]: a string type whose debug and display output is redacted.
 //! - [`database_url`]: the database URL, with its password masked in every printout.
+//! - [`text`]: the rule for free text (display names, descriptions, labels).
 
 pub mod address;
 pub mod database_url;
 pub mod error;
 pub mod secret;
 pub mod service;
+pub mod text;
 
 pub use address::{DomainName, MailboxAddress};
 pub use database_url::{DatabaseKind, DatabaseUrl};

@@ -29,6 +29,15 @@ pub struct ExternalAccount {
     pub attributes: BTreeMap<String, Vec<String>>,
 }
 
+impl ExternalAccount {
+    /// The display name as a mailbox may carry it (the free-text rule: control characters become spaces, at most
+    /// 255 characters), or `None` when the source gives none.
+    pub fn mailbox_display_name(&self) -> Option<String> {
+        let name = self.display_name.as_deref()?;
+        Some(gatehouse_core::text::clean_free_text(name, gatehouse_core::text::MAX_FREE_TEXT)).filter(|n| !n.is_empty())
+    }
+}
+
 /// Picks the template for an account: the first of `values` (in the source's order) that has a mapping wins,
 /// so a multi-valued attribute such as `memberOf` can drive templates. `mappings` are (attribute value,
 /// template) pairs; values compare exactly (LDAP DNs and claim values are taken as the source gives them).

@@ -95,10 +95,10 @@ pub fn account_changes(
             changed = true;
         }
     }
-    if let Some(name) = account.display_name.as_ref().filter(|n| !n.is_empty())
-        && *name != mailbox.display_name
+    if let Some(name) = account.mailbox_display_name()
+        && name != mailbox.display_name
     {
-        changes.display_name = Some(name.clone());
+        changes.display_name = Some(name);
         changed = true;
     }
     if !account.subject.is_empty() && mailbox.external_id.as_deref() != Some(account.subject.as_str()) {
@@ -436,7 +436,7 @@ pub async fn apply_plan(
                 .filter_map(|action| match action {
                     SyncAction::Create { address, template, account } => {
                         let mut new = NewMailbox::new(address);
-                        new.display_name = account.display_name.filter(|n| !n.is_empty());
+                        new.display_name = account.mailbox_display_name();
                         new.auth_source = Some(provider.to_string());
                         new.template = Some(template);
                         new.external_id = Some(account.subject).filter(|s| !s.is_empty());

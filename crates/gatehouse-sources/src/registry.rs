@@ -156,7 +156,7 @@ impl IdentitySources for SourceRegistry {
                 return Ok(Provisioning::Refused(why));
             };
             let mut new = NewMailbox::new(address.clone());
-            new.display_name = account.display_name.clone().filter(|n| !n.is_empty());
+            new.display_name = account.mailbox_display_name();
             new.auth_source = Some(provider.name.clone());
             new.template = Some(template.clone());
             new.external_id = Some(account.subject.clone());

@@ -261,12 +261,10 @@ impl Store {
     /// known. Networks are stored normalised (`192.0.2.7/24` becomes `192.0.2.0/24`, an address `/32`).
     pub async fn create_api_key(&self, actor: &Actor, new: NewApiKey) -> Result<(ApiKey, String)> {
         let name = new.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(Error::invalid(format!("an API key needs a name of 1 to {MAX_NAME_CHARS} characters")));
+        if name.is_empty() {
+            return Err(Error::invalid("an API key needs a name"));
         }
-        if name.chars().any(char::is_control) {
-            return Err(Error::invalid("an API key name may not contain control characters"));
-        }
+        gatehouse_core::text::check_free_text("API key name", &name, MAX_NAME_CHARS)?;
         let mut networks: Vec<String> = Vec::new();
         for text in new.allowed_networks.iter().filter(|n| !n.trim().is_empty()) {
             let network = Network::parse(text)?.to_string();

@@ -70,9 +70,10 @@ impl Store {
         new: NewAppPassword,
     ) -> Result<AppPassword> {
         let name = new.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid("an app password needs a name of 1 to 100 characters"));
+        if name.is_empty() {
+            return Err(Error::invalid("an app password needs a name"));
         }
+        gatehouse_core::text::check_free_text("app password name", &name, 100)?;
         if new.protocols.is_empty() {
             return Err(Error::invalid("an app password needs at least one protocol"));
         }

@@ -1,6 +1,7 @@
 //! Domains: create, list, change, remove, and the quota and limit rules every mailbox change is checked
 //! against.
 
+use gatehouse_core::text::{MAX_FREE_TEXT, check_free_text};
 use gatehouse_core::{DomainName, Error, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -153,11 +154,13 @@ impl Store {
         if exists > 0 {
             return Err(Error::already_exists("domain", new.name.as_str()));
         }
+        let description = new.description.trim().to_string();
+        check_free_text("description", &description, MAX_FREE_TEXT)?;
         let time = now();
         let model = domain::Model {
             id: 0,
             name: new.name.as_str().to_string(),
-            description: new.description,
+            description,
             active: new.active,
             max_mailboxes: new.max_mailboxes,
             default_quota_mib: new.default_quota_mib,
@@ -228,6 +231,8 @@ impl Store {
         let used = usage(&txn, current.id, None).await?;
         let mut next = current.clone();
         if let Some(value) = changes.description {
+            let value = value.trim().to_string();
+            check_free_text("description", &value, MAX_FREE_TEXT)?;
             next.description = value;
         }
         if let Some(value) = changes.active {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use gatehouse_core::text::{MAX_FREE_TEXT, check_free_text};
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
@@ -175,13 +176,18 @@ impl Store {
             (None, None) => ProtocolSet::ALL,
         };
         let active = new.active.or(template.as_ref().map(|t| t.active)).unwrap_or(true);
+        let display_name = match new.display_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => name.to_string(),
+            None => new.address.local_part().to_string(),
+        };
+        check_free_text("display name", &display_name, MAX_FREE_TEXT)?;
         let time = now();
         let inserted = mailbox::ActiveModel {
             id: NotSet,
             address: Set(address.clone()),
             local_part: Set(new.address.local_part().to_string()),
             domain_id: Set(domain.id),
-            display_name: Set(new.display_name.unwrap_or_else(|| new.address.local_part().to_string())),
+            display_name: Set(display_name),
             password_hash: Set(new.password_hash),
             auth_source: Set(auth_source),
             template_id: Set(template.as_ref().map(|t| t.id)),
@@ -300,6 +306,8 @@ impl Store {
             details.insert("auth_source".into(), json!(source));
         }
         if let Some(name) = changes.display_name {
+            let name = name.trim().to_string();
+            check_free_text("display name", &name, MAX_FREE_TEXT)?;
             row.display_name = Set(name);
             details.insert("display_name".into(), json!(true));
         }

@@ -1,0 +1,48 @@
+//! The one rule for free text that people type and others read — display names, descriptions, labels of app
+//! passwords and API keys — whatever the entry point (command line, web UI, REST API, provisioning): at most
+//! [`MAX_FREE_TEXT`] characters and no control characters (newlines, NUL, escape sequences), which would break
+//! lines in logs and listings or smuggle markup into them.
+
+use crate::Error;
+
+/// The longest free text, in characters.
+pub const MAX_FREE_TEXT: usize = 255;
+
+/// Checks free text for `what` (`"description"`, `"display name"`, …): at most `max` characters and no control
+/// characters. Surrounding whitespace is the caller's to trim.
+pub fn check_free_text(what: &str, value: &str, max: usize) -> Result<(), Error> {
+    let length = value.chars().count();
+    if length > max {
+        return Err(Error::invalid(format!("the {what} is {length} characters long; at most {max} are allowed")));
+    }
+    if let Some(bad) = value.chars().find(|c| c.is_control()) {
+        return Err(Error::invalid(format!(
+            "the {what} contains a control character ({}); only printable text is allowed",
+            bad.escape_default()
+        )));
+    }
+    Ok(())
+}
+
+/// Free text from elsewhere (a directory's display name) made to follow the rule: control characters become
+/// spaces, and it is cut at `max` characters.
+pub fn clean_free_text(value: &str, max: usize) -> String {
+    value.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect::<String>().trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_is_printable_and_bounded() {
+        assert!(check_free_text("description", "Die Bücher-Abteilung", MAX_FREE_TEXT).is_ok());
+        let long = check_free_text("description", &"x".repeat(10 * 1024), MAX_FREE_TEXT).unwrap_err();
+        assert_eq!(long.to_string(), "the description is 10240 characters long; at most 255 are allowed");
+        for bad in ["two\nlines", "nul\0byte", "escape\u{1b}[2J", "tab\there", "c1\u{9b}"] {
+            assert!(check_free_text("display name", bad, MAX_FREE_TEXT).is_err(), "{bad:?}");
+        }
+        assert_eq!(clean_free_text(" Carol\nExample\0 ", 255), "Carol Example");
+        assert_eq!(clean_free_text(&"ü".repeat(300), 255).chars().count(), 255);
+    }
+}
