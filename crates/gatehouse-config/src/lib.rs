@@ -152,11 +152,19 @@ pub struct Auth {
     /// Administrators (any mailbox) and domain administrators with `login_as` (their domains) may log in as
     /// master users, `mailbox*admin`, with their own passwords.
     pub admins_as_masters: bool,
+    /// While the database is unreachable, a login the database confirmed within this many seconds is still
+    /// allowed from memory; 0 turns that off.
+    pub outage_grace_seconds: u64,
 }
 
 impl Default for Auth {
     fn default() -> Self {
-        Auth { master_separator: "*".into(), cache_ttl_seconds: 300, admins_as_masters: false }
+        Auth {
+            master_separator: "*".into(),
+            cache_ttl_seconds: 300,
+            admins_as_masters: false,
+            outage_grace_seconds: 300,
+        }
     }
 }
 

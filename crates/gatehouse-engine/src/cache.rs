@@ -19,6 +19,10 @@ pub(crate) struct CachedSuccess {
     pub via: Via,
     /// For app passwords: when the credential expires (checked on every hit).
     pub expires_at: Option<i64>,
+    /// The mailbox (canonical address).
+    pub mailbox: String,
+    /// Unix seconds when the database last confirmed this success (its revision unchanged).
+    pub confirmed_at: i64,
 }
 
 /// The cache. Keys are HMAC-SHA256 under a random per-process key, so memory never holds a password or an
@@ -32,7 +36,11 @@ impl ResultCache {
     pub fn new(ttl: Duration, capacity: u64) -> Self {
         ResultCache {
             key: rand::random(),
-            entries: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .support_invalidation_closures()
+                .build(),
         }
     }
 
@@ -55,5 +63,16 @@ impl ResultCache {
 
     pub fn remove(&self, key: &[u8; 32]) {
         self.entries.invalidate(key);
+    }
+
+    /// Drops every entry `matches` says yes to (given `what`).
+    pub fn forget_where<T: Send + Sync + 'static>(&self, what: T, matches: fn(&CachedSuccess, &T) -> bool) {
+        // Fails only when closures are not enabled, which the builder above does.
+        let _ = self.entries.invalidate_entries_if(move |_, entry| matches(entry, &what));
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
     }
 }

@@ -11,7 +11,9 @@
 //! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked.
 //! 5. The primary credential by auth source: `local` → the stored hash (upgraded when weaker than the
 //!    configured scheme); an identity provider → checked there; TOTP on → app passwords only.
-//! 6. The result cache in front of 4 and 5, checked against revisions.
+//! 6. The result cache in front of 4 and 5, checked against revisions. While the database is unreachable, a
+//!    credential it confirmed within the outage grace is answered from the cache; anything else is a temporary
+//!    failure.
 //!
 //! Around it all, the brute-force guard: a banned address is refused before anything else, and every refusal
 //! is counted (and, after a few, answered with a delay).
@@ -53,6 +55,9 @@ pub struct EngineConfig {
     /// Administrators (any mailbox) and domain administrators with `login_as` (their domains' mailboxes) may
     /// open mailboxes' webmail from their web session (mailcow's `ALLOW_ADMIN_EMAIL_LOGIN`).
     pub admins_open_webmail: bool,
+    /// While the database is unreachable, a credential it confirmed within this time is still allowed from
+    /// memory; zero turns that off.
+    pub outage_grace: Duration,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +71,7 @@ impl Default for EngineConfig {
             guard: GuardConfig::default(),
             admins_as_masters: false,
             admins_open_webmail: false,
+            outage_grace: Duration::from_secs(300),
         }
     }
 }
@@ -208,7 +214,11 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
 
         // 3. The mailbox, its state and the protocol gate — before any password is tried.
-        let mut found = try_lookup!(self.directory.mailbox(&name.target).await);
+        let mut found = match self.directory.mailbox(&name.target).await {
+            Ok(found) => found,
+            Err(err) if err.fault() == Fault::Server => return self.during_outage(request, &name.target, err),
+            Err(err) => return lookup_failed(err),
+        };
         if found.is_none() && name.target.contains('@') && !request.password.is_empty() {
             // An address Gatehouse does not know may belong to an identity provider that creates mailboxes on
             // first login.
@@ -219,8 +229,23 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 Err(err) => return lookup_failed(err),
             }
         }
+        // What the database says now replaces what is remembered from an older revision, whatever this login's
+        // outcome: a mailbox seen deactivated (or gone) just before an outage does not come back from memory.
+        let key = self.cache.key(request.service.as_str(), &name.target, None, &request.password);
+        let remembered = self.cache.get(&key);
         let Some(mailbox) = found else {
+            if remembered.is_some() {
+                self.cache.remove(&key);
+            }
             return self.unknown_user(request, "no such mailbox").await;
+        };
+        let remembered = match remembered {
+            Some(hit) if hit.mailbox_revision == mailbox.revision && hit.master_revision.is_none() => Some(hit),
+            Some(_) => {
+                self.cache.remove(&key);
+                None
+            }
+            None => None,
         };
         if !mailbox.active || !mailbox.domain_active {
             return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
@@ -237,10 +262,10 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
 
         // 6. A cached success for exactly this credential, still valid for this revision.
-        let key = self.cache.key(request.service.as_str(), &mailbox.address, None, &request.password);
-        if let Some(hit) = self.cache.get(&key) {
-            let unexpired = hit.expires_at.is_none_or(|at| at > now());
-            if hit.mailbox_revision == mailbox.revision && hit.master_revision.is_none() && unexpired {
+        if let Some(hit) = remembered {
+            if hit.expires_at.is_none_or(|at| at > now()) {
+                // The database has just confirmed it: it may answer for a while should the database go away.
+                self.cache.insert(key, CachedSuccess { confirmed_at: now(), ..hit.clone() });
                 return Decision::Allowed { user: mailbox.address, master_user: None, via: hit.via, cached: true };
             }
             self.cache.remove(&key);
@@ -260,10 +285,53 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 master_revision: None,
                 via: via.clone(),
                 expires_at,
+                mailbox: mailbox.address.clone(),
+                confirmed_at: now(),
             };
             self.cache.insert(key, entry);
         }
         decision
+    }
+
+    /// The database cannot be asked: a credential the database confirmed within the outage grace is still
+    /// allowed from memory (revisions seen before the outage, and changes made in this process, hold); anything
+    /// else is a temporary failure, never a refusal.
+    fn during_outage(&self, request: &LoginRequest, target: &str, err: Error) -> Decision {
+        let grace = self.config.outage_grace.as_secs() as i64;
+        let key = self.cache.key(request.service.as_str(), target, None, &request.password);
+        let at = now();
+        match self.cache.get(&key) {
+            Some(hit)
+                if grace > 0
+                    && hit.master_revision.is_none()
+                    && at - hit.confirmed_at <= grace
+                    && hit.expires_at.is_none_or(|expires| expires > at) =>
+            {
+                tracing::warn!(
+                    user = target,
+                    confirmed_seconds_ago = at - hit.confirmed_at,
+                    "the database is unreachable ({err}); allowed a credential it confirmed recently, from memory"
+                );
+                Decision::Allowed { user: hit.mailbox, master_user: None, via: hit.via, cached: true }
+            }
+            _ => lookup_failed(err),
+        }
+    }
+
+    /// Forgets every remembered success of `mailbox` (after a change made in this process: a revoked app
+    /// password, a new password, a deactivation), so not even an outage can bring one back.
+    pub fn forget(&self, mailbox: &str) {
+        self.cache.forget_where(mailbox.to_string(), |entry, mailbox| entry.mailbox == *mailbox);
+    }
+
+    /// Forgets every remembered success of the mailboxes of `domain`.
+    pub fn forget_domain(&self, domain: &str) {
+        self.cache.forget_where(format!("@{domain}"), |entry, suffix| entry.mailbox.ends_with(suffix.as_str()));
+    }
+
+    /// Forgets every remembered success.
+    pub fn forget_all(&self) {
+        self.cache.clear();
     }
 
     async fn unknown_user(&self, request: &LoginRequest, detail: &str) -> Decision {
@@ -588,6 +656,8 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             master_revision: Some(master.revision),
             via: Via::MasterUser,
             expires_at: None,
+            mailbox: mailbox.address.clone(),
+            confirmed_at: now(),
         };
         self.cache.insert(key, entry);
         Decision::Allowed {

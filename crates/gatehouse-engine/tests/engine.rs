@@ -549,3 +549,43 @@ async fn webmail_is_opened_by_the_owner_or_by_an_administrator_the_rule_allows()
     let down = engine.authorize_webmail(WebmailOpener::Owner("bob@example.org"), "bob@example.org").await;
     assert!(matches!(down, Decision::TempFail { .. }), "{down:?}");
 }
+
+#[tokio::test]
+async fn during_a_database_outage_recently_confirmed_credentials_still_log_in() {
+    let f = fixture();
+    assert!(f.login(&request("alice@example.org", "alicepw", Service::Imap)).await.0.is_allowed());
+    // bob logged in, then was deactivated, and a login saw it before the outage: that holds during it.
+    assert!(f.login(&request("bob@example.org", "bobpw", Service::Imap)).await.0.is_allowed());
+    f.set_mailbox("bob@example.org", |m| {
+        m.active = false;
+        m.revision += 1;
+    });
+    assert_eq!(
+        reason(&f.login(&request("bob@example.org", "bobpw", Service::Imap)).await.0),
+        Some(DenyReason::Disabled)
+    );
+    f.memory.down.store(true, Ordering::Relaxed);
+    let bob = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await.0;
+    assert!(matches!(bob, Decision::TempFail { .. }), "a deactivation seen before the outage holds: {bob:?}");
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert!(matches!(decision, Decision::Allowed { cached: true, .. }), "{decision:?}");
+    assert_eq!(hashes, 0);
+    let other_service = f.login(&request("alice@example.org", "alicepw", Service::Smtp)).await.0;
+    assert!(matches!(other_service, Decision::TempFail { .. }), "only what was confirmed: {other_service:?}");
+    let wrong = f.login(&request("alice@example.org", "wrong", Service::Imap)).await.0;
+    assert!(matches!(wrong, Decision::TempFail { .. }), "never 'wrong password' while the database is away: {wrong:?}");
+    // A change this process made (announced by the store) ends it at once.
+    f.engine.forget("alice@example.org");
+    let forgotten = f.login(&request("alice@example.org", "alicepw", Service::Imap)).await.0;
+    assert!(matches!(forgotten, Decision::TempFail { .. }), "{forgotten:?}");
+
+    // With the grace turned off, an outage is a temporary failure for everyone.
+    f.memory.down.store(false, Ordering::Relaxed);
+    let config =
+        EngineConfig { password_scheme: SCHEME, outage_grace: std::time::Duration::ZERO, ..EngineConfig::default() };
+    let strict = Engine::new(Dir(f.memory.clone()), f.pool.clone(), config);
+    assert!(strict.authenticate(&request("alice@example.org", "alicepw", Service::Imap)).await.is_allowed());
+    f.memory.down.store(true, Ordering::Relaxed);
+    let refused = strict.authenticate(&request("alice@example.org", "alicepw", Service::Imap)).await;
+    assert!(matches!(refused, Decision::TempFail { .. }), "{refused:?}");
+}

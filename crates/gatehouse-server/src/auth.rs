@@ -36,7 +36,10 @@ impl AuthService {
     pub fn new(engine: Engine<Store, SourceRegistry>, master_separator: &str) -> Arc<Self> {
         let (log, queue) = tokio::sync::mpsc::channel(LOG_QUEUE);
         tokio::spawn(write_logs(engine.directory().clone(), queue));
-        Arc::new(AuthService { engine, master_separator: master_separator.to_string(), log })
+        let changes = engine.directory().login_changes();
+        let service = Arc::new(AuthService { engine, master_separator: master_separator.to_string(), log });
+        tokio::spawn(forget_changed(Arc::downgrade(&service), changes));
+        service
     }
 
     /// The separator of master logins (`mailbox*master`).
@@ -176,6 +179,25 @@ impl AuthService {
             jobs.push(LogJob::AppPasswordUsed(*id));
         }
         jobs
+    }
+}
+
+/// Drops the engine's memory of what this process changes, as the store announces it, until the service goes.
+async fn forget_changed(
+    service: std::sync::Weak<AuthService>,
+    mut changes: tokio::sync::broadcast::Receiver<gatehouse_store::LoginChange>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = changes.recv().await;
+        let Some(service) = service.upgrade() else { return };
+        match change {
+            Ok(gatehouse_store::LoginChange::Mailbox(address)) => service.engine.forget(&address),
+            Ok(gatehouse_store::LoginChange::Domain(domain)) => service.engine.forget_domain(&domain),
+            // Some announcements were missed: forget everything rather than guess.
+            Err(RecvError::Lagged(_)) => service.engine.forget_all(),
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 

@@ -209,6 +209,24 @@ pub async fn auth(
     }
 }
 
+/// Dovecot's userdb: the settings it hands every mailbox, and the mailboxes it saw recently, which it still
+/// answers for while the database is unreachable (as the login engine does for recently verified logins).
+pub struct Userdb {
+    /// The settings.
+    pub settings: UserdbSettings,
+    recent: moka::sync::Cache<String, gatehouse_store::DeliverableMailbox>,
+}
+
+impl Userdb {
+    /// A userdb with `settings`, remembering what the database said for `outage_grace`.
+    pub fn new(settings: UserdbSettings, outage_grace: std::time::Duration) -> Self {
+        Userdb {
+            settings,
+            recent: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(outage_grace).build(),
+        }
+    }
+}
+
 /// What Dovecot's userdb hands every mailbox, besides its quota: the mail owner and where the mail lives.
 #[derive(Debug, Clone)]
 pub struct UserdbSettings {
@@ -276,9 +294,30 @@ pub async fn userdb(
         return failure(StatusCode::BAD_REQUEST, "no user");
     };
     let address = gatehouse_engine::login_name::normalise_name(&user);
-    match state.store.deliverable_mailbox(&address).await {
+    let found = match state.store.deliverable_mailbox(&address).await {
         Ok(Some(mailbox)) => {
-            let settings = &state.userdb;
+            state.userdb.recent.insert(address.clone(), mailbox.clone());
+            Ok(Some(mailbox))
+        }
+        Ok(None) => {
+            state.userdb.recent.invalidate(&address);
+            Ok(None)
+        }
+        Err(err) if err.fault() == gatehouse_core::Fault::Server => match state.userdb.recent.get(&address) {
+            Some(mailbox) => {
+                tracing::warn!(
+                    user = address,
+                    "/dovecot/userdb: the database is unreachable ({err}); answered from memory"
+                );
+                Ok(Some(mailbox))
+            }
+            None => Err(err),
+        },
+        Err(err) => Err(err),
+    };
+    match found {
+        Ok(Some(mailbox)) => {
+            let settings = &state.userdb.settings;
             let mut fields = serde_json::Map::new();
             fields.insert("uid".into(), json!(settings.uid));
             fields.insert("gid".into(), json!(settings.gid));

@@ -56,8 +56,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Who may call the Dovecot endpoints (and nginx's `auth_request` endpoint).
     pub dovecot_callers: CallerPolicy,
-    /// What Dovecot's userdb hands every mailbox.
-    pub userdb: Arc<dovecot::UserdbSettings>,
+    /// Dovecot's userdb.
+    pub userdb: Arc<dovecot::Userdb>,
     /// The web UI's settings.
     pub web: Arc<web::WebConfig>,
 }

@@ -135,6 +135,7 @@ impl Store {
         bump_mailbox_revision(&txn, owner.id).await?;
         audit(&txn, actor, "app_password.revoke", &owner.address, json!({ "id": id })).await?;
         commit(txn).await?;
+        self.announcer.announce(crate::LoginChange::Mailbox(owner.address.clone()));
         to_record(updated, &owner.address)
     }
 

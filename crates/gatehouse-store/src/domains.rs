@@ -313,6 +313,7 @@ impl Store {
         )
         .await?;
         commit(txn).await?;
+        self.announcer.announce(crate::LoginChange::Domain(updated.name.clone()));
         Ok(to_record(updated, used))
     }
 

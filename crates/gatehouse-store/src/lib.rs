@@ -16,6 +16,7 @@ mod admins;
 mod api_keys;
 mod app_links;
 mod app_passwords;
+mod changes;
 mod db_error;
 mod domains;
 mod identity_providers;
@@ -44,6 +45,7 @@ use sea_orm_migration::MigratorTrait;
 pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};
+pub use changes::LoginChange;
 pub use records::*;
 pub use sealing::{KeyFile, SecretKey};
 pub use totp::{TotpPrincipal, TotpState};
@@ -63,6 +65,8 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Seals identity-provider secrets at rest.
     secret_key: SecretKey,
+    /// Announces committed changes that affect logins to this process.
+    announcer: changes::Announcer,
 }
 
 /// How [`Store::open_with`] opens a database.
@@ -144,7 +148,13 @@ impl Store {
             kind,
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
             secret_key: options.secret_key,
+            announcer: changes::Announcer::default(),
         })
+    }
+
+    /// Committed changes that affect logins, as this process makes them.
+    pub fn login_changes(&self) -> tokio::sync::broadcast::Receiver<LoginChange> {
+        self.announcer.subscribe()
     }
 
     /// Warnings about database files other users can read (SQLite only): the file, its WAL and shared-memory

@@ -365,6 +365,7 @@ impl Store {
         audit(&txn, actor, "mailbox.edit", &updated.address, serde_json::Value::Object(details)).await?;
         let template_name = self.template_name(&txn, updated.template_id).await?;
         commit(txn).await?;
+        self.announcer.announce(crate::LoginChange::Mailbox(updated.address.clone()));
         to_record(updated, &domain.name, template_name)
     }
 
@@ -377,7 +378,9 @@ impl Store {
         crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
         current.delete(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;
-        commit(txn).await
+        commit(txn).await?;
+        self.announcer.announce(crate::LoginChange::Mailbox(removed));
+        Ok(())
     }
 
     /// The stored local password hash of a mailbox, if any (kept even while the auth source is an IdP).

@@ -238,7 +238,11 @@ impl Store {
             }),
         )
         .await?;
-        commit(txn).await
+        commit(txn).await?;
+        if principal.kind == "mailbox" {
+            self.announcer.announce(crate::LoginChange::Mailbox(principal.name.clone()));
+        }
+        Ok(())
     }
 
     /// Claims time step `step` of the confirmed secret after the caller checked a code: true if no code of

@@ -4,6 +4,7 @@
 //! - [`require_peer`]: the rule for real peers that are missing: skip on a developer machine, fail in CI.
 //! - [`free_port`]: a loopback port nobody listens on.
 //! - [`slapd`]: a private OpenLDAP server with TLS.
+//! - [`postgres`]: a private PostgreSQL server a test may stop and start (a database outage).
 //! - [`nginx`]: a private nginx with the caller's `server { ... }` block.
 //! - [`sogo`]: a private SOGo 5.8 (`sogod`) on a fresh PostgreSQL database, trusting proxy authentication.
 //! - [`browser`]: headless Chromium driven through chromedriver (WebDriver).
@@ -15,6 +16,7 @@
 
 pub mod browser;
 pub mod nginx;
+pub mod postgres;
 mod process;
 pub mod slapd;
 pub mod sogo;

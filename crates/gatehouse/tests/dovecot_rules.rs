@@ -188,3 +188,72 @@ fn the_second_master_pass_is_not_a_password_oracle() {
     let (status, _) = ask(r#"{"user":"alice@example.org","password":"alicepw","service":"web"}"#);
     assert_eq!(status, 403);
 }
+
+#[test]
+fn during_a_database_outage_recently_verified_logins_still_work_and_revocations_hold() {
+    let Some(postgres) = gatehouse_testkit::postgres::PrivatePostgres::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = postgres.url();
+    let db = db.as_str();
+    support::init(dir.path(), db, "admin-pw");
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    run(&["mailbox", "add", "alice@example.org", "--password-stdin", "--protocols", "imap"], "alicepw\n");
+    run(&["mailbox", "add", "bob@example.org", "--password-stdin", "--protocols", "imap"], "bobpw\n");
+    run(&["mailbox", "add", "carol@example.org", "--password-stdin", "--protocols", "imap"], "carolpw\n");
+    let token = run(&["app-password", "add", "alice@example.org", "--name", "laptop", "--protocols", "imap"], "");
+    let token = token.trim().to_string();
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    // Each login from its own address (Dovecot's penalty for failures per address would slow the test down).
+    let login = |user: &str, password: &str| imap_login(dovecot.imap, user, password);
+    let flush = || assert!(dovecot.doveadm(&["auth", "cache", "flush"]).status.success());
+
+    for (user, password) in
+        [("alice@example.org", "alicepw"), ("alice@example.org", token.as_str()), ("bob@example.org", "bobpw")]
+    {
+        assert!(login(user, password).ok(), "{user}: {}", dovecot.log());
+    }
+    // Changes made before the outage, by another process (the CLI), seen by a login before it.
+    let listed: serde_json::Value =
+        serde_json::from_str(&run(&["app-password", "list", "alice@example.org", "--json"], "")).unwrap();
+    let id = listed[0]["id"].to_string();
+    run(&["app-password", "revoke", "alice@example.org", &id], "");
+    run(&["mailbox", "edit", "bob@example.org", "--active", "false"], "");
+    flush();
+    assert!(!login("alice@example.org", &token).ok(), "revoked");
+    assert!(!login("bob@example.org", "bobpw").ok(), "deactivated");
+
+    // PostgreSQL goes away. Dovecot's own cache is emptied, so Gatehouse is asked each time.
+    postgres.stop();
+    flush();
+    let alice = login("alice@example.org", "alicepw");
+    assert!(alice.ok(), "a login verified a moment ago still works: {alice:?}\n{}", dovecot.log());
+    for (user, password, what) in [
+        ("alice@example.org", token.as_str(), "the revoked app password"),
+        ("bob@example.org", "bobpw", "the deactivated mailbox"),
+        ("carol@example.org", "carolpw", "a login not verified before the outage"),
+    ] {
+        let refused = login(user, password);
+        assert!(!refused.ok(), "{what} is not let in during the outage");
+        assert!(
+            refused.line().contains("UNAVAILABLE"),
+            "{what}: a temporary failure, never a wrong password: {refused:?}"
+        );
+    }
+
+    // PostgreSQL returns: everything is decided by the database again.
+    postgres.start_again();
+    flush();
+    let carol = (0..50).find_map(|_| {
+        let attempt = login("carol@example.org", "carolpw");
+        if attempt.ok() {
+            Some(attempt)
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            None
+        }
+    });
+    assert!(carol.is_some(), "logins work again once the database is back\n{}", dovecot.log());
+    assert!(!login("alice@example.org", &token).ok());
+}

@@ -189,6 +189,7 @@ impl CommandContext {
             cache_ttl: std::time::Duration::from_secs(auth.cache_ttl_seconds),
             admins_as_masters: auth.admins_as_masters,
             admins_open_webmail: self.config.web.allow_admin_email_login,
+            outage_grace: Duration::from_secs(auth.outage_grace_seconds),
             guard: GuardConfig {
                 window: Duration::from_secs(guard.window_seconds),
                 ban_after: guard.ban_after.max(1),

@@ -47,12 +47,15 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         hash_pool: hash_pool.clone(),
         auth: ctx.auth_service(&store, &hash_pool)?,
         dovecot_callers: ctx.dovecot_callers()?,
-        userdb: std::sync::Arc::new(gatehouse_server::dovecot::UserdbSettings {
-            uid: ctx.config.dovecot.mail_uid.clone(),
-            gid: ctx.config.dovecot.mail_gid.clone(),
-            home: ctx.config.dovecot.mail_home.clone().filter(|h| !h.is_empty()),
-            mail: ctx.config.dovecot.mail_location.clone().filter(|m| !m.is_empty()),
-        }),
+        userdb: std::sync::Arc::new(gatehouse_server::dovecot::Userdb::new(
+            gatehouse_server::dovecot::UserdbSettings {
+                uid: ctx.config.dovecot.mail_uid.clone(),
+                gid: ctx.config.dovecot.mail_gid.clone(),
+                home: ctx.config.dovecot.mail_home.clone().filter(|h| !h.is_empty()),
+                mail: ctx.config.dovecot.mail_location.clone().filter(|m| !m.is_empty()),
+            },
+            std::time::Duration::from_secs(ctx.config.auth.outage_grace_seconds),
+        )),
         web: std::sync::Arc::new(ctx.web_config()?),
     };
     // Periodic identity-provider syncs; the lease in the store keeps other processes from running the same one.
