@@ -29,6 +29,22 @@ impl Dovecot {
     /// Starts Dovecot asking the Gatehouse whose internal listener is `gatehouse_internal`. `None` (after
     /// [`require_peer`]) when Dovecot, its Lua module, lua-cjson, root or the `vmail` user are missing.
     pub fn start(workdir: &Path, database_url: &str, gatehouse_internal: u16) -> Option<Dovecot> {
+        Dovecot::start_with(|root| {
+            let lua_path = root.join("gatehouse-passdb.lua");
+            let url = format!("http://127.0.0.1:{gatehouse_internal}/dovecot/auth");
+            let lua = cli_ok(workdir, database_url, &["config", "dovecot", "--part", "lua", "--url", &url], "");
+            std::fs::write(&lua_path, lua).unwrap();
+            cli_ok(
+                workdir,
+                database_url,
+                &["config", "dovecot", "--part", "conf", "--lua-path", lua_path.to_str().unwrap()],
+                "",
+            )
+        })
+    }
+
+    /// Starts Dovecot with the authentication configuration `auth_conf` returns (given Dovecot's folder).
+    pub fn start_with(auth_conf: impl FnOnce(&Path) -> String) -> Option<Dovecot> {
         let Some(dovecot) = program("dovecot") else {
             require_peer("Dovecot", "packages dovecot-imapd, dovecot-pop3d, dovecot-managesieved, dovecot-auth-lua");
             return None;
@@ -53,16 +69,7 @@ impl Dovecot {
         let mail = root.join("mail");
         std::fs::create_dir(&mail).unwrap();
         std::fs::set_permissions(&mail, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-        let lua_path = root.join("gatehouse-passdb.lua");
-        let url = format!("http://127.0.0.1:{gatehouse_internal}/dovecot/auth");
-        let lua = cli_ok(workdir, database_url, &["config", "dovecot", "--part", "lua", "--url", &url], "");
-        std::fs::write(&lua_path, lua).unwrap();
-        let auth_conf = cli_ok(
-            workdir,
-            database_url,
-            &["config", "dovecot", "--part", "conf", "--lua-path", lua_path.to_str().unwrap()],
-            "",
-        );
+        let auth_conf = auth_conf(root);
         let (imap, pop3, sieve, auth) = (free_port(), free_port(), free_port(), free_port());
         let config = root.join("dovecot.conf");
         std::fs::write(&config, format!(
