@@ -6,10 +6,12 @@
 //! - [`secret`]: a string type whose debug and display output is redacted.
 //! - [`database_url`]: the database URL, with its password masked in every printout.
 //! - [`text`]: the rule for free text (display names, descriptions, labels).
+//! - [`expiry`]: expiry dates (a date means through that day, UTC), parsed and shown the same everywhere.
 
 pub mod address;
 pub mod database_url;
 pub mod error;
+pub mod expiry;
 pub mod secret;
 pub mod service;
 pub mod text;

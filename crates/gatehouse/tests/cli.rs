@@ -305,3 +305,65 @@ fn pw_hashes_and_tests_like_doveadm() {
         assert!(status.success(), "doveadm rejected {stored}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_listing_quietly() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org"]);
+    // `gatehouse domain list | head -0`: the reading end is closed before anything is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("gatehouse"))
+        .current_dir(sandbox.dir.path())
+        .env_remove("RUST_LOG")
+        .args(["domain", "list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked") && stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_is_a_configuration_error_on_one_line() {
+    let sandbox = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let internal = format!("127.0.0.1:{}", gatehouse_testkit::free_port());
+    let assert = sandbox.cmd(&["serve", "--public", &address, "--internal", &internal]).assert().code(78);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let error_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(error_lines.len(), 1, "{stderr}");
+    assert!(
+        error_lines[0].starts_with("gatehouse: error: cannot listen on") && error_lines[0].contains(&address),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr:?}");
+}
+
+#[test]
+fn an_expiry_date_means_through_that_day_and_listings_say_so() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["domain", "add", "example.org"]);
+    sandbox.with_password(&["mailbox", "add", "a@example.org", "--password-stdin"], "pw").success();
+    sandbox.ok(&[
+        "app-password",
+        "add",
+        "a@example.org",
+        "--name",
+        "phone",
+        "--protocols",
+        "imap",
+        "--expires",
+        "2027-06-30",
+    ]);
+    sandbox
+        .cmd(&["app-password", "list", "a@example.org"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("through 2027-06-30 (UTC)"));
+    let listed = sandbox.json(&["app-password", "list", "a@example.org", "--json"]);
+    assert_eq!(listed[0]["expires_at"], 1_814_400_000, "the midnight after 2027-06-30, UTC");
+}

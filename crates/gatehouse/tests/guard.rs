@@ -63,6 +63,12 @@ fn repeated_failures_ban_an_address_but_never_loopback() {
     let banned = entries.as_array().unwrap().iter().find(|e| e["key"] == "203.0.113.7").expect("the ban is listed");
     assert!(banned["banned_until"].is_number(), "{banned}");
     cli_with_internal(&dir, db, &internal, &["guard", "unban", "203.0.113.7"]);
+    // An address that is not banned is not "lifted": the command says so and fails.
+    let config = dir.path().join("cli.toml");
+    let (code, _, stderr) =
+        cli(dir.path(), db, &["--config", config.to_str().unwrap(), "guard", "unban", "192.0.2.200"], "");
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.trim_end(), "gatehouse: error: 192.0.2.200 is not banned");
     assert_eq!(login(&server, "right", "203.0.113.7"), 200, "the lifted ban no longer applies");
 
     support::eventually("refusals of banned addresses are logged", || {

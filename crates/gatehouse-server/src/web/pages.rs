@@ -586,7 +586,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
                 active: app.active,
                 name: app.name,
                 protocols: app.protocols.to_string(),
-                expires: app.expires_at.map(date_time).unwrap_or_else(|| "never".into()),
+                expires: gatehouse_core::expiry::describe(app.expires_at),
                 last_used: app.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
             })
             .collect(),
@@ -654,8 +654,8 @@ pub async fn create_app_password(
     };
     let expires_at = match form.expires.trim() {
         "" => None,
-        text => match time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")) {
-            Ok(date) => date.next_day().map(|d| d.midnight().assume_utc().unix_timestamp()),
+        text => match gatehouse_core::expiry::end_of_day(text) {
+            Ok(at) => Some(at),
             Err(_) => {
                 session.data.notice = Some("The expiry date is not a date.".into());
                 return show_user_page(&state, session, None).await;

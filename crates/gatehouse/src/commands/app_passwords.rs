@@ -6,20 +6,19 @@ use gatehouse_engine::app_password;
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{Actor, NewAppPassword};
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 
 use super::CommandContext;
 use crate::cli::AppPasswordCommand;
 use crate::output::{print_list, yes_no};
 
-/// Parses `--expires`: a date means "until the end of that day, UTC"; an RFC 3339 time is taken as it is.
+/// Parses `--expires`: a date means through that day (UTC); an RFC 3339 time is taken as it is.
 fn expiry(text: &str) -> anyhow::Result<i64> {
-    if let Ok(date) = time::Date::parse(text, format_description!("[year]-[month]-[day]")) {
-        let next_day = date.next_day().context("date out of range")?;
-        return Ok(next_day.midnight().assume_utc().unix_timestamp());
+    if let Ok(at) = gatehouse_core::expiry::end_of_day(text) {
+        return Ok(at);
     }
-    let at = time::OffsetDateTime::parse(text, &Rfc3339)
-        .with_context(|| format!("--expires '{text}': expected YYYY-MM-DD or an RFC 3339 time"))?;
+    let at = time::OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
+        format!("--expires '{text}': expected YYYY-MM-DD (through that day, UTC) or an RFC 3339 time")
+    })?;
     Ok(at.unix_timestamp())
 }
 
@@ -67,7 +66,7 @@ pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::R
                     p.name.clone(),
                     p.protocols.to_string(),
                     yes_no(p.active),
-                    p.expires_at.map(date).unwrap_or_else(|| "never".into()),
+                    gatehouse_core::expiry::describe(p.expires_at),
                     p.last_used_at.map(date).unwrap_or_else(|| "-".into()),
                 ]
             });

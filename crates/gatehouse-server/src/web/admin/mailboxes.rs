@@ -262,7 +262,7 @@ pub(super) async fn show<const DA: bool>(
                 name: app.name,
                 protocols: app.protocols.to_string(),
                 created: date_time(app.created_at),
-                expires: app.expires_at.map(date_time).unwrap_or_else(|| "never".into()),
+                expires: gatehouse_core::expiry::describe(app.expires_at),
                 last_used: app.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
             })
             .collect(),
