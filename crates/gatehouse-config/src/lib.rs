@@ -57,6 +57,25 @@ pub struct Config {
     pub sync: Sync,
     /// Connection limits and timeouts of every listener.
     pub limits: Limits,
+    /// SOGo (webmail).
+    pub sogo: Sogo,
+}
+
+/// SOGo (webmail): where Gatehouse keeps SOGo's user list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sogo {
+    /// SOGo's own database (`postgres://…` or `mysql://…`), where Gatehouse keeps the table `sogo_users` SOGo
+    /// reads its users from; needed when Gatehouse itself runs on SQLite, which SOGo cannot read.
+    pub users_url: Option<Secret>,
+    /// Seconds between full refreshes of that table (changes made by this server are written at once).
+    pub sync_seconds: u64,
+}
+
+impl Default for Sogo {
+    fn default() -> Self {
+        Sogo { users_url: None, sync_seconds: 60 }
+    }
 }
 
 /// How log lines are written.
@@ -303,6 +322,7 @@ impl Default for Config {
             guard: Guard::default(),
             sync: Sync::default(),
             limits: Limits::default(),
+            sogo: Sogo::default(),
         }
     }
 }

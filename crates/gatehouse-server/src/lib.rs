@@ -38,6 +38,7 @@ pub mod auth;
 pub mod dovecot;
 pub mod listener;
 pub mod sasl;
+pub mod sogo_users;
 pub mod tls;
 pub mod totp;
 pub mod web;

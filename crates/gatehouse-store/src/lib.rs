@@ -49,7 +49,7 @@ pub use changes::LoginChange;
 pub use records::*;
 pub use sealing::{KeyFile, SecretKey};
 pub use totp::{TotpPrincipal, TotpState};
-pub use userdb::DeliverableMailbox;
+pub use userdb::{DeliverableMailbox, WebmailUser};
 pub use web_sessions::{ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_SESSIONS, WebSessionRow};
 
 use db_error::db_err;

@@ -59,3 +59,40 @@ fn deliverable() -> sea_orm::sea_query::SelectStatement {
         .and_where(Expr::col((domain::Entity, domain::Column::Active)).eq(true))
         .to_owned()
 }
+
+/// A mailbox as webmail (SOGo's user source) shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebmailUser {
+    /// The canonical address (SOGo's `c_uid`, `c_name` and `mail`).
+    pub address: String,
+    /// The display name (`c_cn`).
+    pub display_name: String,
+}
+
+impl Store {
+    /// Every mailbox that may use webmail: active, in an active domain, with the `sogo` protocol; by address.
+    pub async fn webmail_users(&self) -> Result<Vec<WebmailUser>> {
+        let query = deliverable()
+            .columns([
+                (mailbox::Entity, mailbox::Column::Address),
+                (mailbox::Entity, mailbox::Column::DisplayName),
+                (mailbox::Entity, mailbox::Column::Protocols),
+            ])
+            .order_by((mailbox::Entity, mailbox::Column::Address), Order::Asc)
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        let rows = self.db.query_all_raw(backend.build(&query)).await.map_err(db_err)?;
+        let mut users = Vec::new();
+        for row in rows {
+            let protocols: String = row.try_get("", "protocols").map_err(db_err)?;
+            if !crate::templates::parse_protocols(&protocols)?.contains(gatehouse_core::Service::Sogo) {
+                continue;
+            }
+            users.push(WebmailUser {
+                address: row.try_get("", "address").map_err(db_err)?,
+                display_name: row.try_get("", "display_name").map_err(db_err)?,
+            });
+        }
+        Ok(users)
+    }
+}

@@ -82,13 +82,26 @@ pub fn in_ci() -> bool {
 }
 
 /// Decides what to do when a real peer is missing: in CI (`CI=true`) the test fails with `why`; elsewhere it
-/// prints why it is skipped and returns `false`.
+/// prints why it is skipped, adds a line to the file `GATEHOUSE_TEST_SKIPS` names (the test script lists them
+/// at the end, since the test itself shows as passed) and returns `false`.
 pub fn require_peer(peer: &str, why: &str) -> bool {
     if in_ci() {
         panic!("{peer} is required in CI but missing: {why}");
     }
     eprintln!("SKIPPED: {peer} is not available ({why}); run ./scripts/test to start it");
+    if let Ok(path) = std::env::var("GATEHOUSE_TEST_SKIPS") {
+        let test = std::thread::current().name().unwrap_or("a test").to_string();
+        record_skip(std::path::Path::new(&path), &test, peer, why);
+    }
     false
+}
+
+/// Adds "`test`: `peer` (`why`)" to the skip list at `path`.
+fn record_skip(path: &std::path::Path, test: &str, peer: &str, why: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(file, "{test}: {peer} ({why})");
+    }
 }
 
 /// A fresh database for one test. Server databases are dropped by [`TestDatabase::drop_database`]; a test
@@ -209,7 +222,17 @@ pub fn wait_for_port_closed(port: u16, timeout: Duration) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_database;
+    use super::{record_skip, replace_database};
+
+    #[test]
+    fn skips_are_listed_one_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("skipped");
+        record_skip(&list, "dovecot::logins", "Dovecot", "not installed");
+        record_skip(&list, "sogo::webmail", "SOGo", "sogod is missing");
+        let text = std::fs::read_to_string(&list).unwrap();
+        assert_eq!(text, "dovecot::logins: Dovecot (not installed)\nsogo::webmail: SOGo (sogod is missing)\n");
+    }
 
     #[test]
     fn database_names_are_replaced_in_urls() {

@@ -73,6 +73,9 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show the auth log, the audit log or the job log, newest first.
     Log(LogArgs),
+    /// SOGo's user list in SOGo's database (`sogo.users_url`), which the server keeps up to date by itself.
+    #[command(subcommand)]
+    Sogo(SogoCommand),
     /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
     /// the terminal without echo, or as one line from standard input.
     Pw(PwArgs),
@@ -91,6 +94,13 @@ pub struct PwArgs {
     /// 2 when the hash cannot be checked.
     #[arg(short = 't', long, value_name = "HASH", conflicts_with_all = ["scheme", "rounds"])]
     pub test: Option<String>,
+}
+
+/// `gatehouse sogo …`.
+#[derive(Debug, Subcommand)]
+pub enum SogoCommand {
+    /// Bring the `sogo_users` table in `sogo.users_url` up to date now (creating it if needed).
+    Sync,
 }
 
 /// Options of `log`.

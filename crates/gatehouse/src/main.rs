@@ -87,6 +87,7 @@ fn main() -> ExitCode {
             Command::DomainAdmin(command) => commands::admins::domain_admin(&ctx, command).await,
             Command::MasterUser(command) => commands::admins::master_user(&ctx, command).await,
             Command::Log(args) => commands::logs::run(&ctx, args).await,
+            Command::Sogo(command) => commands::config::sogo_users(&ctx, command).await,
             Command::Idp(command) => commands::idp::run(&ctx, command).await,
             Command::Sync(args) => commands::sync::run(&ctx, args).await,
             Command::ApiKey(command) => commands::api_keys::run(&ctx, command).await,

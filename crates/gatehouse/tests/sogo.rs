@@ -55,9 +55,14 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
         ..SogoOptions::default()
     };
     let Some(sogo) = Sogo::start(options) else { return };
-    for (address, name) in [("alice@example.org", "Alice"), ("bob@example.org", "Bob"), ("carol@other.org", "Carol")] {
-        sogo.add_user(address, name);
-    }
+    // Gatehouse runs on SQLite, which SOGo cannot read: it keeps SOGo's user list in SOGo's own database.
+    std::fs::write(dir.path().join("gatehouse.toml"), format!("[sogo]\nusers_url = \"{}\"\n", sogo.database_url()))
+        .unwrap();
+    let (code, _, synced) = support::cli(dir.path(), db, &["sogo", "sync"], "");
+    assert_eq!(code, 0, "{synced}");
+    assert!(synced.contains("3 added"), "alice, bob and carol may use webmail: {synced}");
+    let settings = run(&["config", "sogo"], "");
+    assert!(settings.contains("/sogo_users"), "config sogo names the table Gatehouse keeps: {settings}");
     let locations = run(
         &[
             "config",

@@ -104,13 +104,22 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Sogo { imap, sieve, smtp, view_url } => {
             use rand::distr::{Alphanumeric, SampleString};
             let kind = ctx.config.database_url.kind().map_err(|err| anyhow::anyhow!(err))?;
-            let view_url = match (view_url, kind) {
-                (Some(url), _) => url,
-                (None, gatehouse_core::DatabaseKind::Sqlite) => anyhow::bail!(
-                    "SOGo cannot read SQLite: pass --view-url with a PostgreSQL or MariaDB table or view that \
-                     holds c_uid, c_name, c_password, c_cn and mail"
-                ),
-                (None, _) => {
+            let users_url = ctx.config.sogo.users_url.as_ref().filter(|u| !u.is_empty());
+            let view_url = match (view_url, users_url, kind) {
+                (Some(url), _, _) => url,
+                (None, Some(users_url), _) => gatehouse_server::sogo_users::view_url(users_url.expose()),
+                (None, None, gatehouse_core::DatabaseKind::Sqlite) => {
+                    return Err(super::ConfigProblem(
+                        "SOGo reads its users from PostgreSQL or MariaDB, not from Gatehouse's SQLite database. SOGo \
+                         keeps its own data in one of those anyway: set sogo.users_url (GATEHOUSE_SOGO__USERS_URL) to \
+                         that database, e.g. postgres://sogo:PASSWORD@127.0.0.1/sogo, and Gatehouse keeps the table \
+                         sogo_users there for it (`gatehouse sogo sync` fills it now, `gatehouse serve` keeps it up \
+                         to date); then run `gatehouse config sogo` again"
+                            .into(),
+                    )
+                    .into());
+                }
+                (None, None, _) => {
                     let url = ctx.config.database_url.expose().to_string();
                     let url = url.replacen("postgres://", "postgresql://", 1);
                     format!("{}/sogo_users", url.split('?').next().unwrap_or(&url))
@@ -118,7 +127,7 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
             };
             let key = Alphanumeric.sample_string(&mut rand::rng(), 32);
             out!("{}", sogo_conf(&imap, &sieve, &smtp, &view_url, &key));
-            if kind != gatehouse_core::DatabaseKind::Sqlite {
+            if users_url.is_none() && kind != gatehouse_core::DatabaseKind::Sqlite {
                 outln!("\n/* The view, created once in Gatehouse's database:\n\n{}*/", sogo_view_sql(kind));
             }
         }
@@ -141,5 +150,25 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `gatehouse sogo sync`: SOGo's user list brought up to date now.
+pub async fn sogo_users(ctx: &CommandContext, command: crate::cli::SogoCommand) -> anyhow::Result<()> {
+    let crate::cli::SogoCommand::Sync = command;
+    let Some(users_url) = ctx.config.sogo.users_url.clone().filter(|u| !u.is_empty()) else {
+        return Err(super::ConfigProblem(
+            "sogo.users_url (GATEHOUSE_SOGO__USERS_URL) is not set: name SOGo's PostgreSQL or MariaDB database".into(),
+        )
+        .into());
+    };
+    let store = ctx.store().await?;
+    let users = gatehouse_server::sogo_users::SogoUsers::connect(&users_url).await?;
+    let counts = users.sync(&store).await?;
+    store.close().await;
+    eprintln!(
+        "SOGo's user list: {} added, {} updated, {} removed, {} unchanged",
+        counts.added, counts.updated, counts.removed, counts.unchanged
+    );
     Ok(())
 }

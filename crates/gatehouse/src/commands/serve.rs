@@ -63,7 +63,12 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
     if ctx.config.sync.check_seconds > 0 {
         let registry = std::sync::Arc::new(gatehouse_sources::SourceRegistry::new(store.clone()));
         let tick = std::time::Duration::from_secs(ctx.config.sync.check_seconds);
-        tokio::spawn(registry.run_scheduler(tick, stopped));
+        tokio::spawn(registry.run_scheduler(tick, stopped.clone()));
+    }
+    // SOGo's user list in SOGo's own database, when configured.
+    if let Some(users_url) = ctx.config.sogo.users_url.clone().filter(|u| !u.is_empty()) {
+        let every = std::time::Duration::from_secs(ctx.config.sogo.sync_seconds.max(5));
+        tokio::spawn(gatehouse_server::sogo_users::SogoUsers::run(users_url, store.clone(), every, stopped.clone()));
     }
     let shutdown = async move {
         shutdown_signal().await;
