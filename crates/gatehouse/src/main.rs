@@ -59,8 +59,9 @@ fn main() -> ExitCode {
     }
     // Commands other than `serve` and `init` stay quiet unless a log level was chosen explicitly.
     let quiet = !matches!(cli.command, Command::Serve(_) | Command::Init) && config.log == Config::default().log;
-    // Quiet means: errors, and the commands' own warnings (a database file others can read, …).
-    logging::init(if quiet { "error,gatehouse::commands=warn" } else { &config.log }, config.log_format);
+    // Quiet means: only the commands' own warnings (a database file others can read, …); errors end the
+    // command and are printed once, on one line.
+    logging::init(if quiet { "off,gatehouse::commands=warn" } else { &config.log }, config.log_format);
     if let Some(file) = &loaded.file {
         tracing::debug!(file = %file.display(), "configuration file read");
     }

@@ -367,3 +367,31 @@ fn an_expiry_date_means_through_that_day_and_listings_say_so() {
     let listed = sandbox.json(&["app-password", "list", "a@example.org", "--json"]);
     assert_eq!(listed[0]["expires_at"], 1_814_400_000, "the midnight after 2027-06-30, UTC");
 }
+
+#[test]
+fn sync_failures_are_one_line_and_listings_hide_gatehouses_own_bookkeeping() {
+    let sandbox = Sandbox::new();
+    let port = gatehouse_testkit::free_port();
+    let settings = format!(
+        r#"{{"hosts":["127.0.0.1"],"port":{port},"security":"plain","bind_dn":"cn=x,dc=example,dc=org","base_dn":"dc=example,dc=org","periodic_sync":true}}"#
+    );
+    sandbox
+        .with_password(
+            &["idp", "add", "corp", "--type", "ldap", "--settings", &settings, "--bind-password-stdin"],
+            "pw",
+        )
+        .success();
+    let output = sandbox.cmd(&["sync", "--idp", "corp"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(75), "the directory is unreachable: try again. {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("gatehouse: error: corp: ") && !stderr.contains('\u{1b}'), "{stderr}");
+
+    sandbox.ok(&["domain", "add", "example.org"]);
+    sandbox.ok(&["template", "add", "staff", "--quota-mib", "100"]);
+    sandbox
+        .with_password(&["mailbox", "add", "a@example.org", "--password-stdin", "--template", "staff"], "pw")
+        .success();
+    let listed = sandbox.json(&["mailbox", "list", "--json"]);
+    assert!(!listed.to_string().contains("template_hash"), "{listed}");
+}
