@@ -135,6 +135,56 @@ pub enum Via {
     SsoToken(i64),
     /// A web session opening webmail (its owner's mailbox, or an administrator's impersonation).
     WebSession,
+    /// A web login's second factor (TOTP or a recovery code).
+    SecondFactor,
+}
+
+/// What a web login must do before its session is usable, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequiredStep {
+    /// Give the second factor (TOTP code or recovery code).
+    SecondFactor,
+    /// Set up a second factor (required by an administrator).
+    EnrolSecondFactor,
+    /// Choose a new password (required by an administrator).
+    ChangePassword,
+}
+
+/// What the engine knows about an account's required steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountSteps {
+    /// TOTP is on.
+    pub totp_enabled: bool,
+    /// Must set up a second factor.
+    pub force_totp: bool,
+    /// Must choose a new password.
+    pub force_password_change: bool,
+    /// The password is Gatehouse's own (an identity provider's cannot be changed here).
+    pub password_changeable: bool,
+}
+
+impl AccountSteps {
+    /// The next step after `done` (`None`: the password was just checked), or `None` when the session may be
+    /// used.
+    pub fn next_after(self, done: Option<RequiredStep>) -> Option<RequiredStep> {
+        let pending = [
+            (RequiredStep::SecondFactor, self.totp_enabled),
+            (RequiredStep::EnrolSecondFactor, self.force_totp && !self.totp_enabled),
+            (RequiredStep::ChangePassword, self.force_password_change && self.password_changeable),
+        ];
+        pending.into_iter().find(|(step, due)| *due && done.is_none_or(|done| *step > done)).map(|(step, _)| step)
+    }
+}
+
+/// A second factor given after a web login's password.
+#[derive(Debug, Clone)]
+pub struct SecondFactorRequest {
+    /// Whose.
+    pub owner: crate::SecondFactorOwner,
+    /// The six-digit TOTP code or a recovery code, as typed.
+    pub code: Zeroizing<String>,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
 }
 
 /// Who opens a mailbox's webmail from a web session.
@@ -191,6 +241,8 @@ pub enum Decision {
         via: Via,
         /// Answered from the result cache, without hashing.
         cached: bool,
+        /// For web logins: what the session must do before it is usable (`None`: nothing).
+        next: Option<RequiredStep>,
     },
     /// Refused.
     Denied {
@@ -214,5 +266,17 @@ impl Decision {
 
     pub(crate) fn denied(reason: DenyReason, detail: impl Into<String>) -> Self {
         Decision::Denied { reason, detail: detail.into() }
+    }
+
+    pub(crate) fn allowed(user: impl Into<String>, master_user: Option<String>, via: Via, cached: bool) -> Self {
+        Decision::Allowed { user: user.into(), master_user, via, cached, next: None }
+    }
+
+    /// The required step an allowed web login continues with.
+    pub fn next_step(&self) -> Option<RequiredStep> {
+        match self {
+            Decision::Allowed { next, .. } => *next,
+            _ => None,
+        }
     }
 }

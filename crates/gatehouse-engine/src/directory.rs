@@ -26,6 +26,10 @@ pub struct MailboxLogin {
     pub password_hash: Option<String>,
     /// A confirmed TOTP secret exists (then the primary password is refused for protocols).
     pub totp_enabled: bool,
+    /// The owner must set up a second factor at the next web login.
+    pub force_totp: bool,
+    /// The owner must choose a new password at the next web login (local passwords only).
+    pub force_password_change: bool,
     /// Bumped by every change that can affect a login.
     pub revision: i64,
 }
@@ -119,6 +123,37 @@ pub struct AdminLogin {
     pub password_hash: String,
     /// Active.
     pub active: bool,
+    /// A confirmed TOTP secret exists.
+    pub totp_enabled: bool,
+    /// Must set up a second factor at the next login.
+    pub force_totp: bool,
+    /// Must choose a new password at the next login.
+    pub force_password_change: bool,
+}
+
+/// Whose second factor: a mailbox's owner or an administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecondFactorOwner {
+    /// A mailbox (canonical address).
+    Mailbox(String),
+    /// An administrator or domain administrator.
+    Administrator(String),
+}
+
+impl SecondFactorOwner {
+    /// The name the guard counts failures under.
+    pub fn name(&self) -> &str {
+        match self {
+            SecondFactorOwner::Mailbox(name) | SecondFactorOwner::Administrator(name) => name,
+        }
+    }
+}
+
+/// A confirmed TOTP secret as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpSecretLogin {
+    /// The base32 secret.
+    pub secret: String,
 }
 
 /// The lookups and updates the engine needs. Errors with [`gatehouse_core::Fault::Server`] make the engine
@@ -138,6 +173,20 @@ pub trait Directory: Send + Sync + 'static {
     fn sso_token(&self, id: i64) -> impl Future<Output = Result<Option<SsoTokenLogin>, Error>> + Send;
     /// An administrator or domain administrator by name.
     fn admin(&self, username: &str) -> impl Future<Output = Result<Option<AdminLogin>, Error>> + Send;
+    /// The confirmed TOTP secret of `owner`, if TOTP is on.
+    fn totp_secret(
+        &self,
+        owner: &SecondFactorOwner,
+    ) -> impl Future<Output = Result<Option<TotpSecretLogin>, Error>> + Send;
+    /// Claims TOTP time step `step` for `owner`: true unless this or a later step was used before (replay).
+    fn claim_totp_step(&self, owner: &SecondFactorOwner, step: i64)
+    -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Uses up the recovery code with this hash: true if it existed and was unused.
+    fn use_recovery_code(
+        &self,
+        owner: &SecondFactorOwner,
+        code_hash: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
     /// Replaces a mailbox's password hash if it is still `old` (rehash on login); returns whether it did.
     fn replace_password_hash(
         &self,

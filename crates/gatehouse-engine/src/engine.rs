@@ -26,10 +26,16 @@ use gatehouse_core::{Error, Fault, Service};
 use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, VerifyOptions, Zeroizing, needs_rehash};
 
 use crate::cache::{CachedSuccess, ResultCache};
-use crate::decision::{AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, Via, WebmailOpener};
-use crate::directory::{Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning};
+use crate::decision::{
+    AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, RequiredStep,
+    SecondFactorRequest, Via, WebmailOpener,
+};
+use crate::directory::{
+    AdminLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning,
+    SecondFactorOwner,
+};
 use crate::guard::{Guard, GuardConfig, Verdict};
-use crate::{app_password, parse_login_name, sso};
+use crate::{app_password, parse_login_name, sso, totp};
 
 /// The auth source of mailboxes with a local password.
 const LOCAL: &str = "local";
@@ -104,6 +110,37 @@ fn pool_failed(err: PoolError) -> Decision {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// What a mailbox's owner must do before a web session is usable.
+fn mailbox_steps(mailbox: &MailboxLogin) -> AccountSteps {
+    AccountSteps {
+        totp_enabled: mailbox.totp_enabled,
+        force_totp: mailbox.force_totp,
+        force_password_change: mailbox.force_password_change,
+        password_changeable: mailbox.auth_source == LOCAL
+            && mailbox.password_hash.as_deref().is_some_and(|h| !h.is_empty()),
+    }
+}
+
+/// What an administrator must do before a web session is usable.
+fn admin_steps(admin: &AdminLogin) -> AccountSteps {
+    AccountSteps {
+        totp_enabled: admin.totp_enabled,
+        force_totp: admin.force_totp,
+        force_password_change: admin.force_password_change,
+        password_changeable: true,
+    }
+}
+
+/// An allowed web login carries the step it continues with.
+fn with_next_step(request: &LoginRequest, mailbox: &MailboxLogin, decision: Decision) -> Decision {
+    match decision {
+        Decision::Allowed { user, master_user, via, cached, .. } if request.service == LoginService::Web => {
+            Decision::Allowed { user, master_user, via, cached, next: mailbox_steps(mailbox).next_after(None) }
+        }
+        other => other,
+    }
 }
 
 macro_rules! try_lookup {
@@ -266,7 +303,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             if hit.expires_at.is_none_or(|at| at > now()) {
                 // The database has just confirmed it: it may answer for a while should the database go away.
                 self.cache.insert(key, CachedSuccess { confirmed_at: now(), ..hit.clone() });
-                return Decision::Allowed { user: mailbox.address, master_user: None, via: hit.via, cached: true };
+                return with_next_step(request, &mailbox, Decision::allowed(&mailbox.address, None, hit.via, true));
             }
             self.cache.remove(&key);
         }
@@ -290,7 +327,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             };
             self.cache.insert(key, entry);
         }
-        decision
+        with_next_step(request, &mailbox, decision)
     }
 
     /// The database cannot be asked: a credential the database confirmed within the outage grace is still
@@ -312,7 +349,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                     confirmed_seconds_ago = at - hit.confirmed_at,
                     "the database is unreachable ({err}); allowed a credential it confirmed recently, from memory"
                 );
-                Decision::Allowed { user: hit.mailbox, master_user: None, via: hit.via, cached: true }
+                Decision::allowed(hit.mailbox, None, hit.via, true)
             }
             _ => lookup_failed(err),
         }
@@ -394,12 +431,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if request.service == LoginService::Web {
             return (Decision::denied(DenyReason::ServiceNotAllowed, "app passwords do not open the web UI"), None);
         }
-        let allowed = Decision::Allowed {
-            user: mailbox.address.clone(),
-            master_user: None,
-            via: Via::AppPassword(id),
-            cached: false,
-        };
+        let allowed = Decision::allowed(mailbox.address.clone(), None, Via::AppPassword(id), false);
         (allowed, app.expires_at)
     }
 
@@ -436,7 +468,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             return refusal;
         }
         tracing::debug!(mailbox = %mailbox.address, %service, token = id, "SSO token accepted");
-        Decision::Allowed { user: mailbox.address.clone(), master_user: None, via: Via::SsoToken(id), cached: false }
+        Decision::allowed(mailbox.address.clone(), None, Via::SsoToken(id), false)
     }
 
     /// Whether a web session may open (or keep using) `target`'s webmail: the owner their own mailbox, an
@@ -467,7 +499,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 Some(admin.to_string())
             }
         };
-        Decision::Allowed { user: mailbox.address, master_user, via: Via::WebSession, cached: false }
+        Decision::allowed(mailbox.address, master_user, Via::WebSession, false)
     }
 
     /// The impersonation rule: the setting, an active administrator, and for domain administrators the
@@ -498,6 +530,67 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         Ok(())
     }
 
+    /// Decides a web login's second factor: a six-digit TOTP code (each time step accepted once) or a recovery
+    /// code (each once), behind the brute-force guard like a password; an allowed factor carries the step the
+    /// session continues with.
+    pub async fn second_factor(&self, request: &SecondFactorRequest) -> Decision {
+        self.guarded(request.remote_ip, request.owner.name(), self.decide_second_factor(request)).await
+    }
+
+    async fn decide_second_factor(&self, request: &SecondFactorRequest) -> Decision {
+        let owner = &request.owner;
+        let Some(secret) = try_lookup!(self.directory.totp_secret(owner).await) else {
+            return Decision::denied(DenyReason::WrongPassword, "two-factor authentication is not on");
+        };
+        let typed: String = request.code.chars().filter(|c| !c.is_whitespace()).collect();
+        let valid = if typed.len() == totp::DIGITS as usize && typed.bytes().all(|b| b.is_ascii_digit()) {
+            match totp::check_code(&secret.secret, &typed, now().max(0) as u64) {
+                Some(step) => try_lookup!(self.directory.claim_totp_step(owner, step).await),
+                None => false,
+            }
+        } else {
+            try_lookup!(self.directory.use_recovery_code(owner, &totp::hash_recovery_code(&request.code)).await)
+        };
+        if !valid {
+            return Decision::denied(DenyReason::WrongPassword, "wrong or reused TOTP code");
+        }
+        match self.steps_of(owner).await {
+            Ok(steps) => Decision::Allowed {
+                user: owner.name().to_string(),
+                master_user: None,
+                via: Via::SecondFactor,
+                cached: false,
+                next: steps.next_after(Some(RequiredStep::SecondFactor)),
+            },
+            Err(decision) => decision,
+        }
+    }
+
+    /// The step a web session continues with once `done` is done (`None`: it may be used), from the account's
+    /// state now.
+    pub async fn step_after(
+        &self,
+        owner: &SecondFactorOwner,
+        done: RequiredStep,
+    ) -> Result<Option<RequiredStep>, Decision> {
+        Ok(self.steps_of(owner).await?.next_after(Some(done)))
+    }
+
+    async fn steps_of(&self, owner: &SecondFactorOwner) -> Result<AccountSteps, Decision> {
+        match owner {
+            SecondFactorOwner::Mailbox(address) => {
+                match self.directory.mailbox(address).await.map_err(lookup_failed)? {
+                    Some(mailbox) => Ok(mailbox_steps(&mailbox)),
+                    None => Err(Decision::denied(DenyReason::UnknownUser, "no such mailbox")),
+                }
+            }
+            SecondFactorOwner::Administrator(name) => match self.directory.admin(name).await.map_err(lookup_failed)? {
+                Some(admin) => Ok(admin_steps(&admin)),
+                None => Err(Decision::denied(DenyReason::UnknownUser, "no such administrator")),
+            },
+        }
+    }
+
     /// A login to the admin or domain-admin area of the web UI: the guard applies as for mail logins, unknown
     /// names cost a dummy hash, and an account of the other kind is refused like a wrong password.
     pub async fn authenticate_admin(&self, request: &AdminLoginRequest) -> Decision {
@@ -524,7 +617,8 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if !admin.active {
             return Decision::denied(DenyReason::Disabled, "the administrator is inactive");
         }
-        Decision::Allowed { user: admin.username, master_user: None, via: Via::Password, cached: false }
+        let next = admin_steps(&admin).next_after(None);
+        Decision::Allowed { user: admin.username, master_user: None, via: Via::Password, cached: false, next }
     }
 
     /// The password of a mailbox bound to an identity provider, checked there.
@@ -537,12 +631,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
         let source = &mailbox.auth_source;
         match self.sources.check_password(source, &mailbox.address, &request.password).await {
-            Ok(ExternalCheck::Valid) => Decision::Allowed {
-                user: mailbox.address.clone(),
-                master_user: None,
-                via: Via::Password,
-                cached: false,
-            },
+            Ok(ExternalCheck::Valid) => Decision::allowed(mailbox.address.clone(), None, Via::Password, false),
             Ok(ExternalCheck::Invalid) => {
                 Decision::denied(DenyReason::WrongPassword, format!("{source}: wrong password"))
             }
@@ -582,7 +671,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if needs_rehash(stored, &self.config.password_scheme) {
             self.upgrade_hash(mailbox, stored, &request.password).await;
         }
-        Decision::Allowed { user: mailbox.address.clone(), master_user: None, via: Via::Password, cached: false }
+        Decision::allowed(mailbox.address.clone(), None, Via::Password, false)
     }
 
     /// Stores a stronger hash of a password that just verified. Failures are logged, not fatal.
@@ -660,11 +749,6 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             confirmed_at: now(),
         };
         self.cache.insert(key, entry);
-        Decision::Allowed {
-            user: mailbox.address,
-            master_user: Some(master.username),
-            via: Via::MasterUser,
-            cached: cached.is_some(),
-        }
+        Decision::allowed(mailbox.address, Some(master.username), Via::MasterUser, cached.is_some())
     }
 }

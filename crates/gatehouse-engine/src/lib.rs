@@ -5,7 +5,8 @@
 //! - [`login_name`]: reading who logs in, and as whom (master logins).
 //! - [`decision`]: the request and the answer.
 //! - [`directory`]: what the engine needs to know about accounts.
-//! - [`app_password`]: the `gh_<id>_<secret>` token format; [`sso`]: webmail single-sign-on tokens.
+//! - [`app_password`]: the `gh_<id>_<secret>` token format; [`sso`]: webmail single-sign-on tokens; [`totp`]:
+//!   the second factor's codes and recovery codes.
 //! - [`guard`]: the brute-force guard.
 //! - `engine`: the pipeline; `cache`: the revision-checked result cache.
 
@@ -17,13 +18,15 @@ mod engine;
 pub mod guard;
 pub mod login_name;
 pub mod sso;
+pub mod totp;
 
 pub use decision::{
-    AdminLoginRequest, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, Via, WebmailOpener,
+    AccountSteps, AdminLoginRequest, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, RequiredStep,
+    SecondFactorRequest, Via, WebmailOpener,
 };
 pub use directory::{
     AdminKind, AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,
-    MasterScopeLogin, NoIdentitySources, Provisioning, SsoTokenLogin,
+    MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 pub use engine::{Engine, EngineConfig};
 pub use guard::{Guard, GuardConfig, GuardEntry, Unbanned, Verdict};

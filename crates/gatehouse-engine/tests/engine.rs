@@ -15,6 +15,10 @@ struct Memory {
     app_passwords: Mutex<HashMap<i64, AppPasswordLogin>>,
     masters: Mutex<HashMap<String, MasterLogin>>,
     sso_tokens: Mutex<HashMap<i64, SsoTokenLogin>>,
+    /// TOTP secrets by owner name, with the last time step used.
+    totp: Mutex<HashMap<String, (String, Option<i64>)>>,
+    /// Unused recovery-code hashes by owner name.
+    recovery: Mutex<HashMap<String, Vec<String>>>,
     replaced: Mutex<Vec<(i64, String)>>,
     down: AtomicBool,
 }
@@ -57,14 +61,44 @@ impl Directory for Dir {
     }
     async fn admin(&self, username: &str) -> Result<Option<AdminLogin>, Error> {
         self.0.check()?;
-        let admin =
-            |kind, active| AdminLogin { username: username.into(), kind, password_hash: hash("adminpw"), active };
+        let totp_enabled = self.0.totp.lock().unwrap().contains_key(username);
+        let admin = |kind, active| AdminLogin {
+            username: username.into(),
+            kind,
+            password_hash: hash("adminpw"),
+            active,
+            totp_enabled,
+            force_totp: false,
+            force_password_change: username == "helper",
+        };
         Ok(match username {
             "root" => Some(admin(AdminKind::Admin, true)),
             "helper" => Some(admin(AdminKind::DomainAdmin, true)),
             "retired" => Some(admin(AdminKind::Admin, false)),
             _ => None,
         })
+    }
+    async fn totp_secret(&self, owner: &SecondFactorOwner) -> Result<Option<TotpSecretLogin>, Error> {
+        self.0.check()?;
+        Ok(self.0.totp.lock().unwrap().get(owner.name()).map(|(secret, _)| TotpSecretLogin { secret: secret.clone() }))
+    }
+    async fn claim_totp_step(&self, owner: &SecondFactorOwner, step: i64) -> Result<bool, Error> {
+        self.0.check()?;
+        let mut totp = self.0.totp.lock().unwrap();
+        let Some((_, last)) = totp.get_mut(owner.name()) else { return Ok(false) };
+        if last.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        *last = Some(step);
+        Ok(true)
+    }
+    async fn use_recovery_code(&self, owner: &SecondFactorOwner, code_hash: &str) -> Result<bool, Error> {
+        self.0.check()?;
+        let mut recovery = self.0.recovery.lock().unwrap();
+        let Some(codes) = recovery.get_mut(owner.name()) else { return Ok(false) };
+        let before = codes.len();
+        codes.retain(|hash| hash != code_hash);
+        Ok(codes.len() < before)
     }
     async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
         self.0.check()?;
@@ -102,6 +136,8 @@ fn mailbox(id: i64, address: &str, password_hash: Option<String>, protocols: &st
         auth_source: "local".into(),
         password_hash,
         totp_enabled: false,
+        force_totp: false,
+        force_password_change: false,
         revision: 0,
     }
 }
@@ -588,4 +624,93 @@ async fn during_a_database_outage_recently_confirmed_credentials_still_log_in() 
     f.memory.down.store(true, Ordering::Relaxed);
     let refused = strict.authenticate(&request("alice@example.org", "alicepw", Service::Imap)).await;
     assert!(matches!(refused, Decision::TempFail { .. }), "{refused:?}");
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test]
+async fn a_web_login_says_which_step_comes_next() {
+    let f = fixture();
+    let web = |user: &str, password: &str| {
+        let mut request = request(user, password, Service::Imap);
+        request.service = LoginService::Web;
+        request.entry = EntryPoint::WebUi;
+        request
+    };
+    let next = |decision: Decision| match decision {
+        Decision::Allowed { next, .. } => next,
+        other => panic!("not allowed: {other:?}"),
+    };
+    assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), None);
+    f.set_mailbox("bob@example.org", |m| m.force_password_change = true);
+    assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), Some(RequiredStep::ChangePassword));
+    f.set_mailbox("bob@example.org", |m| m.force_totp = true);
+    assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), Some(RequiredStep::EnrolSecondFactor));
+    f.set_mailbox("bob@example.org", |m| m.totp_enabled = true);
+    assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), Some(RequiredStep::SecondFactor));
+    // Mail protocols carry no steps.
+    let (imap, _) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
+    assert_eq!(reason(&imap), Some(DenyReason::WrongPassword), "TOTP on: mail clients need an app password");
+    let admin = AdminLoginRequest {
+        username: "helper".into(),
+        password: Zeroizing::new(b"adminpw".to_vec()),
+        kind: AdminKind::DomainAdmin,
+        remote_ip: None,
+    };
+    assert_eq!(next(f.engine.authenticate_admin(&admin).await), Some(RequiredStep::ChangePassword));
+}
+
+#[tokio::test]
+async fn the_second_factor_is_decided_by_the_engine_behind_the_guard() {
+    let memory = fixture().memory;
+    let pool =
+        HashPool::new(HashPoolConfig { workers: 1, default_scheme: SCHEME, ..HashPoolConfig::default() }).unwrap();
+    let guard = GuardConfig { ban_after: 4, max_delay: std::time::Duration::from_millis(1), ..GuardConfig::default() };
+    let engine = Engine::new(
+        Dir(memory.clone()),
+        pool,
+        EngineConfig { password_scheme: SCHEME, guard, ..EngineConfig::default() },
+    );
+    let secret = totp::new_secret();
+    memory.totp.lock().unwrap().insert("bob@example.org".into(), (secret.clone(), None));
+    let recovery = totp::new_recovery_codes();
+    memory
+        .recovery
+        .lock()
+        .unwrap()
+        .insert("bob@example.org".into(), recovery.iter().map(|c| totp::hash_recovery_code(c)).collect());
+    memory.mailboxes.lock().unwrap().get_mut("bob@example.org").unwrap().force_password_change = true;
+    let factor = |code: &str, ip: &str| SecondFactorRequest {
+        owner: SecondFactorOwner::Mailbox("bob@example.org".into()),
+        code: Zeroizing::new(code.to_string()),
+        remote_ip: Some(ip.parse().unwrap()),
+    };
+    let code = totp::current_code(&secret, now_seconds()).unwrap();
+    let first = engine.second_factor(&factor(&code, "192.0.2.50")).await;
+    assert!(
+        matches!(first, Decision::Allowed { via: Via::SecondFactor, next: Some(RequiredStep::ChangePassword), .. }),
+        "the forced password change comes next: {first:?}"
+    );
+    let replay = engine.second_factor(&factor(&code, "192.0.2.50")).await;
+    assert_eq!(reason(&replay), Some(DenyReason::WrongPassword), "a code works once");
+    let spaced = format!(" {} ", recovery[0].to_uppercase());
+    assert!(engine.second_factor(&factor(&spaced, "192.0.2.50")).await.is_allowed(), "a recovery code, as typed");
+    assert_eq!(
+        reason(&engine.second_factor(&factor(&recovery[0], "192.0.2.50")).await),
+        Some(DenyReason::WrongPassword)
+    );
+    // Wrong codes count toward the address's ban, like wrong passwords.
+    for _ in 0..4 {
+        assert_eq!(
+            reason(&engine.second_factor(&factor("000000", "198.51.100.9")).await),
+            Some(DenyReason::WrongPassword)
+        );
+    }
+    let banned = engine.second_factor(&factor(&recovery[1], "198.51.100.9")).await;
+    assert_eq!(reason(&banned), Some(DenyReason::Banned), "{banned:?}");
+    memory.down.store(true, Ordering::Relaxed);
+    let down = engine.second_factor(&factor(&recovery[1], "192.0.2.51")).await;
+    assert!(matches!(down, Decision::TempFail { .. }), "{down:?}");
 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use gatehouse_engine::{
-    AdminKind, AdminLoginRequest, Decision, Engine, LoginRequest, Via, WebmailOpener, parse_login_name,
+    AdminKind, AdminLoginRequest, Decision, Engine, LoginRequest, RequiredStep, SecondFactorOwner, SecondFactorRequest,
+    Via, WebmailOpener, parse_login_name,
 };
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
@@ -47,9 +48,50 @@ impl AuthService {
         &self.master_separator
     }
 
-    /// The brute-force guard.
-    pub fn guard(&self) -> &gatehouse_engine::Guard {
-        self.engine.guard()
+    /// What the brute-force guard says about an address before anything is tried (Dovecot's policy server).
+    pub fn address_verdict(&self, address: Option<std::net::IpAddr>) -> gatehouse_engine::Verdict {
+        self.engine.guard().check(address)
+    }
+
+    /// Everything the brute-force guard tracks (for operators).
+    pub fn guard_snapshot(&self) -> Vec<gatehouse_engine::GuardEntry> {
+        self.engine.guard().snapshot()
+    }
+
+    /// Ends an address's ban (an operator's decision).
+    pub fn unban(&self, address: std::net::IpAddr) -> Option<gatehouse_engine::Unbanned> {
+        self.engine.guard().unban(address)
+    }
+
+    /// Decides a web login's second factor and records it in the auth log (service `web-totp`,
+    /// `web-admin-totp` or `web-domainadmin-totp`).
+    pub async fn second_factor(&self, request: &SecondFactorRequest, service: &str) -> Decision {
+        let decision = self.engine.second_factor(request).await;
+        let (result, reason) = match &decision {
+            Decision::Allowed { .. } => (AuthResult::Success, "second factor".to_string()),
+            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.clone()),
+        };
+        tracing::info!(service, user = request.owner.name(), ?result, reason, "second factor");
+        self.record(NewAuthLogEntry {
+            service: service.to_string(),
+            username: request.owner.name().to_string(),
+            master_user: None,
+            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
+            result,
+            reason,
+            app_password_id: None,
+        });
+        decision
+    }
+
+    /// The step a web session continues with once `done` is done (`None`: it may be used).
+    pub async fn step_after(
+        &self,
+        owner: &SecondFactorOwner,
+        done: RequiredStep,
+    ) -> Result<Option<RequiredStep>, Decision> {
+        self.engine.step_after(owner, done).await
     }
 
     /// Decides a login and records it. The records are written in the background, batched: a slow database
@@ -250,7 +292,7 @@ async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>
 
 fn trace_decision(request: &LoginRequest, decision: &Decision) {
     match decision {
-        Decision::Allowed { user, master_user, via, cached } => {
+        Decision::Allowed { user, master_user, via, cached, .. } => {
             tracing::info!(service = request.service.as_str(), user, master = ?master_user, ?via, cached, "login allowed")
         }
         Decision::Denied { reason, detail } => tracing::info!(
@@ -269,7 +311,7 @@ fn trace_decision(request: &LoginRequest, decision: &Decision) {
 
 fn log_entry(request: &LoginRequest, decision: &Decision) -> NewAuthLogEntry {
     let (username, master_user, result, reason, app_password_id) = match decision {
-        Decision::Allowed { user, master_user, via, cached } => (
+        Decision::Allowed { user, master_user, via, cached, .. } => (
             user.clone(),
             master_user.clone(),
             AuthResult::Success,

@@ -128,7 +128,7 @@ pub(crate) fn refuse_unauthorised(
     Some(failure(StatusCode::UNAUTHORIZED, "caller not authorised"))
 }
 
-fn failure(status: StatusCode, reason: &str) -> Response {
+pub(crate) fn failure(status: StatusCode, reason: &str) -> Response {
     (status, Json(json!({ "success": false, "reason": reason }))).into_response()
 }
 
@@ -388,7 +388,7 @@ pub async fn policy(
     match query.command.as_deref() {
         Some("allow") => {
             let remote = ip(body.remote.as_deref());
-            match state.auth.guard().check(remote) {
+            match state.auth.address_verdict(remote) {
                 gatehouse_engine::Verdict::Banned { remaining } => {
                     tracing::info!(remote = ?remote, login = ?body.login, "policy: refused a banned address");
                     let msg =
@@ -401,74 +401,6 @@ pub async fn policy(
         Some("report") => Json(json!({ "status": 0, "msg": "" })).into_response(),
         _ => failure(StatusCode::BAD_REQUEST, "command must be allow or report"),
     }
-}
-
-/// `GET /guard`: what the brute-force guard tracks (for `gatehouse guard list`).
-pub async fn guard_list(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "internal") {
-        return refused;
-    }
-    Json(state.auth.guard().snapshot()).into_response()
-}
-
-/// `DELETE /guard/{address}`: ends a ban (for `gatehouse guard unban`).
-pub async fn guard_unban(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::extract::Path(address): axum::extract::Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "internal") {
-        return refused;
-    }
-    let Ok(address) = address.parse::<IpAddr>() else {
-        return failure(StatusCode::BAD_REQUEST, "not an IP address");
-    };
-    let unbanned = state.auth.guard().unban(address);
-    let was_banned = unbanned.is_some_and(|u| u.was_banned);
-    let failures = unbanned.map(|u| u.failures).unwrap_or(0);
-    if was_banned {
-        tracing::info!(%address, "ban lifted by an operator");
-    }
-    Json(json!({ "success": true, "was_tracked": unbanned.is_some(), "was_banned": was_banned, "failures": failures }))
-        .into_response()
-}
-
-/// `GET /stats`: the hash pool's counters (queue wait, busy rejections, memory budget) and the guard's size,
-/// for monitoring.
-pub async fn stats(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refuse_unauthorised(&state, peer, &headers, "internal") {
-        return refused;
-    }
-    let pool = state.hash_pool.stats();
-    let guard = state.auth.guard().snapshot();
-    Json(json!({
-        "hash_pool": {
-            "submitted": pool.submitted,
-            "completed": pool.completed,
-            "in_flight": pool.in_flight,
-            "rejected_busy": pool.rejected_busy,
-            "queue_wait_mean_ms": pool.queue_wait_mean().as_secs_f64() * 1000.0,
-            "queue_wait_max_ms": pool.queue_wait_max.as_secs_f64() * 1000.0,
-            "queue_wait_last_ms": pool.queue_wait_last.as_secs_f64() * 1000.0,
-            "memory_in_use_kib": pool.memory_in_use_kib,
-            "memory_peak_kib": pool.memory_peak_kib,
-            "memory_budget_kib": state.hash_pool.memory_budget_kib(),
-        },
-        "guard": {
-            "banned_addresses": guard.iter().filter(|e| e.banned_until.is_some()).count(),
-            "tracked": guard.len(),
-        },
-    }))
-    .into_response()
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub mod api;
 pub mod auth;
 pub mod dovecot;
 pub mod listener;
+pub mod operators;
 pub mod sasl;
 pub mod sogo_users;
 pub mod tls;
@@ -272,9 +273,9 @@ pub fn internal_router(state: AppState) -> Router {
             .route("/dovecot/policy", axum::routing::post(dovecot::policy))
             .route("/dovecot/userdb", axum::routing::post(dovecot::userdb))
             .route("/dovecot/users", get(dovecot::users))
-            .route("/guard", get(dovecot::guard_list))
-            .route("/stats", get(dovecot::stats))
-            .route("/guard/{address}", axum::routing::delete(dovecot::guard_unban))
+            .route("/guard", get(operators::guard_list))
+            .route("/stats", get(operators::stats))
+            .route("/guard/{address}", axum::routing::delete(operators::guard_unban))
             .route("/nginx/auth", get(web::nginx::auth)),
         state,
     )

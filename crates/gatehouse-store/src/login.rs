@@ -1,9 +1,10 @@
 //! The store as the login engine's [`Directory`]: the lookups a login needs, and the revision numbers that
 //! keep the engine's result cache honest.
 
-use gatehouse_core::{Error, Result};
+use gatehouse_core::{Error, MailboxAddress, Result};
 use gatehouse_engine::{
-    AdminKind, AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SsoTokenLogin,
+    AdminKind, AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SecondFactorOwner,
+    SsoTokenLogin, TotpSecretLogin,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -75,6 +76,8 @@ impl Directory for Store {
                 (mailbox::Entity, mailbox::Column::AuthSource),
                 (mailbox::Entity, mailbox::Column::PasswordHash),
                 (mailbox::Entity, mailbox::Column::Revision),
+                (mailbox::Entity, mailbox::Column::ForceTotp),
+                (mailbox::Entity, mailbox::Column::ForcePasswordChange),
             ])
             .expr_as(Expr::col((domain::Entity, domain::Column::Name)), "domain_name")
             .expr_as(Expr::col((domain::Entity, domain::Column::Active)), "domain_active")
@@ -103,6 +106,8 @@ impl Directory for Store {
             auth_source: row.try_get("", "auth_source").map_err(get)?,
             password_hash: row.try_get("", "password_hash").map_err(get)?,
             totp_enabled: totp > 0,
+            force_totp: row.try_get("", "force_totp").map_err(get)?,
+            force_password_change: row.try_get("", "force_password_change").map_err(get)?,
             revision: row.try_get("", "revision").map_err(get)?,
         }))
     }
@@ -196,12 +201,56 @@ impl Directory for Store {
     async fn admin(&self, username: &str) -> Result<Option<AdminLogin>, Error> {
         let row =
             admin::Entity::find().filter(admin::Column::Username.eq(username)).one(&self.db).await.map_err(db_err)?;
-        Ok(row.map(|row| AdminLogin {
+        let Some(row) = row else { return Ok(None) };
+        let totp_enabled = self.totp_state(crate::TotpPrincipal::Admin(&row.username)).await?.enabled;
+        Ok(Some(AdminLogin {
             kind: if row.role == "admin" { AdminKind::Admin } else { AdminKind::DomainAdmin },
             username: row.username,
             password_hash: row.password_hash,
             active: row.active,
+            totp_enabled,
+            force_totp: row.force_totp,
+            force_password_change: row.force_password_change,
         }))
+    }
+
+    async fn totp_secret(&self, owner: &SecondFactorOwner) -> Result<Option<TotpSecretLogin>, Error> {
+        let secret = match owner {
+            SecondFactorOwner::Mailbox(address) => {
+                self.totp_secret(crate::TotpPrincipal::Mailbox(&MailboxAddress::parse(address)?)).await?
+            }
+            SecondFactorOwner::Administrator(name) => self.totp_secret(crate::TotpPrincipal::Admin(name)).await?,
+        };
+        Ok(secret.map(|(secret, _)| TotpSecretLogin { secret }))
+    }
+
+    async fn claim_totp_step(&self, owner: &SecondFactorOwner, step: i64) -> Result<bool, Error> {
+        match owner {
+            SecondFactorOwner::Mailbox(address) => {
+                self.use_totp_step(crate::TotpPrincipal::Mailbox(&MailboxAddress::parse(address)?), step).await
+            }
+            SecondFactorOwner::Administrator(name) => self.use_totp_step(crate::TotpPrincipal::Admin(name), step).await,
+        }
+    }
+
+    async fn use_recovery_code(&self, owner: &SecondFactorOwner, code_hash: &str) -> Result<bool, Error> {
+        match owner {
+            SecondFactorOwner::Mailbox(address) => {
+                let address = MailboxAddress::parse(address)?;
+                let actor = crate::Actor { name: address.to_string(), role: crate::ActorRole::User };
+                Store::use_recovery_code(self, &actor, crate::TotpPrincipal::Mailbox(&address), code_hash).await
+            }
+            SecondFactorOwner::Administrator(name) => {
+                let kind = Directory::admin(self, name).await?.map(|admin| admin.kind);
+                let role = if kind == Some(AdminKind::DomainAdmin) {
+                    crate::ActorRole::DomainAdmin
+                } else {
+                    crate::ActorRole::Admin
+                };
+                let actor = crate::Actor { name: name.clone(), role };
+                Store::use_recovery_code(self, &actor, crate::TotpPrincipal::Admin(name), code_hash).await
+            }
+        }
     }
 
     async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {

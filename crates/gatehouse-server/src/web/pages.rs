@@ -387,28 +387,11 @@ pub async fn user_login(
         master_second_pass: None,
     };
     let decision = state.auth.login(&request).await;
-    let Decision::Allowed { user, .. } = &decision else {
+    let Decision::Allowed { user, next, .. } = &decision else {
         return login_failed(&state, Role::User, &decision).await;
     };
-    let stage = match user_stage(&state, user).await {
-        Ok(stage) => stage,
-        Err(err) => return unavailable(err),
-    };
-    start_session(&state, Role::User, user, stage).await
-}
-
-async fn user_stage(state: &AppState, user: &str) -> Result<Stage, Error> {
-    let address = MailboxAddress::parse(user)?;
-    let mailbox = state.store.mailbox(&address).await?;
-    Ok(if state.store.totp_state(TotpPrincipal::Mailbox(&address)).await?.enabled {
-        Stage::PendingTotp
-    } else if mailbox.force_totp {
-        Stage::TotpEnrolment
-    } else if mailbox.force_password_change && mailbox.has_local_password && mailbox.auth_source == "local" {
-        Stage::PasswordChange
-    } else {
-        Stage::Ready
-    })
+    // The engine says what the session must do first (second factor, enrolment, new password).
+    start_session(&state, Role::User, user, super::steps::stage_for(*next)).await
 }
 
 async fn admin_login_common(
@@ -429,14 +412,10 @@ async fn admin_login_common(
         remote_ip: Some(state.web.client_ip(peer, &headers)),
     };
     let decision = state.auth.login_admin(&request).await;
-    let Decision::Allowed { user, .. } = &decision else {
+    let Decision::Allowed { user, next, .. } = &decision else {
         return login_failed(&state, role, &decision).await;
     };
-    let stage = match admin_stage(&state, user).await {
-        Ok(stage) => stage,
-        Err(err) => return unavailable(err),
-    };
-    start_session(&state, role, user, stage).await
+    start_session(&state, role, user, super::steps::stage_for(*next)).await
 }
 
 /// `POST /admin`.
@@ -457,19 +436,6 @@ pub async fn domain_admin_login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     admin_login_common(state, peer, headers, form, Role::DomainAdmin).await
-}
-
-/// Where an administrator's login continues: the TOTP code, a forced TOTP enrolment or password change, or done.
-async fn admin_stage(state: &AppState, username: &str) -> Result<Stage, Error> {
-    if state.store.totp_state(TotpPrincipal::Admin(username)).await?.enabled {
-        return Ok(Stage::PendingTotp);
-    }
-    let account = admin_account(state, username).await?;
-    Ok(match account {
-        Some(account) if account.force_totp => Stage::TotpEnrolment,
-        Some(account) if account.force_password_change => Stage::PasswordChange,
-        _ => Stage::Ready,
-    })
 }
 
 pub(super) async fn admin_account(

@@ -17,15 +17,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, MailboxAddress};
 use gatehouse_passwords::Zeroizing;
-use gatehouse_store::{
-    Actor, ActorRole, AdminChanges, AdminRole, AuthResult, MailboxChanges, NewAuthLogEntry, TotpPrincipal,
-};
+use gatehouse_store::{Actor, ActorRole, AdminChanges, AdminRole, MailboxChanges, TotpPrincipal};
 use serde::Deserialize;
 
 use super::pages::{TokenForm, check_csrf, redirect, stage_page, unavailable};
 use super::render;
 use super::session::{Role, Session, Stage, add_set_cookie};
 use crate::{AppState, totp};
+use gatehouse_engine::{Decision, DenyReason, RequiredStep, SecondFactorOwner, SecondFactorRequest};
 
 #[derive(Template)]
 #[template(path = "totp_login.html")]
@@ -133,18 +132,31 @@ fn actor(session: &Session) -> Actor {
     Actor { name: session.data.principal.clone(), role }
 }
 
-/// The stage after TOTP for a principal: a forced password change, or done.
-async fn stage_after_totp(state: &AppState, session: &Session) -> Result<Stage, Error> {
-    if session.data.role != Role::User {
-        let account = super::pages::admin_account(state, &session.data.principal).await?;
-        return Ok(if account.is_some_and(|a| a.force_password_change) { Stage::PasswordChange } else { Stage::Ready });
+/// Whose second factor a session's holder has.
+fn owner_of(session: &Session) -> SecondFactorOwner {
+    match session.data.role {
+        Role::User => SecondFactorOwner::Mailbox(session.data.principal.clone()),
+        Role::Admin | Role::DomainAdmin => SecondFactorOwner::Administrator(session.data.principal.clone()),
     }
-    let mailbox = state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?;
-    Ok(if mailbox.force_password_change && mailbox.auth_source == "local" {
-        Stage::PasswordChange
-    } else {
-        Stage::Ready
-    })
+}
+
+/// The stage a session continues at, for the engine's next required step.
+pub(super) fn stage_for(next: Option<RequiredStep>) -> Stage {
+    match next {
+        None => Stage::Ready,
+        Some(RequiredStep::SecondFactor) => Stage::PendingTotp,
+        Some(RequiredStep::EnrolSecondFactor) => Stage::TotpEnrolment,
+        Some(RequiredStep::ChangePassword) => Stage::PasswordChange,
+    }
+}
+
+/// The stage after `done`, as the engine decides it from the account's state now.
+async fn stage_after(state: &AppState, session: &Session, done: RequiredStep) -> Result<Stage, Response> {
+    match state.auth.step_after(&owner_of(session), done).await {
+        Ok(next) => Ok(stage_for(next)),
+        Err(Decision::TempFail { cause }) => Err(unavailable(cause)),
+        Err(_) => Err(redirect(&format!("{}?m=expired", session.data.role.home()))),
+    }
 }
 
 /// Replaces the session by a new one at `stage` (new cookie), and sends the browser on.
@@ -165,22 +177,6 @@ async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response 
     let mut response = redirect(stage_page(session.data.role, stage));
     add_set_cookie(response.headers_mut(), &state.web.sessions.cookie_header(&cookie));
     response
-}
-
-/// Checks a code (six digits) or a recovery code against the principal's confirmed TOTP; each is accepted
-/// once.
-async fn code_is_valid(state: &AppState, session: &Session, code: &str) -> Result<bool, Error> {
-    let principal = principal_of(session)?;
-    let Some((secret, _)) = state.store.totp_secret(principal.as_ref()).await? else { return Ok(false) };
-    let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() == totp::DIGITS as usize && digits.chars().all(|c| c.is_ascii_digit()) {
-        return match totp::check_code(&secret, &digits, now()) {
-            Some(step) => state.store.use_totp_step(principal.as_ref(), step).await,
-            None => Ok(false),
-        };
-    }
-    let hash = totp::hash_recovery_code(code);
-    state.store.use_recovery_code(&actor(session), principal.as_ref(), &hash).await
 }
 
 /// `GET /totp`: the code form of a login waiting for its second factor.
@@ -206,44 +202,33 @@ pub async fn check_code(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let ip = state.web.client_ip(peer, &headers);
-    if let gatehouse_engine::Verdict::Banned { .. } = state.auth.guard().check(Some(ip)) {
-        return (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
-            .into_response();
-    }
-    let valid = match code_is_valid(&state, &session, &form.code).await {
-        Ok(valid) => valid,
-        Err(err) => return unavailable(err),
-    };
     let service = match session.data.role {
         Role::User => "web-totp",
         Role::Admin => "web-admin-totp",
         Role::DomainAdmin => "web-domainadmin-totp",
     };
-    state.auth.record(NewAuthLogEntry {
-        service: service.into(),
-        username: session.data.principal.clone(),
-        master_user: None,
-        remote_ip: Some(ip.to_string()),
-        result: if valid { AuthResult::Success } else { AuthResult::Failure },
-        reason: if valid { "second factor".into() } else { "wrong password: wrong or reused TOTP code".into() },
-        app_password_id: None,
-    });
-    if !valid {
-        let delay = state.auth.guard().failure(Some(ip), &session.data.principal);
-        tokio::time::sleep(delay).await;
-        let page = CodePage {
-            notice: None,
-            error: Some("Wrong or already used code.".into()),
-            action: "/totp",
-            csrf: session.data.csrf.clone(),
-        };
-        return render(&page, StatusCode::UNAUTHORIZED);
-    }
-    state.auth.guard().success(&session.data.principal);
-    match stage_after_totp(&state, &session).await {
-        Ok(stage) => advance(&state, &session, stage).await,
-        Err(err) => unavailable(err),
+    let request = SecondFactorRequest {
+        owner: owner_of(&session),
+        code: Zeroizing::new(form.code.clone()),
+        remote_ip: Some(state.web.client_ip(peer, &headers)),
+    };
+    // The engine decides (guard, code or recovery code, replay) and counts; this only translates.
+    match state.auth.second_factor(&request, service).await {
+        Decision::Allowed { next, .. } => advance(&state, &session, stage_for(next)).await,
+        Decision::Denied { reason: DenyReason::Banned, .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
+                .into_response()
+        }
+        Decision::Denied { .. } => {
+            let page = CodePage {
+                notice: None,
+                error: Some("Wrong or already used code.".into()),
+                action: "/totp",
+                csrf: session.data.csrf.clone(),
+            };
+            render(&page, StatusCode::UNAUTHORIZED)
+        }
+        Decision::TempFail { cause } => unavailable(cause),
     }
 }
 
@@ -350,9 +335,9 @@ pub async fn confirm_setup(State(state): State<AppState>, headers: HeaderMap, Fo
     tracing::info!(principal = session.data.principal, "TOTP turned on");
     let (next, response_cookie) = if session.data.stage == Stage::TotpEnrolment {
         // The enrolment was the pending step: a new session continues.
-        let stage = match stage_after_totp(&state, &session).await {
+        let stage = match stage_after(&state, &session, RequiredStep::EnrolSecondFactor).await {
             Ok(stage) => stage,
-            Err(err) => return unavailable(err),
+            Err(response) => return response,
         };
         let advanced = advance(&state, &session, stage).await;
         let cookie = advanced.headers().get_all(axum::http::header::SET_COOKIE).iter().cloned().collect::<Vec<_>>();
@@ -369,7 +354,12 @@ pub async fn confirm_setup(State(state): State<AppState>, headers: HeaderMap, Fo
 }
 
 /// `POST /totp/disable`: turns TOTP off with a current code, unless an administrator requires it.
-pub async fn disable(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+pub async fn disable(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
     let session = match posting_session(&state, &headers, |stage| stage == Stage::Ready, &form.csrf).await {
         Ok(session) => session,
         Err(response) => return response,
@@ -382,8 +372,16 @@ pub async fn disable(State(state): State<AppState>, headers: HeaderMap, Form(for
         if required {
             return Ok("Your administrator requires two-factor authentication for this account.");
         }
-        if !code_is_valid(&state, &session, &form.code).await? {
-            return Ok("Wrong or already used code; two-factor authentication stays on.");
+        // A current code, decided (and counted) by the engine like the second factor of a login.
+        let request = SecondFactorRequest {
+            owner: owner_of(&session),
+            code: Zeroizing::new(form.code.clone()),
+            remote_ip: Some(state.web.client_ip(peer, &headers)),
+        };
+        match state.auth.second_factor(&request, "web-totp-disable").await {
+            Decision::Allowed { .. } => {}
+            Decision::TempFail { cause } => return Err(Error::Unavailable(cause)),
+            Decision::Denied { .. } => return Ok("Wrong or already used code; two-factor authentication stays on."),
         }
         state.store.disable_totp(&actor(&session), principal_of(&session)?.as_ref()).await?;
         Ok::<_, Error>("Two-factor authentication is off.")
