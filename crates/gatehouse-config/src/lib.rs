@@ -292,6 +292,8 @@ pub struct Passwords {
     pub hash_queue_limit: usize,
     /// MiB that memory-hard hashes (Argon2) may use at once.
     pub hash_memory_budget_mib: u32,
+    /// Fewest characters of a new password (every entry point).
+    pub min_length: usize,
 }
 
 impl Default for Passwords {
@@ -302,6 +304,7 @@ impl Default for Passwords {
             hash_workers: 0,
             hash_queue_limit: 256,
             hash_memory_budget_mib: 256,
+            min_length: 8,
         }
     }
 }

@@ -259,6 +259,7 @@ pub fn public_router(state: AppState) -> Router {
         store: state.store.clone(),
         hash_pool: state.hash_pool.clone(),
         password_scheme: state.web.password_scheme,
+        password_policy: state.web.password_policy,
         trusted_proxies: state.web.trusted_proxies.clone(),
     });
     common_layers(Router::new().route("/healthz", get(healthz)).merge(web::router(&state)).nest("/api/v1", api), state)

@@ -70,6 +70,7 @@ impl Api {
             store: store.clone(),
             hash_pool,
             password_scheme: SCHEME,
+            password_policy: gatehouse_core::PasswordPolicy::default(),
             trusted_proxies: trusted_proxies.iter().map(|net| net.parse().unwrap()).collect(),
         };
         let app: Router = Router::new().nest("/api/v1", router(state));

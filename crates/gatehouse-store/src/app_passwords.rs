@@ -77,6 +77,11 @@ impl Store {
         if new.protocols.is_empty() {
             return Err(Error::invalid("an app password needs at least one protocol"));
         }
+        if new.protocols.contains(gatehouse_core::Service::Sogo) {
+            return Err(Error::invalid(
+                "an app password cannot open webmail (sogo): webmail opens from the web session",
+            ));
+        }
         if new.expires_at.is_some_and(|at| at <= now()) {
             return Err(Error::invalid("the expiry date is in the past"));
         }

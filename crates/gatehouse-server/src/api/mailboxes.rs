@@ -14,10 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::ApiCaller;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
-
-/// Longest password accepted, in bytes.
-const MAX_PASSWORD_BYTES: usize = 4096;
+use super::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 
 /// A mailbox. Its password hash is never included.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -159,12 +156,7 @@ pub struct MailboxListQuery {
 /// Hashes a password from a request on the hash pool with the configured scheme.
 pub(crate) async fn hash_password(state: &ApiState, password: String) -> ApiResult<String> {
     let password = Zeroizing::new(password.into_bytes());
-    if password.is_empty() {
-        return Err(ApiError::invalid("the password is empty"));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::invalid(format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
-    }
+    state.password_policy.check(&password)?;
     Ok(state.hash_pool.generate(password, state.password_scheme).await?)
 }
 

@@ -44,6 +44,8 @@ pub struct ApiState {
     pub hash_pool: HashPool,
     /// The scheme new mailbox password hashes are made with (`passwords.scheme` in the configuration).
     pub password_scheme: GenerateScheme,
+    /// The rule for new passwords.
+    pub password_policy: gatehouse_core::PasswordPolicy,
     /// Reverse proxies whose `X-Real-IP` / `X-Forwarded-For` name the client for keys limited to networks;
     /// empty: the TCP peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,

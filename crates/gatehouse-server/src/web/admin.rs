@@ -314,7 +314,7 @@ impl FormData {
     }
 
     /// A new password from `password` and `repeat`: `Ok(None)` when both are empty.
-    fn new_password(&self) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+    fn new_password(&self, policy: &gatehouse_core::PasswordPolicy) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
         let (password, repeat) = (self.get("password"), self.get("repeat"));
         if password.is_empty() && repeat.is_empty() {
             return Ok(None);
@@ -322,15 +322,17 @@ impl FormData {
         if password != repeat {
             return Err("The passwords differ.".into());
         }
-        if password.chars().count() < 8 {
-            return Err("A password needs at least 8 characters.".into());
-        }
+        policy.check(password.as_bytes()).map_err(|err| super::steps::sentence(&err))?;
         Ok(Some(Zeroizing::new(password.as_bytes().to_vec())))
     }
 
     /// [`Self::new_password`] where one is required: `missing` is the problem when both fields are empty.
-    fn required_password(&self, missing: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        self.new_password()?.ok_or_else(|| missing.to_string())
+    fn required_password(
+        &self,
+        policy: &gatehouse_core::PasswordPolicy,
+        missing: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.new_password(policy)?.ok_or_else(|| missing.to_string())
     }
 }
 

@@ -45,6 +45,8 @@ pub struct WebConfig {
     pub webmail_path: String,
     /// The scheme of new password hashes.
     pub password_scheme: gatehouse_passwords::GenerateScheme,
+    /// The rule for new passwords.
+    pub password_policy: gatehouse_core::PasswordPolicy,
 }
 
 impl Default for WebConfig {
@@ -60,6 +62,7 @@ impl Default for WebConfig {
             },
             webmail_path: "/SOGo/so/".into(),
             password_scheme: gatehouse_passwords::GenerateScheme::BlfCrypt { cost: 12 },
+            password_policy: gatehouse_core::PasswordPolicy::default(),
         }
     }
 }

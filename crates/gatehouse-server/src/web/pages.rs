@@ -610,14 +610,8 @@ pub async fn create_app_password(
         Ok(set) => set,
         Err(_) => ProtocolSet::NONE,
     };
+    // The rules (a name, at least one protocol, never webmail) are the store's, as for the CLI and the API.
     let name = form.name.trim();
-    let problem = if name.is_empty() || name.len() > 100 {
-        Some("Give the app password a name (up to 100 characters).")
-    } else if protocols.is_empty() || protocols.contains(Service::Sogo) {
-        Some("Choose at least one protocol.")
-    } else {
-        None
-    };
     let expires_at = match form.expires.trim() {
         "" => None,
         text => match gatehouse_core::expiry::end_of_day(text) {
@@ -628,10 +622,6 @@ pub async fn create_app_password(
             }
         },
     };
-    if let Some(problem) = problem {
-        session.data.notice = Some(problem.into());
-        return show_user_page(&state, session, None).await;
-    }
     let secret = Zeroizing::new(app_password::new_secret());
     let hashed = state.hash_pool.generate(Zeroizing::new(secret.as_bytes().to_vec()), GenerateScheme::Ssha256).await;
     let secret_hash = match hashed {
@@ -710,14 +700,12 @@ pub async fn change_password(
         Err(response) => return response,
     };
     let problem = if form.new != form.repeat {
-        Some("The new passwords differ.")
-    } else if form.new.chars().count() < 8 {
-        Some("The new password needs at least 8 characters.")
+        Some("The new passwords differ.".to_string())
     } else {
-        None
+        state.web.password_policy.check(form.new.as_bytes()).err().map(|err| super::steps::sentence(&err))
     };
     if let Some(problem) = problem {
-        session.data.notice = Some(problem.into());
+        session.data.notice = Some(problem);
         return show_user_page(&state, session, None).await;
     }
     let request = LoginRequest {

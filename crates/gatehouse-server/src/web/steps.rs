@@ -132,6 +132,16 @@ fn actor(session: &Session) -> Actor {
     Actor { name: session.data.principal.clone(), role }
 }
 
+/// A rule's refusal as a sentence on a page ("The password needs at least 8 characters.").
+pub(super) fn sentence(err: &Error) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')),
+        None => text,
+    }
+}
+
 /// Whose second factor a session's holder has.
 fn owner_of(session: &Session) -> SecondFactorOwner {
     match session.data.role {
@@ -431,14 +441,12 @@ pub async fn password_required(
         Err(response) => return response,
     };
     let problem = if form.new != form.repeat {
-        Some("The passwords differ.")
-    } else if form.new.chars().count() < 8 {
-        Some("The password needs at least 8 characters.")
+        Some("The passwords differ.".to_string())
     } else {
-        None
+        state.web.password_policy.check(form.new.as_bytes()).err().map(|err| sentence(&err))
     };
     if let Some(problem) = problem {
-        let page = PasswordPage { notice: None, error: Some(problem.into()), csrf: session.data.csrf.clone() };
+        let page = PasswordPage { notice: None, error: Some(problem), csrf: session.data.csrf.clone() };
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let changed = async {

@@ -294,6 +294,7 @@ impl CommandContext {
             },
             webmail_path: web.webmail_path.clone(),
             password_scheme: self.password_scheme()?,
+            password_policy: self.password_policy(),
         })
     }
 
@@ -304,9 +305,15 @@ impl CommandContext {
         Ok(CallerPolicy { shared_secret: Some(self.internal_secret()?), allowed_networks })
     }
 
-    /// Reads a new password and hashes it with the configured scheme.
+    /// The rule for new passwords.
+    pub fn password_policy(&self) -> gatehouse_core::PasswordPolicy {
+        gatehouse_core::PasswordPolicy { min_chars: self.config.passwords.min_length, ..Default::default() }
+    }
+
+    /// Reads a new password, checks it against the password rule and hashes it with the configured scheme.
     pub async fn new_password_hash(&self, from_stdin: bool, what: &str) -> anyhow::Result<String> {
         let password = read_new_password(from_stdin, what)?;
+        self.password_policy().check(&password)?;
         self.hash(&self.hash_pool(Some(1))?, password).await
     }
 

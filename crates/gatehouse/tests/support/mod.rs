@@ -163,11 +163,24 @@ pub fn cli(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> (i32, 
 }
 
 /// [`cli`] with standard input as bytes (a password in another encoding, say).
+///
+/// The tests' accounts have short passwords (`alicepw`): these commands accept passwords of any length
+/// (`passwords.min_length = 1`); [`cli_as_configured`] runs with the product's own rule.
 pub fn cli_bytes(dir: &Path, database_url: &str, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    run_cli(dir, database_url, args, stdin, &[("GATEHOUSE_PASSWORDS__MIN_LENGTH", "1")])
+}
+
+/// [`cli`] with the password rule as configured (at least 8 characters by default).
+pub fn cli_as_configured(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    run_cli(dir, database_url, args, stdin.as_bytes(), &[])
+}
+
+fn run_cli(dir: &Path, database_url: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .env("GATEHOUSE_PASSWORDS__ROUNDS", "4")
+        .envs(env.iter().copied())
         .arg("--database-url")
         .arg(database_url)
         .args(args)

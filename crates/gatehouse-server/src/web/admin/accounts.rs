@@ -135,7 +135,7 @@ pub(super) async fn create_admin(
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let to = "/admin/admins";
-    let password = match form.required_password("An administrator needs a password.") {
+    let password = match form.required_password(&state.web.password_policy, "An administrator needs a password.") {
         Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
@@ -182,7 +182,8 @@ pub(super) async fn create_domain_admin(
         Ok(_) => return done(&state, ctx, "Tick at least one domain.", to).await,
         Err(err) => return done(&state, ctx, format!("Not saved: {err}"), to).await,
     };
-    let password = match form.required_password("A domain administrator needs a password.") {
+    let password = match form.required_password(&state.web.password_policy, "A domain administrator needs a password.")
+    {
         Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
@@ -242,7 +243,7 @@ pub(super) async fn update_domain_admin(
         Ok(_) => return done(&state, ctx, "Tick at least one domain.", &to).await,
         Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
     };
-    let password_hash = match form.new_password() {
+    let password_hash = match form.new_password(&state.web.password_policy) {
         Ok(None) => None,
         Ok(Some(password)) => Some(hash_password(&state, password).await?),
         Err(problem) => return done(&state, ctx, problem, &to).await,
@@ -332,7 +333,7 @@ pub(super) async fn create_master_user(
         },
         _ => return done(&state, ctx, "Choose a scope.", to).await,
     };
-    let password = match form.required_password("A master user needs a password.") {
+    let password = match form.required_password(&state.web.password_policy, "A master user needs a password.") {
         Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };

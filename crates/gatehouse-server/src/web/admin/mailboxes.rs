@@ -214,7 +214,7 @@ pub(super) async fn create<const DA: bool>(
         new.auth_source = form.optional("auth_source");
         new.template = form.optional("template");
     }
-    let password = match form.new_password() {
+    let password = match form.new_password(&state.web.password_policy) {
         Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, &to).await,
     };
@@ -338,7 +338,7 @@ pub(super) async fn set_password<const DA: bool>(
 ) -> Result<Response, Response> {
     let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
     let to = mailbox_page(&ctx, &current.address);
-    let password = match form.required_password("Type the new password twice.") {
+    let password = match form.required_password(&state.web.password_policy, "Type the new password twice.") {
         Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, &to).await,
     };
