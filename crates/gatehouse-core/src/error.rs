@@ -20,7 +20,7 @@ pub enum Fault {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The Gatehouse error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// Input that cannot be accepted (malformed address, bad option value, …).
     #[error("{0}")]
@@ -47,6 +47,9 @@ pub enum Error {
     /// A peer (database, directory, identity provider) is unreachable or timed out.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// A job that runs once at a time (a sync) is running already, here or in another Gatehouse process.
+    #[error("{0} is already running (in this or another Gatehouse process); try again later")]
+    AlreadyRunning(String),
     /// An unexpected internal failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,7 +62,7 @@ impl Error {
             Error::Invalid(_) | Error::NotFound { .. } | Error::AlreadyExists { .. } | Error::Refused(_) => {
                 Fault::Client
             }
-            Error::Unavailable(_) | Error::Internal(_) => Fault::Server,
+            Error::Unavailable(_) | Error::AlreadyRunning(_) | Error::Internal(_) => Fault::Server,
         }
     }
 

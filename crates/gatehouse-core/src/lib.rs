@@ -1,6 +1,7 @@
 //! Plain domain types shared by every Gatehouse crate. Nothing here does IO.
 //!
 //! - [`error`]: the one error type, split into client faults and server faults.
+//! - [`clock`]: the one clock (Unix seconds).
 //! - [`service`]: the services a login can be for and the protocol sets mailboxes carry.
 //! - [`address`]: mailbox addresses and domain names, normalised the way the store keeps them.
 //! - [`secret`]: a string type whose debug and display output is redacted.
@@ -10,6 +11,7 @@
 //! - [`expiry`]: expiry dates (a date means through that day, UTC), parsed and shown the same everywhere.
 
 pub mod address;
+pub mod clock;
 pub mod database_url;
 pub mod error;
 pub mod expiry;

@@ -253,8 +253,8 @@ pub enum Decision {
     },
     /// Not decided because a peer (database, directory, hash pool) failed.
     TempFail {
-        /// What failed.
-        cause: String,
+        /// What failed, as the error it was (a peer unavailable, a job already running, an internal fault).
+        cause: gatehouse_core::Error,
     },
 }
 

@@ -20,6 +20,7 @@
 //!
 //! A failing peer (database, hash pool) gives [`Decision::TempFail`], never a wrong-password answer.
 
+use gatehouse_core::clock::now;
 use std::time::Duration;
 
 use gatehouse_core::{Error, Fault, Service};
@@ -99,17 +100,13 @@ pub struct Engine<D: Directory, S: IdentitySources = NoIdentitySources> {
 /// Turns a directory error into the engine's answer: server faults are temporary failures.
 fn lookup_failed(err: Error) -> Decision {
     match err.fault() {
-        Fault::Server => Decision::TempFail { cause: err.to_string() },
+        Fault::Server => Decision::TempFail { cause: err },
         Fault::Client => Decision::denied(DenyReason::BadRequest, err.to_string()),
     }
 }
 
 fn pool_failed(err: PoolError) -> Decision {
-    Decision::TempFail { cause: format!("password hashing: {err}") }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    Decision::TempFail { cause: Error::from(err) }
 }
 
 /// What a mailbox's owner must do before a web session is usable.

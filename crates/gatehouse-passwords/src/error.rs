@@ -45,3 +45,17 @@ pub enum PoolError {
     #[error(transparent)]
     Password(#[from] PasswordError),
 }
+
+/// The hash pool's failures in Gatehouse's error type: a busy or closed pool is a server fault ("try again"), a
+/// password the schemes cannot take (a NUL byte) or a bad parameter the caller's.
+impl From<PoolError> for gatehouse_core::Error {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Busy => gatehouse_core::Error::Unavailable(err.to_string()),
+            PoolError::Password(PasswordError::NulByte | PasswordError::InvalidParameter { .. }) => {
+                gatehouse_core::Error::Invalid(err.to_string())
+            }
+            other => gatehouse_core::Error::Internal(other.to_string()),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! every master login, and the "last used" mark of app passwords. Adapters call [`AuthService::login`] and
 //! only translate its [`Decision`].
 
+use gatehouse_core::clock::now;
 use std::sync::Arc;
 
 use gatehouse_engine::{
@@ -70,7 +71,7 @@ impl AuthService {
         let (result, reason) = match &decision {
             Decision::Allowed { .. } => (AuthResult::Success, "second factor".to_string()),
             Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
-            Decision::TempFail { cause } => (AuthResult::TempFail, cause.clone()),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
         };
         tracing::info!(service, user = request.owner.name(), ?result, reason, "second factor");
         self.record(NewAuthLogEntry {
@@ -118,7 +119,7 @@ impl AuthService {
         let (result, reason) = match &decision {
             Decision::Allowed { .. } => (AuthResult::Success, "Password".to_string()),
             Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
-            Decision::TempFail { cause } => (AuthResult::TempFail, cause.clone()),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
         };
         tracing::info!(service, user = %request.username, ?result, reason, "administrator login");
         self.record(NewAuthLogEntry {
@@ -147,7 +148,8 @@ impl AuthService {
                     if let Err(err) =
                         self.engine.directory().record_audit(opener, "webmail.impersonate", user, details).await
                     {
-                        return Decision::TempFail { cause: format!("the impersonation could not be audited: {err}") };
+                        tracing::warn!("the impersonation could not be audited, so it is not granted: {err}");
+                        return Decision::TempFail { cause: err };
                     }
                 }
                 self.record(NewAuthLogEntry {
@@ -172,7 +174,7 @@ impl AuthService {
                 detail,
                 "webmail refused"
             ),
-            Decision::TempFail { cause } => tracing::warn!(opener = opener.name, target, cause, "webmail not decided"),
+            Decision::TempFail { cause } => tracing::warn!(opener = opener.name, target, %cause, "webmail not decided"),
         }
         decision
     }
@@ -251,10 +253,6 @@ fn webmail_opener(actor: &Actor) -> WebmailOpener<'_> {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 async fn write_one(store: &Store, job: LogJob) {
     let result = match job {
         LogJob::Auth(at, entry) => store.record_auth_batch(vec![(at, entry)]).await,
@@ -304,7 +302,7 @@ fn trace_decision(request: &LoginRequest, decision: &Decision) {
             "login denied"
         ),
         Decision::TempFail { cause } => {
-            tracing::warn!(service = request.service.as_str(), user = %request.username, cause, "login not decided")
+            tracing::warn!(service = request.service.as_str(), user = %request.username, %cause, "login not decided")
         }
     }
 }
@@ -329,7 +327,7 @@ fn log_entry(request: &LoginRequest, decision: &Decision) -> NewAuthLogEntry {
             None,
         ),
         Decision::TempFail { cause } => {
-            (request.username.trim().to_lowercase(), None, AuthResult::TempFail, cause.clone(), None)
+            (request.username.trim().to_lowercase(), None, AuthResult::TempFail, cause.to_string(), None)
         }
     };
     NewAuthLogEntry {

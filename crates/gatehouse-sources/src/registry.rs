@@ -227,9 +227,7 @@ impl SourceRegistry {
         }
         let lease = format!("sync:{name}");
         if !dry_run && !self.store.acquire_lease(&lease, &self.holder, LEASE_SECONDS).await? {
-            return Err(Error::Unavailable(format!(
-                "a sync of '{name}' is already running (in this or another Gatehouse process); try again later"
-            )));
+            return Err(Error::AlreadyRunning(format!("a sync of '{name}'")));
         }
         // Aborted when this function ends or its future is dropped (a cancelled request), so a dropped run
         // never keeps renewing its lease.
@@ -356,9 +354,7 @@ impl SourceRegistry {
             }
             match self.sync(&provider.name, false, &()).await {
                 Ok(_) => ran.push(provider.name.clone()),
-                Err(Error::Unavailable(why)) if why.contains("already running") => {
-                    tracing::debug!(provider = provider.name, "{why}");
-                }
+                Err(err @ Error::AlreadyRunning(_)) => tracing::debug!(provider = provider.name, "{err}"),
                 // Already logged and recorded in the job log.
                 Err(_) => ran.push(provider.name.clone()),
             }

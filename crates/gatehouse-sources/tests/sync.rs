@@ -199,7 +199,7 @@ async fn ten_thousand_entries_import_update_and_deprovision() {
     edit_settings(&store, |s| s["base_dn"] = json!("ou=people,dc=example,dc=org")).await;
     assert!(store.acquire_lease("sync:corp", "other-node:1", 60).await.unwrap());
     let err = registry.sync("corp", false, &()).await.unwrap_err();
-    assert!(matches!(err, Error::Unavailable(_)) && err.to_string().contains("already running"), "{err}");
+    assert!(matches!(err, Error::AlreadyRunning(_)) && err.to_string().contains("already running"), "{err}");
     store.release_lease("sync:corp", "other-node:1").await.unwrap();
 
     store.close().await;

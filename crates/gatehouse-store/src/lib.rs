@@ -32,6 +32,7 @@ mod totp;
 mod userdb;
 mod web_sessions;
 
+pub(crate) use gatehouse_core::clock::now;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -239,11 +240,6 @@ fn create_private_file(path: &std::path::Path) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(err) => Err(Error::Unavailable(format!("cannot create the database file {}: {err}", path.display()))),
     }
-}
-
-/// The current time as Unix seconds.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 async fn commit(txn: DatabaseTransaction) -> Result<()> {

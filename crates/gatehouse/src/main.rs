@@ -128,7 +128,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         return EXIT_CONFIG;
     }
     match err.chain().find_map(|cause| cause.downcast_ref::<gatehouse_core::Error>()) {
-        Some(gatehouse_core::Error::Unavailable(_)) => EXIT_TEMPFAIL,
+        Some(gatehouse_core::Error::Unavailable(_) | gatehouse_core::Error::AlreadyRunning(_)) => EXIT_TEMPFAIL,
         Some(inner) if inner.fault() == Fault::Server => EXIT_INTERNAL,
         _ => EXIT_CLIENT,
     }

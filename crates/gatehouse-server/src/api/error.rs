@@ -107,6 +107,7 @@ impl From<Error> for ApiError {
             Error::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "already_exists", err.to_string()),
             Error::Refused(detail) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", detail),
             Error::Unavailable(_) => ApiError::unavailable(&err),
+            Error::AlreadyRunning(_) => ApiError::new(StatusCode::CONFLICT, "already_running", err.to_string()),
             Error::Internal(_) => ApiError::internal(&err),
         }
     }

@@ -8,6 +8,7 @@
 // Handlers return `Result<_, Response>` so a refusal is the page to send; a boxed error would gain nothing.
 #![allow(clippy::result_large_err)]
 
+use gatehouse_core::clock::now;
 use std::net::SocketAddr;
 
 use askama::Template;
@@ -130,18 +131,38 @@ fn date_time(seconds: i64) -> String {
         .unwrap_or_else(|| seconds.to_string())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// The answer to an error, by fault: the caller's (a rule refused it, the object is gone) is a page that says so,
+/// with a way back (4xx); the server's (a database or directory unreachable) is 503 "try again", never "wrong
+/// password".
+pub(super) fn unavailable(err: impl Into<Error>) -> Response {
+    let err = err.into();
+    match err.fault() {
+        gatehouse_core::Fault::Client => {
+            tracing::info!("web request refused: {err}");
+            let status = match &err {
+                Error::NotFound { .. } => StatusCode::NOT_FOUND,
+                Error::AlreadyExists { .. } => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let page = ErrorPage { notice: None, message: super::steps::sentence(&err) };
+            render(&page, status)
+        }
+        gatehouse_core::Fault::Server => {
+            tracing::warn!("web request failed: {err}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Gatehouse cannot answer right now (a database or directory is unreachable). Try again in a moment.",
+            )
+                .into_response()
+        }
+    }
 }
 
-/// A page for server faults (database or directory down): never "wrong password".
-pub(super) fn unavailable(err: impl std::fmt::Display) -> Response {
-    tracing::warn!("web request failed: {err}");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Gatehouse cannot answer right now (a database or directory is unreachable). Try again in a moment.",
-    )
-        .into_response()
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    notice: Option<String>,
+    message: String,
 }
 
 /// Messages the login pages show for `?m=`; only these fixed texts, never text from the URL.
@@ -736,7 +757,7 @@ pub async fn change_password(
             .hash_pool
             .generate(Zeroizing::new(form.new.as_bytes().to_vec()), state.web.password_scheme)
             .await
-            .map_err(|err| Error::Unavailable(err.to_string()))?;
+            .map_err(Error::from)?;
         let changes =
             MailboxChanges { password_hash: Some(hash), force_password_change: Some(false), ..Default::default() };
         state.store.update_mailbox(&user_actor(&address), &address, changes).await?;
@@ -919,4 +940,19 @@ async fn mint_sso_token(
         .create_sso_token(&session.id, mailbox, &sso::hash_secret(secret.as_bytes()), impersonator, expires_at)
         .await?;
     Ok(sso::token(id, &secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_answer_by_fault() {
+        let refused = unavailable(Error::refused("domain example.org already has 2 of its 2 allowed mailboxes"));
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "a rule's refusal is the caller's");
+        assert_eq!(unavailable(Error::not_found("mailbox", "x@example.org")).status(), StatusCode::NOT_FOUND);
+        let down = unavailable(Error::Unavailable("database unreachable".into()));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE, "a peer's outage is 'try again'");
+        assert_eq!(unavailable(Error::Internal("bug".into())).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -5,6 +5,7 @@
 //! deletes the row (with the webmail tokens it minted), so a copied cookie stops working at once. Each session
 //! carries its own CSRF token for forms.
 
+use gatehouse_core::clock::now;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -120,10 +121,6 @@ pub struct SessionPolicy {
     pub max: Duration,
     /// Mark cookies `Secure` (the UI is served over https).
     pub secure_cookies: bool,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// 256 random bits, URL-safe base64.

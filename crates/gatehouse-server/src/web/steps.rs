@@ -71,8 +71,9 @@ pub struct CodeForm {
     code: String,
 }
 
+/// The one clock, as the TOTP code check counts time (unsigned seconds).
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    gatehouse_core::clock::now().max(0) as u64
 }
 
 /// The session, whatever its stage, or the login page's redirect.
@@ -390,7 +391,7 @@ pub async fn disable(
         };
         match state.auth.second_factor(&request, "web-totp-disable").await {
             Decision::Allowed { .. } => {}
-            Decision::TempFail { cause } => return Err(Error::Unavailable(cause)),
+            Decision::TempFail { cause } => return Err(cause),
             Decision::Denied { .. } => return Ok("Wrong or already used code; two-factor authentication stays on."),
         }
         state.store.disable_totp(&actor(&session), principal_of(&session)?.as_ref()).await?;
@@ -454,7 +455,7 @@ pub async fn password_required(
             .hash_pool
             .generate(Zeroizing::new(form.new.as_bytes().to_vec()), state.web.password_scheme)
             .await
-            .map_err(|err| Error::Unavailable(err.to_string()))?;
+            .map_err(Error::from)?;
         // The store ends every session of the account with the old password, this one included.
         match session.data.role {
             Role::User => {

@@ -261,7 +261,7 @@ pub(super) async fn create(
         Ok(settings) => settings,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
-    let settings = serde_json::to_value(&settings).map_err(unavailable)?;
+    let settings = serde_json::to_value(&settings).map_err(|err| unavailable(Error::Internal(err.to_string())))?;
     let mut secrets = BTreeMap::new();
     let password = form.get("bind_password");
     if !password.is_empty() {
@@ -468,7 +468,7 @@ async fn run_sync(
     // outcome is in the job log either way.
     let (store, provider) = (state.store.clone(), current.name.clone());
     let run = tokio::spawn(async move { SourceRegistry::new(store).sync(&provider, dry_run, &()).await });
-    let outcome = run.await.map_err(unavailable)?;
+    let outcome = run.await.map_err(|err| unavailable(Error::Internal(format!("the sync task failed: {err}"))))?;
     match outcome {
         Ok(report) => {
             let mut notice = report.summary();
