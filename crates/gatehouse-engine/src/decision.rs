@@ -85,6 +85,52 @@ impl LoginService {
     }
 }
 
+/// What a client proves itself with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A password (or an app password, or a webmail token), as raw bytes — never normalised.
+    Password(Zeroizing<Vec<u8>>),
+    /// An OAuth 2.0 bearer access token (XOAUTH2 / OAUTHBEARER), checked by the identity source that issued it.
+    Bearer(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::Password(_) => "Password([redacted])",
+            Credentials::Bearer(_) => "Bearer([redacted])",
+        })
+    }
+}
+
+impl Credentials {
+    /// A password from bytes.
+    pub fn password(bytes: impl Into<Vec<u8>>) -> Self {
+        Credentials::Password(Zeroizing::new(bytes.into()))
+    }
+
+    /// The secret's bytes, whatever the kind (for cache keys and equal-cost refusals).
+    pub fn secret(&self) -> &[u8] {
+        match self {
+            Credentials::Password(bytes) => bytes,
+            Credentials::Bearer(token) => token.as_bytes(),
+        }
+    }
+
+    /// The password, if these credentials are one.
+    pub fn as_password(&self) -> Option<&Zeroizing<Vec<u8>>> {
+        match self {
+            Credentials::Password(bytes) => Some(bytes),
+            Credentials::Bearer(_) => None,
+        }
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.secret().is_empty()
+    }
+}
+
 /// One login attempt.
 #[derive(Debug, Clone)]
 pub struct LoginRequest {
@@ -92,8 +138,8 @@ pub struct LoginRequest {
     pub username: String,
     /// The SASL authorization id, if the client sent one.
     pub authzid: Option<String>,
-    /// The password or token, as raw bytes (never normalised). Wiped from memory on drop.
-    pub password: Zeroizing<Vec<u8>>,
+    /// The password or token. Wiped from memory on drop.
+    pub credentials: Credentials,
     /// What the login is for.
     pub service: LoginService,
     /// The client's address.

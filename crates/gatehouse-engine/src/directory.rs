@@ -5,6 +5,8 @@ use std::future::Future;
 
 use gatehouse_core::{Error, ProtocolSet};
 
+use crate::Credentials;
+
 /// A mailbox as the engine sees it at login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxLogin {
@@ -196,24 +198,24 @@ pub trait Directory: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
-/// What an identity provider says about a password.
+/// What an identity provider says about credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternalCheck {
-    /// The password is right.
+    /// The credentials are right.
     Valid,
-    /// The password is wrong (or empty).
+    /// The credentials are wrong (or empty).
     Invalid,
     /// The provider has no such account (or several: ambiguous).
     Unknown,
-    /// The provider cannot check passwords (an OpenID Connect provider without a password flow), or is not
-    /// configured: app passwords are the way in.
+    /// The provider cannot check this kind of credentials, or is not configured: app passwords are the way in.
     Unsupported(String),
 }
 
 /// What happened when an unknown address tried to log in and identity providers were asked to create it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provisioning {
-    /// A provider knows the address, the password is right, and the mailbox now exists.
+    /// A provider knows the address, the credentials are right, and the mailbox now exists: the login is
+    /// verified (the engine does not ask the provider a second time).
     Created,
     /// A provider knows the address but the login or the creation was refused (wrong password, no template,
     /// domain missing or full, …).
@@ -222,20 +224,24 @@ pub enum Provisioning {
     NotFound,
 }
 
-/// Password checks at identity providers, for mailboxes whose auth source is one. Errors with
+/// Credential checks at identity providers, for mailboxes whose auth source is one. Errors with
 /// [`gatehouse_core::Fault::Server`] (provider unreachable) make the engine answer "temporary failure".
 pub trait IdentitySources: Send + Sync + 'static {
-    /// Checks `password` for `address` at the provider named `source`.
-    fn check_password(
+    /// Checks `credentials` for `address` at the provider named `source`.
+    fn authenticate(
         &self,
         source: &str,
         address: &str,
-        password: &[u8],
+        credentials: &Credentials,
     ) -> impl Future<Output = Result<ExternalCheck, Error>> + Send;
 
     /// For an address without a mailbox: asks the providers that create mailboxes on first login to check
-    /// the password and, if it is right, to create the mailbox.
-    fn provision(&self, address: &str, password: &[u8]) -> impl Future<Output = Result<Provisioning, Error>> + Send;
+    /// the credentials and, if they are right, to create the mailbox.
+    fn provision(
+        &self,
+        address: &str,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Provisioning, Error>> + Send;
 }
 
 /// No identity providers: every IdP-bound mailbox needs an app password.
@@ -243,11 +249,16 @@ pub trait IdentitySources: Send + Sync + 'static {
 pub struct NoIdentitySources;
 
 impl IdentitySources for NoIdentitySources {
-    async fn check_password(&self, source: &str, _address: &str, _password: &[u8]) -> Result<ExternalCheck, Error> {
+    async fn authenticate(
+        &self,
+        source: &str,
+        _address: &str,
+        _credentials: &Credentials,
+    ) -> Result<ExternalCheck, Error> {
         Ok(ExternalCheck::Unsupported(format!("no identity provider '{source}' is available")))
     }
 
-    async fn provision(&self, _address: &str, _password: &[u8]) -> Result<Provisioning, Error> {
+    async fn provision(&self, _address: &str, _credentials: &Credentials) -> Result<Provisioning, Error> {
         Ok(Provisioning::NotFound)
     }
 }

@@ -253,11 +253,16 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             Err(err) if err.fault() == Fault::Server => return self.during_outage(request, &name.target, err),
             Err(err) => return lookup_failed(err),
         };
-        if found.is_none() && name.target.contains('@') && !request.password.is_empty() {
+        // A mailbox an identity provider just created on this login: the provider verified the credentials.
+        let mut verified_by_source = false;
+        if found.is_none() && name.target.contains('@') && !request.credentials.is_empty() {
             // An address Gatehouse does not know may belong to an identity provider that creates mailboxes on
             // first login.
-            match self.sources.provision(&name.target, &request.password).await {
-                Ok(Provisioning::Created) => found = try_lookup!(self.directory.mailbox(&name.target).await),
+            match self.sources.provision(&name.target, &request.credentials).await {
+                Ok(Provisioning::Created) => {
+                    found = try_lookup!(self.directory.mailbox(&name.target).await);
+                    verified_by_source = true;
+                }
                 Ok(Provisioning::Refused(why)) => return Decision::denied(DenyReason::UnknownUser, why),
                 Ok(Provisioning::NotFound) => {}
                 Err(err) => return lookup_failed(err),
@@ -265,7 +270,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
         // What the database says now replaces what is remembered from an older revision, whatever this login's
         // outcome: a mailbox seen deactivated (or gone) just before an outage does not come back from memory.
-        let key = self.cache.key(request.service.as_str(), &name.target, None, &request.password);
+        let key = self.cache.key(request.service.as_str(), &name.target, None, request.credentials.secret());
         let remembered = self.cache.get(&key);
         let Some(mailbox) = found else {
             if remembered.is_some() {
@@ -286,7 +291,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
         // A webmail single-sign-on token (SOGo logging in for a web session): its own gate, never cached, so
         // it stops working the moment the session ends.
-        if let Some((id, secret)) = sso::parse(&request.password) {
+        if let Some((id, secret)) = request.credentials.as_password().and_then(|password| sso::parse(password)) {
             return self.sso_login(request, &mailbox, id, secret).await;
         }
         if let LoginService::Protocol(service) = request.service
@@ -306,8 +311,13 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
 
         // 4. App password, then 5. the primary credential.
-        let (decision, expires_at) = match app_password::parse(&request.password) {
+        let app = request.credentials.as_password().and_then(|password| app_password::parse(password));
+        let (decision, expires_at) = match app {
             Some((id, secret)) => self.app_password_login(request, &mailbox, id, secret).await,
+            // The provider that created the mailbox a moment ago checked these credentials: once is enough.
+            None if verified_by_source => {
+                (Decision::allowed(&mailbox.address, None, Via::Password, false), Some(now() + EXTERNAL_CACHE_SECONDS))
+            }
             None if mailbox.auth_source != LOCAL => {
                 (self.external_login(request, &mailbox).await, Some(now() + EXTERNAL_CACHE_SECONDS))
             }
@@ -332,7 +342,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// else is a temporary failure, never a refusal.
     fn during_outage(&self, request: &LoginRequest, target: &str, err: Error) -> Decision {
         let grace = self.config.outage_grace.as_secs() as i64;
-        let key = self.cache.key(request.service.as_str(), target, None, &request.password);
+        let key = self.cache.key(request.service.as_str(), target, None, request.credentials.secret());
         let at = now();
         match self.cache.get(&key) {
             Some(hit)
@@ -375,7 +385,8 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// Refuses after hashing against a dummy of the same cost as a real verification, so timing does not
     /// tell whether the account or credential exists.
     async fn refuse_after_dummy_hash(&self, request: &LoginRequest, reason: DenyReason, detail: &str) -> Decision {
-        match self.pool.dummy_verify(request.password.clone()).await {
+        let secret = Zeroizing::new(request.credentials.secret().to_vec());
+        match self.pool.dummy_verify(secret).await {
             Ok(()) => Decision::denied(reason, detail),
             Err(err) => pool_failed(err),
         }
@@ -627,7 +638,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             );
         }
         let source = &mailbox.auth_source;
-        match self.sources.check_password(source, &mailbox.address, &request.password).await {
+        match self.sources.authenticate(source, &mailbox.address, &request.credentials).await {
             Ok(ExternalCheck::Valid) => Decision::allowed(mailbox.address.clone(), None, Via::Password, false),
             Ok(ExternalCheck::Invalid) => {
                 Decision::denied(DenyReason::WrongPassword, format!("{source}: wrong password"))
@@ -651,12 +662,18 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 "two-factor authentication is on: mail clients must use an app password",
             );
         }
+        let Some(password) = request.credentials.as_password() else {
+            return Decision::denied(
+                DenyReason::WrongPassword,
+                "bearer tokens open only mailboxes of identity providers",
+            );
+        };
         let Some(stored) = mailbox.password_hash.as_deref().filter(|h| !h.is_empty()) else {
             return self
                 .refuse_after_dummy_hash(request, DenyReason::WrongPassword, "the mailbox has no local password")
                 .await;
         };
-        match self.verify(stored, &request.password).await {
+        match self.verify(stored, password).await {
             Ok(Verification::Match) => {}
             Ok(Verification::Mismatch) => return Decision::denied(DenyReason::WrongPassword, "password mismatch"),
             Ok(Verification::Unsupported(why) | Verification::Malformed(why)) => {
@@ -666,7 +683,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             Err(decision) => return decision,
         }
         if needs_rehash(stored, &self.config.password_scheme) {
-            self.upgrade_hash(mailbox, stored, &request.password).await;
+            self.upgrade_hash(mailbox, stored, password).await;
         }
         Decision::allowed(mailbox.address.clone(), None, Via::Password, false)
     }
@@ -698,14 +715,17 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             return self.unknown_user(request, "no such master user").await;
         };
         let target_mailbox = try_lookup!(self.directory.mailbox(target).await);
-        let key = self.cache.key(request.service.as_str(), target, Some(&master.username), &request.password);
+        let Some(password) = request.credentials.as_password() else {
+            return Decision::denied(DenyReason::WrongPassword, "a master login takes the master user's password");
+        };
+        let key = self.cache.key(request.service.as_str(), target, Some(&master.username), password);
         let cached = self.cache.get(&key).filter(|hit| {
             Some(hit.master_revision) == Some(Some(master.revision))
                 && target_mailbox.as_ref().is_some_and(|m| m.revision == hit.mailbox_revision)
         });
         if cached.is_none() {
             // The master's own password first, so a wrong password learns nothing about the target.
-            match self.verify(&master.password_hash, &request.password).await {
+            match self.verify(&master.password_hash, password).await {
                 Ok(Verification::Match) => {}
                 Ok(_) => {
                     return Decision::denied(

@@ -21,8 +21,8 @@ pub mod sso;
 pub mod totp;
 
 pub use decision::{
-    AccountSteps, AdminLoginRequest, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, RequiredStep,
-    SecondFactorRequest, Via, WebmailOpener,
+    AccountSteps, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService,
+    RequiredStep, SecondFactorRequest, Via, WebmailOpener,
 };
 pub use directory::{
     AdminKind, AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,

@@ -172,7 +172,7 @@ fn request(user: &str, password: &str, service: Service) -> LoginRequest {
     LoginRequest {
         username: user.into(),
         authzid: None,
-        password: Zeroizing::new(password.as_bytes().to_vec()),
+        credentials: Credentials::password(password.as_bytes()),
         service: LoginService::Protocol(service),
         remote_ip: Some("192.0.2.10".parse().unwrap()),
         secured: true,
@@ -297,7 +297,7 @@ async fn app_passwords_cost_exactly_one_hash_and_respect_scope_expiry_and_owner(
 }
 
 #[tokio::test]
-async fn identity_provider_mailboxes_need_an_app_password_for_now() {
+async fn without_identity_sources_provider_mailboxes_need_an_app_password() {
     let f = fixture();
     f.set_mailbox("bob@example.org", |m| m.auth_source = "corp-ldap".into());
     let (decision, hashes) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
@@ -713,4 +713,85 @@ async fn the_second_factor_is_decided_by_the_engine_behind_the_guard() {
     memory.down.store(true, Ordering::Relaxed);
     let down = engine.second_factor(&factor(&recovery[1], "192.0.2.51")).await;
     assert!(matches!(down, Decision::TempFail { .. }), "{down:?}");
+}
+
+/// An identity source that counts how often it is asked, and creates `new@example.org` on first login.
+struct CountingSource {
+    memory: std::sync::Arc<Memory>,
+    authenticated: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    provisioned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl IdentitySources for CountingSource {
+    async fn authenticate(
+        &self,
+        source: &str,
+        _address: &str,
+        credentials: &Credentials,
+    ) -> Result<ExternalCheck, Error> {
+        assert_eq!(source, "corp");
+        self.authenticated.fetch_add(1, Ordering::Relaxed);
+        Ok(match credentials {
+            Credentials::Password(password) if password.as_slice() == b"newpw" => ExternalCheck::Valid,
+            Credentials::Password(_) => ExternalCheck::Invalid,
+            Credentials::Bearer(_) => ExternalCheck::Unsupported("passwords only".into()),
+        })
+    }
+
+    async fn provision(&self, address: &str, credentials: &Credentials) -> Result<Provisioning, Error> {
+        self.provisioned.fetch_add(1, Ordering::Relaxed);
+        if address != "new@example.org" {
+            return Ok(Provisioning::NotFound);
+        }
+        if credentials.as_password().map(|p| p.as_slice()) != Some(b"newpw") {
+            return Ok(Provisioning::Refused("corp: wrong password for a new mailbox".into()));
+        }
+        let mut created = mailbox(9, address, None, "all");
+        created.auth_source = "corp".into();
+        self.memory.mailboxes.lock().unwrap().insert(address.into(), created);
+        Ok(Provisioning::Created)
+    }
+}
+
+#[tokio::test]
+async fn a_first_login_at_an_identity_provider_asks_it_once() {
+    let f = fixture();
+    let authenticated = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let provisioned = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let source = CountingSource {
+        memory: f.memory.clone(),
+        authenticated: authenticated.clone(),
+        provisioned: provisioned.clone(),
+    };
+    let config = EngineConfig { password_scheme: SCHEME, ..EngineConfig::default() };
+    let engine = Engine::with_sources(Dir(f.memory.clone()), source, f.pool.clone(), config);
+    let counts = || (provisioned.load(Ordering::Relaxed), authenticated.load(Ordering::Relaxed));
+
+    let refused = engine.authenticate(&request("new@example.org", "guess", Service::Imap)).await;
+    assert_eq!(reason(&refused), Some(DenyReason::UnknownUser), "{refused:?}");
+    assert!(!f.memory.mailboxes.lock().unwrap().contains_key("new@example.org"), "a wrong password creates nothing");
+    assert_eq!(counts(), (1, 0));
+
+    let first = engine.authenticate(&request("new@example.org", "newpw", Service::Imap)).await;
+    assert!(first.is_allowed(), "{first:?}");
+    assert_eq!(counts(), (2, 0), "the source that created the mailbox checked the password: it is not asked again");
+
+    // The mailbox exists now: another protocol asks the source (not provisioning), a wrong password is wrong.
+    assert!(engine.authenticate(&request("new@example.org", "newpw", Service::Pop3)).await.is_allowed());
+    assert_eq!(counts(), (2, 1));
+    let wrong = engine.authenticate(&request("new@example.org", "oops", Service::Smtp)).await;
+    assert_eq!(reason(&wrong), Some(DenyReason::WrongPassword), "{wrong:?}");
+    assert_eq!(counts(), (2, 2));
+
+    // A bearer token is the source's to judge; a local mailbox never takes one.
+    let bearer = |user: &str| LoginRequest {
+        credentials: Credentials::Bearer(Zeroizing::new("token".into())),
+        ..request(user, "", Service::Imap)
+    };
+    let unsupported = engine.authenticate(&bearer("new@example.org")).await;
+    assert!(!unsupported.is_allowed(), "{unsupported:?}");
+    assert_eq!(counts(), (2, 3));
+    let local = engine.authenticate(&bearer("alice@example.org")).await;
+    assert_eq!(reason(&local), Some(DenyReason::WrongPassword), "{local:?}");
+    assert_eq!(counts(), (2, 3));
 }

@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use gatehouse_engine::{Decision, DenyReason, EntryPoint, LoginRequest, LoginService};
+use gatehouse_engine::{Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService};
 use gatehouse_passwords::Zeroizing;
 use serde::Deserialize;
 use serde_json::json;
@@ -177,7 +177,7 @@ pub async fn auth(
     let request = LoginRequest {
         username: user,
         authzid,
-        password,
+        credentials: Credentials::Password(password),
         service,
         remote_ip: ip(body.remote_ip.as_deref()).or_else(|| ip(body.real_rip.as_deref())),
         secured,

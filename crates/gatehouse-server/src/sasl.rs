@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use gatehouse_engine::{Decision, EntryPoint, LoginRequest, LoginService};
+use gatehouse_engine::{Credentials, Decision, EntryPoint, LoginRequest, LoginService};
 use gatehouse_passwords::Zeroizing;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -234,7 +234,7 @@ async fn decide(
     let login = LoginRequest {
         username: username.clone(),
         authzid,
-        password,
+        credentials: Credentials::Password(password),
         service,
         remote_ip: request.remote_ip,
         secured: request.secured,

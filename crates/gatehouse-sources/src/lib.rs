@@ -1,13 +1,41 @@
-//! Identity sources share one shape: whatever a source is, it yields an [`ExternalAccount`], and the provisioning
-//! rules shared by all of them decide what that account means for the mailbox ([`provisioning`]: which template
-//! applies, the update on login, whole sync runs). The source clients themselves live beside it ([`ldap`]), and
-//! [`SourceRegistry`] is what the login engine, the CLI and the scheduler talk to.
+//! Identity sources share one shape: whatever a source is, it checks [`Credentials`] and lists accounts as
+//! [`ExternalAccount`]s, and the provisioning rules shared by all of them decide what an account means for the
+//! mailbox ([`provisioning`]: which template applies, create on login, the update on login, whole sync runs).
+//!
+//! - Each kind of source is one folder: `ldap/` with `config` (its settings, which embed the shared
+//!   [`provisioning::ProvisioningSettings`]), `pool` (connections), `lookup` (searches, binds) and `mod` (the
+//!   client itself).
+//! - [`dispatch`]: the one enum of sources ([`Source`]) and of their typed settings ([`SourceSettings`]), and the
+//!   one place that matches on the kind.
+//! - [`SourceRegistry`]: what the login engine, the CLI and the scheduler talk to; it builds sources from the
+//!   store and caches them until the provider is edited.
+//!
+//! Adding a kind touches its folder, one arm in each enum of [`dispatch`], and its settings form (the CLI takes
+//! the settings as JSON; the admin page has a fieldset per kind beside the shared provisioning fields).
 
+pub mod dispatch;
 pub mod ldap;
 pub mod provisioning;
 pub mod registry;
 
+pub use dispatch::{Source, SourceSettings};
+pub use gatehouse_engine::Credentials;
 pub use registry::SourceRegistry;
+
+/// What a source says about credentials for an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLogin {
+    /// The credentials are right.
+    Valid(ExternalAccount),
+    /// The account exists but the credentials are wrong (or empty).
+    WrongPassword,
+    /// No account matches.
+    NotFound,
+    /// Several accounts match: refused, because the login would be ambiguous.
+    Ambiguous(usize),
+    /// This source cannot check this kind of credentials.
+    Unsupported(String),
+}
 
 use std::collections::BTreeMap;
 

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use gatehouse_core::{Error, Fault, MailboxAddress};
 use gatehouse_store::{
-    Actor, ActorRole, DEPROVISIONED_BY, Domain, Mailbox, MailboxChanges, NewMailbox, Store, TEMPLATE_HASH,
+    Actor, ActorRole, DEPROVISIONED_BY, Domain, IdentityProvider, Mailbox, MailboxChanges, NewMailbox, Store,
+    TEMPLATE_HASH,
 };
 use serde::{Deserialize, Serialize};
 
@@ -42,26 +43,65 @@ impl std::fmt::Display for DeprovisionPolicy {
     }
 }
 
-/// The provisioning settings every identity provider has.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The provisioning settings every identity provider has, embedded in each kind's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvisioningSettings {
-    /// Create the mailbox when an account without one logs in.
+    /// Create the mailbox when an account without one logs in (in an existing, active domain).
+    #[serde(default)]
     pub create_on_login: bool,
-    /// Template for new mailboxes whose values match no mapping (never used for updates).
+    /// Template for new mailboxes whose values match no mapping (never used for updates); without it they are
+    /// refused.
+    #[serde(default)]
     pub default_template: Option<String>,
     /// The periodic sync updates existing mailboxes of this provider.
+    #[serde(default)]
     pub periodic_sync: bool,
     /// The periodic sync creates mailboxes for accounts that have none.
+    #[serde(default)]
     pub import_users: bool,
     /// Minutes between periodic runs.
+    #[serde(default = "default_sync_interval")]
     pub sync_interval_minutes: u64,
     /// What happens to mailboxes whose account is gone or disabled.
+    #[serde(default)]
     pub deprovision: DeprovisionPolicy,
     /// A run that would deactivate more than this share (percent) of the provider's mailboxes is refused.
+    #[serde(default = "default_threshold")]
     pub deprovision_threshold_percent: u8,
 }
 
+fn default_sync_interval() -> u64 {
+    15
+}
+
+fn default_threshold() -> u8 {
+    10
+}
+
+impl Default for ProvisioningSettings {
+    fn default() -> Self {
+        ProvisioningSettings {
+            create_on_login: false,
+            default_template: None,
+            periodic_sync: false,
+            import_users: false,
+            sync_interval_minutes: default_sync_interval(),
+            deprovision: DeprovisionPolicy::Ignore,
+            deprovision_threshold_percent: default_threshold(),
+        }
+    }
+}
+
 impl ProvisioningSettings {
+    /// The settings within their bounds (an interval of at least a minute, a threshold of at most 100 %).
+    pub fn bounded(&self) -> Self {
+        ProvisioningSettings {
+            sync_interval_minutes: self.sync_interval_minutes.max(1),
+            deprovision_threshold_percent: self.deprovision_threshold_percent.min(100),
+            ..self.clone()
+        }
+    }
+
     /// Whether periodic runs are wanted at all.
     pub fn sync_enabled(&self) -> bool {
         self.periodic_sync || self.import_users || self.deprovision == DeprovisionPolicy::Deactivate
@@ -71,6 +111,38 @@ impl ProvisioningSettings {
 /// The template an account's values select, through the provider's mappings (value → template).
 pub fn mapped_template<'m>(account: &ExternalAccount, mappings: &'m [(String, String)]) -> Option<&'m str> {
     select_template(&account.template_values, mappings)
+}
+
+/// The template a new mailbox for `account` gets: the mapped one, else the provider's default; without either
+/// the mailbox is not created, and the error says why.
+pub fn template_for_new(
+    account: &ExternalAccount,
+    mappings: &[(String, String)],
+    settings: &ProvisioningSettings,
+) -> Result<String, String> {
+    mapped_template(account, mappings).map(str::to_string).or_else(|| settings.default_template.clone()).ok_or_else(
+        || format!("no template is mapped from {:?} and there is no default template", account.template_values),
+    )
+}
+
+/// The mailbox created for `account` of `provider` (on first login or by a sync).
+pub fn new_mailbox(provider: &str, address: MailboxAddress, template: String, account: ExternalAccount) -> NewMailbox {
+    let mut new = NewMailbox::new(address);
+    new.display_name = account.mailbox_display_name();
+    new.auth_source = Some(provider.to_string());
+    new.template = Some(template);
+    new.external_id = Some(account.subject).filter(|s| !s.is_empty());
+    new
+}
+
+/// A stored provider's mappings as (attribute value, template) pairs.
+pub fn provider_mappings(provider: &IdentityProvider) -> Vec<(String, String)> {
+    provider.mappings.iter().map(|m| (m.attribute_value.clone(), m.template.clone())).collect()
+}
+
+/// Who a provider's changes are recorded as in the audit log.
+pub fn provider_actor(provider: &str) -> Actor {
+    Actor { name: format!("idp:{provider}"), role: ActorRole::System }
 }
 
 /// The changes `account` asks for on its existing `mailbox`, or `None` when the mailbox is up to date.
@@ -267,7 +339,7 @@ pub fn plan_sync(
             }
             None if !account.enabled || !settings.import_users => plan.not_imported += 1,
             None => {
-                let template = mapped.map(str::to_string).or_else(|| settings.default_template.clone());
+                let template = template_for_new(&account, input.mappings, settings);
                 let domain = address.domain().as_str();
                 let refusal = match input.domains.get(domain) {
                     None => Some(format!("domain {domain} is not hosted here")),
@@ -282,17 +354,11 @@ pub fn plan_sync(
                     continue;
                 }
                 match template {
-                    Some(template) => {
+                    Ok(template) => {
                         *creations.entry(domain.to_string()).or_default() += 1;
                         plan.actions.push(SyncAction::Create { address, template, account })
                     }
-                    None => plan.skipped.push(Skipped {
-                        address: text,
-                        reason: format!(
-                            "no template is mapped from {:?} and there is no default template",
-                            account.template_values
-                        ),
-                    }),
+                    Err(reason) => plan.skipped.push(Skipped { address: text, reason }),
                 }
             }
         }
@@ -418,7 +484,7 @@ pub async fn apply_plan(
     for skipped in plan.skipped {
         report.skip(skipped);
     }
-    let actor = Actor { name: format!("idp:{provider}"), role: ActorRole::System };
+    let actor = provider_actor(provider);
     let total = plan.actions.len();
     let mut done = 0;
     // New mailboxes go in batches (one durable commit per batch, a savepoint per mailbox); the rest one by one.
@@ -435,12 +501,7 @@ pub async fn apply_plan(
                 .into_iter()
                 .filter_map(|action| match action {
                     SyncAction::Create { address, template, account } => {
-                        let mut new = NewMailbox::new(address);
-                        new.display_name = account.mailbox_display_name();
-                        new.auth_source = Some(provider.to_string());
-                        new.template = Some(template);
-                        new.external_id = Some(account.subject).filter(|s| !s.is_empty());
-                        Some(new)
+                        Some(new_mailbox(provider, address, template, account))
                     }
                     _ => None,
                 })

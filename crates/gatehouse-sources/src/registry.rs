@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::{Error, Fault, MailboxAddress};
 use gatehouse_engine::{ExternalCheck, IdentitySources, Provisioning};
-use gatehouse_store::{Actor, ActorRole, Domain, IdentityProvider, IdentityProviderKind, NewMailbox, Store};
+use gatehouse_store::{Domain, IdentityProvider, Store};
 use tokio::sync::RwLock;
 
-use crate::ExternalAccount;
-use crate::ldap::{LdapDirectory, LdapLogin, LdapSettings};
-use crate::provisioning::{SyncInput, SyncReport, account_changes, apply_plan, mapped_template, plan_sync};
+use crate::provisioning::{
+    SyncInput, SyncReport, account_changes, apply_plan, mapped_template, new_mailbox, plan_sync, provider_actor,
+    provider_mappings, template_for_new,
+};
+use crate::{Credentials, ExternalAccount, Source, SourceLogin, SourceSettings};
 
 /// Job-log name of a sync run.
 pub const SYNC_JOB: &str = "sync";
@@ -46,13 +48,11 @@ pub trait SyncProgress: Send + Sync {
 
 impl SyncProgress for () {}
 
-/// Name of the secret holding an LDAP provider's service-account password.
-pub const LDAP_BIND_PASSWORD: &str = "bind_password";
-
 /// The identity providers of one Gatehouse.
 pub struct SourceRegistry {
     store: Store,
-    ldap: RwLock<HashMap<String, (i64, Arc<LdapDirectory>)>>,
+    /// Built sources by provider name, with the provider's `modified_at` when built.
+    sources: RwLock<HashMap<String, (i64, Arc<Source>)>>,
     /// This process's name on job leases.
     holder: String,
 }
@@ -65,102 +65,100 @@ impl SourceRegistry {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
         let holder =
             format!("{}:{}:{nanos:08x}", if host.is_empty() { "gatehouse" } else { &host }, std::process::id());
-        SourceRegistry { store, ldap: RwLock::new(HashMap::new()), holder }
+        SourceRegistry { store, sources: RwLock::new(HashMap::new()), holder }
     }
 
-    /// The LDAP client of a stored provider, built (or rebuilt after an edit) as needed.
-    pub async fn ldap(&self, provider: &IdentityProvider) -> Result<Arc<LdapDirectory>, Error> {
-        if let Some((modified, directory)) = self.ldap.read().await.get(&provider.name)
+    /// The source of a stored provider, built (or rebuilt after an edit) as needed.
+    pub async fn source(&self, provider: &IdentityProvider) -> Result<Arc<Source>, Error> {
+        if let Some((modified, source)) = self.sources.read().await.get(&provider.name)
             && *modified == provider.modified_at
         {
-            return Ok(directory.clone());
+            return Ok(source.clone());
         }
-        let directory = Arc::new(ldap_directory(&self.store, provider).await?);
-        self.ldap.write().await.insert(provider.name.clone(), (provider.modified_at, directory.clone()));
-        Ok(directory)
+        let source = Arc::new(build_source(&self.store, provider).await?);
+        self.sources.write().await.insert(provider.name.clone(), (provider.modified_at, source.clone()));
+        Ok(source)
     }
 }
 
-/// Builds the LDAP client of a stored provider (settings plus its bind password).
-pub async fn ldap_directory(store: &Store, provider: &IdentityProvider) -> Result<LdapDirectory, Error> {
-    let settings: LdapSettings = serde_json::from_value(provider.settings.clone()).map_err(|err| {
-        Error::Internal(format!("identity provider {}: stored LDAP settings are invalid: {err}", provider.name))
+/// Builds the source of a stored provider from its settings and secrets.
+pub async fn build_source(store: &Store, provider: &IdentityProvider) -> Result<Source, Error> {
+    if !SourceSettings::is_known_kind(provider.kind) {
+        return Err(Error::invalid(format!(
+            "identity provider '{}' is of kind {}, which this Gatehouse cannot use",
+            provider.name, provider.kind
+        )));
+    }
+    let settings = SourceSettings::parse(provider.kind, &provider.settings).map_err(|err| {
+        Error::Internal(format!("identity provider {}: the stored settings are invalid: {err}", provider.name))
     })?;
     let secrets = store.identity_provider_secrets(&provider.name).await?;
-    let password = secrets.get(LDAP_BIND_PASSWORD).cloned().unwrap_or_default();
-    LdapDirectory::new(settings, password)
+    Source::build(settings, &secrets)
 }
 
 impl IdentitySources for SourceRegistry {
-    async fn check_password(&self, source: &str, address: &str, password: &[u8]) -> Result<ExternalCheck, Error> {
+    async fn authenticate(
+        &self,
+        source: &str,
+        address: &str,
+        credentials: &Credentials,
+    ) -> Result<ExternalCheck, Error> {
         let Some(provider) = self.store.identity_provider(source).await? else {
             return Ok(ExternalCheck::Unsupported(format!("no identity provider is named '{source}'")));
         };
         if !provider.active {
             return Ok(ExternalCheck::Unsupported(format!("identity provider '{source}' is inactive")));
         }
-        match provider.kind {
-            IdentityProviderKind::Ldap => {
-                let address = MailboxAddress::parse(address)?;
-                let directory = self.ldap(&provider).await?;
-                Ok(match directory.authenticate(&address, password).await? {
-                    LdapLogin::Valid(account) => {
-                        // The login stands even if the update cannot be made now; the next login or sync retries.
-                        if let Err(err) = self.update_on_login(&provider, &address, &account).await {
-                            tracing::warn!(provider = source, %address, "updating the mailbox after login failed: {err}");
-                        }
-                        ExternalCheck::Valid
-                    }
-                    LdapLogin::WrongPassword => ExternalCheck::Invalid,
-                    LdapLogin::NotFound => ExternalCheck::Unknown,
-                    LdapLogin::Ambiguous(count) => {
-                        tracing::warn!(provider = source, %address, count, "several LDAP entries match; login refused");
-                        ExternalCheck::Unknown
-                    }
-                })
+        let address = MailboxAddress::parse(address)?;
+        let built = self.source(&provider).await?;
+        Ok(match built.authenticate(&address, credentials).await? {
+            SourceLogin::Valid(account) => {
+                // The login stands even if the update cannot be made now; the next login or sync retries.
+                if let Err(err) = self.update_on_login(&provider, &address, &account).await {
+                    tracing::warn!(provider = source, %address, "updating the mailbox after login failed: {err}");
+                }
+                ExternalCheck::Valid
             }
-            other => Ok(ExternalCheck::Unsupported(format!("{other} providers do not check passwords yet"))),
-        }
+            SourceLogin::WrongPassword => ExternalCheck::Invalid,
+            SourceLogin::NotFound => ExternalCheck::Unknown,
+            SourceLogin::Ambiguous(count) => {
+                tracing::warn!(provider = source, %address, count, "several accounts match; login refused");
+                ExternalCheck::Unknown
+            }
+            SourceLogin::Unsupported(why) => ExternalCheck::Unsupported(format!("{source}: {why}")),
+        })
     }
 
-    async fn provision(&self, address: &str, password: &[u8]) -> Result<Provisioning, Error> {
+    async fn provision(&self, address: &str, credentials: &Credentials) -> Result<Provisioning, Error> {
         let address = MailboxAddress::parse(address)?;
         for provider in self.store.list_identity_providers().await? {
-            if !provider.active || provider.kind != IdentityProviderKind::Ldap {
+            if !provider.active || !SourceSettings::is_known_kind(provider.kind) {
                 continue;
             }
-            let directory = self.ldap(&provider).await?;
-            if !directory.settings().create_on_login {
+            let source = self.source(&provider).await?;
+            let settings = source.provisioning();
+            if !settings.create_on_login {
                 continue;
             }
-            let account = match directory.authenticate(&address, password).await? {
-                LdapLogin::Valid(account) => account,
-                LdapLogin::NotFound => continue,
-                LdapLogin::WrongPassword => {
+            let account = match source.authenticate(&address, credentials).await? {
+                SourceLogin::Valid(account) => account,
+                SourceLogin::NotFound | SourceLogin::Unsupported(_) => continue,
+                SourceLogin::WrongPassword => {
                     return Ok(Provisioning::Refused(format!("{}: wrong password for a new mailbox", provider.name)));
                 }
-                LdapLogin::Ambiguous(count) => {
-                    return Ok(Provisioning::Refused(format!("{}: {count} entries match", provider.name)));
+                SourceLogin::Ambiguous(count) => {
+                    return Ok(Provisioning::Refused(format!("{}: {count} accounts match", provider.name)));
                 }
             };
-            let mappings = mappings(&provider);
-            let template = mapped_template(&account, &mappings)
-                .map(str::to_string)
-                .or_else(|| directory.settings().default_template.clone());
-            let Some(template) = template else {
-                let why = format!(
-                    "{}: no template is mapped from {:?} and there is no default template",
-                    provider.name, account.template_values
-                );
-                tracing::warn!(%address, "not creating the mailbox: {why}");
-                return Ok(Provisioning::Refused(why));
+            let template = match template_for_new(&account, &provider_mappings(&provider), &settings) {
+                Ok(template) => template,
+                Err(why) => {
+                    tracing::warn!(%address, provider = provider.name, "not creating the mailbox: {why}");
+                    return Ok(Provisioning::Refused(format!("{}: {why}", provider.name)));
+                }
             };
-            let mut new = NewMailbox::new(address.clone());
-            new.display_name = account.mailbox_display_name();
-            new.auth_source = Some(provider.name.clone());
-            new.template = Some(template.clone());
-            new.external_id = Some(account.subject.clone());
-            return match self.store.create_mailbox(&actor(&provider), new).await {
+            let new = new_mailbox(&provider.name, address.clone(), template.clone(), account);
+            return match self.store.create_mailbox(&provider_actor(&provider.name), new).await {
                 Ok(_) => {
                     tracing::info!(%address, provider = provider.name, template, "mailbox created on first login");
                     Ok(Provisioning::Created)
@@ -174,16 +172,6 @@ impl IdentitySources for SourceRegistry {
         }
         Ok(Provisioning::NotFound)
     }
-}
-
-/// A provider's mappings as (attribute value, template) pairs.
-fn mappings(provider: &IdentityProvider) -> Vec<(String, String)> {
-    provider.mappings.iter().map(|m| (m.attribute_value.clone(), m.template.clone())).collect()
-}
-
-/// Who a provider's changes are recorded as in the audit log.
-fn actor(provider: &IdentityProvider) -> Actor {
-    Actor { name: format!("idp:{}", provider.name), role: ActorRole::System }
 }
 
 impl SourceRegistry {
@@ -203,7 +191,7 @@ impl SourceRegistry {
         if mailbox.auth_source != provider.name {
             return Ok(());
         }
-        let mappings = mappings(provider);
+        let mappings = provider_mappings(provider);
         let templates = self.store.template_hashes().await?;
         let mapped = mapped_template(account, &mappings);
         let Some(mut changes) = account_changes(&provider.name, &mailbox, account, mapped, &templates) else {
@@ -212,7 +200,7 @@ impl SourceRegistry {
         // Logging in is not how a deprovisioned mailbox comes back (it could not log in anyway); the sync does it.
         changes.deprovisioned_by = None;
         tracing::info!(provider = provider.name, %address, template = ?changes.template, "updating the mailbox from the directory");
-        self.store.update_mailbox(&actor(provider), address, changes).await.map(drop)
+        self.store.update_mailbox(&provider_actor(&provider.name), address, changes).await.map(drop)
     }
 
     /// Runs a sync of provider `name`: reads every account, plans, and (unless `dry_run`) applies the plan.
@@ -286,14 +274,9 @@ impl SourceRegistry {
         progress: &dyn SyncProgress,
     ) -> (Option<SyncReport>, Result<(), Error>) {
         let listed = async {
-            match provider.kind {
-                IdentityProviderKind::Ldap => {
-                    let directory = self.ldap(provider).await?;
-                    let accounts = directory.list_accounts(&|n| progress.reading(n)).await?;
-                    Ok((directory.settings().provisioning(), accounts))
-                }
-                other => Err(Error::invalid(format!("{other} providers cannot be synchronised yet"))),
-            }
+            let source = self.source(provider).await?;
+            let accounts = source.list_accounts(&|n| progress.reading(n)).await?;
+            Ok::<_, Error>((source.provisioning(), accounts))
         };
         let prepared = async {
             let (settings, accounts) = listed.await?;
@@ -307,7 +290,7 @@ impl SourceRegistry {
             Ok(prepared) => prepared,
             Err(err) => return (None, Err(err)),
         };
-        let mappings = mappings(provider);
+        let mappings = provider_mappings(provider);
         let input = SyncInput {
             provider: &provider.name,
             settings: &settings,
@@ -338,10 +321,10 @@ impl SourceRegistry {
             if !provider.active {
                 continue;
             }
-            let settings = match provider.kind {
-                IdentityProviderKind::Ldap => self.ldap(&provider).await?.settings().provisioning(),
-                _ => continue,
-            };
+            if !SourceSettings::is_known_kind(provider.kind) {
+                continue;
+            }
+            let settings = self.source(&provider).await?.provisioning();
             if !settings.sync_enabled() {
                 continue;
             }

@@ -2,7 +2,8 @@
 //! CA checks, multi-valued attributes, ambiguous and unknown entries, empty passwords, failover and outages.
 
 use gatehouse_core::{Error, Fault, MailboxAddress, Secret};
-use gatehouse_sources::ldap::{LdapDirectory, LdapLogin, LdapSecurity, LdapSettings};
+use gatehouse_sources::SourceLogin;
+use gatehouse_sources::ldap::{LdapDirectory, LdapSecurity, LdapSettings};
 use gatehouse_testkit::slapd::{Slapd, make_ca};
 
 const PEOPLE: &str = "dn: uid=carol,ou=people,dc=example,dc=org
@@ -47,15 +48,9 @@ fn settings(slapd: &Slapd, security: LdapSecurity) -> LdapSettings {
         template_attribute: Some("employeeType".into()),
         display_name_attribute: "displayName".into(),
         timeout_seconds: 5,
-        create_on_login: false,
-        default_template: None,
         sync_filter: None,
         disabled_filter: None,
-        periodic_sync: false,
-        import_users: false,
-        sync_interval_minutes: 15,
-        deprovision: Default::default(),
-        deprovision_threshold_percent: 10,
+        provisioning: Default::default(),
     }
 }
 
@@ -72,7 +67,7 @@ async fn bind_authentication_over_plain_starttls_and_ldaps() {
     let Some(slapd) = Slapd::start(PEOPLE) else { return };
     for security in [LdapSecurity::Plain, LdapSecurity::StartTls, LdapSecurity::Ldaps] {
         let ldap = directory(settings(&slapd, security));
-        let LdapLogin::Valid(account) = ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap()
+        let SourceLogin::Valid(account) = ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap()
         else {
             panic!("carol should log in over {security:?}");
         };
@@ -80,8 +75,11 @@ async fn bind_authentication_over_plain_starttls_and_ldaps() {
         assert_eq!(account.address, "carol@example.org");
         assert_eq!(account.display_name.as_deref(), Some("Carol Example"));
         assert_eq!(account.attributes["employeetype"], vec!["staff".to_string(), "it".to_string()]);
-        assert_eq!(ldap.authenticate(&address("carol@example.org"), b"wrong").await.unwrap(), LdapLogin::WrongPassword);
-        assert_eq!(ldap.authenticate(&address("nobody@example.org"), b"x").await.unwrap(), LdapLogin::NotFound);
+        assert_eq!(
+            ldap.authenticate(&address("carol@example.org"), b"wrong").await.unwrap(),
+            SourceLogin::WrongPassword
+        );
+        assert_eq!(ldap.authenticate(&address("nobody@example.org"), b"x").await.unwrap(), SourceLogin::NotFound);
     }
 }
 
@@ -90,13 +88,16 @@ async fn empty_passwords_ambiguous_entries_and_filter_values_are_refused() {
     let Some(slapd) = Slapd::start(PEOPLE) else { return };
     let ldap = directory(settings(&slapd, LdapSecurity::Plain));
     // An empty simple bind would be an anonymous bind, which slapd accepts: it must never reach the server.
-    assert_eq!(ldap.authenticate(&address("carol@example.org"), b"").await.unwrap(), LdapLogin::WrongPassword);
-    assert_eq!(ldap.authenticate(&address("dave@example.org"), b"davepw").await.unwrap(), LdapLogin::Ambiguous(2));
+    assert_eq!(ldap.authenticate(&address("carol@example.org"), b"").await.unwrap(), SourceLogin::WrongPassword);
+    assert_eq!(ldap.authenticate(&address("dave@example.org"), b"davepw").await.unwrap(), SourceLogin::Ambiguous(2));
     // A filter on the local part: values are escaped, so a crafted name cannot widen the search.
     let by_uid = LdapSettings { user_filter: "(uid=%n)".into(), ..settings(&slapd, LdapSecurity::Plain) };
     let ldap = directory(by_uid);
-    assert!(matches!(ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap(), LdapLogin::Valid(_)));
-    assert_eq!(ldap.authenticate(&address("dave+x@example.org"), b"davepw").await.unwrap(), LdapLogin::NotFound);
+    assert!(matches!(
+        ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap(),
+        SourceLogin::Valid(_)
+    ));
+    assert_eq!(ldap.authenticate(&address("dave+x@example.org"), b"davepw").await.unwrap(), SourceLogin::NotFound);
     assert_eq!(gatehouse_sources::ldap::user_filter("(uid=%n)", &address("a=b@example.org")), "(uid=a=b)");
     let filter_without_placeholder =
         LdapSettings { user_filter: "(objectClass=*)".into(), ..settings(&slapd, LdapSecurity::Plain) };
@@ -113,7 +114,7 @@ async fn certificates_are_checked_unless_told_otherwise() {
         assert_eq!(err.fault(), Fault::Server, "{err}");
         let ignored = LdapSettings { ca_file: None, ignore_tls_errors: true, ..settings(&slapd, security) };
         let login = directory(ignored).authenticate(&address("carol@example.org"), b"carolpw").await.unwrap();
-        assert!(matches!(login, LdapLogin::Valid(_)), "{security:?} with ignore_tls_errors");
+        assert!(matches!(login, SourceLogin::Valid(_)), "{security:?} with ignore_tls_errors");
     }
 }
 
@@ -124,7 +125,10 @@ async fn every_host_is_tried_and_an_outage_is_a_temporary_failure() {
     let failover =
         LdapSettings { hosts: vec!["127.0.0.2".into(), "127.0.0.1".into()], ..settings(&slapd, LdapSecurity::Plain) };
     let ldap = directory(failover);
-    assert!(matches!(ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap(), LdapLogin::Valid(_)));
+    assert!(matches!(
+        ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap(),
+        SourceLogin::Valid(_)
+    ));
     slapd.stop();
     let err = ldap.authenticate(&address("carol@example.org"), b"carolpw").await.unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err}");

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Secret};
-use gatehouse_engine::{ExternalCheck, IdentitySources};
+use gatehouse_engine::{Credentials, ExternalCheck, IdentitySources};
 use gatehouse_sources::SourceRegistry;
-use gatehouse_sources::registry::{LDAP_BIND_PASSWORD, SYNC_JOB};
+use gatehouse_sources::dispatch::LDAP_BIND_PASSWORD;
+use gatehouse_sources::registry::SYNC_JOB;
 use gatehouse_store::{
     Actor, DEPROVISIONED_BY, IdentityProviderChanges, IdentityProviderKind, LogFilter, MailboxChanges, NewDomain,
     NewIdentityProvider, NewTemplate, Store, TemplateChanges,
@@ -246,12 +247,18 @@ async fn thresholds_disabled_entries_and_due_runs(store: Store) {
     // A login brings the mailbox up to date at once (u2 moves from staff to IT); it never activates one.
     let mods = vec![Mod::Replace("employeeType", ["it"].into()), Mod::Replace("displayName", ["Two"].into())];
     ldap.modify(&dn(2), mods).await.unwrap().success().unwrap();
-    assert_eq!(registry.check_password("corp", &mail(2), b"pw2").await.unwrap(), ExternalCheck::Valid);
+    assert_eq!(
+        registry.authenticate("corp", &mail(2), &Credentials::password(b"pw2")).await.unwrap(),
+        ExternalCheck::Valid
+    );
     let u2 = store.mailbox(&address(&mail(2))).await.unwrap();
     assert_eq!((u2.template.as_deref(), u2.quota_mib, u2.display_name.as_str()), (Some("it"), 4096, "Two"));
     let changes = MailboxChanges { active: Some(false), ..Default::default() };
     store.update_mailbox(&Actor::cli(), &address(&mail(6)), changes).await.unwrap();
-    assert_eq!(registry.check_password("corp", &mail(6), b"pw6").await.unwrap(), ExternalCheck::Valid);
+    assert_eq!(
+        registry.authenticate("corp", &mail(6), &Credentials::password(b"pw6")).await.unwrap(),
+        ExternalCheck::Valid
+    );
     assert!(!store.mailbox(&address(&mail(6))).await.unwrap().active, "a login never re-activates");
 
     // Disabled at the source: deactivated like a deleted entry, and no longer able to log in.
@@ -260,7 +267,10 @@ async fn thresholds_disabled_entries_and_due_runs(store: Store) {
     let disabled = registry.sync("corp", false, &()).await.unwrap();
     assert_eq!(disabled.deactivated, 1, "{disabled:?}");
     assert!(!store.mailbox(&address(&mail(4))).await.unwrap().active);
-    assert_eq!(registry.check_password("corp", &mail(4), b"pw4").await.unwrap(), ExternalCheck::Unknown);
+    assert_eq!(
+        registry.authenticate("corp", &mail(4), &Credentials::password(b"pw4")).await.unwrap(),
+        ExternalCheck::Unknown
+    );
 
     // Three more disappear: 3 of 20 is above a 10 % threshold (2): refused, nothing changed.
     for n in 10..13 {

@@ -60,8 +60,24 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
         "adminpw\n",
     );
     assert_ne!(code, 0, "invalid settings are refused: {stderr}");
+    let mut typo: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    typo["create_on_logon"] = true.into();
+    let (code, _, stderr) = cli(
+        dir.path(),
+        db,
+        &["idp", "add", "corp", "--type", "ldap", "--settings", &typo.to_string(), "--bind-password-stdin"],
+        "adminpw\n",
+    );
+    assert!(code != 0 && stderr.contains("unknown ldap setting(s): create_on_logon"), "a typo is named: {stderr}");
+    let (code, _, stderr) = cli(dir.path(), db, &["idp", "add", "corp", "--type", "oidc", "--settings", "{}"], "");
+    assert!(code != 0 && stderr.contains("cannot use identity providers of kind oidc"), "{stderr}");
+    let (code, _, stderr) = cli(dir.path(), db, &["idp", "edit", "corp", "--settings", "{}"], "");
+    assert!(code != 0 && stderr.contains("does not exist"), "nothing was stored by the refused commands: {stderr}");
     run(&["idp", "add", "corp", "--type", "ldap", "--settings", &settings, "--bind-password-stdin"], "adminpw\n");
+    let (code, _, stderr) = cli(dir.path(), db, &["idp", "edit", "corp", "--settings", "{\"sync_intervall\":5}"], "");
+    assert!(code != 0 && stderr.contains("sync_intervall"), "an edit with a typo is refused: {stderr}");
     let listed = run(&["idp", "list", "--json"], "");
+    assert!(!listed.contains("sync_intervall"), "{listed}");
     assert!(listed.contains("bind_password") && !listed.contains("adminpw"), "secret names only: {listed}");
     let tested = run(&["idp", "test", "corp", "--user", "carol@example.org"], "");
     assert!(

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use gatehouse_core::Service;
-use gatehouse_engine::{Decision, EntryPoint, LoginRequest, LoginService};
+use gatehouse_engine::{Credentials, Decision, EntryPoint, LoginRequest, LoginService};
 use gatehouse_passwords::Zeroizing;
 
 use super::session::{Role, Stage};
@@ -105,7 +105,7 @@ pub async fn auth(
         let request = LoginRequest {
             username: user,
             authzid: None,
-            password,
+            credentials: Credentials::Password(password),
             service: LoginService::Protocol(service),
             remote_ip,
             secured: false,
@@ -114,7 +114,7 @@ pub async fn auth(
         };
         return match state.auth.login(&request).await {
             // The engine refuses master logins (`mailbox*master`) from this entry point.
-            Decision::Allowed { user, .. } => identity(&user, &request.password),
+            Decision::Allowed { user, .. } => identity(&user, request.credentials.secret()),
             Decision::Denied { .. } => unauthorised(service),
             Decision::TempFail { .. } => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         };

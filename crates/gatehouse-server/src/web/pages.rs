@@ -18,7 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, MailboxAddress, ProtocolSet, Service};
 use gatehouse_engine::{
-    AdminKind, AdminLoginRequest, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, app_password, sso,
+    AdminKind, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService,
+    app_password, sso,
 };
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
@@ -400,7 +401,7 @@ pub async fn user_login(
     let request = LoginRequest {
         username: username.clone(),
         authzid: None,
-        password: Zeroizing::new(form.password.into_bytes()),
+        credentials: Credentials::password(form.password.into_bytes()),
         service: LoginService::Web,
         remote_ip: Some(state.web.client_ip(peer, &headers)),
         secured: false,
@@ -732,7 +733,7 @@ pub async fn change_password(
     let request = LoginRequest {
         username: session.data.principal.clone(),
         authzid: None,
-        password: Zeroizing::new(form.current.into_bytes()),
+        credentials: Credentials::password(form.current.into_bytes()),
         service: LoginService::Web,
         remote_ip: Some(state.web.client_ip(peer, &headers)),
         secured: false,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use gatehouse_engine::{Decision, EntryPoint, LoginRequest, LoginService};
+use gatehouse_engine::{Credentials, Decision, EntryPoint, LoginRequest, LoginService};
 
 use super::CommandContext;
 use crate::cli::AuthCommand;
@@ -29,7 +29,7 @@ pub async fn run(ctx: &CommandContext, command: AuthCommand) -> anyhow::Result<(
     let request = LoginRequest {
         username,
         authzid,
-        password,
+        credentials: Credentials::Password(password),
         service,
         remote_ip: rip,
         secured: true,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use gatehouse_core::{MailboxAddress, Secret};
-use gatehouse_sources::ldap::{LdapDirectory, LdapSettings};
-use gatehouse_sources::registry::{LDAP_BIND_PASSWORD, ldap_directory};
+use gatehouse_sources::registry::build_source;
+use gatehouse_sources::{Source, SourceSettings};
 use gatehouse_store::{Actor, IdentityProviderChanges, IdentityProviderKind, NewIdentityProvider};
 
 use super::CommandContext;
@@ -23,18 +23,14 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             let kind: IdentityProviderKind = kind.parse()?;
             let settings: serde_json::Value =
                 serde_json::from_str(&settings).context("--settings must be a JSON object")?;
+            let parsed = SourceSettings::parse(kind, &settings)?;
             let mut secrets = BTreeMap::new();
-            match kind {
-                IdentityProviderKind::Ldap => {
-                    let parsed: LdapSettings =
-                        serde_json::from_value(settings.clone()).context("invalid LDAP settings")?;
-                    let password = read_new_secret_text(bind_password_stdin, "LDAP bind")?;
-                    // Checks what can be checked without the network (hosts, filter, CA file).
-                    LdapDirectory::new(parsed, Secret::new(password.as_str()))?;
-                    secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password.as_str()));
-                }
-                other => bail!("{other} identity providers are not supported yet; only ldap"),
+            for (secret, what) in parsed.secrets() {
+                let text = read_new_secret_text(bind_password_stdin, what)?;
+                secrets.insert(secret.to_string(), Secret::new(text.as_str()));
             }
+            // Checks what can be checked without the network (hosts, filter, CA file).
+            Source::build(parsed, &secrets)?;
             let store = ctx.store().await?;
             let created =
                 store.create_identity_provider(&actor, NewIdentityProvider { name, kind, settings, secrets }).await?;
@@ -87,13 +83,16 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 }
                 changes.settings = Some(merged);
             }
+            let parsed = SourceSettings::parse(provider.kind, changes.settings.as_ref().unwrap_or(&provider.settings))?;
             if bind_password || bind_password_stdin {
-                let password = read_new_secret_text(bind_password_stdin, "LDAP bind")?;
-                changes.secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password.as_str()));
+                for (secret, what) in parsed.secrets() {
+                    let text = read_new_secret_text(bind_password_stdin, what)?;
+                    changes.secrets.insert(secret.to_string(), Secret::new(text.as_str()));
+                }
             }
-            if let (IdentityProviderKind::Ldap, Some(settings)) = (provider.kind, &changes.settings) {
-                let parsed: LdapSettings = serde_json::from_value(settings.clone()).context("invalid LDAP settings")?;
-                LdapDirectory::new(parsed, Secret::new(""))?;
+            if changes.settings.is_some() {
+                // The new settings are checked as far as they can be without the network.
+                Source::build(parsed, &changes.secrets)?;
             }
             let updated = store.update_identity_provider(&actor, &name, changes).await?;
             store.close().await;
@@ -125,14 +124,11 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 .identity_provider(&name)
                 .await?
                 .with_context(|| format!("identity provider '{name}' does not exist"))?;
-            if provider.kind != IdentityProviderKind::Ldap {
-                bail!("testing {} providers is not supported yet", provider.kind);
-            }
-            let directory = ldap_directory(&store, &provider).await?;
+            let source = build_source(&store, &provider).await?;
             store.close().await;
             let sample = user.map(|u| MailboxAddress::parse(&u)).transpose()?;
             let mut failed = false;
-            for (step, outcome) in directory.test(sample.as_ref()).await {
+            for (step, outcome) in source.test(sample.as_ref()).await {
                 match outcome {
                     Ok(detail) => outln!("ok    {step}: {detail}"),
                     Err(detail) => {

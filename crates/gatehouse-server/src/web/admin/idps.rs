@@ -12,10 +12,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{Error, Fault, MailboxAddress, Secret};
-use gatehouse_sources::SourceRegistry;
-use gatehouse_sources::ldap::{LdapDirectory, LdapSecurity, LdapSettings};
+use gatehouse_sources::dispatch::LDAP_BIND_PASSWORD;
+use gatehouse_sources::ldap::{LdapSecurity, LdapSettings};
 use gatehouse_sources::provisioning::DeprovisionPolicy;
-use gatehouse_sources::registry::{LDAP_BIND_PASSWORD, ldap_directory};
+use gatehouse_sources::registry::build_source;
+use gatehouse_sources::{Source, SourceRegistry, SourceSettings};
 use gatehouse_store::{
     IdentityProvider, IdentityProviderChanges, IdentityProviderKind, LogFilter, NewIdentityProvider,
 };
@@ -92,19 +93,19 @@ impl LdapForm {
             template_attribute: settings.template_attribute.clone().unwrap_or_default(),
             default_template: templates
                 .iter()
-                .map(|t| Choice::new(t.clone(), t.clone(), settings.default_template.as_ref() == Some(t)))
+                .map(|t| Choice::new(t.clone(), t.clone(), settings.provisioning.default_template.as_ref() == Some(t)))
                 .collect(),
             sync_filter: settings.sync_filter.clone().unwrap_or_default(),
             disabled_filter: settings.disabled_filter.clone().unwrap_or_default(),
-            create_on_login: settings.create_on_login,
-            periodic_sync: settings.periodic_sync,
-            import_users: settings.import_users,
-            sync_interval_minutes: settings.sync_interval_minutes,
+            create_on_login: settings.provisioning.create_on_login,
+            periodic_sync: settings.provisioning.periodic_sync,
+            import_users: settings.provisioning.import_users,
+            sync_interval_minutes: settings.provisioning.sync_interval_minutes,
             deprovision: deprovision
                 .iter()
-                .map(|(p, value, label)| Choice::new(*value, *label, *p == settings.deprovision))
+                .map(|(p, value, label)| Choice::new(*value, *label, *p == settings.provisioning.deprovision))
                 .collect(),
-            deprovision_threshold_percent: settings.deprovision_threshold_percent,
+            deprovision_threshold_percent: settings.provisioning.deprovision_threshold_percent,
         }
     }
 }
@@ -218,33 +219,36 @@ fn ldap_settings(form: &FormData, templates: &[String]) -> Result<LdapSettings, 
         settings.display_name_attribute = attribute;
     }
     settings.template_attribute = form.optional("template_attribute");
-    settings.default_template = form.optional("default_template");
-    if let Some(template) = &settings.default_template
+    settings.provisioning.default_template = form.optional("default_template");
+    if let Some(template) = &settings.provisioning.default_template
         && !templates.contains(template)
     {
         return Err(format!("There is no template named '{template}'."));
     }
     settings.sync_filter = form.optional("sync_filter");
     settings.disabled_filter = form.optional("disabled_filter");
-    settings.create_on_login = form.checked("create_on_login");
-    settings.periodic_sync = form.checked("periodic_sync");
-    settings.import_users = form.checked("import_users");
-    settings.sync_interval_minutes =
-        form.number("sync_interval_minutes", "The sync interval")?.unwrap_or(settings.sync_interval_minutes).max(1);
-    settings.deprovision = if form.text("deprovision") == "deactivate" {
+    settings.provisioning.create_on_login = form.checked("create_on_login");
+    settings.provisioning.periodic_sync = form.checked("periodic_sync");
+    settings.provisioning.import_users = form.checked("import_users");
+    settings.provisioning.sync_interval_minutes = form
+        .number("sync_interval_minutes", "The sync interval")?
+        .unwrap_or(settings.provisioning.sync_interval_minutes)
+        .max(1);
+    settings.provisioning.deprovision = if form.text("deprovision") == "deactivate" {
         DeprovisionPolicy::Deactivate
     } else {
         DeprovisionPolicy::Ignore
     };
     let threshold: u8 = form
         .number("deprovision_threshold_percent", "The threshold")?
-        .unwrap_or(settings.deprovision_threshold_percent);
+        .unwrap_or(settings.provisioning.deprovision_threshold_percent);
     if threshold > 100 {
         return Err("The threshold is a percentage (0 to 100).".into());
     }
-    settings.deprovision_threshold_percent = threshold;
+    settings.provisioning.deprovision_threshold_percent = threshold;
     // What can be checked without the network (hosts, filter, CA file); the password is not needed for that.
-    LdapDirectory::new(settings.clone(), Secret::new("")).map_err(|err| format!("Not saved: {err}"))?;
+    Source::build(SourceSettings::Ldap(settings.clone()), &BTreeMap::new())
+        .map_err(|err| format!("Not saved: {err}"))?;
     Ok(settings)
 }
 
@@ -436,21 +440,17 @@ pub(super) async fn test(
         ok: outcome.is_ok(),
         detail: outcome.unwrap_or_else(|err| err),
     };
-    let steps = if current.kind != IdentityProviderKind::Ldap {
-        vec![step("test", Err(format!("testing {} providers is not supported yet", current.kind)))]
-    } else {
-        match (sample_text.is_empty(), MailboxAddress::parse(&sample_text)) {
-            (false, Err(err)) => vec![step("read the sample address", Err(err.to_string()))],
-            (_, sample) => match ldap_directory(&state.store, &current).await {
-                Ok(directory) => {
-                    let sample = sample.ok();
-                    let outcome = directory.test(sample.as_ref()).await;
-                    outcome.into_iter().map(|(name, outcome)| step(&name, outcome)).collect()
-                }
-                Err(err) if err.fault() == Fault::Client => vec![step("read the settings", Err(err.to_string()))],
-                Err(err) => return Err(unavailable(err)),
-            },
-        }
+    let steps = match (sample_text.is_empty(), MailboxAddress::parse(&sample_text)) {
+        (false, Err(err)) => vec![step("read the sample address", Err(err.to_string()))],
+        (_, sample) => match build_source(&state.store, &current).await {
+            Ok(source) => {
+                let sample = sample.ok();
+                let outcome = source.test(sample.as_ref()).await;
+                outcome.into_iter().map(|(name, outcome)| step(&name, outcome)).collect()
+            }
+            Err(err) if err.fault() == Fault::Client => vec![step("read the settings", Err(err.to_string()))],
+            Err(err) => return Err(unavailable(err)),
+        },
     };
     provider_page(&state, ctx, current, steps, sample_text).await
 }

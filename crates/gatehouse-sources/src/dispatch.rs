@@ -1,0 +1,152 @@
+//! The one enum of identity sources and of their settings, and the one place that matches on the kind: building a
+//! source from its stored settings and secrets, checking credentials, listing accounts, the connection test.
+
+use std::collections::BTreeMap;
+
+use gatehouse_core::{Error, MailboxAddress, Secret};
+use gatehouse_store::IdentityProviderKind;
+use serde_json::Value;
+
+use crate::ldap::{LdapDirectory, LdapSettings};
+use crate::provisioning::ProvisioningSettings;
+use crate::{Credentials, ExternalAccount, SourceLogin};
+
+/// Name of the secret holding an LDAP provider's service-account password.
+pub const LDAP_BIND_PASSWORD: &str = "bind_password";
+
+/// A provider's settings, typed by its kind.
+#[derive(Debug, Clone)]
+pub enum SourceSettings {
+    /// An LDAP directory.
+    Ldap(LdapSettings),
+}
+
+/// Every key of `value` (a JSON object) that `known` (the same settings, serialised) does not have.
+fn unknown_keys(value: &Value, known: &Value) -> Vec<String> {
+    match (value, known) {
+        (Value::Object(given), Value::Object(known)) => {
+            given.keys().filter(|k| !known.contains_key(*k)).cloned().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+impl SourceSettings {
+    /// Whether this Gatehouse has an identity source of `kind`.
+    pub fn is_known_kind(kind: IdentityProviderKind) -> bool {
+        matches!(kind, IdentityProviderKind::Ldap)
+    }
+
+    /// Reads the settings of a provider of `kind` from their JSON form (as stored, or as an operator gives them);
+    /// unknown keys are refused, so a typo is not silently ignored.
+    pub fn parse(kind: IdentityProviderKind, value: &Value) -> Result<Self, Error> {
+        let settings = match kind {
+            IdentityProviderKind::Ldap => SourceSettings::Ldap(
+                serde_json::from_value(value.clone()).map_err(|err| Error::invalid(format!("LDAP settings: {err}")))?,
+            ),
+            other => {
+                return Err(Error::invalid(format!("this Gatehouse cannot use identity providers of kind {other}")));
+            }
+        };
+        let unknown = unknown_keys(value, &settings.to_json());
+        if !unknown.is_empty() {
+            return Err(Error::invalid(format!("unknown {kind} setting(s): {}", unknown.join(", "))));
+        }
+        Ok(settings)
+    }
+
+    /// The JSON form, as stored.
+    pub fn to_json(&self) -> Value {
+        match self {
+            SourceSettings::Ldap(settings) => serde_json::to_value(settings).expect("settings serialise"),
+        }
+    }
+
+    /// The provisioning settings every kind shares, within their bounds.
+    pub fn provisioning(&self) -> ProvisioningSettings {
+        match self {
+            SourceSettings::Ldap(settings) => settings.provisioning.bounded(),
+        }
+    }
+
+    /// The secrets this kind needs: (name as stored, what a prompt calls it).
+    pub fn secrets(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            SourceSettings::Ldap(_) => &[(LDAP_BIND_PASSWORD, "LDAP bind")],
+        }
+    }
+}
+
+/// A configured identity source, ready to use.
+pub enum Source {
+    /// An LDAP directory.
+    Ldap(LdapDirectory),
+}
+
+impl Source {
+    /// Builds the source from its settings and secrets (checking what can be checked without the network).
+    pub fn build(settings: SourceSettings, secrets: &BTreeMap<String, Secret>) -> Result<Self, Error> {
+        match settings {
+            SourceSettings::Ldap(settings) => {
+                let password = secrets.get(LDAP_BIND_PASSWORD).cloned().unwrap_or_default();
+                Ok(Source::Ldap(LdapDirectory::new(settings, password)?))
+            }
+        }
+    }
+
+    /// The provisioning settings, within their bounds.
+    pub fn provisioning(&self) -> ProvisioningSettings {
+        match self {
+            Source::Ldap(directory) => directory.settings().provisioning.bounded(),
+        }
+    }
+
+    /// Checks credentials for an address.
+    pub async fn authenticate(
+        &self,
+        address: &MailboxAddress,
+        credentials: &Credentials,
+    ) -> Result<SourceLogin, Error> {
+        match (self, credentials) {
+            (Source::Ldap(directory), Credentials::Password(password)) => {
+                directory.authenticate(address, password).await
+            }
+            (Source::Ldap(_), Credentials::Bearer(_)) => {
+                Ok(SourceLogin::Unsupported("an LDAP directory checks passwords, not bearer tokens".into()))
+            }
+        }
+    }
+
+    /// Every account of the source (`progress` gets the running count).
+    pub async fn list_accounts(&self, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<Vec<ExternalAccount>, Error> {
+        match self {
+            Source::Ldap(directory) => directory.list_accounts(progress).await,
+        }
+    }
+
+    /// The connection test, step by step; `sample` is an address to look up.
+    pub async fn test(&self, sample: Option<&MailboxAddress>) -> Vec<(String, Result<String, String>)> {
+        match self {
+            Source::Ldap(directory) => directory.test(sample).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_typed_by_kind_and_unknown_keys_refused() {
+        let value = serde_json::json!({
+            "hosts": ["ldap.example.org"], "bind_dn": "cn=x", "base_dn": "dc=example,dc=org", "create_on_login": true
+        });
+        let settings = SourceSettings::parse(IdentityProviderKind::Ldap, &value).unwrap();
+        assert!(settings.provisioning().create_on_login, "the shared settings are embedded");
+        let typo = serde_json::json!({ "hosts": ["h"], "bind_dn": "x", "base_dn": "y", "create_on_logon": true });
+        let err = SourceSettings::parse(IdentityProviderKind::Ldap, &typo).unwrap_err();
+        assert!(err.to_string().contains("create_on_logon"), "{err}");
+        let stored = SourceSettings::parse(IdentityProviderKind::Ldap, &settings.to_json()).unwrap();
+        assert_eq!(stored.to_json(), settings.to_json(), "the stored form reads back the same");
+    }
+}
