@@ -44,6 +44,10 @@ pub enum Error {
     /// A business rule refused the change (limit reached, object still in use, …).
     #[error("{0}")]
     Refused(String),
+    /// The caller may not do this: outside its domains, a read-only key writing, a domain administrator
+    /// changing what only administrators change.
+    #[error("{0}")]
+    Forbidden(String),
     /// A peer (database, directory, identity provider) is unreachable or timed out.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -59,9 +63,11 @@ impl Error {
     /// Whether the client or the server is at fault.
     pub fn fault(&self) -> Fault {
         match self {
-            Error::Invalid(_) | Error::NotFound { .. } | Error::AlreadyExists { .. } | Error::Refused(_) => {
-                Fault::Client
-            }
+            Error::Invalid(_)
+            | Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::Refused(_)
+            | Error::Forbidden(_) => Fault::Client,
             Error::Unavailable(_) | Error::AlreadyRunning(_) | Error::Internal(_) => Fault::Server,
         }
     }
@@ -74,6 +80,11 @@ impl Error {
     /// Shorthand for [`Error::Refused`] from anything printable.
     pub fn refused(message: impl fmt::Display) -> Self {
         Error::Refused(message.to_string())
+    }
+
+    /// Shorthand for [`Error::Forbidden`] from anything printable.
+    pub fn forbidden(message: impl fmt::Display) -> Self {
+        Error::Forbidden(message.to_string())
     }
 
     /// Shorthand for [`Error::NotFound`].
@@ -97,6 +108,7 @@ mod tests {
         assert_eq!(Error::not_found("domain", "x").fault(), Fault::Client);
         assert_eq!(Error::already_exists("domain", "x").fault(), Fault::Client);
         assert_eq!(Error::refused("x").fault(), Fault::Client);
+        assert_eq!(Error::forbidden("x").fault(), Fault::Client);
         assert_eq!(Error::Unavailable("db".into()).fault(), Fault::Server);
         assert_eq!(Error::Internal("bug".into()).fault(), Fault::Server);
     }

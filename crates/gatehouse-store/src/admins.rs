@@ -216,6 +216,41 @@ impl Store {
         to_record(inserted, names)
     }
 
+    /// The administrator or domain administrator (`role`) named `username`, with its domains.
+    pub async fn admin(&self, role: AdminRole, username: &str) -> Result<Option<AdminAccount>> {
+        let Some(row) = admin::Entity::find()
+            .filter(admin::Column::Role.eq(role.as_str()))
+            .filter(admin::Column::Username.eq(username))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            // Exactly this name, whatever the database's collation.
+            .filter(|row| row.username == username)
+        else {
+            return Ok(None);
+        };
+        let links = admin_domain::Entity::find()
+            .filter(admin_domain::Column::AdminId.eq(row.id))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<i64> = links.iter().map(|link| link.domain_id).collect();
+        let mut domains: Vec<String> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            domain::Entity::find()
+                .filter(domain::Column::Id.is_in(ids))
+                .all(&self.db)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|d| d.name)
+                .collect()
+        };
+        domains.sort();
+        to_record(row, domains).map(Some)
+    }
+
     /// Administrators or domain administrators, by username, with their domains.
     pub async fn list_admins(&self, role: AdminRole) -> Result<Vec<AdminAccount>> {
         let admins = admin::Entity::find()

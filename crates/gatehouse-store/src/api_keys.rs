@@ -138,7 +138,12 @@ impl ApiKey {
 
     /// The actor its changes are audited as: role API, name `api-key:<name>`.
     pub fn actor(&self) -> Actor {
-        Actor { name: format!("api-key:{}", self.name), role: crate::ActorRole::Api }
+        self.principal().actor
+    }
+
+    /// The key as a principal of the scoped store: its domains, read-only or not.
+    pub fn principal(&self) -> crate::Principal {
+        crate::Principal::api_key(&self.name, &self.domains, !self.may_write())
     }
 }
 

@@ -8,14 +8,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use gatehouse_engine::app_password;
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
+use gatehouse_store::ScopedStore;
 use gatehouse_store::{AppPassword, NewAppPassword};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiState;
-use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiResult, ErrorBody};
-use super::mailboxes::{parse_protocols, protocol_names, visible_mailbox};
+use super::mailboxes::{address as parse_address, parse_protocols, protocol_names};
 
 /// An app password as listed: never its secret or hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -95,12 +95,11 @@ pub struct NewAppPasswordRequest {
     ),
 )]
 pub async fn list_app_passwords(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(address): ApiPath<String>,
 ) -> ApiResult<Json<Vec<AppPasswordView>>> {
-    let address = visible_mailbox(&caller, &address)?;
-    let passwords = state.store.list_app_passwords(&address).await?;
+    let address = parse_address(&address)?;
+    let passwords = store.list_app_passwords(&address).await?;
     Ok(Json(passwords.into_iter().map(AppPasswordView::from).collect()))
 }
 
@@ -120,11 +119,11 @@ pub async fn list_app_passwords(
 )]
 pub async fn create_app_password(
     State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(address): ApiPath<String>,
     ApiJson(body): ApiJson<NewAppPasswordRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let address = visible_mailbox(&caller, &address)?;
+    let address = parse_address(&address)?;
     let protocols = parse_protocols(&body.protocols)?;
     if protocols.is_empty() {
         return Err(ApiError::invalid("an app password needs at least one protocol"));
@@ -133,7 +132,7 @@ pub async fn create_app_password(
     let secret_hash =
         state.hash_pool.generate(Zeroizing::new(secret.as_bytes().to_vec()), GenerateScheme::Ssha256).await?;
     let new = NewAppPassword { name: body.name, protocols, expires_at: body.expires_at, secret_hash };
-    let created = state.store.create_app_password(&caller.actor, &address, new).await?;
+    let created = store.create_app_password(&address, new).await?;
     let token = app_password::token(created.id, &secret);
     Ok((StatusCode::CREATED, Json(CreatedAppPassword { app_password: created.into(), token })))
 }
@@ -155,11 +154,10 @@ pub async fn create_app_password(
     ),
 )]
 pub async fn revoke_app_password(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath((address, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<AppPasswordView>> {
-    let address = visible_mailbox(&caller, &address)?;
+    let address = parse_address(&address)?;
     let id: i64 = id.trim().parse().map_err(|_| ApiError::invalid(format!("'{id}' is not an app password id")))?;
-    Ok(Json(state.store.revoke_app_password(&caller.actor, &address, id).await?.into()))
+    Ok(Json(store.revoke_app_password(&address, id).await?.into()))
 }

@@ -1,6 +1,7 @@
 //! Authentication of API requests: the key from `Authorization: Bearer gk_…` or `X-API-Key: gk_…`, then its
-//! limits — source networks, read-only access — before any handler runs. The key's domain limit is enforced
-//! by the handlers through [`ApiCaller`], which this middleware puts into the request.
+//! source networks, before any handler runs. The middleware hands the handlers the store scoped to the key
+//! ([`gatehouse_store::ScopedStore`]), which applies the key's domains and read-only access; a read-only key's writes are
+//! refused here already, before the request body is read.
 //!
 //! Networks are checked against the client's address: the TCP peer (`ConnectInfo<SocketAddr>`), or, when the
 //! peer is one of [`ApiState::trusted_proxies`], what it says in `X-Real-IP` (else the last `X-Forwarded-For`
@@ -13,8 +14,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::{DomainName, Error};
-use gatehouse_store::Actor;
+use gatehouse_store::Principal;
 use ipnet::IpNet;
 
 use super::ApiState;
@@ -22,48 +22,6 @@ use super::error::ApiError;
 
 /// The header carrying a key, as an alternative to `Authorization: Bearer`.
 pub const API_KEY_HEADER: &str = "x-api-key";
-
-/// The authenticated key of a request, as the handlers need it: whom changes are attributed to, and which
-/// domains it is limited to.
-#[derive(Debug, Clone)]
-pub struct ApiCaller {
-    /// Who changes are attributed to in the audit log: role API, name `api-key:<name>`.
-    pub actor: Actor,
-    /// The (ASCII) domains the key is limited to; empty for a key that sees all domains.
-    pub domains: Vec<String>,
-}
-
-impl ApiCaller {
-    /// Whether the key sees every domain.
-    pub fn sees_all_domains(&self) -> bool {
-        self.domains.is_empty()
-    }
-
-    /// Whether the key may see `domain` (an ASCII name) and what belongs to it.
-    pub fn sees(&self, domain: &str) -> bool {
-        self.domains.is_empty() || self.domains.iter().any(|allowed| allowed.eq_ignore_ascii_case(domain))
-    }
-
-    /// The domains a limited key is limited to, parsed (empty for a key that sees all).
-    pub fn limited_to(&self) -> Vec<DomainName> {
-        self.domains.iter().filter_map(|name| DomainName::parse(name).ok()).collect()
-    }
-
-    /// Answers 404, as for an object that does not exist, when `domain` lies outside the key's domains: a
-    /// limited key learns nothing about other domains.
-    pub fn require_visible(&self, domain: &DomainName, kind: &'static str, name: &str) -> Result<(), ApiError> {
-        if self.sees(domain.as_str()) { Ok(()) } else { Err(Error::not_found(kind, name).into()) }
-    }
-
-    /// Answers 403 when a new object would lie outside the key's domains.
-    pub fn require_creatable(&self, domain: &DomainName) -> Result<(), ApiError> {
-        if self.sees(domain.as_str()) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("this API key is limited to other domains than {domain}")))
-        }
-    }
-}
 
 /// The token of a request: `Authorization: Bearer …` first, else `X-API-Key` (so a proxy's own `Basic`
 /// authorization can travel beside the key).
@@ -83,14 +41,14 @@ fn is_read(method: &Method) -> bool {
     method == Method::GET || method == Method::HEAD
 }
 
-/// The middleware: authenticates, checks network and access limits, records the use, and hands the key to
-/// the handler as an [`ApiCaller`] extension.
+/// The middleware: authenticates, checks network and access limits, records the use, and hands the handler
+/// the store scoped to the key as a [`gatehouse_store::ScopedStore`] extension.
 pub async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| *peer);
     let method = request.method().clone();
     match check(&state, peer, request.headers(), &method).await {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
+        Ok(principal) => {
+            request.extensions_mut().insert(state.store.scoped(principal));
             next.run(request).await
         }
         Err(refused) => refused.into_response(),
@@ -117,7 +75,7 @@ async fn check(
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     method: &Method,
-) -> Result<ApiCaller, ApiError> {
+) -> Result<Principal, ApiError> {
     let client = peer.map(|peer| client_ip(&state.trusted_proxies, peer, headers));
     let Some(token) = presented_token(headers) else {
         return Err(ApiError::unauthorized("an API key is required: send 'Authorization: Bearer gk_…' or 'X-API-Key'"));
@@ -140,7 +98,8 @@ async fn check(
             }
         }
     }
-    if !is_read(method) && !key.may_write() {
+    let principal = key.principal();
+    if !is_read(method) && !principal.writes() {
         return Err(ApiError::forbidden("this API key is read-only"));
     }
     if key.last_use_is_stale() {
@@ -149,7 +108,7 @@ async fn check(
             tracing::warn!(key = %key.name, error = %err, "cannot record the use of an API key");
         }
     }
-    Ok(ApiCaller { actor: key.actor(), domains: key.domains })
+    Ok(principal)
 }
 
 #[cfg(test)]

@@ -2,16 +2,14 @@
 //! domains lists only those, gets 404 for others, and may create only domains on its list.
 
 use axum::Extension;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use gatehouse_core::DomainName;
+use gatehouse_store::ScopedStore;
 use gatehouse_store::{Domain, DomainChanges, NewDomain};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiState;
-use super::auth::ApiCaller;
 use super::error::{ApiJson, ApiPath, ApiResult, ErrorBody};
 
 /// A mail domain with its current usage.
@@ -112,12 +110,9 @@ pub struct DomainChangesRequest {
         (status = 503, description = "Temporarily unavailable", body = ErrorBody),
     ),
 )]
-pub async fn list_domains(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
-) -> ApiResult<Json<Vec<DomainView>>> {
-    let domains = state.store.list_domains().await?;
-    Ok(Json(domains.into_iter().filter(|d| caller.sees(&d.name)).map(DomainView::from).collect()))
+pub async fn list_domains(Extension(store): Extension<ScopedStore>) -> ApiResult<Json<Vec<DomainView>>> {
+    let domains = store.list_domains().await?;
+    Ok(Json(domains.into_iter().map(DomainView::from).collect()))
 }
 
 /// Creates a domain.
@@ -134,12 +129,10 @@ pub async fn list_domains(
     ),
 )]
 pub async fn create_domain(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiJson(body): ApiJson<NewDomainRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let name = DomainName::parse(&body.name)?;
-    caller.require_creatable(&name)?;
     let mut new = NewDomain::new(name);
     new.description = body.description.unwrap_or_default();
     new.active = body.active.unwrap_or(true);
@@ -147,15 +140,8 @@ pub async fn create_domain(
     new.default_quota_mib = body.default_quota_mib.unwrap_or(0);
     new.max_quota_mib = body.max_quota_mib.unwrap_or(0);
     new.total_quota_mib = body.total_quota_mib.unwrap_or(0);
-    let created = state.store.create_domain(&caller.actor, new).await?;
+    let created = store.create_domain(new).await?;
     Ok((StatusCode::CREATED, Json(DomainView::from(created))))
-}
-
-/// Parses a domain from the path and checks that the key may see it.
-fn visible_domain(caller: &ApiCaller, text: &str) -> ApiResult<DomainName> {
-    let name = DomainName::parse(text)?;
-    caller.require_visible(&name, "domain", name.as_str())?;
-    Ok(name)
 }
 
 /// Shows one domain.
@@ -172,12 +158,11 @@ fn visible_domain(caller: &ApiCaller, text: &str) -> ApiResult<DomainName> {
     ),
 )]
 pub async fn get_domain(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<DomainView>> {
-    let name = visible_domain(&caller, &name)?;
-    Ok(Json(state.store.domain(&name).await?.into()))
+    let name = DomainName::parse(&name)?;
+    Ok(Json(store.domain(&name).await?.into()))
 }
 
 /// Changes a domain. Limits cannot drop below what its mailboxes already use.
@@ -196,12 +181,11 @@ pub async fn get_domain(
     ),
 )]
 pub async fn update_domain(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DomainChangesRequest>,
 ) -> ApiResult<Json<DomainView>> {
-    let name = visible_domain(&caller, &name)?;
+    let name = DomainName::parse(&name)?;
     let changes = DomainChanges {
         description: body.description,
         active: body.active,
@@ -210,7 +194,7 @@ pub async fn update_domain(
         max_quota_mib: body.max_quota_mib,
         total_quota_mib: body.total_quota_mib,
     };
-    Ok(Json(state.store.update_domain(&caller.actor, &name, changes).await?.into()))
+    Ok(Json(store.update_domain(&name, changes).await?.into()))
 }
 
 /// Removes a domain that has no mailboxes left.
@@ -228,11 +212,10 @@ pub async fn update_domain(
     ),
 )]
 pub async fn remove_domain(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let name = visible_domain(&caller, &name)?;
-    state.store.remove_domain(&caller.actor, &name).await?;
+    let name = DomainName::parse(&name)?;
+    store.remove_domain(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

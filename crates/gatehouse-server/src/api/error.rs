@@ -106,6 +106,7 @@ impl From<Error> for ApiError {
             Error::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             Error::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "already_exists", err.to_string()),
             Error::Refused(detail) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", detail),
+            Error::Forbidden(detail) => ApiError::forbidden(detail),
             Error::Unavailable(_) => ApiError::unavailable(&err),
             Error::AlreadyRunning(_) => ApiError::new(StatusCode::CONFLICT, "already_running", err.to_string()),
             Error::Internal(_) => ApiError::internal(&err),

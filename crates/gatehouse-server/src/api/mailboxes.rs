@@ -8,12 +8,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use gatehouse_core::{DomainName, MailboxAddress, ProtocolSet};
 use gatehouse_passwords::Zeroizing;
+use gatehouse_store::ScopedStore;
 use gatehouse_store::{Mailbox, MailboxChanges, NewMailbox};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use super::auth::ApiCaller;
 use super::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 
 /// A mailbox. Its password hash is never included.
@@ -160,11 +160,9 @@ pub(crate) async fn hash_password(state: &ApiState, password: String) -> ApiResu
     Ok(state.hash_pool.generate(password, state.password_scheme).await?)
 }
 
-/// Parses a mailbox address from the path and checks that the key may see it.
-pub(crate) fn visible_mailbox(caller: &ApiCaller, text: &str) -> ApiResult<MailboxAddress> {
-    let address = MailboxAddress::parse(text)?;
-    caller.require_visible(address.domain(), "mailbox", &address.to_string())?;
-    Ok(address)
+/// Parses a mailbox address from the path (the scoped store decides whether the key may see it).
+pub(crate) fn address(text: &str) -> ApiResult<MailboxAddress> {
+    Ok(MailboxAddress::parse(text)?)
 }
 
 /// Lists mailboxes by address: those of `domain`, or all the key may see.
@@ -181,20 +179,15 @@ pub(crate) fn visible_mailbox(caller: &ApiCaller, text: &str) -> ApiResult<Mailb
     ),
 )]
 pub async fn list_mailboxes(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiQuery(query): ApiQuery<MailboxListQuery>,
 ) -> ApiResult<Json<Vec<MailboxView>>> {
     let domain = match query.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        Some(text) => {
-            let domain = DomainName::parse(text)?;
-            caller.require_visible(&domain, "domain", domain.as_str())?;
-            Some(domain)
-        }
+        Some(text) => Some(DomainName::parse(text)?),
         None => None,
     };
-    let mailboxes = state.store.list_mailboxes(domain.as_ref()).await?;
-    Ok(Json(mailboxes.into_iter().filter(|m| caller.sees(&m.domain)).map(MailboxView::from).collect()))
+    let mailboxes = store.list_mailboxes(domain.as_ref()).await?;
+    Ok(Json(mailboxes.into_iter().map(MailboxView::from).collect()))
 }
 
 /// Creates a mailbox, hashing its password if one is given.
@@ -214,11 +207,10 @@ pub async fn list_mailboxes(
 )]
 pub async fn create_mailbox(
     State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiJson(body): ApiJson<NewMailboxRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let address = MailboxAddress::parse(&body.address)?;
-    caller.require_creatable(address.domain())?;
     let protocols = body.protocols.as_deref().map(parse_protocols).transpose()?;
     let password_hash = match body.password {
         Some(password) => Some(hash_password(&state, password).await?),
@@ -235,7 +227,7 @@ pub async fn create_mailbox(
     new.force_password_change = body.force_password_change.unwrap_or(false);
     new.force_totp = body.force_totp.unwrap_or(false);
     new.external_id = body.external_id;
-    let created = state.store.create_mailbox(&caller.actor, new).await?;
+    let created = store.create_mailbox(new).await?;
     Ok((StatusCode::CREATED, Json(MailboxView::from(created))))
 }
 
@@ -253,12 +245,11 @@ pub async fn create_mailbox(
     ),
 )]
 pub async fn get_mailbox(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(address): ApiPath<String>,
 ) -> ApiResult<Json<MailboxView>> {
-    let address = visible_mailbox(&caller, &address)?;
-    Ok(Json(state.store.mailbox(&address).await?.into()))
+    let address = self::address(&address)?;
+    Ok(Json(store.mailbox(&address).await?.into()))
 }
 
 /// Changes a mailbox, checking the same rules as creation; a new password is hashed.
@@ -278,11 +269,11 @@ pub async fn get_mailbox(
 )]
 pub async fn update_mailbox(
     State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(address): ApiPath<String>,
     ApiJson(body): ApiJson<MailboxChangesRequest>,
 ) -> ApiResult<Json<MailboxView>> {
-    let address = visible_mailbox(&caller, &address)?;
+    let address = self::address(&address)?;
     let protocols = body.protocols.as_deref().map(parse_protocols).transpose()?;
     let password_hash = match body.password {
         Some(password) => Some(hash_password(&state, password).await?),
@@ -301,7 +292,7 @@ pub async fn update_mailbox(
         external_id: body.external_id,
         deprovisioned_by: None,
     };
-    Ok(Json(state.store.update_mailbox(&caller.actor, &address, changes).await?.into()))
+    Ok(Json(store.update_mailbox(&address, changes).await?.into()))
 }
 
 /// Removes a mailbox and its app passwords.
@@ -318,11 +309,10 @@ pub async fn update_mailbox(
     ),
 )]
 pub async fn remove_mailbox(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<ApiCaller>,
+    Extension(store): Extension<ScopedStore>,
     ApiPath(address): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let address = visible_mailbox(&caller, &address)?;
-    state.store.remove_mailbox(&caller.actor, &address).await?;
+    let address = self::address(&address)?;
+    store.remove_mailbox(&address).await?;
     Ok(StatusCode::NO_CONTENT)
 }

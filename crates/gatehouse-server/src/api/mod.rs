@@ -2,7 +2,8 @@
 //!
 //! [`router`] builds the routes; the public listener nests them at `/api/v1`. Every request except
 //! `GET /openapi.json` needs a key (`Authorization: Bearer gk_…` or `X-API-Key: gk_…`, see [`auth`]); the
-//! key's limits apply before any handler runs (networks, read-only) and inside the handlers (domains).
+//! key's limits apply before any handler runs (networks, read-only) and in the store scoped to the key that
+//! every handler works through (domains, read-only; see [`gatehouse_store::ScopedStore`]).
 //! Replies and requests are JSON; failures are `{"error": "<kind>", "detail": "…"}` ([`error`]; a refused
 //! business rule is 422). Changes are audited as `api-key:<name>` with role `api`.
 //!

@@ -6,7 +6,8 @@
 //! session of the other role gets 403 there, and the admin-only pages (templates, administrators, master
 //! users, app links, identity providers, job log) do not exist under `/domainadmin`. A domain administrator
 //! sees and changes only its own domains and their mailboxes: any other domain or mailbox is "not found" (404),
-//! whether it exists or not.
+//! whether it exists or not. Every page reaches the store through the [`gatehouse_store::ScopedStore`] of its login, which
+//! decides that; the pages never check a domain themselves.
 //!
 //! Every change is a POST carrying the session's CSRF token (checked before anything else is read from the
 //! form), and answers with a redirect to a fixed page and a notice (POST-redirect-GET). The store enforces the
@@ -30,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use gatehouse_core::{Error, Fault, ProtocolSet, Service};
 use gatehouse_passwords::Zeroizing;
-use gatehouse_store::{Actor, ActorRole, AdminAccount, AdminRole};
+use gatehouse_store::{Actor, AdminAccount, AdminRole, Principal, ScopedStore, Store};
 
 use super::pages::{check_csrf, redirect, stage_page, unavailable};
 use super::session::{Role, Session, Stage};
@@ -94,11 +95,14 @@ const fn role_of<const DA: bool>() -> Role {
 // ---------------------------------------------------------------------------------------------------------
 // Who is asking
 
-/// A logged-in administrator or domain administrator, with its (re-read) account.
+/// A logged-in administrator or domain administrator, with its (re-read) account and the store scoped to it.
 pub(super) struct Ctx {
     session: Session,
     role: Role,
     account: AdminAccount,
+    /// The store as this login may use it: every domain, mailbox, app password and log entry a page touches
+    /// goes through it, so tenancy is decided there.
+    store: ScopedStore,
 }
 
 impl Ctx {
@@ -108,8 +112,7 @@ impl Ctx {
 
     /// Who changes are recorded as.
     fn actor(&self) -> Actor {
-        let role = if self.is_admin() { ActorRole::Admin } else { ActorRole::DomainAdmin };
-        Actor { name: self.account.username.clone(), role }
+        self.store.actor().clone()
     }
 
     /// `/admin` or `/domainadmin`.
@@ -117,16 +120,10 @@ impl Ctx {
         self.role.home()
     }
 
-    /// The domains a log query is limited to: `None` for administrators (everything), the managed domains for
-    /// domain administrators.
-    fn log_domains(&self) -> Option<Vec<gatehouse_core::DomainName>> {
-        (!self.is_admin())
-            .then(|| self.account.domains.iter().filter_map(|d| gatehouse_core::DomainName::parse(d).ok()).collect())
-    }
-
-    /// Whether this login manages domain `name` (ASCII form): administrators manage every domain.
-    fn owns(&self, name: &str) -> bool {
-        self.is_admin() || self.account.domains.iter().any(|d| d == name)
+    /// The whole store, for the pages about instance-wide objects (templates, administrators, master users,
+    /// app links, identity providers, the job log); a domain administrator gets 403.
+    fn instance(&self) -> Result<Store, Response> {
+        self.store.instance().cloned().map_err(|_| forbidden())
     }
 
     /// Whether the "webmail as this user" button is offered.
@@ -212,8 +209,8 @@ async fn enter(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Ctx,
         return Err(redirect(stage_page(role, session.data.stage)));
     }
     let kind = if role == Role::Admin { AdminRole::Admin } else { AdminRole::DomainAdmin };
-    let account = match state.store.list_admins(kind).await {
-        Ok(accounts) => accounts.into_iter().find(|a| a.username == session.data.principal && a.active),
+    let account = match state.store.admin(kind, &session.data.principal).await {
+        Ok(account) => account.filter(|a| a.active),
         Err(err) => return Err(unavailable(err)),
     };
     let Some(account) = account else {
@@ -223,7 +220,11 @@ async fn enter(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Ctx,
         }
         return Err(redirect(&format!("{}?m=expired", role.home())));
     };
-    Ok(Ctx { session, role, account })
+    let principal = match kind {
+        AdminRole::Admin => Principal::admin(&account.username),
+        AdminRole::DomainAdmin => Principal::domain_admin(&account.username, &account.domains),
+    };
+    Ok(Ctx { session, role, store: state.store.scoped(principal), account })
 }
 
 /// [`enter`] for a form post: the session's CSRF token is checked before the form is used.
@@ -239,11 +240,12 @@ async fn enter_form(
     Ok((ctx, form))
 }
 
-/// A store lookup of the object named in a path: "not found" is the 404 page, a fault the 503 page.
+/// A store lookup of the object named in a path: "not found" (or outside this login's domains) is the 404
+/// page, a fault the 503 page.
 fn found<T>(result: Result<T, Error>) -> Result<T, Response> {
     match result {
         Ok(found) => Ok(found),
-        Err(Error::NotFound { .. }) => Err(not_found()),
+        Err(Error::NotFound { .. } | Error::Forbidden(_)) => Err(not_found()),
         Err(err) => Err(unavailable(err)),
     }
 }
@@ -259,6 +261,8 @@ async fn done(state: &AppState, mut ctx: Ctx, notice: impl Into<String>, to: &st
 async fn finish(state: &AppState, ctx: Ctx, result: Result<String, Error>, to: &str) -> Result<Response, Response> {
     match result {
         Ok(message) => done(state, ctx, message, to).await,
+        // Outside this login's domains: as if the object did not exist, whether it does or not.
+        Err(Error::Forbidden(_)) => Err(not_found()),
         Err(err) if err.fault() == Fault::Client => done(state, ctx, format!("Not saved: {err}"), to).await,
         Err(err) => Err(unavailable(err)),
     }

@@ -465,7 +465,7 @@ pub(super) async fn admin_account(
     username: &str,
 ) -> Result<Option<gatehouse_store::AdminAccount>, Error> {
     for role in [AdminRole::Admin, AdminRole::DomainAdmin] {
-        if let Some(account) = state.store.list_admins(role).await?.into_iter().find(|a| a.username == username) {
+        if let Some(account) = state.store.admin(role, username).await? {
             return Ok(Some(account));
         }
     }

@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use gatehouse_core::{MailboxAddress, ProtocolSet};
 use gatehouse_engine::app_password;
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
-use gatehouse_store::{Actor, NewAppPassword};
+use gatehouse_store::{NewAppPassword, Principal};
 use time::format_description::well_known::Rfc3339;
 
 use super::CommandContext;
@@ -31,8 +31,9 @@ fn date(seconds: i64) -> String {
 
 /// Runs an `app-password` command.
 pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::Result<()> {
-    let actor = Actor::cli();
     let store = ctx.store().await?;
+    // The command line reaches everything; it goes through the same scoped store as the web UI and the API.
+    let scoped = store.scoped(Principal::cli());
     match command {
         AppPasswordCommand::Add { address, name, protocols, expires } => {
             let address = MailboxAddress::parse(&address)?;
@@ -51,7 +52,7 @@ pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::R
                 expires_at: expires.as_deref().map(expiry).transpose()?,
                 secret_hash,
             };
-            let created = store.create_app_password(&actor, &address, new).await?;
+            let created = scoped.create_app_password(&address, new).await?;
             eprintln!(
                 "created app password {} ({}) for {}; it is shown only now:",
                 created.id, created.name, created.mailbox
@@ -59,7 +60,7 @@ pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::R
             outln!("{}", app_password::token(created.id, &secret));
         }
         AppPasswordCommand::List { address, list } => {
-            let passwords = store.list_app_passwords(&MailboxAddress::parse(&address)?).await?;
+            let passwords = scoped.list_app_passwords(&MailboxAddress::parse(&address)?).await?;
             print_list(list.json, &passwords, &["ID", "NAME", "PROTOCOLS", "ACTIVE", "EXPIRES", "LAST USED"], |p| {
                 vec![
                     p.id.to_string(),
@@ -72,7 +73,7 @@ pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::R
             });
         }
         AppPasswordCommand::Revoke { address, id } => {
-            let revoked = store.revoke_app_password(&actor, &MailboxAddress::parse(&address)?, id).await?;
+            let revoked = scoped.revoke_app_password(&MailboxAddress::parse(&address)?, id).await?;
             eprintln!("revoked app password {} ({}) of {}", revoked.id, revoked.name, revoked.mailbox);
         }
     }

@@ -1,7 +1,7 @@
 //! `gatehouse domain …`: add, list, change and remove mail domains.
 
 use gatehouse_core::DomainName;
-use gatehouse_store::{Actor, DomainChanges, NewDomain};
+use gatehouse_store::{DomainChanges, NewDomain, Principal};
 
 use super::CommandContext;
 use crate::cli::DomainCommand;
@@ -10,7 +10,8 @@ use crate::output::{limit, print_list, yes_no};
 /// Runs a `domain` command.
 pub async fn run(ctx: &CommandContext, command: DomainCommand) -> anyhow::Result<()> {
     let store = ctx.store().await?;
-    let actor = Actor::cli();
+    // The command line reaches everything; it goes through the same scoped store as the web UI and the API.
+    let scoped = store.scoped(Principal::cli());
     match command {
         DomainCommand::Add { name, limits, inactive } => {
             let mut new = NewDomain::new(DomainName::parse(&name)?);
@@ -20,11 +21,11 @@ pub async fn run(ctx: &CommandContext, command: DomainCommand) -> anyhow::Result
             new.default_quota_mib = limits.default_quota_mib.unwrap_or(0);
             new.max_quota_mib = limits.max_quota_mib.unwrap_or(0);
             new.total_quota_mib = limits.total_quota_mib.unwrap_or(0);
-            let domain = store.create_domain(&actor, new).await?;
+            let domain = scoped.create_domain(new).await?;
             eprintln!("added domain {}", domain.name);
         }
         DomainCommand::List(args) => {
-            let domains = store.list_domains().await?;
+            let domains = scoped.list_domains().await?;
             print_list(
                 args.json,
                 &domains,
@@ -56,12 +57,12 @@ pub async fn run(ctx: &CommandContext, command: DomainCommand) -> anyhow::Result
                 max_quota_mib: limits.max_quota_mib,
                 total_quota_mib: limits.total_quota_mib,
             };
-            let domain = store.update_domain(&actor, &DomainName::parse(&name)?, changes).await?;
+            let domain = scoped.update_domain(&DomainName::parse(&name)?, changes).await?;
             eprintln!("changed domain {}", domain.name);
         }
         DomainCommand::Remove { name } => {
             let name = DomainName::parse(&name)?;
-            store.remove_domain(&actor, &name).await?;
+            scoped.remove_domain(&name).await?;
             eprintln!("removed domain {name}");
         }
     }

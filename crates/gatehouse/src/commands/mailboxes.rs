@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use gatehouse_core::{DomainName, MailboxAddress, ProtocolSet};
-use gatehouse_store::{Actor, LOCAL_AUTH_SOURCE, MailboxChanges, NewMailbox};
+use gatehouse_store::{LOCAL_AUTH_SOURCE, MailboxChanges, NewMailbox, Principal};
 
 use super::CommandContext;
 use crate::cli::MailboxCommand;
@@ -14,7 +14,6 @@ fn protocols(text: Option<String>) -> anyhow::Result<Option<ProtocolSet>> {
 
 /// Runs a `mailbox` command.
 pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Result<()> {
-    let actor = Actor::cli();
     match command {
         MailboxCommand::Add {
             address,
@@ -48,14 +47,16 @@ pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Resul
             new.active = inactive.then_some(false);
             new.force_password_change = force_password_change;
             let store = ctx.store().await?;
-            let mailbox = store.create_mailbox(&actor, new).await?;
+            let scoped = store.scoped(Principal::cli());
+            let mailbox = scoped.create_mailbox(new).await?;
             store.close().await;
             eprintln!("added mailbox {}", mailbox.address);
         }
         MailboxCommand::List { domain, list } => {
             let store = ctx.store().await?;
+            let scoped = store.scoped(Principal::cli());
             let domain = domain.map(|d| DomainName::parse(&d)).transpose()?;
-            let mailboxes = store.list_mailboxes(domain.as_ref()).await?;
+            let mailboxes = scoped.list_mailboxes(domain.as_ref()).await?;
             store.close().await;
             print_list(
                 list.json,
@@ -106,14 +107,16 @@ pub async fn run(ctx: &CommandContext, command: MailboxCommand) -> anyhow::Resul
                 ..MailboxChanges::default()
             };
             let store = ctx.store().await?;
-            let mailbox = store.update_mailbox(&actor, &address, changes).await?;
+            let scoped = store.scoped(Principal::cli());
+            let mailbox = scoped.update_mailbox(&address, changes).await?;
             store.close().await;
             eprintln!("changed mailbox {}", mailbox.address);
         }
         MailboxCommand::Remove { address } => {
             let address = MailboxAddress::parse(&address)?;
             let store = ctx.store().await?;
-            store.remove_mailbox(&actor, &address).await?;
+            let scoped = store.scoped(Principal::cli());
+            scoped.remove_mailbox(&address).await?;
             store.close().await;
             eprintln!("removed mailbox {address}");
         }

@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{DomainName, Error};
-use gatehouse_store::{AdminRole, DomainAdminChanges, MasterScope, NewDomainAdmin, NewMasterScope, NewMasterUser};
+use gatehouse_store::{
+    AdminRole, DomainAdminChanges, MasterScope, NewDomainAdmin, NewMasterScope, NewMasterUser, Store,
+};
 
 use super::{
     Choice, Chrome, FormData, date_time, done, enter, enter_form, finish, hash_password, not_found, segment, yes_no,
@@ -72,9 +74,8 @@ struct MasterUsersPage {
 }
 
 /// Every domain as a checkbox, ticked when in `ticked`.
-async fn domain_choices(state: &AppState, ticked: &[String]) -> Result<Vec<Choice>, Error> {
-    Ok(state
-        .store
+async fn domain_choices(store: &Store, ticked: &[String]) -> Result<Vec<Choice>, Error> {
+    Ok(store
         .list_domains()
         .await?
         .into_iter()
@@ -93,10 +94,11 @@ fn ticked_domains(form: &FormData) -> Result<Vec<DomainName>, Error> {
 /// `GET /admin/admins`: administrators and domain administrators.
 pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
+    let store = ctx.instance()?;
     let loaded = async {
-        let admins = state.store.list_admins(AdminRole::Admin).await?;
-        let domain_admins = state.store.list_admins(AdminRole::DomainAdmin).await?;
-        Ok::<_, Error>((admins, domain_admins, domain_choices(&state, &[]).await?))
+        let admins = store.list_admins(AdminRole::Admin).await?;
+        let domain_admins = store.list_admins(AdminRole::DomainAdmin).await?;
+        Ok::<_, Error>((admins, domain_admins, domain_choices(&store, &[]).await?))
     };
     let (admins, domain_admins, domains) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
@@ -134,14 +136,14 @@ pub(super) async fn create_admin(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = "/admin/admins";
     let password = match form.required_password(&state.web.password_policy, "An administrator needs a password.") {
         Ok(password) => password,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
     let hash = hash_password(&state, password).await?;
-    let result = state
-        .store
+    let result = store
         .create_admin(&ctx.actor(), &form.text("username"), hash)
         .await
         .map(|a| format!("Administrator {} added.", a.username));
@@ -156,13 +158,13 @@ pub(super) async fn remove_admin(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = "/admin/admins";
     if username.trim().eq_ignore_ascii_case(&ctx.account.username) {
         return done(&state, ctx, "You cannot remove your own account here.", to).await;
     }
     let result = async {
-        state.store.remove_admin(&ctx.actor(), &username, AdminRole::Admin).await?;
-        state.store.delete_web_sessions_of(Role::Admin.as_str(), username.trim()).await?;
+        store.remove_admin(&ctx.actor(), &username, AdminRole::Admin).await?;
         Ok(format!("Administrator {username} removed."))
     };
     let result = result.await;
@@ -176,6 +178,7 @@ pub(super) async fn create_domain_admin(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = "/admin/admins";
     let domains = match ticked_domains(&form) {
         Ok(domains) if !domains.is_empty() => domains,
@@ -190,8 +193,7 @@ pub(super) async fn create_domain_admin(
     let password_hash = hash_password(&state, password).await?;
     let acl = if form.checked("login_as") { vec!["login_as".to_string()] } else { Vec::new() };
     let new = NewDomainAdmin { username: form.text("username"), password_hash, domains, acl };
-    let result = state
-        .store
+    let result = store
         .create_domain_admin(&ctx.actor(), new)
         .await
         .map(|a| format!("Domain administrator {} added.", a.username));
@@ -205,11 +207,10 @@ pub(super) async fn show_domain_admin(
     Path(username): Path<String>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
+    let store = ctx.instance()?;
     let loaded = async {
-        let account =
-            state.store.list_admins(AdminRole::DomainAdmin).await?.into_iter().find(|a| a.username == username);
-        let Some(account) = account else { return Ok(None) };
-        let domains = domain_choices(&state, &account.domains).await?;
+        let Some(account) = store.admin(AdminRole::DomainAdmin, &username).await? else { return Ok(None) };
+        let domains = domain_choices(&store, &account.domains).await?;
         Ok::<_, Error>(Some((account, domains)))
     };
     let (account, domains) = match loaded.await {
@@ -237,6 +238,7 @@ pub(super) async fn update_domain_admin(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = format!("/admin/domain-admins/{}", segment(&username));
     let domains = match ticked_domains(&form) {
         Ok(domains) if !domains.is_empty() => domains,
@@ -249,7 +251,6 @@ pub(super) async fn update_domain_admin(
         Err(problem) => return done(&state, ctx, problem, &to).await,
     };
     let login_as = form.checked("login_as");
-    let end_sessions = password_hash.is_some() || !form.checked("active");
     let changes = DomainAdminChanges {
         password_hash,
         domains: Some(domains),
@@ -258,10 +259,8 @@ pub(super) async fn update_domain_admin(
         ..DomainAdminChanges::default()
     };
     let result = async {
-        let updated = state.store.update_domain_admin(&ctx.actor(), &username, changes).await?;
-        if end_sessions {
-            state.store.delete_web_sessions_of(Role::DomainAdmin.as_str(), &updated.username).await?;
-        }
+        // The store ends the account's web sessions when its password, domains, rights or activation change.
+        let updated = store.update_domain_admin(&ctx.actor(), &username, changes).await?;
         Ok(format!("Domain administrator {} saved.", updated.username))
     };
     match result.await {
@@ -278,9 +277,9 @@ pub(super) async fn remove_domain_admin(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let result = async {
-        state.store.remove_admin(&ctx.actor(), &username, AdminRole::DomainAdmin).await?;
-        state.store.delete_web_sessions_of(Role::DomainAdmin.as_str(), username.trim()).await?;
+        store.remove_admin(&ctx.actor(), &username, AdminRole::DomainAdmin).await?;
         Ok(format!("Domain administrator {username} removed."))
     };
     let result = result.await;
@@ -290,7 +289,8 @@ pub(super) async fn remove_domain_admin(
 /// `GET /admin/master-users`.
 pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
-    let loaded = async { Ok::<_, Error>((state.store.list_master_users().await?, domain_choices(&state, &[]).await?)) };
+    let store = ctx.instance()?;
+    let loaded = async { Ok::<_, Error>((store.list_master_users().await?, domain_choices(&store, &[]).await?)) };
     let (masters, domains) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
     let page = MasterUsersPage {
@@ -323,6 +323,7 @@ pub(super) async fn create_master_user(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = "/admin/master-users";
     let scope = match form.text("scope").as_str() {
         "global" => NewMasterScope::Global,
@@ -340,7 +341,7 @@ pub(super) async fn create_master_user(
     let password_hash = hash_password(&state, password).await?;
     let new = NewMasterUser { username: form.text("username"), password_hash, scope };
     let result =
-        state.store.create_master_user(&ctx.actor(), new).await.map(|m| format!("Master user {} added.", m.username));
+        store.create_master_user(&ctx.actor(), new).await.map(|m| format!("Master user {} added.", m.username));
     finish(&state, ctx, result, to).await
 }
 
@@ -352,10 +353,8 @@ pub(super) async fn remove_master_user(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
-    let result = state
-        .store
-        .remove_master_user(&ctx.actor(), &username)
-        .await
-        .map(|()| format!("Master user {username} removed."));
+    let store = ctx.instance()?;
+    let result =
+        store.remove_master_user(&ctx.actor(), &username).await.map(|()| format!("Master user {username} removed."));
     finish(&state, ctx, result, "/admin/master-users").await
 }

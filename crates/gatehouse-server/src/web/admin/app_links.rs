@@ -57,7 +57,8 @@ struct LinkPage {
 /// `GET /admin/app-links`.
 pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
-    let links = match state.store.list_app_links().await {
+    let store = ctx.instance()?;
+    let links = match store.list_app_links().await {
         Ok(links) => links.into_iter().map(LinkView::from).collect(),
         Err(err) => return Err(unavailable(err)),
     };
@@ -72,13 +73,14 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let new = NewAppLink {
         name: form.text("name"),
         url: form.text("url"),
         user_url: form.optional("user_url"),
         hidden_on_login: form.checked("hidden_on_login"),
     };
-    let result = state.store.create_app_link(&ctx.actor(), new).await.map(|l| format!("App link {} added.", l.name));
+    let result = store.create_app_link(&ctx.actor(), new).await.map(|l| format!("App link {} added.", l.name));
     finish(&state, ctx, result, "/admin/app-links").await
 }
 
@@ -89,7 +91,8 @@ pub(super) async fn show(
     Path(id): Path<i64>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
-    let link = LinkView::from(found(state.store.app_link(id).await)?);
+    let store = ctx.instance()?;
+    let link = LinkView::from(found(store.app_link(id).await)?);
     let notice = ctx.take_notice(&state).await?;
     let chrome = ctx.chrome(format!("App link {}", link.name));
     Ok(render(&LinkPage { notice, chrome, link }, StatusCode::OK))
@@ -103,6 +106,7 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = format!("/admin/app-links/{id}");
     let position = match form.number("position", "The position") {
         Ok(position) => position,
@@ -115,7 +119,7 @@ pub(super) async fn update(
         hidden_on_login: Some(form.checked("hidden_on_login")),
         position,
     };
-    match state.store.update_app_link(&ctx.actor(), id, changes).await {
+    match store.update_app_link(&ctx.actor(), id, changes).await {
         Err(Error::NotFound { .. }) => Err(not_found()),
         result => finish(&state, ctx, result.map(|l| format!("App link {} saved.", l.name)), &to).await,
     }
@@ -129,6 +133,7 @@ pub(super) async fn remove(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
-    let result = state.store.remove_app_link(&ctx.actor(), id).await.map(|()| "App link removed.".to_string());
+    let store = ctx.instance()?;
+    let result = store.remove_app_link(&ctx.actor(), id).await.map(|()| "App link removed.".to_string());
     finish(&state, ctx, result, "/admin/app-links").await
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use gatehouse_core::DomainName;
 use gatehouse_store::{Domain, DomainChanges, NewDomain};
 
-use super::{Chrome, Ctx, FormData, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no};
+use super::{Chrome, FormData, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no};
 use crate::AppState;
 use crate::web::pages::unavailable;
 use crate::web::render;
@@ -63,12 +63,9 @@ struct DomainPage {
     domain: DomainView,
 }
 
-/// The domain named in a path, if it is one this login manages.
-fn owned_domain(ctx: &Ctx, name: &str) -> Result<DomainName, Response> {
-    match DomainName::parse(name) {
-        Ok(domain) if ctx.owns(domain.as_str()) => Ok(domain),
-        _ => Err(not_found()),
-    }
+/// The domain named in a path (404 when the name is not one).
+fn domain_name(name: &str) -> Result<DomainName, Response> {
+    DomainName::parse(name).map_err(|_| not_found())
 }
 
 /// `GET {prefix}/domains`.
@@ -78,8 +75,8 @@ pub(super) async fn list<const DA: bool>(
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
     let notice = ctx.take_notice(&state).await?;
-    let domains = match state.store.list_domains().await {
-        Ok(domains) => domains.into_iter().filter(|d| ctx.owns(&d.name)).map(DomainView::from).collect(),
+    let domains = match ctx.store.list_domains().await {
+        Ok(domains) => domains.into_iter().map(DomainView::from).collect(),
         Err(err) => return Err(unavailable(err)),
     };
     Ok(render(&DomainsPage { notice, chrome: ctx.chrome("Domains"), domains }, StatusCode::OK))
@@ -120,7 +117,7 @@ pub(super) async fn create(
         max_quota_mib,
         total_quota_mib,
     };
-    let result = state.store.create_domain(&ctx.actor(), new).await.map(|d| format!("Domain {} added.", d.name));
+    let result = ctx.store.create_domain(new).await.map(|d| format!("Domain {} added.", d.name));
     finish(&state, ctx, result, to).await
 }
 
@@ -131,8 +128,8 @@ pub(super) async fn show<const DA: bool>(
     Path(name): Path<String>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
-    let name = owned_domain(&ctx, &name)?;
-    let domain = DomainView::from(found(state.store.domain(&name).await)?);
+    let name = domain_name(&name)?;
+    let domain = DomainView::from(found(ctx.store.domain(&name).await)?);
     let notice = ctx.take_notice(&state).await?;
     let chrome = ctx.chrome(format!("Domain {}", domain.unicode_name));
     Ok(render(&DomainPage { notice, chrome, domain }, StatusCode::OK))
@@ -146,8 +143,8 @@ pub(super) async fn update<const DA: bool>(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, role_of::<DA>(), &body).await?;
-    let name = owned_domain(&ctx, &name)?;
-    found(state.store.domain(&name).await)?;
+    let name = domain_name(&name)?;
+    found(ctx.store.domain(&name).await)?;
     let to = format!("{}/domains/{}", ctx.prefix(), segment(name.as_str()));
     let mut changes = DomainChanges { description: Some(form.text("description")), ..DomainChanges::default() };
     if ctx.is_admin() {
@@ -161,8 +158,7 @@ pub(super) async fn update<const DA: bool>(
         changes.max_quota_mib = Some(max_quota_mib);
         changes.total_quota_mib = Some(total_quota_mib);
     }
-    let result =
-        state.store.update_domain(&ctx.actor(), &name, changes).await.map(|d| format!("Domain {} saved.", d.name));
+    let result = ctx.store.update_domain(&name, changes).await.map(|d| format!("Domain {} saved.", d.name));
     finish(&state, ctx, result, &to).await
 }
 
@@ -174,7 +170,7 @@ pub(super) async fn remove(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
-    let Ok(name) = DomainName::parse(&name) else { return Err(not_found()) };
-    let result = state.store.remove_domain(&ctx.actor(), &name).await.map(|()| format!("Domain {name} removed."));
+    let name = domain_name(&name)?;
+    let result = ctx.store.remove_domain(&name).await.map(|()| format!("Domain {name} removed."));
     finish(&state, ctx, result, "/admin/domains").await
 }

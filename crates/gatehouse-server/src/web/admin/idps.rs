@@ -18,7 +18,7 @@ use gatehouse_sources::provisioning::DeprovisionPolicy;
 use gatehouse_sources::registry::build_source;
 use gatehouse_sources::{Source, SourceRegistry, SourceSettings};
 use gatehouse_store::{
-    IdentityProvider, IdentityProviderChanges, IdentityProviderKind, LogFilter, NewIdentityProvider,
+    IdentityProvider, IdentityProviderChanges, IdentityProviderKind, LogFilter, NewIdentityProvider, Store,
 };
 
 use super::{Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, not_found, segment, yes_no};
@@ -156,15 +156,15 @@ fn default_settings() -> LdapSettings {
         .expect("the LDAP settings have defaults")
 }
 
-async fn template_names(state: &AppState) -> Result<Vec<String>, Error> {
-    Ok(state.store.list_templates().await?.into_iter().map(|t| t.name).collect())
+async fn template_names(store: &Store) -> Result<Vec<String>, Error> {
+    Ok(store.list_templates().await?.into_iter().map(|t| t.name).collect())
 }
 
 /// `GET /admin/identity-providers`.
 pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
-    let loaded =
-        async { Ok::<_, Error>((state.store.list_identity_providers().await?, template_names(&state).await?)) };
+    let store = ctx.instance()?;
+    let loaded = async { Ok::<_, Error>((store.list_identity_providers().await?, template_names(&store).await?)) };
     let (providers, templates) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
     let page = ProvidersPage {
@@ -259,8 +259,9 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = "/admin/identity-providers";
-    let templates = template_names(&state).await.map_err(unavailable)?;
+    let templates = template_names(&store).await.map_err(unavailable)?;
     let settings = match ldap_settings(&form, &templates) {
         Ok(settings) => settings,
         Err(problem) => return done(&state, ctx, problem, to).await,
@@ -272,7 +273,7 @@ pub(super) async fn create(
         secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password));
     }
     let new = NewIdentityProvider { name: form.text("name"), kind: IdentityProviderKind::Ldap, settings, secrets };
-    match state.store.create_identity_provider(&ctx.actor(), new).await {
+    match store.create_identity_provider(&ctx.actor(), new).await {
         Ok(created) => {
             let notice = format!("Identity provider {} added; test its connection below.", created.name);
             done(&state, ctx, notice, &provider_path(&created.name)).await
@@ -282,8 +283,8 @@ pub(super) async fn create(
 }
 
 /// The provider named in a path.
-async fn provider(state: &AppState, name: &str) -> Result<IdentityProvider, Response> {
-    match state.store.identity_provider(name).await {
+async fn provider(store: &Store, name: &str) -> Result<IdentityProvider, Response> {
+    match store.identity_provider(name).await {
         Ok(Some(provider)) => Ok(provider),
         Ok(None) => Err(not_found()),
         Err(err) => Err(unavailable(err)),
@@ -298,7 +299,7 @@ async fn enter_provider_form(
     body: &[u8],
 ) -> Result<(Ctx, FormData, IdentityProvider), Response> {
     let (ctx, form) = enter_form(state, headers, Role::Admin, body).await?;
-    let provider = provider(state, name).await?;
+    let provider = provider(&ctx.instance()?, name).await?;
     Ok((ctx, form, provider))
 }
 
@@ -315,10 +316,11 @@ async fn provider_page(
     test_steps: Vec<StepView>,
     sample: String,
 ) -> Result<Response, Response> {
+    let store = ctx.instance()?;
     let loaded = async {
-        let templates = template_names(state).await?;
+        let templates = template_names(&store).await?;
         let filter = LogFilter { subject: Some(provider.name.clone()), limit: Some(5), ..LogFilter::default() };
-        Ok::<_, Error>((templates, state.store.job_log(&filter).await?))
+        Ok::<_, Error>((templates, store.job_log(&filter).await?))
     };
     let (templates, jobs) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(state).await?;
@@ -361,7 +363,8 @@ pub(super) async fn show(
     Path(name): Path<String>,
 ) -> Result<Response, Response> {
     let ctx = enter(&state, &headers, Role::Admin).await?;
-    let current = provider(&state, &name).await?;
+    let store = ctx.instance()?;
+    let current = provider(&store, &name).await?;
     provider_page(&state, ctx, current, Vec::new(), String::new()).await
 }
 
@@ -374,12 +377,13 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let store = ctx.instance()?;
     let to = provider_path(&current.name);
     if current.kind != IdentityProviderKind::Ldap {
         return done(&state, ctx, format!("{} providers are configured with the command line.", current.kind), &to)
             .await;
     }
-    let templates = template_names(&state).await.map_err(unavailable)?;
+    let templates = template_names(&store).await.map_err(unavailable)?;
     let settings = match ldap_settings(&form, &templates) {
         Ok(settings) => settings,
         Err(problem) => return done(&state, ctx, problem, &to).await,
@@ -393,8 +397,7 @@ pub(super) async fn update(
     if !password.is_empty() {
         changes.secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password));
     }
-    let result = state
-        .store
+    let result = store
         .update_identity_provider(&ctx.actor(), &current.name, changes)
         .await
         .map(|p| format!("Identity provider {} saved.", p.name));
@@ -409,6 +412,7 @@ pub(super) async fn mappings(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let store = ctx.instance()?;
     let to = provider_path(&current.name);
     let mut pairs = Vec::new();
     for line in form.get("mappings").lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -417,8 +421,7 @@ pub(super) async fn mappings(
             None => return done(&state, ctx, format!("'{line}' is not value=template."), &to).await,
         }
     }
-    let result = state
-        .store
+    let result = store
         .set_attribute_mappings(&ctx.actor(), &current.name, &pairs)
         .await
         .map(|p| format!("{} now maps {} attribute value(s) to templates.", p.name, p.mappings.len()));
@@ -434,6 +437,7 @@ pub(super) async fn test(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let store = ctx.instance()?;
     let sample_text = form.text("sample");
     let step = |name: &str, outcome: Result<String, String>| StepView {
         name: name.to_string(),
@@ -442,7 +446,7 @@ pub(super) async fn test(
     };
     let steps = match (sample_text.is_empty(), MailboxAddress::parse(&sample_text)) {
         (false, Err(err)) => vec![step("read the sample address", Err(err.to_string()))],
-        (_, sample) => match build_source(&state.store, &current).await {
+        (_, sample) => match build_source(&store, &current).await {
             Ok(source) => {
                 let sample = sample.ok();
                 let outcome = source.test(sample.as_ref()).await;
@@ -463,10 +467,11 @@ async fn run_sync(
     dry_run: bool,
 ) -> Result<Response, Response> {
     let (ctx, _, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let store = ctx.instance()?;
     let to = provider_path(&current.name);
     // A task of its own: if the request times out, the run still finishes (and releases its lease); its
     // outcome is in the job log either way.
-    let (store, provider) = (state.store.clone(), current.name.clone());
+    let (store, provider) = (store.clone(), current.name.clone());
     let run = tokio::spawn(async move { SourceRegistry::new(store).sync(&provider, dry_run, &()).await });
     let outcome = run.await.map_err(|err| unavailable(Error::Internal(format!("the sync task failed: {err}"))))?;
     match outcome {
@@ -512,7 +517,8 @@ pub(super) async fn remove(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
-    match state.store.remove_identity_provider(&ctx.actor(), &name).await {
+    let store = ctx.instance()?;
+    match store.remove_identity_provider(&ctx.actor(), &name).await {
         Ok(()) => done(&state, ctx, format!("Identity provider {name} removed."), "/admin/identity-providers").await,
         Err(Error::NotFound { .. }) => Err(not_found()),
         Err(err) => {

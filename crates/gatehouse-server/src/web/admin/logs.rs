@@ -68,16 +68,15 @@ impl Filters {
         }
     }
 
-    /// The store's filter for this login: `subject` when not empty, `since`, the login's domains, and one more
-    /// entry than is shown (to say that there are more); with the problem of an unreadable `since`. Every
-    /// filter runs in the database.
-    fn log_filter(&self, ctx: &Ctx, subject: String) -> (LogFilter, Option<String>) {
+    /// The store's filter: `subject` when not empty, `since`, and one more entry than is shown (to say that
+    /// there are more); with the problem of an unreadable `since`. Every filter runs in the database, and the
+    /// scoped store adds the login's domains.
+    fn log_filter(&self, subject: String) -> (LogFilter, Option<String>) {
         let (since, problem) = self.since();
         let filter = LogFilter {
             subject: Some(subject).filter(|s| !s.is_empty()),
             since,
             limit: Some(SHOWN as u64 + 1),
-            domains: ctx.log_domains(),
             ..LogFilter::default()
         };
         (filter, problem)
@@ -86,7 +85,7 @@ impl Filters {
 
 /// 404 unless `subject` (an address or domain; empty: any) is about a domain this login manages.
 fn check_subject(ctx: &Ctx, subject: &str) -> Result<(), Response> {
-    if subject.is_empty() || ctx.owns(domain_of(&subject.to_lowercase())) { Ok(()) } else { Err(not_found()) }
+    if subject.is_empty() || ctx.store.reaches(domain_of(&subject.to_lowercase())) { Ok(()) } else { Err(not_found()) }
 }
 
 /// The domain of an address or domain name (`alice@example.org` → `example.org`).
@@ -128,7 +127,7 @@ pub(super) async fn auth<const DA: bool>(
     let user = query.get("user").to_lowercase();
     check_subject(&ctx, &user)?;
     let (result, service) = (query.get("result"), query.get("service"));
-    let (mut filter, problem) = query.log_filter(&ctx, user);
+    let (mut filter, problem) = query.log_filter(user);
     filter.service = Some(service).filter(|s| !s.is_empty());
     filter.result = match result.as_str() {
         "success" => Some(AuthResult::Success),
@@ -136,7 +135,7 @@ pub(super) async fn auth<const DA: bool>(
         "tempfail" => Some(AuthResult::TempFail),
         _ => None,
     };
-    let entries = state.store.auth_log(&filter).await.map_err(unavailable)?;
+    let entries = ctx.store.auth_log(&filter).await.map_err(unavailable)?;
     let rows = entries
         .into_iter()
         .map(|e| {
@@ -183,10 +182,10 @@ pub(super) async fn audit<const DA: bool>(
     let target = query.get("target");
     check_subject(&ctx, &target)?;
     let (actor, action) = (query.get("actor"), query.get("action"));
-    let (mut filter, problem) = query.log_filter(&ctx, target);
+    let (mut filter, problem) = query.log_filter(target);
     filter.actor = Some(actor).filter(|a| !a.is_empty());
     filter.action_prefix = Some(action).filter(|a| !a.is_empty());
-    let entries = state.store.audit_log(&filter).await.map_err(unavailable)?;
+    let entries = ctx.store.audit_log(&filter).await.map_err(unavailable)?;
     let rows = entries
         .into_iter()
         .map(|e| vec![date_time(e.created_at), e.actor, e.actor_role, e.action, e.target, e.details.to_string()])
@@ -211,9 +210,9 @@ pub(super) async fn jobs(
     let ctx = enter(&state, &headers, Role::Admin).await?;
     let query = Filters(query);
     let status = query.get("status");
-    let (mut filter, problem) = query.log_filter(&ctx, query.get("provider"));
+    let (mut filter, problem) = query.log_filter(query.get("provider"));
     filter.status = Some(status).filter(|s| !s.is_empty());
-    let runs = state.store.job_log(&filter).await.map_err(unavailable)?;
+    let runs = ctx.store.job_log(&filter).await.map_err(unavailable)?;
     let rows = runs
         .into_iter()
         .map(|run| {

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet};
-use gatehouse_store::{LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox};
+use gatehouse_store::{LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, Store};
 
 use super::{
     Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, found, hash_password, not_found,
@@ -19,7 +19,6 @@ use super::{
 use crate::AppState;
 use crate::web::pages::{app_password_state, unavailable};
 use crate::web::render;
-use crate::web::session::Role;
 
 pub(super) struct MailboxView {
     address: String,
@@ -92,18 +91,11 @@ struct MailboxPage {
     can_impersonate: bool,
 }
 
-/// The mailbox named in a path, if it is in a domain this login manages (whether or not it exists).
-fn owned_address(ctx: &Ctx, address: &str) -> Result<MailboxAddress, Response> {
-    match MailboxAddress::parse(address) {
-        Ok(address) if ctx.owns(address.domain().as_str()) => Ok(address),
-        _ => Err(not_found()),
-    }
-}
-
-/// An existing mailbox of this login's domains.
-async fn owned_mailbox(state: &AppState, ctx: &Ctx, address: &str) -> Result<(MailboxAddress, Mailbox), Response> {
-    let address = owned_address(ctx, address)?;
-    let mailbox = found(state.store.mailbox(&address).await)?;
+/// The mailbox named in a path, if it exists in a domain this login manages (else 404, whether it exists or
+/// not).
+async fn owned_mailbox(ctx: &Ctx, address: &str) -> Result<(MailboxAddress, Mailbox), Response> {
+    let address = MailboxAddress::parse(address).map_err(|_| not_found())?;
+    let mailbox = found(ctx.store.mailbox(&address).await)?;
     Ok((address, mailbox))
 }
 
@@ -116,7 +108,7 @@ async fn enter_mailbox_form<const DA: bool>(
     body: &[u8],
 ) -> Result<(Ctx, FormData, MailboxAddress, Mailbox), Response> {
     let (ctx, form) = enter_form(state, headers, role_of::<DA>(), body).await?;
-    let (address, mailbox) = owned_mailbox(state, &ctx, address).await?;
+    let (address, mailbox) = owned_mailbox(&ctx, address).await?;
     Ok((ctx, form, address, mailbox))
 }
 
@@ -126,18 +118,18 @@ fn mailbox_page(ctx: &Ctx, address: &str) -> String {
 }
 
 /// `local` and the identity providers, as options.
-async fn auth_sources(state: &AppState, current: &str) -> Result<Vec<Choice>, Error> {
+async fn auth_sources(store: &Store, current: &str) -> Result<Vec<Choice>, Error> {
     let mut choices =
         vec![Choice::new(LOCAL_AUTH_SOURCE, "local (password stored here)", current == LOCAL_AUTH_SOURCE)];
-    for provider in state.store.list_identity_providers().await? {
+    for provider in store.list_identity_providers().await? {
         let label = format!("{} ({})", provider.name, provider.kind);
         choices.push(Choice::new(provider.name.clone(), label, provider.name == current));
     }
     Ok(choices)
 }
 
-async fn template_choices(state: &AppState) -> Result<Vec<Choice>, Error> {
-    Ok(state.store.list_templates().await?.into_iter().map(|t| Choice::new(t.name.clone(), t.name, false)).collect())
+async fn template_choices(store: &Store) -> Result<Vec<Choice>, Error> {
+    Ok(store.list_templates().await?.into_iter().map(|t| Choice::new(t.name.clone(), t.name, false)).collect())
 }
 
 /// `GET {prefix}/mailboxes?domain=`.
@@ -149,13 +141,12 @@ pub(super) async fn list<const DA: bool>(
     let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
     let wanted = query.get("domain").map(|d| d.trim().to_lowercase()).filter(|d| !d.is_empty());
     let loaded = async {
-        let domains: Vec<_> = state.store.list_domains().await?.into_iter().filter(|d| ctx.owns(&d.name)).collect();
-        let mut mailboxes = state.store.list_mailboxes(None).await?;
-        mailboxes.retain(|m| ctx.owns(&m.domain) && wanted.as_ref().is_none_or(|w| *w == m.domain));
-        let (sources, templates) = if ctx.is_admin() {
-            (auth_sources(&state, LOCAL_AUTH_SOURCE).await?, template_choices(&state).await?)
-        } else {
-            (Vec::new(), Vec::new())
+        let domains = ctx.store.list_domains().await?;
+        let mut mailboxes = ctx.store.list_mailboxes(None).await?;
+        mailboxes.retain(|m| wanted.as_ref().is_none_or(|w| *w == m.domain));
+        let (sources, templates) = match ctx.store.instance() {
+            Ok(store) => (auth_sources(store, LOCAL_AUTH_SOURCE).await?, template_choices(store).await?),
+            Err(_) => (Vec::new(), Vec::new()),
         };
         Ok::<_, Error>((domains, mailboxes, sources, templates))
     };
@@ -192,9 +183,6 @@ pub(super) async fn create<const DA: bool>(
         Ok(domain) => domain,
         Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
     };
-    if !ctx.owns(domain.as_str()) {
-        return Err(not_found());
-    }
     let address = match MailboxAddress::from_parts(&form.text("local_part"), domain) {
         Ok(address) => address,
         Err(err) => return done(&state, ctx, format!("Not saved: {err}"), &to).await,
@@ -221,7 +209,7 @@ pub(super) async fn create<const DA: bool>(
     if let Some(password) = password {
         new.password_hash = Some(hash_password(&state, password).await?);
     }
-    let result = state.store.create_mailbox(&ctx.actor(), new).await.map(|m| format!("Mailbox {} added.", m.address));
+    let result = ctx.store.create_mailbox(new).await.map(|m| format!("Mailbox {} added.", m.address));
     finish(&state, ctx, result, &to).await
 }
 
@@ -232,13 +220,12 @@ pub(super) async fn show<const DA: bool>(
     Path(address): Path<String>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
-    let (address, mailbox) = owned_mailbox(&state, &ctx, &address).await?;
+    let (address, mailbox) = owned_mailbox(&ctx, &address).await?;
     let loaded = async {
-        let apps = state.store.list_app_passwords(&address).await?;
-        let (sources, templates) = if ctx.is_admin() {
-            (auth_sources(&state, &mailbox.auth_source).await?, template_choices(&state).await?)
-        } else {
-            (Vec::new(), Vec::new())
+        let apps = ctx.store.list_app_passwords(&address).await?;
+        let (sources, templates) = match ctx.store.instance() {
+            Ok(store) => (auth_sources(store, &mailbox.auth_source).await?, template_choices(store).await?),
+            Err(_) => (Vec::new(), Vec::new()),
         };
         Ok::<_, Error>((apps, sources, templates))
     };
@@ -314,11 +301,9 @@ pub(super) async fn update<const DA: bool>(
     if nothing {
         return done(&state, ctx, "Nothing changed.", &to).await;
     }
+    // The store ends a deactivated mailbox's web sessions in the same transaction.
     let result = async {
-        let updated = state.store.update_mailbox(&ctx.actor(), &address, changes).await?;
-        if deactivated {
-            state.store.delete_web_sessions_of(Role::User.as_str(), &updated.address).await?;
-        }
+        let updated = ctx.store.update_mailbox(&address, changes).await?;
         Ok(if deactivated {
             format!("Mailbox {} saved and deactivated; its web sessions were ended.", updated.address)
         } else {
@@ -348,12 +333,12 @@ pub(super) async fn set_password<const DA: bool>(
         force_password_change: Some(form.checked("force_password_change")),
         ..MailboxChanges::default()
     };
-    let result = async {
-        state.store.update_mailbox(&ctx.actor(), &address, changes).await?;
-        state.store.delete_web_sessions_of(Role::User.as_str(), &current.address).await?;
-        Ok(format!("Password of {} set; its web sessions were ended.", current.address))
-    };
-    let result = result.await;
+    // The store ends the mailbox's web sessions in the same transaction.
+    let result = ctx
+        .store
+        .update_mailbox(&address, changes)
+        .await
+        .map(|_| format!("Password of {} set; its web sessions were ended.", current.address));
     finish(&state, ctx, result, &to).await
 }
 
@@ -365,12 +350,7 @@ pub(super) async fn remove<const DA: bool>(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
-    let result = async {
-        state.store.remove_mailbox(&ctx.actor(), &address).await?;
-        state.store.delete_web_sessions_of(Role::User.as_str(), &current.address).await?;
-        Ok(format!("Mailbox {} removed.", current.address))
-    };
-    let result = result.await;
+    let result = ctx.store.remove_mailbox(&address).await.map(|()| format!("Mailbox {} removed.", current.address));
     let to = format!("{}/mailboxes", ctx.prefix());
     finish(&state, ctx, result, &to).await
 }
@@ -385,9 +365,9 @@ pub(super) async fn revoke_app_password<const DA: bool>(
     let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
     let to = mailbox_page(&ctx, &current.address);
     // The store revokes only an app password of this mailbox; another mailbox's id is "not found".
-    let result = state
+    let result = ctx
         .store
-        .revoke_app_password(&ctx.actor(), &address, id)
+        .revoke_app_password(&address, id)
         .await
         .map(|app| format!("App password \"{}\" of {} revoked.", app.name, current.address));
     finish(&state, ctx, result, &to).await

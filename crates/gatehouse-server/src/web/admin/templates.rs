@@ -60,8 +60,9 @@ struct TemplatePage {
 /// `GET /admin/templates`.
 pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
+    let store = ctx.instance()?;
     let notice = ctx.take_notice(&state).await?;
-    let templates = match state.store.list_templates().await {
+    let templates = match store.list_templates().await {
         Ok(templates) => templates.into_iter().map(TemplateView::from).collect(),
         Err(err) => return Err(unavailable(err)),
     };
@@ -91,13 +92,14 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = "/admin/templates";
     let (quota_mib, protocols, active, attributes) = match settings(&form) {
         Ok(settings) => settings,
         Err(problem) => return done(&state, ctx, problem, to).await,
     };
     let new = NewTemplate { name: form.text("name"), quota_mib, protocols, active, attributes };
-    let result = state.store.create_template(&ctx.actor(), new).await.map(|t| format!("Template {} added.", t.name));
+    let result = store.create_template(&ctx.actor(), new).await.map(|t| format!("Template {} added.", t.name));
     finish(&state, ctx, result, to).await
 }
 
@@ -108,7 +110,8 @@ pub(super) async fn show(
     Path(name): Path<String>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
-    let template = match state.store.list_templates().await {
+    let store = ctx.instance()?;
+    let template = match store.list_templates().await {
         Ok(templates) => match templates.into_iter().find(|t| t.name == name) {
             Some(template) => template,
             None => return Err(not_found()),
@@ -129,6 +132,7 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
     let to = format!("/admin/templates/{}", segment(&name));
     let (quota_mib, protocols, active, attributes) = match settings(&form) {
         Ok(settings) => settings,
@@ -140,7 +144,7 @@ pub(super) async fn update(
         active: Some(active),
         attributes: Some(attributes),
     };
-    match state.store.update_template(&ctx.actor(), &name, changes).await {
+    match store.update_template(&ctx.actor(), &name, changes).await {
         Err(Error::NotFound { .. }) => Err(not_found()),
         result => finish(&state, ctx, result.map(|t| format!("Template {} saved.", t.name)), &to).await,
     }
@@ -154,6 +158,7 @@ pub(super) async fn remove(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
-    let result = state.store.remove_template(&ctx.actor(), &name).await.map(|()| format!("Template {name} removed."));
+    let store = ctx.instance()?;
+    let result = store.remove_template(&ctx.actor(), &name).await.map(|()| format!("Template {name} removed."));
     finish(&state, ctx, result, "/admin/templates").await
 }
