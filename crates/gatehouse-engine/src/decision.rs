@@ -163,7 +163,7 @@ pub struct AdminLoginRequest {
     /// The password. Wiped from memory on drop.
     pub password: Zeroizing<Vec<u8>>,
     /// Which area: an admin cannot log in as a domain admin or the other way round.
-    pub kind: crate::AdminKind,
+    pub kind: gatehouse_core::AdminRole,
     /// The client's address.
     pub remote_ip: Option<IpAddr>,
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use gatehouse_core::{Error, ProtocolSet};
+use gatehouse_core::{AdminRole, Error, ProtocolSet};
 
 use crate::Credentials;
 
@@ -105,22 +105,13 @@ pub struct SsoTokenLogin {
     pub impersonator: Option<String>,
 }
 
-/// The two kinds of administrator; each logs in at its own page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminKind {
-    /// Administrator of everything.
-    Admin,
-    /// Administrator of some domains.
-    DomainAdmin,
-}
-
 /// An administrator as the engine sees it at a web login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminLogin {
     /// Login name.
     pub username: String,
     /// Which kind.
-    pub kind: AdminKind,
+    pub kind: AdminRole,
     /// Password hash.
     pub password_hash: String,
     /// Active.

@@ -25,7 +25,7 @@ pub use decision::{
     RequiredStep, SecondFactorRequest, Via, WebmailOpener,
 };
 pub use directory::{
-    AdminKind, AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,
+    AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,
     MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 pub use engine::{Engine, EngineConfig};

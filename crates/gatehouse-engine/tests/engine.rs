@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gatehouse_core::{Error, ProtocolSet, Service};
+use gatehouse_core::{AdminRole, Error, ProtocolSet, Service};
 use gatehouse_engine::*;
 use gatehouse_passwords::{GenerateScheme, HashPool, HashPoolConfig, Verification, VerifyOptions, Zeroizing, generate};
 
@@ -72,9 +72,9 @@ impl Directory for Dir {
             force_password_change: username == "helper",
         };
         Ok(match username {
-            "root" => Some(admin(AdminKind::Admin, true)),
-            "helper" => Some(admin(AdminKind::DomainAdmin, true)),
-            "retired" => Some(admin(AdminKind::Admin, false)),
+            "root" => Some(admin(AdminRole::Admin, true)),
+            "helper" => Some(admin(AdminRole::DomainAdmin, true)),
+            "retired" => Some(admin(AdminRole::Admin, false)),
             _ => None,
         })
     }
@@ -437,17 +437,17 @@ async fn administrators_log_in_only_at_their_own_area() {
         kind,
         remote_ip: Some("192.0.2.7".parse().unwrap()),
     };
-    let ok = f.engine.authenticate_admin(&admin("root", "adminpw", AdminKind::Admin)).await;
+    let ok = f.engine.authenticate_admin(&admin("root", "adminpw", AdminRole::Admin)).await;
     assert!(matches!(ok, Decision::Allowed { ref user, .. } if user == "root"), "{ok:?}");
-    let ok = f.engine.authenticate_admin(&admin("helper", "adminpw", AdminKind::DomainAdmin)).await;
+    let ok = f.engine.authenticate_admin(&admin("helper", "adminpw", AdminRole::DomainAdmin)).await;
     assert!(ok.is_allowed(), "{ok:?}");
     let before = f.pool.stats().submitted;
     for (name, password, kind, reason) in [
-        ("root", "wrong", AdminKind::Admin, DenyReason::WrongPassword),
-        ("root", "adminpw", AdminKind::DomainAdmin, DenyReason::UnknownUser),
-        ("helper", "adminpw", AdminKind::Admin, DenyReason::UnknownUser),
-        ("nobody", "adminpw", AdminKind::Admin, DenyReason::UnknownUser),
-        ("retired", "adminpw", AdminKind::Admin, DenyReason::Disabled),
+        ("root", "wrong", AdminRole::Admin, DenyReason::WrongPassword),
+        ("root", "adminpw", AdminRole::DomainAdmin, DenyReason::UnknownUser),
+        ("helper", "adminpw", AdminRole::Admin, DenyReason::UnknownUser),
+        ("nobody", "adminpw", AdminRole::Admin, DenyReason::UnknownUser),
+        ("retired", "adminpw", AdminRole::Admin, DenyReason::Disabled),
     ] {
         let decision = f.engine.authenticate_admin(&admin(name, password, kind)).await;
         assert!(matches!(decision, Decision::Denied { reason: r, .. } if r == reason), "{name}: {decision:?}");
@@ -656,7 +656,7 @@ async fn a_web_login_says_which_step_comes_next() {
     let admin = AdminLoginRequest {
         username: "helper".into(),
         password: Zeroizing::new(b"adminpw".to_vec()),
-        kind: AdminKind::DomainAdmin,
+        kind: AdminRole::DomainAdmin,
         remote_ip: None,
     };
     assert_eq!(next(f.engine.authenticate_admin(&admin).await), Some(RequiredStep::ChangePassword));

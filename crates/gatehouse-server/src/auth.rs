@@ -2,12 +2,13 @@
 //! every master login, and the "last used" mark of app passwords. Adapters call [`AuthService::login`] and
 //! only translate its [`Decision`].
 
+use gatehouse_core::AdminRole;
 use gatehouse_core::clock::now;
 use std::sync::Arc;
 
 use gatehouse_engine::{
-    AdminKind, AdminLoginRequest, Decision, Engine, LoginRequest, RequiredStep, SecondFactorOwner, SecondFactorRequest,
-    Via, WebmailOpener, parse_login_name,
+    AdminLoginRequest, Decision, Engine, LoginRequest, RequiredStep, SecondFactorOwner, SecondFactorRequest, Via,
+    WebmailOpener, parse_login_name,
 };
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
@@ -113,8 +114,8 @@ impl AuthService {
     pub async fn login_admin(&self, request: &AdminLoginRequest) -> Decision {
         let decision = self.engine.authenticate_admin(request).await;
         let service = match request.kind {
-            AdminKind::Admin => "web-admin",
-            AdminKind::DomainAdmin => "web-domainadmin",
+            AdminRole::Admin => "web-admin",
+            AdminRole::DomainAdmin => "web-domainadmin",
         };
         let (result, reason) = match &decision {
             Decision::Allowed { .. } => (AuthResult::Success, "Password".to_string()),

@@ -1,9 +1,9 @@
 //! The store as the login engine's [`Directory`]: the lookups a login needs, and the revision numbers that
 //! keep the engine's result cache honest.
 
-use gatehouse_core::{Error, MailboxAddress, Result};
+use gatehouse_core::{AdminRole, Error, MailboxAddress, Result};
 use gatehouse_engine::{
-    AdminKind, AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SecondFactorOwner,
+    AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SecondFactorOwner,
     SsoTokenLogin, TotpSecretLogin,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
@@ -204,7 +204,7 @@ impl Directory for Store {
         let Some(row) = row else { return Ok(None) };
         let totp_enabled = self.totp_state(crate::TotpPrincipal::Admin(&row.username)).await?.enabled;
         Ok(Some(AdminLogin {
-            kind: if row.role == "admin" { AdminKind::Admin } else { AdminKind::DomainAdmin },
+            kind: AdminRole::parse(&row.role)?,
             username: row.username,
             password_hash: row.password_hash,
             active: row.active,
@@ -242,11 +242,7 @@ impl Directory for Store {
             }
             SecondFactorOwner::Administrator(name) => {
                 let kind = Directory::admin(self, name).await?.map(|admin| admin.kind);
-                let role = if kind == Some(AdminKind::DomainAdmin) {
-                    crate::ActorRole::DomainAdmin
-                } else {
-                    crate::ActorRole::Admin
-                };
+                let role = kind.map_or(crate::ActorRole::Admin, crate::ActorRole::from);
                 let actor = crate::Actor { name: name.clone(), role };
                 Store::use_recovery_code(self, &actor, crate::TotpPrincipal::Admin(name), code_hash).await
             }

@@ -54,6 +54,15 @@ impl ActorRole {
     }
 }
 
+impl From<AdminRole> for ActorRole {
+    fn from(role: AdminRole) -> Self {
+        match role {
+            AdminRole::Admin => ActorRole::Admin,
+            AdminRole::DomainAdmin => ActorRole::DomainAdmin,
+        }
+    }
+}
+
 /// The name of the account with `uid` in `/etc/passwd`.
 fn account_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
@@ -361,32 +370,7 @@ pub const DEPROVISIONED_BY: &str = "deprovisioned_by";
 /// The attribute holding the hash of the template last applied to a mailbox.
 pub const TEMPLATE_HASH: &str = "template_hash";
 
-/// The two kinds of administrator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdminRole {
-    /// Manages everything.
-    Admin,
-    /// Manages the mailboxes of its domains.
-    DomainAdmin,
-}
-
-impl AdminRole {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            AdminRole::Admin => "admin",
-            AdminRole::DomainAdmin => "domain_admin",
-        }
-    }
-
-    pub(crate) fn parse(value: &str) -> Result<Self, Error> {
-        match value {
-            "admin" => Ok(AdminRole::Admin),
-            "domain_admin" => Ok(AdminRole::DomainAdmin),
-            other => Err(Error::Internal(format!("unknown admin role '{other}' in the database"))),
-        }
-    }
-}
+pub use gatehouse_core::AdminRole;
 
 /// Permissions a domain administrator can be given.
 pub const DOMAIN_ADMIN_PERMISSIONS: &[&str] = &["login_as"];

@@ -208,7 +208,7 @@ async fn enter(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Ctx,
     if session.data.stage != Stage::Ready {
         return Err(redirect(stage_page(role, session.data.stage)));
     }
-    let kind = if role == Role::Admin { AdminRole::Admin } else { AdminRole::DomainAdmin };
+    let Some(kind) = role.admin_role() else { return Err(forbidden()) };
     let account = match state.store.admin(kind, &session.data.principal).await {
         Ok(account) => account.filter(|a| a.active),
         Err(err) => return Err(unavailable(err)),

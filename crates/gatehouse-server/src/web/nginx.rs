@@ -142,7 +142,7 @@ pub async fn auth(
     let Some(grant) = chosen else { return unauthorised(service) };
     // Every request re-checks what allowed the grant: the setting, the administrator's permission and domains,
     // the mailbox's state and its webmail flag.
-    match state.auth.webmail_access(&super::pages::session_actor(&session), &grant.mailbox).await {
+    match state.auth.webmail_access(&session.actor(), &grant.mailbox).await {
         Decision::Allowed { .. } => identity(&grant.mailbox, grant.token.as_bytes()),
         Decision::Denied { .. } => unauthorised(service),
         Decision::TempFail { .. } => StatusCode::SERVICE_UNAVAILABLE.into_response(),

@@ -18,12 +18,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, MailboxAddress, ProtocolSet, Service};
 use gatehouse_engine::{
-    AdminKind, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService,
-    app_password, sso,
+    AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, app_password, sso,
 };
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
-    Actor, ActorRole, AdminRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, TotpPrincipal,
+    Actor, ActorRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, TotpPrincipal,
 };
 use serde::Deserialize;
 
@@ -301,16 +300,6 @@ async fn user_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<
     Ok((session, address))
 }
 
-/// Who a session's holder is, as the audit log and the engine name them.
-pub(super) fn session_actor(session: &Session) -> Actor {
-    let role = match session.data.role {
-        Role::User => ActorRole::User,
-        Role::Admin => ActorRole::Admin,
-        Role::DomainAdmin => ActorRole::DomainAdmin,
-    };
-    Actor { name: session.data.principal.clone(), role }
-}
-
 /// Who a user's own changes are recorded as.
 fn user_actor(address: &MailboxAddress) -> Actor {
     Actor { name: address.to_string(), role: ActorRole::User }
@@ -426,7 +415,7 @@ async fn admin_login_common(
     if !login_csrf_ok(&headers, &form) {
         return login_page(&state, role, None, Some("The form expired. Try again."), StatusCode::FORBIDDEN).await;
     }
-    let kind = if role == Role::Admin { AdminKind::Admin } else { AdminKind::DomainAdmin };
+    let Some(kind) = role.admin_role() else { return StatusCode::NOT_FOUND.into_response() };
     let request = AdminLoginRequest {
         username: form.username.trim().to_string(),
         password: Zeroizing::new(form.password.into_bytes()),
@@ -458,18 +447,6 @@ pub async fn domain_admin_login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     admin_login_common(state, peer, headers, form, Role::DomainAdmin).await
-}
-
-pub(super) async fn admin_account(
-    state: &AppState,
-    username: &str,
-) -> Result<Option<gatehouse_store::AdminAccount>, Error> {
-    for role in [AdminRole::Admin, AdminRole::DomainAdmin] {
-        if let Some(account) = state.store.admin(role, username).await? {
-            return Ok(Some(account));
-        }
-    }
-    Ok(None)
 }
 
 /// A form that carries only the CSRF token.
@@ -818,7 +795,10 @@ async fn admin_page_common(state: AppState, headers: HeaderMap, query: MessageQu
     }
     let notice = stored_notice.or_else(|| login_message(query.m.as_deref()));
     let loaded = async {
-        let account = admin_account(&state, &session.data.principal).await?;
+        let account = match role.admin_role() {
+            Some(kind) => state.store.admin(kind, &session.data.principal).await?,
+            None => None,
+        };
         let Some(account) = account.filter(|a| a.active) else {
             return Err(Error::refused("the administrator no longer exists or is inactive"));
         };
@@ -898,7 +878,7 @@ pub async fn sogo_auth(
     let Some(target) = query.login.as_deref().and_then(|l| MailboxAddress::parse(l).ok()) else {
         return redirect(&format!("{}?m=forbidden", role.home()));
     };
-    let opener = session_actor(&session);
+    let opener = session.actor();
     let impersonation = role != Role::User;
     // The engine decides (the owner's own mailbox, or the impersonation rule) and the audit record of an
     // impersonation is written before anything is granted.

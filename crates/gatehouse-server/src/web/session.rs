@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use base64::Engine as _;
-use gatehouse_core::Error;
-use gatehouse_store::{Store, WebSessionRow};
+use gatehouse_core::{AdminRole, Error};
+use gatehouse_store::{Actor, ActorRole, Store, WebSessionRow};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -22,6 +22,15 @@ use subtle::ConstantTimeEq;
 pub const SESSION_COOKIE: &str = "gatehouse_session";
 /// The cookie that protects the login forms before there is a session (double submit).
 pub const LOGIN_CSRF_COOKIE: &str = "gatehouse_login_csrf";
+
+impl From<AdminRole> for Role {
+    fn from(role: AdminRole) -> Self {
+        match role {
+            AdminRole::Admin => Role::Admin,
+            AdminRole::DomainAdmin => Role::DomainAdmin,
+        }
+    }
+}
 
 /// Who a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +51,23 @@ impl Role {
             Role::User => "user",
             Role::Admin => "admin",
             Role::DomainAdmin => "domain_admin",
+        }
+    }
+
+    /// The kind of administrator of an administrator's session; `None` for a mailbox owner's.
+    pub fn admin_role(self) -> Option<AdminRole> {
+        match self {
+            Role::User => None,
+            Role::Admin => Some(AdminRole::Admin),
+            Role::DomainAdmin => Some(AdminRole::DomainAdmin),
+        }
+    }
+
+    /// The role the holder of such a session has in the audit log.
+    pub fn actor_role(self) -> ActorRole {
+        match self.admin_role() {
+            None => ActorRole::User,
+            Some(role) => role.into(),
         }
     }
 
@@ -110,6 +136,13 @@ pub struct Session {
     pub id: String,
     /// The state.
     pub data: SessionData,
+}
+
+impl Session {
+    /// Who the session's holder is, as the audit log and the engine name them.
+    pub fn actor(&self) -> Actor {
+        Actor { name: self.data.principal.clone(), role: self.data.role.actor_role() }
+    }
 }
 
 /// Lifetimes.

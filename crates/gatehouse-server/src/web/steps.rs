@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, MailboxAddress};
 use gatehouse_passwords::Zeroizing;
-use gatehouse_store::{Actor, ActorRole, AdminChanges, AdminRole, MailboxChanges, TotpPrincipal};
+use gatehouse_store::{AdminChanges, MailboxChanges, TotpPrincipal};
 use serde::Deserialize;
 
 use super::pages::{TokenForm, check_csrf, redirect, stage_page, unavailable};
@@ -122,15 +122,6 @@ impl Principal {
             Principal::Admin(name) => TotpPrincipal::Admin(name),
         }
     }
-}
-
-fn actor(session: &Session) -> Actor {
-    let role = match session.data.role {
-        Role::User => ActorRole::User,
-        Role::Admin => ActorRole::Admin,
-        Role::DomainAdmin => ActorRole::DomainAdmin,
-    };
-    Actor { name: session.data.principal.clone(), role }
 }
 
 /// A rule's refusal as a sentence on a page ("The password needs at least 8 characters.").
@@ -263,7 +254,7 @@ pub(super) async fn begin_enrolment(state: &AppState, session: &Session) -> Resu
     {
         return Ok(());
     }
-    state.store.begin_totp(&actor(session), principal.as_ref(), &totp::new_secret()).await
+    state.store.begin_totp(&session.actor(), principal.as_ref(), &totp::new_secret()).await
 }
 
 /// `POST /totp/setup/start`: begins the enrolment, then shows its QR code.
@@ -335,7 +326,7 @@ pub async fn confirm_setup(State(state): State<AppState>, headers: HeaderMap, Fo
         let Some(step) = totp::check_code(&secret, &form.code, now()) else { return Ok(None) };
         let codes = totp::new_recovery_codes();
         let hashes = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
-        state.store.confirm_totp(&actor(&session), principal.as_ref(), step, hashes).await?;
+        state.store.confirm_totp(&session.actor(), principal.as_ref(), step, hashes).await?;
         Ok::<_, Error>(Some(codes))
     };
     let codes = match confirmed.await {
@@ -376,9 +367,10 @@ pub async fn disable(
         Err(response) => return response,
     };
     let outcome = async {
-        let required = match session.data.role {
-            Role::User => state.store.mailbox(&MailboxAddress::parse(&session.data.principal)?).await?.force_totp,
-            _ => super::pages::admin_account(&state, &session.data.principal).await?.is_some_and(|a| a.force_totp),
+        let principal = &session.data.principal;
+        let required = match session.data.role.admin_role() {
+            None => state.store.mailbox(&MailboxAddress::parse(principal)?).await?.force_totp,
+            Some(role) => state.store.admin(role, principal).await?.is_some_and(|a| a.force_totp),
         };
         if required {
             return Ok("Your administrator requires two-factor authentication for this account.");
@@ -394,7 +386,7 @@ pub async fn disable(
             Decision::TempFail { cause } => return Err(cause),
             Decision::Denied { .. } => return Ok("Wrong or already used code; two-factor authentication stays on."),
         }
-        state.store.disable_totp(&actor(&session), principal_of(&session)?.as_ref()).await?;
+        state.store.disable_totp(&session.actor(), principal_of(&session)?.as_ref()).await?;
         Ok::<_, Error>("Two-factor authentication is off.")
     };
     let outcome = outcome.await;
@@ -457,24 +449,23 @@ pub async fn password_required(
             .await
             .map_err(Error::from)?;
         // The store ends every session of the account with the old password, this one included.
-        match session.data.role {
-            Role::User => {
+        match session.data.role.admin_role() {
+            None => {
                 let address = MailboxAddress::parse(&session.data.principal)?;
                 let changes = MailboxChanges {
                     password_hash: Some(hash),
                     force_password_change: Some(false),
                     ..Default::default()
                 };
-                state.store.update_mailbox(&actor(&session), &address, changes).await?;
+                state.store.update_mailbox(&session.actor(), &address, changes).await?;
             }
-            role => {
-                let role = if role == Role::Admin { AdminRole::Admin } else { AdminRole::DomainAdmin };
+            Some(role) => {
                 let changes = AdminChanges {
                     password_hash: Some(hash),
                     force_password_change: Some(false),
                     ..Default::default()
                 };
-                state.store.update_admin(&actor(&session), &session.data.principal, role, changes).await?;
+                state.store.update_admin(&session.actor(), &session.data.principal, role, changes).await?;
             }
         }
         Ok::<_, Error>(())
