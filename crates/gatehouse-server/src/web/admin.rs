@@ -1,6 +1,7 @@
-//! The administration pages: domains, templates, mailboxes (with their app passwords), administrators and
-//! domain administrators, master users, app links, identity providers (an LDAP form, a connection test, sync
-//! and dry run), and the auth, audit and job logs.
+//! The administration pages: the landing page (the mailboxes this login reaches, its open webmail sessions),
+//! domains, templates, mailboxes (with their app passwords), administrators and domain administrators, master
+//! users, app links, identity providers (an LDAP form, a connection test, sync and dry run), and the auth, audit
+//! and job logs.
 //!
 //! Administrators use the pages under `/admin/…`, domain administrators those under `/domainadmin/…`; a
 //! session of the other role gets 403 there, and the admin-only pages (templates, administrators, master
@@ -25,7 +26,9 @@ mod logs;
 mod mailboxes;
 mod templates;
 
+use askama::Template;
 use axum::Router;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,8 +36,11 @@ use gatehouse_core::{Error, Fault, ProtocolSet, Service};
 use gatehouse_passwords::Zeroizing;
 use gatehouse_store::{Actor, AdminAccount, AdminRole, Principal, ScopedStore, Store};
 
-use super::pages::{check_csrf, redirect, stage_page, unavailable};
-use super::session::{Role, Session, Stage};
+use super::gate::{Need, Refusal, check_csrf, gate};
+use super::login::{MessageQuery, login_message, login_page};
+pub(super) use super::respond::{date_time, segment};
+use super::respond::{redirect, render, sentence, unavailable};
+use super::session::{Role, Session};
 use crate::AppState;
 
 /// The administration routes (both prefixes).
@@ -42,6 +48,8 @@ pub(super) fn routes() -> Router<AppState> {
     let router = shared::<false>(Router::new(), "/admin");
     let router = shared::<true>(router, "/domainadmin");
     router
+        .route("/admin", get(home::<false>).post(super::login::admin_login))
+        .route("/domainadmin", get(home::<true>).post(super::login::domain_admin_login))
         .route("/admin/domains/{name}/remove", post(domains::remove))
         .route("/admin/templates", get(templates::list).post(templates::create))
         .route("/admin/templates/{name}", get(templates::show).post(templates::update))
@@ -85,6 +93,69 @@ fn shared<const DA: bool>(router: Router<AppState>, prefix: &str) -> Router<AppS
         )
         .route(&format!("{prefix}/logs/auth"), get(logs::auth::<DA>))
         .route(&format!("{prefix}/logs/audit"), get(logs::audit::<DA>))
+}
+
+/// `GET /admin` and `GET /domainadmin`: the login page, or the landing page with the mailboxes this login
+/// reaches and its open webmail sessions.
+pub(super) async fn home<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MessageQuery>,
+) -> Result<Response, Response> {
+    let role = role_of::<DA>();
+    let session = match gate(&state, &headers, Need::Ready(role)).await {
+        Ok(session) => session,
+        Err(Refusal::NoSession | Refusal::OtherRole) => {
+            return Ok(login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK).await);
+        }
+        Err(refusal) => return Err(refusal.response(role)),
+    };
+    let mut ctx = context(&state, session, role).await?;
+    let notice = ctx.take_notice(&state).await?.or_else(|| login_message(query.m.as_deref()));
+    let mailboxes = ctx.store.list_mailboxes(None).await.map_err(unavailable)?;
+    let page = HomePage {
+        notice,
+        title: if ctx.is_admin() { "Administration" } else { "Domain administration" },
+        can_impersonate: ctx.can_impersonate(&state),
+        username: ctx.account.username,
+        csrf: ctx.session.data.csrf.clone(),
+        impersonating: ctx.session.data.webmail.iter().filter(|g| g.impersonation).map(|g| g.mailbox.clone()).collect(),
+        mailboxes: mailboxes
+            .into_iter()
+            .map(|m| HomeMailbox {
+                path: segment(&m.address),
+                address: m.address,
+                auth_source: m.auth_source,
+                protocols: m.protocols.to_string(),
+                quota_mib: m.quota_mib,
+                active: m.active,
+            })
+            .collect(),
+    };
+    Ok(render(&page, StatusCode::OK))
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct HomePage {
+    notice: Option<String>,
+    title: &'static str,
+    username: String,
+    csrf: String,
+    impersonating: Vec<String>,
+    mailboxes: Vec<HomeMailbox>,
+    can_impersonate: bool,
+}
+
+/// A row of the landing page's mailbox table.
+struct HomeMailbox {
+    address: String,
+    /// The address as a path segment or query value.
+    path: String,
+    auth_source: String,
+    protocols: String,
+    quota_mib: i64,
+    active: bool,
 }
 
 /// The role of a route instance.
@@ -195,26 +266,25 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not found.").into_response()
 }
 
-/// The logged-in, fully authenticated session of `role` with its account, or the response to send instead.
+/// The logged-in, fully authenticated session of `role` with its account, or the response to send instead (a
+/// session of the other role: 403).
 async fn enter(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Ctx, Response> {
-    let session = match state.web.sessions.load(&state.store, headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(redirect(&format!("{}?m=expired", role.home()))),
-        Err(err) => return Err(unavailable(err)),
-    };
-    if session.data.role != role {
-        return Err(forbidden());
-    }
-    if session.data.stage != Stage::Ready {
-        return Err(redirect(stage_page(role, session.data.stage)));
-    }
+    let session = gate(state, headers, Need::Ready(role)).await.map_err(|refusal| match refusal {
+        Refusal::OtherRole => forbidden(),
+        refusal => refusal.response(role),
+    })?;
+    context(state, session, role).await
+}
+
+/// The context of an admitted session: its account, re-read on every request (removed or deactivated since the
+/// login: the session ends), and the store scoped to it.
+async fn context(state: &AppState, session: Session, role: Role) -> Result<Ctx, Response> {
     let Some(kind) = role.admin_role() else { return Err(forbidden()) };
     let account = match state.store.admin(kind, &session.data.principal).await {
         Ok(account) => account.filter(|a| a.active),
         Err(err) => return Err(unavailable(err)),
     };
     let Some(account) = account else {
-        // Removed or deactivated since the login: the session ends.
         if let Err(err) = state.store.delete_web_session(&session.id).await {
             return Err(unavailable(err));
         }
@@ -236,7 +306,7 @@ async fn enter_form(
 ) -> Result<(Ctx, FormData), Response> {
     let ctx = enter(state, headers, role).await?;
     let form = FormData::parse(body);
-    check_csrf(&ctx.session, form.get("csrf"))?;
+    check_csrf(&ctx.session, form.get("csrf")).map_err(|refusal| refusal.response(role))?;
     Ok((ctx, form))
 }
 
@@ -326,7 +396,7 @@ impl FormData {
         if password != repeat {
             return Err("The passwords differ.".into());
         }
-        policy.check(password.as_bytes()).map_err(|err| super::steps::sentence(&err))?;
+        policy.check(password.as_bytes()).map_err(|err| sentence(&err))?;
         Ok(Some(Zeroizing::new(password.as_bytes().to_vec())))
     }
 
@@ -374,27 +444,6 @@ fn protocol_choices(set: ProtocolSet) -> Vec<Choice> {
     .collect()
 }
 
-/// Percent-encodes a path segment (everything but RFC 3986's unreserved characters).
-fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// `YYYY-MM-DD HH:MM` (UTC) of Unix seconds.
-fn date_time(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
-        .unwrap_or_else(|| seconds.to_string())
-}
-
 fn yes_no(flag: bool) -> &'static str {
     if flag { "yes" } else { "no" }
 }
@@ -404,7 +453,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forms_keep_repeated_keys_and_segments_are_encoded() {
+    fn forms_keep_repeated_keys() {
         let form = FormData::parse(b"csrf=t&protocol=imap&protocol=sogo&protocol=bogus&quota=12&flag=on&x=+a+");
         assert_eq!(form.get("csrf"), "t");
         assert_eq!(form.protocols().to_string(), "imap,sogo");
@@ -413,6 +462,5 @@ mod tests {
         assert!(form.number::<i64>("x", "Quota").is_err());
         assert!(form.checked("flag") && !form.checked("other"));
         assert_eq!(form.text("x"), "a");
-        assert_eq!(segment("a+b/c d@x.org"), "a%2Bb%2Fc%20d%40x.org");
     }
 }

@@ -2,27 +2,35 @@
 //! sign-on.
 //!
 //! - [`session`]: server-side sessions, cookies, CSRF tokens.
+//! - `gate`: the one check of a request's session (role, stage, CSRF token) every page goes through.
+//! - `login`: the three logins (users at `/`, admins at `/admin`, domain admins at `/domainadmin`) and logout.
 //! - `steps`: the second factor, forced TOTP enrolment and password change, turning TOTP on and off.
-//! - `pages`: the three logins (users at `/`, admins at `/admin`, domain admins at `/domainadmin`), the user and
-//!   admin pages, logout, and `/sogo-auth` (opening webmail, or an administrator's impersonation).
+//! - `user`: the mailbox owner's page (app passwords, password, recent logins).
+//! - `admin`: the administration pages of both administrator roles.
+//! - `webmail`: `/sogo-auth`, opening webmail or an administrator's impersonation.
 //! - `nginx`: `GET /nginx/auth` on the internal listener, nginx's `auth_request` for SOGo.
+//! - `respond`: rendering, redirects, and errors answered by their fault.
 //!
 //! Every state-changing request is a POST checked twice against cross-site forgery: tower-http's origin check
 //! (`Sec-Fetch-Site` / `Origin` against the host or the configured public URL) and a token bound to the
 //! session (or, on the login forms, to a cookie). Redirects only ever go to fixed paths.
 
 mod admin;
+mod gate;
+mod login;
 pub mod nginx;
-mod pages;
+mod respond;
 pub mod session;
 mod steps;
+mod user;
+mod webmail;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use ipnet::IpNet;
 use tower_http::csrf::CsrfLayer;
@@ -93,14 +101,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         csrf = with_origin;
     }
     Router::new()
-        .route("/", get(pages::user_page).post(pages::user_login))
-        .route("/admin", get(pages::admin_page).post(pages::admin_login))
-        .route("/domainadmin", get(pages::domain_admin_page).post(pages::domain_admin_login))
-        .route("/logout", post(pages::logout))
-        .route("/password", post(pages::change_password))
-        .route("/app-passwords", post(pages::create_app_password))
-        .route("/app-passwords/{id}/revoke", post(pages::revoke_app_password))
-        .route("/sogo-auth", get(pages::sogo_auth))
+        .route("/", get(user::user_page).post(login::user_login))
+        .route("/logout", post(login::logout))
+        .route("/password", post(user::change_password))
+        .route("/app-passwords", post(user::create_app_password))
+        .route("/app-passwords/{id}/revoke", post(user::revoke_app_password))
+        .route("/sogo-auth", get(webmail::sogo_auth))
         .route("/totp", get(steps::code_form).post(steps::check_code))
         .route("/totp/setup", get(steps::setup_form).post(steps::confirm_setup))
         .route("/totp/setup/start", post(steps::start_setup))
@@ -130,15 +136,4 @@ async fn security_headers(mut response: Response) -> Response {
         }
     }
     response
-}
-
-/// Renders a template, or a plain 500 page if rendering fails.
-fn render(template: &impl askama::Template, status: StatusCode) -> Response {
-    match template.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(err) => {
-            tracing::error!("rendering a page failed: {err}");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
 }

@@ -24,7 +24,8 @@ use gatehouse_core::Service;
 use gatehouse_engine::{Credentials, Decision, EntryPoint, LoginRequest, LoginService};
 use gatehouse_passwords::Zeroizing;
 
-use super::session::{Role, Stage};
+use super::gate::{Need, Refusal, gate};
+use super::session::Role;
 use crate::AppState;
 
 /// What the request is for, from the original URI.
@@ -120,13 +121,13 @@ pub async fn auth(
         };
     }
 
-    let session = match state.web.sessions.load(&state.store, &headers).await {
-        Ok(Some(session)) if session.data.stage == Stage::Ready => session,
-        Ok(_) => return unauthorised(service),
-        Err(err) => {
+    let session = match gate(&state, &headers, Need::AnyReady).await {
+        Ok(session) => session,
+        Err(Refusal::Unavailable(err)) => {
             tracing::warn!("nginx auth: {err}");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
+        Err(_) => return unauthorised(service),
     };
     // An owner's session opens only the owner's mailbox, even if its state says otherwise.
     let grants = session

@@ -20,8 +20,9 @@ use gatehouse_passwords::Zeroizing;
 use gatehouse_store::{AdminChanges, MailboxChanges, TotpPrincipal};
 use serde::Deserialize;
 
-use super::pages::{TokenForm, check_csrf, redirect, stage_page, unavailable};
-use super::render;
+use super::gate::{Need, gate, gate_form, stage_page};
+use super::login::TokenForm;
+use super::respond::{redirect, render, sentence, unavailable};
 use super::session::{Role, Session, Stage, add_set_cookie};
 use crate::{AppState, totp};
 use gatehouse_engine::{Decision, DenyReason, RequiredStep, SecondFactorOwner, SecondFactorRequest};
@@ -76,29 +77,20 @@ fn now() -> u64 {
     gatehouse_core::clock::now().max(0) as u64
 }
 
-/// The session, whatever its stage, or the login page's redirect.
-async fn any_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    match state.web.sessions.load(&state.store, headers).await {
-        Ok(Some(session)) => Ok(session),
-        Ok(None) => Err(redirect("/?m=expired")),
-        Err(err) => Err(unavailable(err)),
-    }
+/// The session of a step's page when its stage is one `accepts`, or the answer to send instead (the login, or
+/// the page of the stage it is at).
+async fn step_session(state: &AppState, headers: &HeaderMap, accepts: fn(Stage) -> bool) -> Result<Session, Response> {
+    gate(state, headers, Need::At(accepts)).await.map_err(|refusal| refusal.response(Role::User))
 }
 
-/// The session posting a step's form, when `at_stage` accepts its stage (else the redirect to its pending step),
-/// once the form's CSRF token matches it.
+/// [`step_session`] for a step's form post, once the form's CSRF token is the session's.
 async fn posting_session(
     state: &AppState,
     headers: &HeaderMap,
-    at_stage: impl Fn(Stage) -> bool,
+    accepts: fn(Stage) -> bool,
     csrf: &str,
 ) -> Result<Session, Response> {
-    let session = any_session(state, headers).await?;
-    if !at_stage(session.data.stage) {
-        return Err(redirect(stage_page(session.data.role, session.data.stage)));
-    }
-    check_csrf(&session, csrf)?;
-    Ok(session)
+    gate_form(state, headers, Need::At(accepts), csrf).await.map_err(|refusal| refusal.response(Role::User))
 }
 
 /// Who a session's TOTP belongs to.
@@ -121,16 +113,6 @@ impl Principal {
             Principal::Mailbox(address) => TotpPrincipal::Mailbox(address),
             Principal::Admin(name) => TotpPrincipal::Admin(name),
         }
-    }
-}
-
-/// A rule's refusal as a sentence on a page ("The password needs at least 8 characters.").
-pub(super) fn sentence(err: &Error) -> String {
-    let text = err.to_string();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')),
-        None => text,
     }
 }
 
@@ -183,12 +165,11 @@ async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response 
 
 /// `GET /totp`: the code form of a login waiting for its second factor.
 pub async fn code_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::PendingTotp => render(
+    match step_session(&state, &headers, |stage| stage == Stage::PendingTotp).await {
+        Ok(session) => render(
             &CodePage { notice: None, error: None, action: "/totp", csrf: session.data.csrf.clone() },
             StatusCode::OK,
         ),
-        Ok(session) => redirect(stage_page(session.data.role, session.data.stage)),
         Err(response) => response,
     }
 }
@@ -236,11 +217,11 @@ pub async fn check_code(
 
 /// `GET /totp/setup`: the QR code and key of the pending secret, or the button that starts an enrolment.
 pub async fn setup_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match any_session(&state, &headers).await {
-        Ok(session) if matches!(session.data.stage, Stage::Ready | Stage::TotpEnrolment) => session,
-        Ok(session) => return redirect(stage_page(session.data.role, session.data.stage)),
-        Err(response) => return response,
-    };
+    let session =
+        match step_session(&state, &headers, |stage| matches!(stage, Stage::Ready | Stage::TotpEnrolment)).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        };
     setup_page(&state, &session, None).await
 }
 
@@ -414,11 +395,10 @@ pub struct NewPasswordForm {
 
 /// `GET /password/required`.
 pub async fn password_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match any_session(&state, &headers).await {
-        Ok(session) if session.data.stage == Stage::PasswordChange => {
+    match step_session(&state, &headers, |stage| stage == Stage::PasswordChange).await {
+        Ok(session) => {
             render(&PasswordPage { notice: None, error: None, csrf: session.data.csrf.clone() }, StatusCode::OK)
         }
-        Ok(session) => redirect(stage_page(session.data.role, session.data.stage)),
         Err(response) => response,
     }
 }

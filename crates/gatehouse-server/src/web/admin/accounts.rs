@@ -15,8 +15,8 @@ use super::{
     Choice, Chrome, FormData, date_time, done, enter, enter_form, finish, hash_password, not_found, segment, yes_no,
 };
 use crate::AppState;
-use crate::web::pages::unavailable;
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
 pub(super) struct AdminView {

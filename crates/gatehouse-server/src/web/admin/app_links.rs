@@ -10,8 +10,8 @@ use gatehouse_store::{AppLink, AppLinkChanges, NewAppLink};
 
 use super::{Chrome, done, enter, enter_form, finish, found, not_found, yes_no};
 use crate::AppState;
-use crate::web::pages::unavailable;
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
 pub(super) struct LinkView {

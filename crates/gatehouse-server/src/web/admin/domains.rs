@@ -11,8 +11,8 @@ use gatehouse_store::{Domain, DomainChanges, NewDomain};
 
 use super::{Chrome, FormData, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no};
 use crate::AppState;
-use crate::web::pages::unavailable;
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
 pub(super) struct DomainView {

@@ -23,8 +23,8 @@ use gatehouse_store::{
 
 use super::{Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, not_found, segment, yes_no};
 use crate::AppState;
-use crate::web::pages::unavailable;
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
 pub(super) struct ProviderRow {

@@ -11,8 +11,8 @@ use gatehouse_store::{AuthResult, LogFilter};
 
 use super::{Choice, Chrome, Ctx, date_time, enter, not_found, role_of};
 use crate::AppState;
-use crate::web::pages::unavailable;
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
 /// Entries shown.

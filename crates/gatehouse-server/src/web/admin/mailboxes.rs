@@ -17,8 +17,9 @@ use super::{
     protocol_choices, role_of, segment, yes_no,
 };
 use crate::AppState;
-use crate::web::pages::{app_password_state, unavailable};
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
+use crate::web::user::app_password_state;
 
 pub(super) struct MailboxView {
     address: String,

@@ -9,8 +9,8 @@ use gatehouse_store::{NewTemplate, Template, TemplateChanges};
 
 use super::{Choice, Chrome, FormData, done, enter, enter_form, finish, not_found, protocol_choices, segment, yes_no};
 use crate::AppState;
-use crate::web::pages::unavailable;
-use crate::web::render;
+use crate::web::respond::render;
+use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
 pub(super) struct TemplateView {
