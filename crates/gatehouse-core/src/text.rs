@@ -1,7 +1,8 @@
 //! The one rule for free text that people type and others read — display names, descriptions, labels of app
 //! passwords and API keys — whatever the entry point (command line, web UI, REST API, provisioning): at most
 //! [`MAX_FREE_TEXT`] characters and no control characters (newlines, NUL, escape sequences), which would break
-//! lines in logs and listings or smuggle markup into them.
+//! lines in logs and listings or smuggle markup into them. And the one rule for the login names of
+//! administrators, domain administrators and master users ([`login_name`]).
 
 use crate::Error;
 
@@ -30,9 +31,32 @@ pub fn clean_free_text(value: &str, max: usize) -> String {
     value.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect::<String>().trim().to_string()
 }
 
+/// Normalises and checks the login name of an administrator, domain administrator or master user (`kind`
+/// names which, for the error): lowercase letters, digits and `. _ - + @`, 1–255 characters.
+pub fn login_name(kind: &str, input: &str) -> Result<String, Error> {
+    let name = input.trim().to_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@'));
+    if valid {
+        Ok(name)
+    } else {
+        Err(Error::invalid(format!("'{}' is not a valid {kind} name (letters, digits and . _ - + @)", input.trim())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_names_are_lowercased_and_checked() {
+        assert_eq!(login_name("admin", " Ops.Team+1@Example.org ").unwrap(), "ops.team+1@example.org");
+        for bad in ["", "   ", "with space", "semi;colon", "star*master", &"x".repeat(256)] {
+            let err = login_name("master user", bad).unwrap_err();
+            assert!(err.to_string().contains("not a valid master user name"), "{bad:?}: {err}");
+        }
+    }
 
     #[test]
     fn free_text_is_printable_and_bounded() {

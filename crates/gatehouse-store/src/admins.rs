@@ -3,32 +3,86 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use gatehouse_core::{DomainName, Error, Result};
+use gatehouse_core::text::login_name;
+use gatehouse_core::{AdminRole, DomainName, Error, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::{admin, admin_domain, domain};
 use crate::logs::audit;
-use crate::{
-    Actor, AdminAccount, AdminChanges, AdminRole, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin, Store,
-    commit, db_err, now,
-};
+use crate::{Actor, Store, commit, db_err, now};
 
-/// Normalises and checks a login name of an administrator or master user: lowercase letters, digits and
-/// `. _ - + @`, 1–255 characters.
-pub(crate) fn login_name(kind: &str, input: &str) -> Result<String> {
-    let name = input.trim().to_lowercase();
-    let valid = !name.is_empty()
-        && name.len() <= 255
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@'));
-    if valid {
-        Ok(name)
-    } else {
-        Err(Error::invalid(format!("'{}' is not a valid {kind} name (letters, digits and . _ - + @)", input.trim())))
-    }
+/// Permissions a domain administrator can be given.
+pub const DOMAIN_ADMIN_PERMISSIONS: &[&str] = &["login_as"];
+
+/// An administrator or domain administrator. The password hash is never included.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AdminAccount {
+    /// Login name.
+    pub username: String,
+    /// Admin or domain admin.
+    pub role: AdminRole,
+    /// Inactive accounts cannot log in.
+    pub active: bool,
+    /// Must choose a new password at the next login.
+    pub force_password_change: bool,
+    /// Must set up TOTP at the next login.
+    pub force_totp: bool,
+    /// Permissions (domain admins only; admins have all).
+    pub acl: Vec<String>,
+    /// Domains managed (domain admins only).
+    pub domains: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub modified_at: i64,
+}
+
+/// A domain administrator to create.
+#[derive(Debug, Clone)]
+pub struct NewDomainAdmin {
+    /// Login name.
+    pub username: String,
+    /// Password hash.
+    pub password_hash: String,
+    /// Domains managed; each must exist.
+    pub domains: Vec<DomainName>,
+    /// Permissions, from [`DOMAIN_ADMIN_PERMISSIONS`].
+    pub acl: Vec<String>,
+}
+
+/// Changes to a domain administrator; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DomainAdminChanges {
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// Replace the managed domains.
+    pub domains: Option<Vec<DomainName>>,
+    /// Replace the permissions.
+    pub acl: Option<Vec<String>>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Set or clear the forced password change.
+    pub force_password_change: Option<bool>,
+    /// Set or clear the forced TOTP enrolment.
+    pub force_totp: Option<bool>,
+}
+
+/// Changes any administrator (admin or domain admin) can get; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AdminChanges {
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Set or clear the forced password change.
+    pub force_password_change: Option<bool>,
+    /// Set or clear the forced TOTP enrolment.
+    pub force_totp: Option<bool>,
 }
 
 fn normalise_acl(acl: &[String]) -> Result<String> {

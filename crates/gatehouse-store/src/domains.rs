@@ -7,11 +7,92 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::{domain, mailbox};
 use crate::logs::audit;
-use crate::{Actor, Domain, DomainChanges, NewDomain, Store, commit, db_err, now};
+use crate::{Actor, Store, commit, db_err, now};
+
+/// A domain, with its current usage.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Domain {
+    /// ASCII (punycode) name.
+    pub name: String,
+    /// Unicode name, for display.
+    pub unicode_name: String,
+    /// Free text.
+    pub description: String,
+    /// Inactive domains refuse every login and new mailboxes.
+    pub active: bool,
+    /// Most mailboxes the domain may have; 0 means no limit.
+    pub max_mailboxes: i64,
+    /// Quota given to new mailboxes that name none; 0 means unlimited.
+    pub default_quota_mib: i64,
+    /// Largest quota of one mailbox; 0 means no limit.
+    pub max_quota_mib: i64,
+    /// Largest sum of all mailbox quotas; 0 means no limit.
+    pub total_quota_mib: i64,
+    /// Number of mailboxes now.
+    pub mailboxes: i64,
+    /// Sum of the mailbox quotas now.
+    pub quota_used_mib: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub modified_at: i64,
+}
+
+/// A domain to create.
+#[derive(Debug, Clone)]
+pub struct NewDomain {
+    /// The name.
+    pub name: DomainName,
+    /// Free text.
+    pub description: String,
+    /// Active on creation.
+    pub active: bool,
+    /// See [`Domain::max_mailboxes`].
+    pub max_mailboxes: i64,
+    /// See [`Domain::default_quota_mib`].
+    pub default_quota_mib: i64,
+    /// See [`Domain::max_quota_mib`].
+    pub max_quota_mib: i64,
+    /// See [`Domain::total_quota_mib`].
+    pub total_quota_mib: i64,
+}
+
+impl NewDomain {
+    /// An active domain without limits.
+    pub fn new(name: DomainName) -> Self {
+        NewDomain {
+            name,
+            description: String::new(),
+            active: true,
+            max_mailboxes: 0,
+            default_quota_mib: 0,
+            max_quota_mib: 0,
+            total_quota_mib: 0,
+        }
+    }
+}
+
+/// Changes to a domain; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DomainChanges {
+    /// New description.
+    pub description: Option<String>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// New mailbox limit.
+    pub max_mailboxes: Option<i64>,
+    /// New default quota.
+    pub default_quota_mib: Option<i64>,
+    /// New per-mailbox quota limit.
+    pub max_quota_mib: Option<i64>,
+    /// New total quota limit.
+    pub total_quota_mib: Option<i64>,
+}
 
 /// Mailbox count and quota sum of one domain.
 #[derive(Debug, Clone, Copy, Default)]

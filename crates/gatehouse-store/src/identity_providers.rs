@@ -3,21 +3,119 @@
 //! providers lives in the identity-sources crate.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use gatehouse_core::{Error, Result, Secret};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::{attribute_mapping, identity_provider, identity_provider_secret, mailbox, mailbox_template};
 use crate::logs::audit;
 use crate::templates::{check_name, template_row};
-use crate::{
-    Actor, AttributeMapping, IdentityProvider, IdentityProviderChanges, LOCAL_AUTH_SOURCE, NewIdentityProvider, Store,
-    commit, db_err, now, sealing,
-};
+use crate::{Actor, LOCAL_AUTH_SOURCE, Store, commit, db_err, now, sealing};
+
+/// The kinds of identity provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityProviderKind {
+    /// Keycloak (OIDC plus its admin REST API).
+    Keycloak,
+    /// Any OpenID Connect provider.
+    Oidc,
+    /// An LDAP directory.
+    Ldap,
+}
+
+impl IdentityProviderKind {
+    /// `keycloak`, `oidc` or `ldap`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityProviderKind::Keycloak => "keycloak",
+            IdentityProviderKind::Oidc => "oidc",
+            IdentityProviderKind::Ldap => "ldap",
+        }
+    }
+}
+
+impl fmt::Display for IdentityProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IdentityProviderKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "keycloak" => Ok(IdentityProviderKind::Keycloak),
+            "oidc" => Ok(IdentityProviderKind::Oidc),
+            "ldap" => Ok(IdentityProviderKind::Ldap),
+            other => Err(Error::invalid(format!(
+                "unknown identity provider type '{other}' (expected keycloak, oidc or ldap)"
+            ))),
+        }
+    }
+}
+
+/// An identity provider as listed: settings without secrets, and only the *names* of the stored secrets.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IdentityProvider {
+    /// Unique name; mailboxes bound to it have it as their auth source.
+    pub name: String,
+    /// Type.
+    pub kind: IdentityProviderKind,
+    /// Inactive providers are not asked.
+    pub active: bool,
+    /// Settings other than secrets.
+    pub settings: serde_json::Value,
+    /// Names of the secrets stored for it (never their values).
+    pub secret_names: Vec<String>,
+    /// Attribute value → template name, in priority order.
+    pub mappings: Vec<AttributeMapping>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub modified_at: i64,
+}
+
+/// One attribute mapping.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AttributeMapping {
+    /// The attribute value (group DN, claim value, …).
+    pub attribute_value: String,
+    /// The template it selects.
+    pub template: String,
+}
+
+/// An identity provider to create.
+#[derive(Debug, Clone)]
+pub struct NewIdentityProvider {
+    /// Unique name (letters, digits, `-`, `_`; not `local`).
+    pub name: String,
+    /// Type.
+    pub kind: IdentityProviderKind,
+    /// Settings other than secrets; a JSON object.
+    pub settings: serde_json::Value,
+    /// Secrets (bind password, client secret, …), stored apart and never listed.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// Changes to an identity provider; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityProviderChanges {
+    /// Replaces the settings (a JSON object; secrets never go here).
+    pub settings: Option<serde_json::Value>,
+    /// Activates or deactivates the provider.
+    pub active: Option<bool>,
+    /// Sets these secrets (others are kept).
+    pub secrets: BTreeMap<String, Secret>,
+}
 
 /// What a sealed secret is bound to: its provider row and its name.
 fn secret_context(provider_id: i64, name: &str) -> String {

@@ -4,9 +4,29 @@
 use gatehouse_core::Result;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
+use serde::Serialize;
 
 use crate::entity::{job_lease, job_log};
-use crate::{JobRun, Store, db_err, now};
+use crate::{Store, db_err, now};
+
+/// A job-log entry (a sync or import run).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobRun {
+    /// Row id.
+    pub id: i64,
+    /// Job name (`sync`, `import`, …).
+    pub job: String,
+    /// Identity provider it ran for.
+    pub provider: Option<String>,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds; `None` while running (or if the process died).
+    pub finished_at: Option<i64>,
+    /// `running`, `ok`, `failed`, …
+    pub status: String,
+    /// Counts and messages, as JSON.
+    pub summary: serde_json::Value,
+}
 
 impl Store {
     /// Takes the lease `name` for `holder` for `seconds`, if nobody else holds an unexpired one. Taking a lease

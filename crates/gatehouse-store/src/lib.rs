@@ -12,6 +12,7 @@
 pub mod entity;
 mod migration;
 
+mod actor;
 mod admins;
 mod api_keys;
 mod app_links;
@@ -25,7 +26,6 @@ mod login;
 mod logs;
 mod mailboxes;
 mod master_users;
-mod records;
 mod scoped;
 pub mod sealing;
 mod templates;
@@ -44,13 +44,26 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use actor::{Actor, ActorRole};
+pub use admins::{AdminAccount, AdminChanges, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin};
 pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use changes::LoginChange;
-pub use records::*;
+pub use domains::{Domain, DomainChanges, NewDomain};
+pub use gatehouse_core::AdminRole;
+pub use identity_providers::{
+    AttributeMapping, IdentityProvider, IdentityProviderChanges, IdentityProviderKind, NewIdentityProvider,
+};
+pub use jobs::JobRun;
+pub use logs::{AuditEntry, AuthLogEntry, AuthResult, LogFilter, NewAuthLogEntry};
+pub use mailboxes::{
+    DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, TEMPLATE_HASH, public_attributes,
+};
+pub use master_users::{MasterScope, MasterUser, NewMasterScope, NewMasterUser};
 pub use scoped::{Access, Principal, ScopedStore};
 pub use sealing::{KeyFile, SecretKey};
+pub use templates::{NewTemplate, Template, TemplateChanges};
 pub use totp::{TotpPrincipal, TotpState};
 pub use userdb::{DeliverableMailbox, WebmailUser};
 pub use web_sessions::{ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_SESSIONS, WebSessionRow};

@@ -7,9 +7,127 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
+use serde::Serialize;
 
 use crate::entity::{audit_log, auth_log, job_log};
-use crate::{Actor, AuditEntry, AuthLogEntry, AuthResult, JobRun, LogFilter, NewAuthLogEntry, Store, db_err, now};
+use crate::{Actor, JobRun, Store, db_err, now};
+
+/// Outcome of one login decision, as logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthResult {
+    /// Allowed.
+    Success,
+    /// Denied (client fault).
+    Failure,
+    /// Not decided because a peer failed (server fault).
+    TempFail,
+}
+
+impl AuthResult {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthResult::Success => "success",
+            AuthResult::Failure => "failure",
+            AuthResult::TempFail => "tempfail",
+        }
+    }
+
+    pub(crate) fn parse(value: &str) -> Self {
+        match value {
+            "success" => AuthResult::Success,
+            "failure" => AuthResult::Failure,
+            _ => AuthResult::TempFail,
+        }
+    }
+}
+
+/// An auth-log entry to write.
+#[derive(Debug, Clone)]
+pub struct NewAuthLogEntry {
+    /// Service (`imap`, `smtp`, `web`, …).
+    pub service: String,
+    /// The user the login was for.
+    pub username: String,
+    /// The master user, for master logins.
+    pub master_user: Option<String>,
+    /// The client's address.
+    pub remote_ip: Option<String>,
+    /// Outcome.
+    pub result: AuthResult,
+    /// Why (never contains the password).
+    pub reason: String,
+    /// The app password used, if any.
+    pub app_password_id: Option<i64>,
+}
+
+/// An auth-log entry.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuthLogEntry {
+    /// Row id.
+    pub id: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Service.
+    pub service: String,
+    /// User.
+    pub username: String,
+    /// Master user, for master logins.
+    pub master_user: Option<String>,
+    /// Client address.
+    pub remote_ip: Option<String>,
+    /// Outcome.
+    pub result: AuthResult,
+    /// Why.
+    pub reason: String,
+    /// Whether an app password was used.
+    pub via_app_password: bool,
+    /// Which app password.
+    pub app_password_id: Option<i64>,
+}
+
+/// An audit-log entry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditEntry {
+    /// Row id.
+    pub id: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Who.
+    pub actor: String,
+    /// In which role.
+    pub actor_role: String,
+    /// What (`mailbox.add`, `impersonate`, …).
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Details, as JSON (never secrets).
+    pub details: serde_json::Value,
+}
+
+/// Filter for log listings.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only entries about this user / target.
+    pub subject: Option<String>,
+    /// Only entries at or after this Unix time.
+    pub since: Option<i64>,
+    /// At most this many (newest first); default 100.
+    pub limit: Option<u64>,
+    /// Only entries about these domains (their mailboxes, or the domains themselves); `Some(empty)` matches
+    /// nothing. For domain administrators and domain-limited API keys.
+    pub domains: Option<Vec<DomainName>>,
+    /// Auth log: only this service (`imap`, `web`, …).
+    pub service: Option<String>,
+    /// Auth log: only this outcome.
+    pub result: Option<AuthResult>,
+    /// Audit log: only changes by this actor.
+    pub actor: Option<String>,
+    /// Audit log: only actions starting with this (`mailbox`, `domain.add`, …).
+    pub action_prefix: Option<String>,
+    /// Job log: only runs with this status (`ok`, `refused`, `failed`, `running`).
+    pub status: Option<String>,
+}
 
 const DEFAULT_LIMIT: u64 = 100;
 

@@ -11,16 +11,155 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::domains::{check_quota, usage};
 use crate::entity::{domain, identity_provider, mailbox, mailbox_template};
 use crate::logs::audit;
 use crate::templates::{parse_protocols, template_hash, template_row};
-use crate::{
-    Actor, DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, Store, TEMPLATE_HASH, commit,
-    db_err, now,
-};
+use crate::{Actor, Store, commit, db_err, now};
+
+/// The auth source of mailboxes whose password Gatehouse itself stores.
+pub const LOCAL_AUTH_SOURCE: &str = "local";
+
+/// A mailbox, as shown to operators. The password hash is never included.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mailbox {
+    /// Full address.
+    pub address: String,
+    /// Part before `@`.
+    pub local_part: String,
+    /// Domain (ASCII).
+    pub domain: String,
+    /// Display name.
+    pub display_name: String,
+    /// `local` or the name of an identity provider.
+    pub auth_source: String,
+    /// Whether a local password hash is stored (kept when the auth source changes).
+    pub has_local_password: bool,
+    /// Template it was made from or last synchronised with.
+    pub template: Option<String>,
+    /// Quota; 0 means unlimited.
+    pub quota_mib: i64,
+    /// Protocols the mailbox may use.
+    pub protocols: ProtocolSet,
+    /// Inactive mailboxes refuse every login.
+    pub active: bool,
+    /// The user must choose a new password before anything else.
+    pub force_password_change: bool,
+    /// The user must set up TOTP before anything else in the web UI.
+    pub force_totp: bool,
+    /// Subject id at the identity provider, for IdP-bound mailboxes.
+    pub external_id: Option<String>,
+    /// Other attributes, including `template_hash` of the applied template (Gatehouse's own bookkeeping, which
+    /// serialised output leaves out: see [`public_attributes`]).
+    #[serde(serialize_with = "serialize_public_attributes")]
+    pub attributes: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub modified_at: i64,
+}
+
+/// A mailbox's attributes as shown to people and clients: without the keys Gatehouse keeps for itself
+/// ([`TEMPLATE_HASH`]).
+pub fn public_attributes(attributes: &serde_json::Value) -> serde_json::Value {
+    match attributes {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter().filter(|(key, _)| *key != TEMPLATE_HASH).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn serialize_public_attributes<S: serde::Serializer>(
+    attributes: &serde_json::Value,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&public_attributes(attributes), serializer)
+}
+
+/// A mailbox to create. Unset fields come from the template, then from the domain's defaults.
+#[derive(Debug, Clone)]
+pub struct NewMailbox {
+    /// The address; its domain must exist and be active.
+    pub address: MailboxAddress,
+    /// Display name; defaults to the local part.
+    pub display_name: Option<String>,
+    /// A password hash (`{SCHEME}…`), for local mailboxes.
+    pub password_hash: Option<String>,
+    /// `local` (default) or the name of an identity provider.
+    pub auth_source: Option<String>,
+    /// Template name.
+    pub template: Option<String>,
+    /// Quota.
+    pub quota_mib: Option<i64>,
+    /// Protocols.
+    pub protocols: Option<ProtocolSet>,
+    /// Active flag.
+    pub active: Option<bool>,
+    /// Force a password change at the next web login.
+    pub force_password_change: bool,
+    /// Require TOTP enrolment at the next web login.
+    pub force_totp: bool,
+    /// Subject id at the identity provider.
+    pub external_id: Option<String>,
+}
+
+impl NewMailbox {
+    /// A local mailbox taking every other setting from its domain's defaults.
+    pub fn new(address: MailboxAddress) -> Self {
+        NewMailbox {
+            address,
+            display_name: None,
+            password_hash: None,
+            auth_source: None,
+            template: None,
+            quota_mib: None,
+            protocols: None,
+            active: None,
+            force_password_change: false,
+            force_totp: false,
+            external_id: None,
+        }
+    }
+}
+
+/// Changes to a mailbox; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// New auth source. Switching away from `local` keeps the stored hash, so switching back restores it.
+    pub auth_source: Option<String>,
+    /// Apply this template (its quota and protocols, unless given here too) and remember it.
+    pub template: Option<String>,
+    /// New quota.
+    pub quota_mib: Option<i64>,
+    /// New protocols.
+    pub protocols: Option<ProtocolSet>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Set or clear the forced password change.
+    pub force_password_change: Option<bool>,
+    /// Set or clear the forced TOTP enrolment.
+    pub force_totp: Option<bool>,
+    /// New external subject id.
+    pub external_id: Option<String>,
+    /// Deprovisioning by an identity provider's sync: `Some(name)` deactivates the mailbox and records that
+    /// provider `name` did it (so the sync may activate it again when the account comes back); `None` clears
+    /// that record and activates the mailbox. An admin's `active` change clears the record too.
+    pub deprovisioned_by: Option<Option<String>>,
+}
+
+/// The attribute recording which identity provider's sync deactivated a mailbox.
+pub const DEPROVISIONED_BY: &str = "deprovisioned_by";
+
+/// The attribute holding the hash of the template last applied to a mailbox.
+pub const TEMPLATE_HASH: &str = "template_hash";
 
 async fn check_auth_source(db: &impl ConnectionTrait, source: &str) -> Result<()> {
     if source == LOCAL_AUTH_SOURCE {

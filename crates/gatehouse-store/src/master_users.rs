@@ -4,16 +4,85 @@
 
 use std::collections::HashMap;
 
-use gatehouse_core::{Error, MailboxAddress, Result};
+use gatehouse_core::text::login_name;
+use gatehouse_core::{DomainName, Error, MailboxAddress, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
+use serde::Serialize;
 use serde_json::json;
 
-use crate::admins::login_name;
 use crate::entity::{domain, master_user, master_user_domain};
 use crate::logs::audit;
-use crate::{Actor, MasterScope, MasterUser, NewMasterScope, NewMasterUser, Store, commit, db_err, now};
+use crate::{Actor, Store, commit, db_err, now};
+
+/// Which mailboxes a master user may log in as (the three kinds of Dovecot's master-user documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "scope", content = "domains", rename_all = "snake_case")]
+pub enum MasterScope {
+    /// Any mailbox.
+    Global,
+    /// Mailboxes of the master user's own domain (the domain of its username).
+    Domain(String),
+    /// Mailboxes of the listed domains.
+    Owned(Vec<String>),
+}
+
+impl MasterScope {
+    /// `global`, `domain` or `owned`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MasterScope::Global => "global",
+            MasterScope::Domain(_) => "domain",
+            MasterScope::Owned(_) => "owned",
+        }
+    }
+
+    /// Whether a mailbox of `domain` is within the scope.
+    pub fn allows(&self, domain: &str) -> bool {
+        match self {
+            MasterScope::Global => true,
+            MasterScope::Domain(own) => own == domain,
+            MasterScope::Owned(domains) => domains.iter().any(|d| d == domain),
+        }
+    }
+}
+
+/// The scope of a master user to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewMasterScope {
+    /// Any mailbox.
+    Global,
+    /// Mailboxes of its own domain; the username must be an address in an existing domain.
+    Domain,
+    /// Mailboxes of these domains; each must exist.
+    Owned(Vec<DomainName>),
+}
+
+/// A master user. The password hash is never included.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MasterUser {
+    /// Login name (used after the separator: `target*master`).
+    pub username: String,
+    /// Which mailboxes it may log in as.
+    #[serde(flatten)]
+    pub scope: MasterScope,
+    /// Inactive master users cannot log in.
+    pub active: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A master user to create.
+#[derive(Debug, Clone)]
+pub struct NewMasterUser {
+    /// Login name.
+    pub username: String,
+    /// Password hash.
+    pub password_hash: String,
+    /// Scope.
+    pub scope: NewMasterScope,
+}
 
 fn scope_of(model: &master_user::Model, domains: &HashMap<i64, String>, owned: Vec<String>) -> Result<MasterScope> {
     match model.scope.as_str() {

@@ -6,12 +6,65 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
+use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::entity::{attribute_mapping, mailbox, mailbox_template};
 use crate::logs::audit;
-use crate::{Actor, NewTemplate, Store, Template, TemplateChanges, commit, db_err, now};
+use crate::{Actor, Store, commit, db_err, now};
+
+/// A mailbox template.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Template {
+    /// Unique name.
+    pub name: String,
+    /// Quota of mailboxes made from it; 0 means unlimited.
+    pub quota_mib: i64,
+    /// Protocols mailboxes made from it may use.
+    pub protocols: ProtocolSet,
+    /// Whether mailboxes made from it start active.
+    pub active: bool,
+    /// Other attributes, as JSON.
+    pub attributes: serde_json::Value,
+    /// How many mailboxes were made from it.
+    pub mailboxes: i64,
+    /// A hash of everything it sets on a mailbox; a mailbox's `template_hash` attribute differs from it when the
+    /// template changed after it was applied.
+    pub hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub modified_at: i64,
+}
+
+/// A template to create.
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    /// Unique name.
+    pub name: String,
+    /// See [`Template::quota_mib`].
+    pub quota_mib: i64,
+    /// See [`Template::protocols`].
+    pub protocols: ProtocolSet,
+    /// See [`Template::active`].
+    pub active: bool,
+    /// Other attributes; must be a JSON object.
+    pub attributes: serde_json::Value,
+}
+
+/// Changes to a template; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateChanges {
+    /// New quota.
+    pub quota_mib: Option<i64>,
+    /// New protocols.
+    pub protocols: Option<ProtocolSet>,
+    /// New active flag.
+    pub active: Option<bool>,
+    /// New attributes (replace the old ones).
+    pub attributes: Option<serde_json::Value>,
+}
 
 /// Checks a name used for templates and identity providers: 1–64 characters, letters, digits, `-`, `_`, `.`,
 /// and spaces inside.

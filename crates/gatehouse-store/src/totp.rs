@@ -14,13 +14,13 @@
 //! its revision: the login engine refuses the primary password for mail protocols while TOTP is on, and
 //! caches its results per revision.
 
+use gatehouse_core::text::login_name;
 use gatehouse_core::{Error, MailboxAddress, Result};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, Set};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::admins::login_name;
 use crate::entity::{admin, totp_recovery_code, totp_secret};
 use crate::login::bump_mailbox_revision;
 use crate::logs::audit;

@@ -68,7 +68,7 @@ pub enum Command {
     Idp(IdpCommand),
     /// Manage API keys for the REST API (/api/v1).
     #[command(subcommand, name = "api-key")]
-    ApiKey(crate::commands::api_keys::ApiKeyCommand),
+    ApiKey(ApiKeyCommand),
     /// Synchronise mailboxes with identity providers now (the server also runs due syncs by itself).
     Sync(SyncArgs),
     /// Show the auth log, the audit log or the job log, newest first.
@@ -650,5 +650,31 @@ pub enum IdpCommand {
         /// An address to look up.
         #[arg(long, value_name = "ADDRESS")]
         user: Option<String>,
+    },
+}
+
+/// `api-key …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key; its token is printed once and cannot be shown again.
+    Add {
+        /// A unique name; changes made with the key are audited as `api-key:<name>`.
+        name: String,
+        /// Allow changes (default: read-only, GET requests only).
+        #[arg(long)]
+        read_write: bool,
+        /// Networks (comma list of CIDRs or addresses) requests must come from (default: any).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        networks: Vec<String>,
+        /// Domains the key is limited to (comma list; default: all domains).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        domains: Vec<String>,
+    },
+    /// List API keys (never their secrets).
+    List(ListArgs),
+    /// Revoke an API key; it stops working at once and stays listed.
+    Revoke {
+        /// The key's id (from `list`).
+        id: i64,
     },
 }

@@ -9,34 +9,8 @@ use gatehouse_store::{Actor, ApiKeyAccess, NewApiKey};
 use time::format_description::well_known::Rfc3339;
 
 use super::{CommandContext, domain_names};
-use crate::cli::ListArgs;
+use crate::cli::ApiKeyCommand;
 use crate::output::{print_list, yes_no};
-
-/// `api-key …`
-#[derive(Debug, clap::Subcommand)]
-pub enum ApiKeyCommand {
-    /// Create an API key; its token is printed once and cannot be shown again.
-    Add {
-        /// A unique name; changes made with the key are audited as `api-key:<name>`.
-        name: String,
-        /// Allow changes (default: read-only, GET requests only).
-        #[arg(long)]
-        read_write: bool,
-        /// Networks (comma list of CIDRs or addresses) requests must come from (default: any).
-        #[arg(long, value_name = "LIST", value_delimiter = ',')]
-        networks: Vec<String>,
-        /// Domains the key is limited to (comma list; default: all domains).
-        #[arg(long, value_name = "LIST", value_delimiter = ',')]
-        domains: Vec<String>,
-    },
-    /// List API keys (never their secrets).
-    List(ListArgs),
-    /// Revoke an API key; it stops working at once and stays listed.
-    Revoke {
-        /// The key's id (from `list`).
-        id: i64,
-    },
-}
 
 /// Unix seconds as an RFC 3339 UTC time.
 fn time(seconds: i64) -> String {
