@@ -1,3 +1,9 @@
+//! The decision engine: every allow/deny of Gatehouse — mail-protocol, webmail, DAV and ActiveSync logins
+//! ([`Engine::authenticate`]), administrator logins ([`Engine::authenticate_admin`]), the second factor and the
+//! steps a web login must take next ([`Engine::second_factor`], [`Engine::step_after`]), and opening a
+//! mailbox's webmail, the owner's own or an administrator's impersonation ([`Engine::authorize_webmail`]).
+//! Adapters (Dovecot, SASL, nginx, the web UI, the REST API) only translate to and from these calls.
+//!
 //! The login pipeline, top to bottom:
 //!
 //! 0. The entry point: each accepts only its services (Dovecot and SASL the mail protocols, nginx webmail, DAV
@@ -6,19 +12,24 @@
 //!    after one, which is decided as that master login again).
 //! 2. Master login: the master's own password, its scope, an existing and active target, the target's
 //!    protocol flags.
-//! 3. Mailbox lookup: unknown → a dummy hash of the same cost, then "unknown user"; inactive mailbox or domain
-//!    → "disabled"; the service not in the mailbox's protocols → refused *before* any password is tried.
+//! 3. Mailbox lookup: unknown → a dummy hash of the same cost, then "unknown user" — unless an identity source
+//!    that creates mailboxes on first login verifies the credentials, which it then provisions (the source is
+//!    asked once: the engine accepts the account it verified); inactive mailbox or domain → "disabled"; the
+//!    service not in the mailbox's protocols → refused *before* any password is tried.
 //! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked.
-//! 5. The primary credential by auth source: `local` → the stored hash (upgraded when weaker than the
-//!    configured scheme); an identity provider → checked there; TOTP on → app passwords only.
+//! 5. The primary credential ([`Credentials`](crate::Credentials): a password, or a bearer token for the
+//!    sources that take one) by auth source: `local` → the stored hash (upgraded when weaker than the
+//!    configured scheme); an identity provider → checked there; TOTP on → app passwords only for the mail
+//!    protocols, and the second factor next for the web.
 //! 6. The result cache in front of 4 and 5, checked against revisions. While the database is unreachable, a
 //!    credential it confirmed within the outage grace is answered from the cache; anything else is a temporary
 //!    failure.
 //!
 //! Around it all, the brute-force guard: a banned address is refused before anything else, and every refusal
-//! is counted (and, after a few, answered with a delay).
+//! is counted (and, after a few, answered with a delay). Only the engine holds the guard.
 //!
-//! A failing peer (database, hash pool) gives [`Decision::TempFail`], never a wrong-password answer.
+//! A failing peer (database, hash pool, identity source) gives [`Decision::TempFail`], never a wrong-password
+//! answer.
 
 use gatehouse_core::clock::now;
 use std::time::Duration;

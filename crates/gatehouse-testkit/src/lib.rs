@@ -3,6 +3,8 @@
 //! - [`TestDatabase`]: a fresh, empty database on SQLite, PostgreSQL or MariaDB for one test.
 //! - [`require_peer`]: the rule for real peers that are missing: skip on a developer machine, fail in CI.
 //! - [`free_port`]: a loopback port nobody listens on.
+//! - [`dovecot`]: a private Dovecot (IMAP, POP3, ManageSieve, auth-client) with the caller's authentication part.
+//! - [`postfix`]: a private Postfix with two submission ports, driven with swaks.
 //! - [`slapd`]: a private OpenLDAP server with TLS.
 //! - [`postgres`]: a private PostgreSQL server a test may stop and start (a database outage).
 //! - [`nginx`]: a private nginx with the caller's `server { ... }` block.
@@ -15,13 +17,17 @@
 //! script (`scripts/test`) starts private servers on unusual ports and sets both.
 
 pub mod browser;
+pub mod dovecot;
 pub mod nginx;
+pub mod postfix;
 pub mod postgres;
 mod process;
 pub mod slapd;
 pub mod sogo;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::DatabaseUrl;
@@ -218,6 +224,20 @@ pub fn wait_for_port_closed(port: u16, timeout: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Whether this process runs as root (needed to start Dovecot, Postfix and the private servers as their users).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// Finds a program on PATH or in the sbin folders.
+pub fn program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"])
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]

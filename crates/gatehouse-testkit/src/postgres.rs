@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::{free_port, require_peer, wait_for_port, wait_for_port_closed};
+use crate::{free_port, is_root, require_peer, wait_for_port, wait_for_port_closed};
 
 /// A running private PostgreSQL, stopped (and deleted) on drop.
 pub struct PrivatePostgres {
@@ -15,10 +15,6 @@ pub struct PrivatePostgres {
     bin: PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 impl PrivatePostgres {

@@ -13,7 +13,6 @@ use gatehouse_testkit::browser::fantoccini::Locator;
 use gatehouse_testkit::free_port;
 use gatehouse_testkit::nginx::Nginx;
 use gatehouse_testkit::sogo::{Sogo, SogoOptions};
-use support::dovecot::Dovecot;
 use support::{Server, cli_ok};
 
 fn unix_now() -> u64 {
@@ -104,7 +103,7 @@ async fn the_web_ui_in_chromium() {
         "helperpw\n",
     );
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("ALLOW_ADMIN_EMAIL_LOGIN", "yes")]);
-    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     let options = SogoOptions {
         imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
         smtp_url: "smtp://127.0.0.1:1".into(),

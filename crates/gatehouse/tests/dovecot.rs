@@ -4,7 +4,6 @@
 
 mod support;
 
-use support::dovecot::Dovecot;
 use support::mail::{imap_login, imap_login_from, imap_plain, pop3_login, sieve_plain};
 use support::{Server, cli_ok};
 
@@ -28,7 +27,7 @@ fn dovecot_logins_are_decided_by_gatehouse() {
     let (smtp_token, imap_token) = (smtp_token.trim().to_string(), imap_token.trim().to_string());
 
     let server = Server::start(dir.path(), db, Some("admin-pw"));
-    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     let log = || dovecot.log();
 
     // Plain logins over IMAP, POP3 and ManageSieve.

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::dovecot::Dovecot;
+use gatehouse_testkit::dovecot::Dovecot;
 use support::mail::{imap_append, imap_login, imap_login_bytes, imap_login_from, pop3_login, sieve_plain};
 use support::{Server, cli, cli_bytes, cli_ok};
 
@@ -21,7 +21,7 @@ fn start(
     run(&["domain", "add", "example.org"], "");
     setup(&run);
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), env);
-    let dovecot = Dovecot::start(dir.path(), db, server.internal)?;
+    let dovecot = support::start_dovecot(dir.path(), db, server.internal)?;
     Some((dir, server, dovecot))
 }
 
@@ -204,7 +204,7 @@ fn during_a_database_outage_recently_verified_logins_still_work_and_revocations_
     let token = run(&["app-password", "add", "alice@example.org", "--name", "laptop", "--protocols", "imap"], "");
     let token = token.trim().to_string();
     let server = Server::start(dir.path(), db, Some("admin-pw"));
-    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     // Each login from its own address (Dovecot's penalty for failures per address would slow the test down).
     let login = |user: &str, password: &str| imap_login(dovecot.imap, user, password);
     let flush = || assert!(dovecot.doveadm(&["auth", "cache", "flush"]).status.success());

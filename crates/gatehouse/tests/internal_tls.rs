@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::dovecot::Dovecot;
+use gatehouse_testkit::dovecot::Dovecot;
 use support::mail::imap_login;
 use support::{Server, cli_ok};
 

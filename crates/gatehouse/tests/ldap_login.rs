@@ -6,7 +6,6 @@
 mod support;
 
 use gatehouse_testkit::slapd::Slapd;
-use support::dovecot::Dovecot;
 use support::mail::{imap_login, pop3_login};
 use support::{Server, cli, cli_ok, eventually};
 
@@ -94,7 +93,7 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     let token = run(&["app-password", "add", "carol@example.org", "--name", "phone", "--protocols", "imap"], "");
 
     let server = Server::start(dir.path(), db, Some("admin-pw"));
-    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     assert!(imap_login(dovecot.imap, "carol@example.org", "carolpw").ok(), "{}", dovecot.log());
     assert!(!imap_login(dovecot.imap, "carol@example.org", "wrong").ok());
     assert!(

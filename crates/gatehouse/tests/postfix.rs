@@ -4,8 +4,7 @@
 
 mod support;
 
-use support::dovecot::Dovecot;
-use support::postfix::Postfix;
+use gatehouse_testkit::postfix::Postfix;
 use support::{Server, cli_ok};
 
 #[test]
@@ -29,7 +28,7 @@ fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
     let sasl = gatehouse_testkit::free_port();
     let server =
         Server::start_with_env(dir.path(), db, Some("pw"), &[("GATEHOUSE_LISTEN__SASL", &format!("127.0.0.1:{sasl}"))]);
-    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     let Some(postfix) = Postfix::start(sasl, dovecot.auth) else { return };
     let auth = |port: u16, mechanism: &str, user: &str, password: &str| {
         postfix.swaks(

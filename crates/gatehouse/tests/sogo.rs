@@ -10,7 +10,6 @@ use base64::Engine as _;
 use gatehouse_testkit::free_port;
 use gatehouse_testkit::nginx::Nginx;
 use gatehouse_testkit::sogo::{Sogo, SogoOptions};
-use support::dovecot::Dovecot;
 use support::http::{Client, request};
 use support::mail::{imap_login, pop3_login};
 use support::{Server, cli_ok};
@@ -47,7 +46,7 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     let imap_only = run(&["app-password", "add", "alice@example.org", "--name", "mail", "--protocols", "imap"], "");
 
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("ALLOW_ADMIN_EMAIL_LOGIN", "yes")]);
-    let Some(dovecot) = Dovecot::start(dir.path(), db, server.internal) else { return };
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     let options = SogoOptions {
         imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
         smtp_url: "smtp://127.0.0.1:1".into(),

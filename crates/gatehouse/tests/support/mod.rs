@@ -3,10 +3,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gatehouse_testkit::dovecot::Dovecot;
 use gatehouse_testkit::free_port;
 
 /// Two directory users for LDAP tests: carol (employeeType staff) and dave (employeeType contractor, it), with
@@ -33,10 +34,8 @@ employeeType: it
 userPassword: davepw
 ";
 
-pub mod dovecot;
 pub mod http;
 pub mod mail;
-pub mod postfix;
 
 /// A running `gatehouse serve`, killed on drop if a test fails before stopping it.
 pub struct Server {
@@ -224,18 +223,21 @@ pub fn cli_ok(dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> Str
     stdout
 }
 
-/// Whether this process runs as root (needed to start Dovecot and Postfix).
-pub fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
-}
-
-/// Finds a program on PATH or in the sbin folders.
-pub fn program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"])
-        .map(|dir| Path::new(dir).join(name))
-        .find(|candidate| candidate.is_file())
+/// A private Dovecot configured with what `gatehouse config dovecot` prints for the Gatehouse whose internal
+/// listener is `gatehouse_internal`; `None` (after `require_peer`) when Dovecot or what it needs is missing.
+pub fn start_dovecot(workdir: &Path, database_url: &str, gatehouse_internal: u16) -> Option<Dovecot> {
+    Dovecot::start_with(|root| {
+        let lua_path = root.join("gatehouse-passdb.lua");
+        let url = format!("http://127.0.0.1:{gatehouse_internal}/dovecot/auth");
+        let lua = cli_ok(workdir, database_url, &["config", "dovecot", "--part", "lua", "--url", &url], "");
+        std::fs::write(&lua_path, lua).unwrap();
+        cli_ok(
+            workdir,
+            database_url,
+            &["config", "dovecot", "--part", "conf", "--lua-path", lua_path.to_str().unwrap()],
+            "",
+        )
+    })
 }
 
 /// A minimal HTTP/1.1 POST with a JSON body; returns the status code and body.

@@ -1,13 +1,12 @@
-//! A private Dovecot 2.3 (IMAP, POP3, ManageSieve) on loopback, configured only with what
-//! `gatehouse config dovecot` prints, asking a running Gatehouse.
+//! A private Dovecot 2.3 (IMAP, POP3, ManageSieve and an auth-client listener) on loopback. Its authentication
+//! part (passdb, userdb, quota) is the caller's: the Gatehouse tests give it what `gatehouse config dovecot`
+//! prints, asking a running Gatehouse.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gatehouse_testkit::{free_port, require_peer};
-
-use super::{cli_ok, is_root, program};
+use crate::{free_port, is_root, program, require_peer};
 
 /// A running Dovecot, stopped on drop.
 pub struct Dovecot {
@@ -26,24 +25,9 @@ pub struct Dovecot {
 }
 
 impl Dovecot {
-    /// Starts Dovecot asking the Gatehouse whose internal listener is `gatehouse_internal`. `None` (after
-    /// [`require_peer`]) when Dovecot, its Lua module, lua-cjson, root or the `vmail` user are missing.
-    pub fn start(workdir: &Path, database_url: &str, gatehouse_internal: u16) -> Option<Dovecot> {
-        Dovecot::start_with(|root| {
-            let lua_path = root.join("gatehouse-passdb.lua");
-            let url = format!("http://127.0.0.1:{gatehouse_internal}/dovecot/auth");
-            let lua = cli_ok(workdir, database_url, &["config", "dovecot", "--part", "lua", "--url", &url], "");
-            std::fs::write(&lua_path, lua).unwrap();
-            cli_ok(
-                workdir,
-                database_url,
-                &["config", "dovecot", "--part", "conf", "--lua-path", lua_path.to_str().unwrap()],
-                "",
-            )
-        })
-    }
-
     /// Starts Dovecot with the authentication configuration `auth_conf` returns (given Dovecot's folder).
+    /// `None` (after [`require_peer`]) when Dovecot, its Lua module, lua-cjson, root or the `vmail` user are
+    /// missing.
     pub fn start_with(auth_conf: impl FnOnce(&Path) -> String) -> Option<Dovecot> {
         let Some(dovecot) = program("dovecot") else {
             require_peer("Dovecot", "packages dovecot-imapd, dovecot-pop3d, dovecot-managesieved, dovecot-auth-lua");
