@@ -101,6 +101,22 @@ fn a_grant_ends_with_the_mailboxs_webmail_flag_its_state_and_its_domain() {
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/bob@example.org/Mail/view").0, 401, "the domain is inactive");
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/dav/bob@example.org/Calendar/").0, 401, "calendars too");
     assert_ne!(token_opens_imap(&server, "bob@example.org", &token), 200);
+    // No new impersonation starts in the inactive domain either, and none is audited.
+    let audited = |mailbox: &str| {
+        run(&["log", "audit"]).lines().filter(|l| l.contains("impersonat") && l.contains(mailbox)).count()
+    };
+    assert!(audited("bob@example.org") >= 1, "the impersonation of bob was recorded");
+    let before = audited("alice@example.org");
+    let refused = admin.send(
+        server.public,
+        "GET",
+        "/sogo-auth?login=alice@example.org",
+        &[("Sec-Fetch-Site", "same-origin")],
+        "",
+    );
+    assert_eq!((refused.status, refused.header("location")), (303, Some("/admin?m=forbidden")), "{}", refused.body);
+    assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/alice@example.org/Mail/view").0, 401);
+    assert_eq!(audited("alice@example.org"), before, "a refused impersonation is not recorded as one");
     run(&["domain", "edit", "example.org", "--active", "true"]);
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/bob@example.org/Mail/view").0, 200);
     run(&["mailbox", "edit", "bob@example.org", "--active", "false"]);
