@@ -4,6 +4,7 @@
 //! - [`require_peer`]: the rule for real peers that are missing: skip on a developer machine, fail in CI.
 //! - [`free_port`]: a loopback port nobody listens on.
 //! - [`dovecot`]: a private Dovecot (IMAP, POP3, ManageSieve, auth-client) with the caller's authentication part.
+//! - [`oidc`]: a private OpenID provider (npm `oidc-provider`), generic or with Keycloak's paths.
 //! - [`postfix`]: a private Postfix with two submission ports, driven with swaks.
 //! - [`slapd`]: a private OpenLDAP server with TLS.
 //! - [`postgres`]: a private PostgreSQL server a test may stop and start (a database outage).
@@ -19,6 +20,7 @@
 pub mod browser;
 pub mod dovecot;
 pub mod nginx;
+pub mod oidc;
 pub mod postfix;
 pub mod postgres;
 mod process;

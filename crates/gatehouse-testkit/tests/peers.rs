@@ -11,6 +11,7 @@ use std::time::Duration;
 use gatehouse_testkit::browser::Browser;
 use gatehouse_testkit::free_port;
 use gatehouse_testkit::nginx::Nginx;
+use gatehouse_testkit::oidc::{OidcClient, OpenIdProvider, ProviderOptions};
 use gatehouse_testkit::sogo::{Sogo, SogoOptions};
 
 /// One HTTP request as the stub saw it (header names lower-cased).
@@ -351,4 +352,73 @@ async fn dropping_a_browser_kills_chromium() {
     assert!(processes_with(&profile) > 2, "chromedriver and Chromium's processes should be running");
     drop(browser);
     assert_eq!(processes_with(&profile), 0, "Chromium or chromedriver processes are left after drop");
+}
+
+/// The discovery document of `provider`, fetched over HTTP.
+fn discovery(provider: &OpenIdProvider) -> serde_json::Value {
+    let path = provider.discovery_url().split_once(&format!(":{}", provider.port)).unwrap().1.to_string();
+    let (status, _, body) = http(provider.port, "GET", &path, &[]);
+    assert_eq!(status, 200, "{body}\n{}", provider.log());
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The `kid`s the provider's JWKS publishes.
+fn key_ids(provider: &OpenIdProvider) -> Vec<String> {
+    let jwks_uri = discovery(provider)["jwks_uri"].as_str().unwrap().to_string();
+    let path = jwks_uri.split_once(&format!(":{}", provider.port)).unwrap().1.to_string();
+    let (status, _, body) = http(provider.port, "GET", &path, &[]);
+    assert_eq!(status, 200, "{body}");
+    let keys: serde_json::Value = serde_json::from_str(&body).unwrap();
+    keys["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn openid_providers_serve_discovery_keys_pkce_and_keycloak_paths() {
+    let redirect = "http://127.0.0.1:1/oidc/callback";
+    let clients = [OidcClient::confidential("gatehouse", "client-secret", redirect)];
+    let accounts = [("alice".to_string(), serde_json::json!({ "email": "alice@example.org", "email_verified": true }))]
+        .into_iter()
+        .collect();
+
+    let Some(generic) = OpenIdProvider::start(&ProviderOptions::default(), &clients, &accounts) else { return };
+    let document = discovery(&generic);
+    assert_eq!(document["issuer"], generic.issuer.as_str());
+    assert_eq!(document["authorization_endpoint"], format!("{}/auth", generic.issuer).as_str());
+    assert_eq!(document["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(key_ids(&generic), vec!["key-1"]);
+    // A registered client without a PKCE challenge is sent back with an error; an unknown client is not sent
+    // anywhere.
+    let query = format!(
+        "client_id=gatehouse&response_type=code&scope=openid&redirect_uri={}",
+        redirect.replace(':', "%3A").replace('/', "%2F")
+    );
+    let (status, headers, _) = http(generic.port, "GET", &format!("/auth?{query}"), &[]);
+    assert_eq!(status, 303, "{}", generic.log());
+    let location = headers.get("location").cloned().unwrap_or_default();
+    assert!(location.starts_with(redirect) && location.contains("error=invalid_request"), "{location}");
+    let (status, headers, _) =
+        http(generic.port, "GET", &format!("/auth?{}", query.replace("gatehouse", "stranger")), &[]);
+    assert_eq!(status, 400);
+    assert!(!headers.contains_key("location"));
+
+    let Some(mut keycloak) = OpenIdProvider::start(&ProviderOptions::keycloak("mail"), &clients, &accounts) else {
+        return;
+    };
+    assert!(keycloak.issuer.ends_with("/realms/mail"));
+    let document = discovery(&keycloak);
+    assert_eq!(document["issuer"], keycloak.issuer.as_str());
+    for (field, path) in [
+        ("authorization_endpoint", "/protocol/openid-connect/auth"),
+        ("token_endpoint", "/protocol/openid-connect/token"),
+        ("jwks_uri", "/protocol/openid-connect/certs"),
+        ("end_session_endpoint", "/protocol/openid-connect/logout"),
+    ] {
+        assert_eq!(document[field], format!("{}{path}", keycloak.issuer).as_str(), "{field}");
+    }
+    assert_eq!(http(keycloak.port, "GET", "/.well-known/openid-configuration", &[]).0, 404, "only under the realm");
+    keycloak.rotate_key("key-2");
+    assert_eq!(key_ids(&keycloak), vec!["key-2"], "a restart with another key id rotates the key");
+    let port = keycloak.port;
+    drop(keycloak);
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the provider still listens after drop");
 }

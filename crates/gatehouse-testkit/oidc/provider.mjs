@@ -1,0 +1,70 @@
+// The OpenID provider of Gatehouse's tests: npm oidc-provider on loopback, configured by the JSON file named on
+// the command line (written by gatehouse-testkit's `oidc` module):
+//   issuer          the issuer URL; a path (Keycloak's /realms/<realm>) mounts the provider there
+//   port            the loopback port to listen on
+//   keycloak_routes endpoint paths as Keycloak serves them (/protocol/openid-connect/...)
+//   clients         oidc-provider client metadata
+//   accounts_file   a JSON file {account id: claims}, read again at every sign-in so a test can change claims
+//   claims          scope -> claim names released for it
+//   pkce_required   whether authorization requests must carry a PKCE challenge
+//   kid             the id of the RSA signing key generated at start (a restart with another id rotates it)
+// The sign-in form is oidc-provider's development interaction: any account id with any password.
+import http from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Provider from 'oidc-provider';
+
+const settings = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const issuer = new URL(settings.issuer);
+const mount = issuer.pathname.replace(/\/$/, '');
+
+const keycloakRoutes = {
+  authorization: '/protocol/openid-connect/auth',
+  token: '/protocol/openid-connect/token',
+  userinfo: '/protocol/openid-connect/userinfo',
+  jwks: '/protocol/openid-connect/certs',
+  end_session: '/protocol/openid-connect/logout',
+  introspection: '/protocol/openid-connect/token/introspect',
+  revocation: '/protocol/openid-connect/revoke',
+};
+
+function accounts() {
+  return JSON.parse(readFileSync(settings.accounts_file, 'utf8'));
+}
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: settings.kid, alg: 'RS256', use: 'sig' };
+
+const provider = new Provider(settings.issuer, {
+  jwks: { keys: [signingKey] },
+  clients: settings.clients,
+  routes: settings.keycloak_routes ? keycloakRoutes : undefined,
+  claims: settings.claims,
+  features: {
+    devInteractions: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    backchannelLogout: { enabled: true },
+    clientCredentials: { enabled: true },
+  },
+  pkce: { required: () => settings.pkce_required },
+  cookies: { keys: ['gatehouse-test-cookie-key'] },
+  async findAccount(ctx, id) {
+    const claims = accounts()[id];
+    if (!claims) return undefined;
+    return { accountId: id, async claims() { return { ...claims, sub: claims.sub ?? id }; } };
+  },
+});
+
+const callback = provider.callback();
+const server = http.createServer((req, res) => {
+  if (mount && !(req.url === mount || req.url.startsWith(mount + '/') || req.url.startsWith(mount + '?'))) {
+    res.statusCode = 404;
+    res.end('not under ' + mount);
+    return;
+  }
+  req.originalUrl = req.url;
+  req.url = req.url.slice(mount.length) || '/';
+  callback(req, res);
+});
+server.listen(settings.port, '127.0.0.1', () => console.log('listening on ' + settings.issuer));

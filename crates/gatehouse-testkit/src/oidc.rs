@@ -1,0 +1,215 @@
+//! A private OpenID provider for tests: npm `oidc-provider` (the package in `crates/gatehouse-testkit/oidc`,
+//! installed there by `npm ci`, which `scripts/test` runs) on loopback, with the clients and accounts a test
+//! gives. The issuer may carry a path: `/realms/<realm>` with Keycloak's endpoint paths
+//! (`/protocol/openid-connect/…`) stands in for Keycloak's OIDC endpoints. Accounts sign in through the
+//! provider's development login form (any password); their claims live in a file the provider reads at every
+//! sign-in, so a test can change a claim between two sign-ins ([`OpenIdProvider::set_claims`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{free_port, program, require_peer, wait_for_port};
+
+/// A client registered at the provider.
+#[derive(Debug, Clone)]
+pub struct OidcClient {
+    /// `client_id`.
+    pub id: String,
+    /// `client_secret`; `None` for a public client.
+    pub secret: Option<String>,
+    /// Where the provider may send the browser back with a code.
+    pub redirect_uris: Vec<String>,
+    /// Where the provider may send the browser after logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The client's back-channel logout endpoint, if any.
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl OidcClient {
+    /// A confidential client with one redirect URI.
+    pub fn confidential(id: &str, secret: &str, redirect_uri: &str) -> Self {
+        OidcClient {
+            id: id.into(),
+            secret: Some(secret.into()),
+            redirect_uris: vec![redirect_uri.into()],
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+        }
+    }
+
+    fn metadata(&self) -> Value {
+        let mut client = json!({
+            "client_id": self.id,
+            "redirect_uris": self.redirect_uris,
+            "post_logout_redirect_uris": self.post_logout_redirect_uris,
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "response_types": ["code"],
+        });
+        match &self.secret {
+            Some(secret) => client["client_secret"] = json!(secret),
+            None => client["token_endpoint_auth_method"] = json!("none"),
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            client["backchannel_logout_uri"] = json!(uri);
+            client["backchannel_logout_session_required"] = json!(true);
+        }
+        client
+    }
+}
+
+/// How the provider is set up.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    /// The issuer's path: "" for a generic provider, `/realms/<realm>` for a Keycloak stand-in.
+    pub issuer_path: String,
+    /// Keycloak's endpoint paths (`/protocol/openid-connect/auth`, `…/token`, `…/certs`, …).
+    pub keycloak_routes: bool,
+    /// Whether authorization requests must carry a PKCE challenge.
+    pub pkce_required: bool,
+    /// The scopes and the claims each releases (`openid` → `sub` is always there).
+    pub claims: BTreeMap<String, Vec<String>>,
+    /// The id of the signing key.
+    pub key_id: String,
+}
+
+impl Default for ProviderOptions {
+    fn default() -> Self {
+        let claims = [
+            ("openid", vec!["sub"]),
+            ("email", vec!["email", "email_verified"]),
+            ("profile", vec!["name", "mailcow_template", "roles"]),
+        ];
+        ProviderOptions {
+            issuer_path: String::new(),
+            keycloak_routes: false,
+            pkce_required: true,
+            claims: claims
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+                .collect(),
+            key_id: "key-1".into(),
+        }
+    }
+}
+
+impl ProviderOptions {
+    /// Keycloak's realm `realm`: issuer `/realms/<realm>`, Keycloak's endpoint paths.
+    pub fn keycloak(realm: &str) -> Self {
+        ProviderOptions { issuer_path: format!("/realms/{realm}"), keycloak_routes: true, ..ProviderOptions::default() }
+    }
+}
+
+/// A running provider, stopped on drop.
+pub struct OpenIdProvider {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    settings: Value,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its issuer URL, as its discovery document and tokens name it.
+    pub issuer: String,
+}
+
+/// The folder of the provider's npm package.
+fn package_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc")
+}
+
+impl OpenIdProvider {
+    /// Starts the provider with `clients` and `accounts` (account id → claims; `sub` defaults to the id).
+    /// `None` (after [`require_peer`]) when node or the installed package is missing.
+    pub fn start(
+        options: &ProviderOptions,
+        clients: &[OidcClient],
+        accounts: &BTreeMap<String, Value>,
+    ) -> Option<OpenIdProvider> {
+        if program("node").is_none() {
+            require_peer("oidc-provider", "node is not installed");
+            return None;
+        }
+        if !package_dir().join("node_modules/oidc-provider/package.json").is_file() {
+            let why = format!("run `npm ci` in {} (scripts/test does)", package_dir().display());
+            require_peer("oidc-provider", &why);
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("gatehouse-oidc-").tempdir().unwrap();
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}{}", options.issuer_path);
+        let accounts_file = dir.path().join("accounts.json");
+        std::fs::write(&accounts_file, serde_json::to_vec(accounts).unwrap()).unwrap();
+        let settings = json!({
+            "issuer": issuer,
+            "port": port,
+            "keycloak_routes": options.keycloak_routes,
+            "clients": clients.iter().map(OidcClient::metadata).collect::<Vec<_>>(),
+            "accounts_file": accounts_file,
+            "claims": options.claims,
+            "pkce_required": options.pkce_required,
+            "kid": options.key_id,
+        });
+        let mut provider = OpenIdProvider { child: None, dir, settings, port, issuer };
+        provider.launch();
+        Some(provider)
+    }
+
+    fn launch(&mut self) {
+        let settings_file = self.dir.path().join("settings.json");
+        std::fs::write(&settings_file, serde_json::to_vec(&self.settings).unwrap()).unwrap();
+        let log = std::fs::File::create(self.dir.path().join("provider.log")).unwrap();
+        let child = Command::new(program("node").expect("node"))
+            .current_dir(package_dir())
+            .arg("provider.mjs")
+            .arg(&settings_file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start node");
+        self.child = Some(child);
+        assert!(wait_for_port(self.port, Duration::from_secs(20)), "oidc-provider did not start:\n{}", self.log());
+    }
+
+    /// Restarts the provider with a new signing key named `key_id` (a key rotation). Sessions and codes at the
+    /// provider are lost, as its store is in memory.
+    pub fn rotate_key(&mut self, key_id: &str) {
+        self.stop();
+        self.settings["kid"] = json!(key_id);
+        self.launch();
+    }
+
+    /// Replaces the claims of `account` (read at its next sign-in).
+    pub fn set_claims(&self, account: &str, claims: Value) {
+        let file = self.dir.path().join("accounts.json");
+        let mut accounts: BTreeMap<String, Value> = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        accounts.insert(account.into(), claims);
+        std::fs::write(&file, serde_json::to_vec(&accounts).unwrap()).unwrap();
+    }
+
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    /// What the provider wrote to its output.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("provider.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        crate::wait_for_port_closed(self.port, Duration::from_secs(10));
+    }
+}
+
+impl Drop for OpenIdProvider {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
