@@ -8,17 +8,25 @@ use gatehouse_store::IdentityProviderKind;
 use serde_json::Value;
 
 use crate::ldap::{LdapDirectory, LdapSettings};
+use crate::oidc::{KeycloakSettings, OidcProvider, OidcSettings};
 use crate::provisioning::ProvisioningSettings;
 use crate::{Credentials, ExternalAccount, SourceLogin};
 
 /// Name of the secret holding an LDAP provider's service-account password.
 pub const LDAP_BIND_PASSWORD: &str = "bind_password";
 
+/// Name of the secret holding an OpenID Connect client's secret.
+pub const OIDC_CLIENT_SECRET: &str = "client_secret";
+
 /// A provider's settings, typed by its kind.
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
     /// An LDAP directory.
     Ldap(LdapSettings),
+    /// Any OpenID Connect provider.
+    Oidc(OidcSettings),
+    /// A Keycloak realm.
+    Keycloak(KeycloakSettings),
 }
 
 /// Every key of `value` (a JSON object) that `known` (the same settings, serialised) does not have.
@@ -34,19 +42,19 @@ fn unknown_keys(value: &Value, known: &Value) -> Vec<String> {
 impl SourceSettings {
     /// Whether this Gatehouse has an identity source of `kind`.
     pub fn is_known_kind(kind: IdentityProviderKind) -> bool {
-        matches!(kind, IdentityProviderKind::Ldap)
+        matches!(kind, IdentityProviderKind::Ldap | IdentityProviderKind::Oidc | IdentityProviderKind::Keycloak)
     }
 
     /// Reads the settings of a provider of `kind` from their JSON form (as stored, or as an operator gives them);
     /// unknown keys are refused, so a typo is not silently ignored.
     pub fn parse(kind: IdentityProviderKind, value: &Value) -> Result<Self, Error> {
+        fn read<T: serde::de::DeserializeOwned>(what: &str, value: &Value) -> Result<T, Error> {
+            serde_json::from_value(value.clone()).map_err(|err| Error::invalid(format!("{what} settings: {err}")))
+        }
         let settings = match kind {
-            IdentityProviderKind::Ldap => SourceSettings::Ldap(
-                serde_json::from_value(value.clone()).map_err(|err| Error::invalid(format!("LDAP settings: {err}")))?,
-            ),
-            other => {
-                return Err(Error::invalid(format!("this Gatehouse cannot use identity providers of kind {other}")));
-            }
+            IdentityProviderKind::Ldap => SourceSettings::Ldap(read("LDAP", value)?),
+            IdentityProviderKind::Oidc => SourceSettings::Oidc(read("OpenID Connect", value)?),
+            IdentityProviderKind::Keycloak => SourceSettings::Keycloak(read("Keycloak", value)?),
         };
         let unknown = unknown_keys(value, &settings.to_json());
         if !unknown.is_empty() {
@@ -59,6 +67,8 @@ impl SourceSettings {
     pub fn to_json(&self) -> Value {
         match self {
             SourceSettings::Ldap(settings) => serde_json::to_value(settings).expect("settings serialise"),
+            SourceSettings::Oidc(settings) => serde_json::to_value(settings).expect("settings serialise"),
+            SourceSettings::Keycloak(settings) => serde_json::to_value(settings).expect("settings serialise"),
         }
     }
 
@@ -66,13 +76,20 @@ impl SourceSettings {
     pub fn provisioning(&self) -> ProvisioningSettings {
         match self {
             SourceSettings::Ldap(settings) => settings.provisioning.bounded(),
+            SourceSettings::Oidc(settings) => settings.client.provisioning.bounded(),
+            SourceSettings::Keycloak(settings) => settings.client.provisioning.bounded(),
         }
     }
 
-    /// The secrets this kind needs: (name as stored, what a prompt calls it).
+    /// The secrets this kind needs: (name as stored, what a prompt calls it). A public OpenID Connect client
+    /// has none.
     pub fn secrets(&self) -> &'static [(&'static str, &'static str)] {
+        const CLIENT_SECRET: &[(&str, &str)] = &[(OIDC_CLIENT_SECRET, "OpenID Connect client secret")];
         match self {
-            SourceSettings::Ldap(_) => &[(LDAP_BIND_PASSWORD, "LDAP bind")],
+            SourceSettings::Ldap(_) => &[(LDAP_BIND_PASSWORD, "LDAP bind password")],
+            SourceSettings::Oidc(settings) if !settings.client.public_client => CLIENT_SECRET,
+            SourceSettings::Keycloak(settings) if !settings.client.public_client => CLIENT_SECRET,
+            SourceSettings::Oidc(_) | SourceSettings::Keycloak(_) => &[],
         }
     }
 }
@@ -81,6 +98,8 @@ impl SourceSettings {
 pub enum Source {
     /// An LDAP directory.
     Ldap(LdapDirectory),
+    /// An OpenID Connect provider (either kind).
+    Oidc(OidcProvider),
 }
 
 impl Source {
@@ -91,6 +110,12 @@ impl Source {
                 let password = secrets.get(LDAP_BIND_PASSWORD).cloned().unwrap_or_default();
                 Ok(Source::Ldap(LdapDirectory::new(settings, password)?))
             }
+            SourceSettings::Oidc(settings) => {
+                Ok(Source::Oidc(OidcProvider::generic(settings, secrets.get(OIDC_CLIENT_SECRET).cloned())?))
+            }
+            SourceSettings::Keycloak(settings) => {
+                Ok(Source::Oidc(OidcProvider::keycloak(settings, secrets.get(OIDC_CLIENT_SECRET).cloned())?))
+            }
         }
     }
 
@@ -98,6 +123,7 @@ impl Source {
     pub fn provisioning(&self) -> ProvisioningSettings {
         match self {
             Source::Ldap(directory) => directory.settings().provisioning.bounded(),
+            Source::Oidc(provider) => provider.client().provisioning.bounded(),
         }
     }
 
@@ -114,6 +140,13 @@ impl Source {
             (Source::Ldap(_), Credentials::Bearer(_)) => {
                 Ok(SourceLogin::Unsupported("an LDAP directory checks passwords, not bearer tokens".into()))
             }
+            (Source::Oidc(_), Credentials::Password(_)) => Ok(SourceLogin::Unsupported(
+                "users of an OpenID Connect provider sign in through the browser; mail clients use app passwords"
+                    .into(),
+            )),
+            (Source::Oidc(_), Credentials::Bearer(_)) => {
+                Ok(SourceLogin::Unsupported("this provider's access tokens are not accepted for mail logins".into()))
+            }
         }
     }
 
@@ -121,6 +154,10 @@ impl Source {
     pub async fn list_accounts(&self, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<Vec<ExternalAccount>, Error> {
         match self {
             Source::Ldap(directory) => directory.list_accounts(progress).await,
+            Source::Oidc(provider) => Err(Error::invalid(format!(
+                "{} is an OpenID Connect provider, which has no user list to sync from",
+                provider.issuer()
+            ))),
         }
     }
 
@@ -128,6 +165,7 @@ impl Source {
     pub async fn test(&self, sample: Option<&MailboxAddress>) -> Vec<(String, Result<String, String>)> {
         match self {
             Source::Ldap(directory) => directory.test(sample).await,
+            Source::Oidc(provider) => provider.test().await,
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - Each kind of source is one folder: `ldap/` with `config` (its settings, which embed the shared
 //!   [`provisioning::ProvisioningSettings`]), `pool` (connections), `lookup` (searches, binds) and `mod` (the
-//!   client itself).
+//!   client itself); `oidc/` (the `oidc` and `keycloak` kinds) with `config`, `discovery` (metadata and
+//!   signing keys) and `mod` (the HTTP client).
 //! - [`dispatch`]: the one enum of sources ([`Source`]) and of their typed settings ([`SourceSettings`]), and the
 //!   one place that matches on the kind.
 //! - [`SourceRegistry`]: what the login engine, the CLI and the scheduler talk to; it builds sources from the
@@ -15,6 +16,7 @@
 
 pub mod dispatch;
 pub mod ldap;
+pub mod oidc;
 pub mod provisioning;
 pub mod registry;
 

@@ -585,24 +585,34 @@ pub enum GuardCommand {
 /// `idp …`
 #[derive(Debug, Subcommand)]
 pub enum IdpCommand {
-    /// Add an identity provider. For LDAP, --settings is a JSON object: hosts, port, security
-    /// (plain|starttls|ldaps), ca_file, ignore_tls_errors, bind_dn, base_dn, user_filter (with %u, %n, %d),
-    /// mail_attribute, template_attribute, display_name_attribute, timeout_seconds, create_on_login,
-    /// default_template, sync_filter, disabled_filter, periodic_sync, import_users, sync_interval_minutes,
-    /// deprovision (ignore|deactivate), deprovision_threshold_percent. The bind password is read from the
-    /// terminal or standard input and never shown again.
+    /// Add an identity provider; --settings is a JSON object.
+    ///
+    /// ldap: hosts, port, security (plain|starttls|ldaps), ca_file, ignore_tls_errors, bind_dn, base_dn,
+    /// user_filter (with %u, %n, %d), mail_attribute, template_attribute, display_name_attribute,
+    /// timeout_seconds, sync_filter, disabled_filter. Its secret is the bind password.
+    ///
+    /// oidc: issuer, discovery (default true), authorization_endpoint, token_endpoint, userinfo_endpoint,
+    /// jwks_uri, end_session_endpoint; keycloak: server_url, realm, legacy_auth_path (Keycloak before 17).
+    /// Both: client_id, public_client, label, scopes, template_claim (mailcow_template), address_claim
+    /// (email), require_verified_email, required_claim ({"claim":…,"value":…}), update_on_login,
+    /// ignore_tls_errors, timeout_seconds. Their secret is the client secret (none for a public client).
+    ///
+    /// Every kind: create_on_login, default_template; ldap also periodic_sync, import_users,
+    /// sync_interval_minutes, deprovision (ignore|deactivate), deprovision_threshold_percent.
+    ///
+    /// The secret is read from the terminal or standard input and never shown again.
     Add {
         /// Unique name; mailboxes use it as their auth source.
         name: String,
-        /// ldap.
+        /// ldap, oidc or keycloak.
         #[arg(long = "type", value_name = "TYPE")]
         kind: String,
         /// Settings as a JSON object.
         #[arg(long, value_name = "JSON")]
         settings: String,
-        /// Read the bind password from standard input.
-        #[arg(long)]
-        bind_password_stdin: bool,
+        /// Read the secret (bind password, client secret) from standard input.
+        #[arg(long = "secret-stdin", visible_alias = "bind-password-stdin")]
+        secret_stdin: bool,
     },
     /// List identity providers (secret values are never shown).
     List(ListArgs),
@@ -612,19 +622,19 @@ pub enum IdpCommand {
         name: String,
     },
     /// Change a provider: --settings merges the given keys into the stored settings (a key set to null
-    /// returns to its default); --bind-password replaces the secret.
+    /// returns to its default); --secret replaces the secret.
     Edit {
         /// The name.
         name: String,
         /// Settings to change, as a JSON object.
         #[arg(long, value_name = "JSON")]
         settings: Option<String>,
-        /// Ask for a new bind password.
-        #[arg(long)]
-        bind_password: bool,
-        /// Read a new bind password from standard input.
-        #[arg(long)]
-        bind_password_stdin: bool,
+        /// Ask for a new secret (bind password, client secret).
+        #[arg(long = "secret", visible_alias = "bind-password")]
+        secret: bool,
+        /// Read a new secret from standard input.
+        #[arg(long = "secret-stdin", visible_alias = "bind-password-stdin")]
+        secret_stdin: bool,
         /// Activate (true) or deactivate (false); an inactive provider is not asked at login and not synchronised.
         #[arg(long, value_name = "BOOL")]
         active: Option<bool>,

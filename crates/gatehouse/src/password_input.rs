@@ -54,11 +54,22 @@ pub fn read_new_password(from_stdin: bool, what: &str) -> anyhow::Result<Zeroizi
     Ok(password)
 }
 
-/// A secret that must be text (a bind password sent to a directory, say).
+/// A new secret that must be text (an LDAP bind password, a client secret), named in full by `what`: one line
+/// of standard input with `from_stdin` (`--secret-stdin`), else asked twice on the terminal.
 pub fn read_new_secret_text(from_stdin: bool, what: &str) -> anyhow::Result<Zeroizing<String>> {
-    let bytes = read_new_password(from_stdin, what)?;
+    let bytes = if from_stdin {
+        stdin_line()?
+    } else {
+        if !std::io::stdin().is_terminal() {
+            bail!("no terminal to ask for the {what}: use --secret-stdin");
+        }
+        prompt(&format!("New {what}: "), true)?
+    };
+    if bytes.is_empty() {
+        bail!("the {what} is empty");
+    }
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_string())),
-        Err(_) => bail!("the {what} password must be UTF-8 text"),
+        Err(_) => bail!("the {what} must be UTF-8 text"),
     }
 }

@@ -69,7 +69,7 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     );
     assert!(code != 0 && stderr.contains("unknown ldap setting(s): create_on_logon"), "a typo is named: {stderr}");
     let (code, _, stderr) = cli(dir.path(), db, &["idp", "add", "corp", "--type", "oidc", "--settings", "{}"], "");
-    assert!(code != 0 && stderr.contains("cannot use identity providers of kind oidc"), "{stderr}");
+    assert!(code != 0 && stderr.contains("OpenID Connect settings: missing field `issuer`"), "{stderr}");
     let (code, _, stderr) = cli(dir.path(), db, &["idp", "edit", "corp", "--settings", "{}"], "");
     assert!(code != 0 && stderr.contains("does not exist"), "nothing was stored by the refused commands: {stderr}");
     run(&["idp", "add", "corp", "--type", "ldap", "--settings", &settings, "--bind-password-stdin"], "adminpw\n");

@@ -1,5 +1,5 @@
 //! `gatehouse idp add|list|show|edit|map|remove|test`: identity providers. Settings are validated before they are stored;
-//! secrets (the LDAP bind password) are read from the terminal or standard input, stored apart, and never
+//! secrets (an LDAP bind password, an OpenID Connect client secret) are read from the terminal or standard input, stored apart, and never
 //! listed.
 
 use std::collections::BTreeMap;
@@ -19,14 +19,14 @@ use crate::password_input::read_new_secret_text;
 pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()> {
     let actor = Actor::cli();
     match command {
-        IdpCommand::Add { name, kind, settings, bind_password_stdin } => {
+        IdpCommand::Add { name, kind, settings, secret_stdin } => {
             let kind: IdentityProviderKind = kind.parse()?;
             let settings: serde_json::Value =
                 serde_json::from_str(&settings).context("--settings must be a JSON object")?;
             let parsed = SourceSettings::parse(kind, &settings)?;
             let mut secrets = BTreeMap::new();
             for (secret, what) in parsed.secrets() {
-                let text = read_new_secret_text(bind_password_stdin, what)?;
+                let text = read_new_secret_text(secret_stdin, what)?;
                 secrets.insert(secret.to_string(), Secret::new(text.as_str()));
             }
             // Checks what can be checked without the network (hosts, filter, CA file).
@@ -61,7 +61,7 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             let provider = provider.with_context(|| format!("identity provider '{name}' does not exist"))?;
             outln!("{}", serde_json::to_string_pretty(&provider)?);
         }
-        IdpCommand::Edit { name, settings, bind_password, bind_password_stdin, active } => {
+        IdpCommand::Edit { name, settings, secret, secret_stdin, active } => {
             let store = ctx.store().await?;
             let provider = store
                 .identity_provider(&name)
@@ -84,9 +84,9 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 changes.settings = Some(merged);
             }
             let parsed = SourceSettings::parse(provider.kind, changes.settings.as_ref().unwrap_or(&provider.settings))?;
-            if bind_password || bind_password_stdin {
+            if secret || secret_stdin {
                 for (secret, what) in parsed.secrets() {
-                    let text = read_new_secret_text(bind_password_stdin, what)?;
+                    let text = read_new_secret_text(secret_stdin, what)?;
                     changes.secrets.insert(secret.to_string(), Secret::new(text.as_str()));
                 }
             }

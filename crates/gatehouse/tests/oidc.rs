@@ -1,0 +1,88 @@
+//! OpenID Connect providers as identity sources, against the real npm `oidc-provider`: added with
+//! `gatehouse idp add --type oidc|keycloak`, checked with `gatehouse idp test` (discovery with the exact issuer
+//! check, the endpoints, PKCE, the signing keys), the client secret never shown, and a provider that is down
+//! or names another issuer reported as a failed step.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use gatehouse_testkit::oidc::{OidcClient, OpenIdProvider, ProviderOptions};
+use serde_json::json;
+use support::{cli, cli_ok};
+
+const DB: &str = "sqlite://./data/gatehouse.db";
+
+fn accounts() -> BTreeMap<String, serde_json::Value> {
+    [("alice".to_string(), json!({ "email": "alice@example.org", "email_verified": true }))].into_iter().collect()
+}
+
+#[test]
+fn oidc_and_keycloak_providers_are_added_and_tested_against_the_real_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    support::init(dir.path(), DB, "admin-pw");
+    let clients = [OidcClient::confidential("gatehouse", "client-secret", "http://127.0.0.1:1/oidc/callback")];
+    let Some(generic) = OpenIdProvider::start(&ProviderOptions::default(), &clients, &accounts()) else { return };
+    let Some(keycloak) = OpenIdProvider::start(&ProviderOptions::keycloak("mail"), &clients, &accounts()) else {
+        return;
+    };
+
+    // A generic provider with discovery and a client secret.
+    let settings = json!({ "issuer": generic.issuer, "client_id": "gatehouse", "label": "Company login" });
+    let add = ["idp", "add", "corp", "--type", "oidc", "--settings", &settings.to_string(), "--secret-stdin"];
+    cli_ok(dir.path(), DB, &add, "client-secret\n");
+    let tested = cli_ok(dir.path(), DB, &["idp", "test", "corp"], "");
+    for line in [
+        "ok    client secret: stored".to_string(),
+        format!(
+            "ok    endpoints: from the discovery document: sign-in {}/auth, token {}/token",
+            generic.issuer, generic.issuer
+        ),
+        "ok    PKCE: S256 supported".to_string(),
+        "ok    signing keys: 1 usable: key-1 (RS256)".to_string(),
+    ] {
+        assert!(tested.contains(&line), "missing {line:?} in:\n{tested}");
+    }
+    let shown = cli_ok(dir.path(), DB, &["idp", "show", "corp"], "");
+    assert!(!shown.contains("client-secret"), "the secret is write-only: {shown}");
+    assert!(shown.contains("\"client_secret\""), "its name is listed: {shown}");
+
+    // A Keycloak realm, as a public client: the issuer follows from the server and the realm.
+    let server_url = format!("http://127.0.0.1:{}", keycloak.port);
+    let settings =
+        json!({ "server_url": server_url, "realm": "mail", "client_id": "gatehouse", "public_client": true });
+    cli_ok(dir.path(), DB, &["idp", "add", "kc", "--type", "keycloak", "--settings", &settings.to_string()], "");
+    let tested = cli_ok(dir.path(), DB, &["idp", "test", "kc"], "");
+    assert!(tested.contains("ok    client secret: a public client"), "{tested}");
+    let realm = format!("{server_url}/realms/mail");
+    assert!(tested.contains(&format!("sign-in {realm}/protocol/openid-connect/auth")), "{tested}");
+    assert!(tested.contains(&format!("sign-out {realm}/protocol/openid-connect/logout")), "{tested}");
+
+    // The issuer must be the provider's exactly: a trailing slash is another issuer.
+    let settings = json!({ "issuer": format!("{}/", generic.issuer), "client_id": "gatehouse", "public_client": true });
+    cli_ok(dir.path(), DB, &["idp", "add", "slash", "--type", "oidc", "--settings", &settings.to_string()], "");
+    let (code, out, _) = cli(dir.path(), DB, &["idp", "test", "slash"], "");
+    assert_ne!(code, 0);
+    assert!(out.contains("FAIL  discovery:") && out.contains("equal exactly"), "{out}");
+
+    // Typos and impossible settings are refused before anything is stored.
+    let typo = json!({ "issuer": generic.issuer, "client_id": "gatehouse", "scope": "openid" });
+    let (code, _, err) =
+        cli(dir.path(), DB, &["idp", "add", "typo", "--type", "oidc", "--settings", &typo.to_string()], "x\n");
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown oidc setting(s): scope"), "{err}");
+    let sync =
+        json!({ "issuer": generic.issuer, "client_id": "gatehouse", "public_client": true, "periodic_sync": true });
+    let (code, _, err) =
+        cli(dir.path(), DB, &["idp", "add", "sync", "--type", "oidc", "--settings", &sync.to_string()], "");
+    assert_ne!(code, 0);
+    assert!(err.contains("no user list"), "{err}");
+    let listed = cli_ok(dir.path(), DB, &["idp", "list"], "");
+    assert!(!listed.contains("typo") && !listed.contains("sync"), "{listed}");
+
+    // A provider that is down is a failed step that says so, not a crash or a hang.
+    drop(generic);
+    let (code, out, _) = cli(dir.path(), DB, &["idp", "test", "corp"], "");
+    assert_ne!(code, 0);
+    assert!(out.contains("FAIL  discovery:") && out.contains("cannot connect"), "{out}");
+}
