@@ -26,6 +26,7 @@ mod login;
 mod logs;
 mod mailboxes;
 mod master_users;
+mod oidc_sign_ins;
 mod scoped;
 pub mod sealing;
 mod templates;
@@ -61,6 +62,7 @@ pub use mailboxes::{
     DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, TEMPLATE_HASH, public_attributes,
 };
 pub use master_users::{MasterScope, MasterUser, NewMasterScope, NewMasterUser};
+pub use oidc_sign_ins::{NewSignIn, PendingSignIn};
 pub use scoped::{Access, Principal, ScopedStore};
 pub use sealing::{KeyFile, SecretKey};
 pub use templates::{NewTemplate, Template, TemplateChanges};

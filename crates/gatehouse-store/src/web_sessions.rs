@@ -87,6 +87,9 @@ impl Store {
             expires_at: Set(row.expires_at),
             principal_kind: Set(row.principal_kind.clone()),
             principal: Set(row.principal.clone()),
+            idp_provider: Set(None),
+            idp_session: Set(None),
+            idp_subject: Set(None),
         }
         .insert(&self.db)
         .await

@@ -18,6 +18,7 @@ pub mod mailbox;
 pub mod mailbox_template;
 pub mod master_user;
 pub mod master_user_domain;
+pub mod oidc_sign_in;
 pub mod sso_token;
 pub mod totp_recovery_code;
 pub mod totp_secret;

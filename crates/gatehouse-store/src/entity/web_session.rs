@@ -13,6 +13,12 @@ pub struct Model {
     pub expires_at: i64,
     pub principal_kind: String,
     pub principal: String,
+    /// The identity provider the session was signed in at, if any.
+    pub idp_provider: Option<String>,
+    /// The provider's session id (`sid`), for back-channel logout.
+    pub idp_session: Option<String>,
+    /// The user's `sub` at the provider, for back-channel logout without a `sid`.
+    pub idp_subject: Option<String>,
 }
 
 /// No relations are declared; joins are written explicitly where needed.
