@@ -1,5 +1,6 @@
 //! OpenID Connect providers (the `oidc` and `keycloak` kinds): the settings ([`config`]), the provider's
-//! metadata and keys ([`discovery`]), and the client that reads them over HTTPS.
+//! metadata and keys ([`discovery`]), the ID token check ([`id_token`]), and the client that reads them over
+//! HTTPS.
 //!
 //! Users of such a provider sign in through the browser at the provider; a password typed into a mail client
 //! is not the provider's to check, so mail clients of provider-bound mailboxes use app passwords. Every request
@@ -8,6 +9,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod id_token;
 
 use std::time::Duration;
 
