@@ -84,6 +84,14 @@ pub struct IdentityProvider {
     pub modified_at: i64,
 }
 
+impl IdentityProvider {
+    /// Whether every request to this provider accepts any TLS certificate (`ignore_tls_errors`, which every kind
+    /// has): shown as a warning wherever the provider is.
+    pub fn ignores_tls_errors(&self) -> bool {
+        self.settings.get("ignore_tls_errors").and_then(serde_json::Value::as_bool) == Some(true)
+    }
+}
+
 /// One attribute mapping.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AttributeMapping {

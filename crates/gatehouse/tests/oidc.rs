@@ -1,7 +1,8 @@
 //! OpenID Connect providers as identity sources, against the real npm `oidc-provider`: added with
 //! `gatehouse idp add --type oidc|keycloak`, checked with `gatehouse idp test` (discovery with the exact issuer
 //! check, the endpoints, PKCE, the signing keys), the client secret never shown, and a provider that is down
-//! or names another issuer reported as a failed step.
+//! or names another issuer reported as a failed step, and "ignore TLS errors" shown as a warning wherever the
+//! provider is shown.
 
 mod support;
 
@@ -9,7 +10,8 @@ use std::collections::BTreeMap;
 
 use gatehouse_testkit::oidc::{OidcClient, OpenIdProvider, ProviderOptions};
 use serde_json::json;
-use support::{cli, cli_ok};
+use support::http::Client;
+use support::{Server, cli, cli_ok};
 
 const DB: &str = "sqlite://./data/gatehouse.db";
 
@@ -79,6 +81,30 @@ fn oidc_and_keycloak_providers_are_added_and_tested_against_the_real_provider() 
     assert!(err.contains("no user list"), "{err}");
     let listed = cli_ok(dir.path(), DB, &["idp", "list"], "");
     assert!(!listed.contains("typo") && !listed.contains("sync"), "{listed}");
+
+    // "Ignore TLS errors" is a warning wherever the provider is shown: idp test, show, list and the admin pages.
+    let insecure =
+        json!({ "issuer": generic.issuer, "client_id": "gatehouse", "public_client": true, "ignore_tls_errors": true });
+    cli_ok(dir.path(), DB, &["idp", "add", "lab", "--type", "oidc", "--settings", &insecure.to_string()], "");
+    let tested = cli_ok(dir.path(), DB, &["idp", "test", "lab"], "");
+    assert!(tested.contains("WARNING: TLS certificates are not checked"), "{tested}");
+    let warning = "warning: lab: TLS certificates are not checked (ignore_tls_errors)";
+    for args in [&["idp", "show", "lab"][..], &["idp", "list"][..]] {
+        let (code, _, err) = cli(dir.path(), DB, args, "");
+        assert_eq!(code, 0);
+        assert!(err.contains(warning), "{args:?}: {err}");
+    }
+    let (_, _, err) = cli(dir.path(), DB, &["idp", "show", "corp"], "");
+    assert!(!err.contains("warning"), "a checked provider has no warning: {err}");
+    let server = Server::start(dir.path(), DB, Some("admin-pw"));
+    let mut admin = Client::default();
+    assert_eq!(admin.login(server.public, "/admin", "admin", "admin-pw").status, 303);
+    let list = admin.get(server.public, "/admin/identity-providers");
+    assert_eq!(list.body.matches("TLS certificates not checked").count(), 1, "{}", list.body);
+    let page = admin.get(server.public, "/admin/identity-providers/lab");
+    assert!(page.body.contains("id=\"tls-warning\""), "{}", page.body);
+    assert!(!admin.get(server.public, "/admin/identity-providers/corp").body.contains("tls-warning"));
+    drop(server);
 
     // A provider that is down is a failed step that says so, not a crash or a hang.
     drop(generic);

@@ -44,6 +44,9 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             let store = ctx.store().await?;
             let providers = store.list_identity_providers().await?;
             store.close().await;
+            for provider in providers.iter().filter(|p| p.ignores_tls_errors()) {
+                eprintln!("warning: {}: TLS certificates are not checked (ignore_tls_errors)", provider.name);
+            }
             print_list(args.json, &providers, &["NAME", "TYPE", "ACTIVE", "SECRETS", "MAPPINGS"], |p| {
                 vec![
                     p.name.clone(),
@@ -59,6 +62,9 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             let provider = store.identity_provider(&name).await?;
             store.close().await;
             let provider = provider.with_context(|| format!("identity provider '{name}' does not exist"))?;
+            if provider.ignores_tls_errors() {
+                eprintln!("warning: {}: TLS certificates are not checked (ignore_tls_errors)", provider.name);
+            }
             outln!("{}", serde_json::to_string_pretty(&provider)?);
         }
         IdpCommand::Edit { name, settings, secret, secret_stdin, active } => {

@@ -35,6 +35,8 @@ pub(super) struct ProviderRow {
     hosts: String,
     secrets: String,
     mappings: usize,
+    /// TLS certificates of this provider are not checked.
+    insecure: bool,
 }
 
 /// The LDAP form's fields (never the bind password).
@@ -141,6 +143,8 @@ struct ProviderPage {
     path: String,
     kind: String,
     active: bool,
+    /// TLS certificates of this provider are not checked.
+    insecure: bool,
     ldap: Option<LdapForm>,
     settings: String,
     mappings: String,
@@ -181,6 +185,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
                 }),
                 secrets: p.secret_names.join(", "),
                 mappings: p.mappings.len(),
+                insecure: p.ignores_tls_errors(),
                 name: p.name,
             })
             .collect(),
@@ -336,6 +341,7 @@ async fn provider_page(
         path: segment(&provider.name),
         kind: provider.kind.to_string(),
         active: provider.active,
+        insecure: provider.ignores_tls_errors(),
         ldap,
         settings: serde_json::to_string_pretty(&provider.settings).unwrap_or_default(),
         mappings: provider.mappings.iter().map(|m| format!("{}={}\n", m.attribute_value, m.template)).collect(),
