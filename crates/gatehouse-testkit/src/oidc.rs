@@ -170,7 +170,14 @@ impl OpenIdProvider {
             .spawn()
             .expect("start node");
         self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(20)), "oidc-provider did not start:\n{}", self.log());
+        // Node loads the provider and makes its key in a second or two, much longer on a machine busy with the
+        // rest of the suite: wait up to a minute, but stop at once if it exits.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !wait_for_port(self.port, Duration::from_millis(500)) {
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok()).flatten();
+            assert!(exited.is_none(), "oidc-provider exited ({exited:?}):\n{}", self.log());
+            assert!(std::time::Instant::now() < deadline, "oidc-provider did not start within 60 s:\n{}", self.log());
+        }
     }
 
     /// Restarts the provider with a new signing key named `key_id` (a key rotation). Sessions and codes at the
