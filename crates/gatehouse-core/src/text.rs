@@ -45,9 +45,29 @@ pub fn login_name(kind: &str, input: &str) -> Result<String, Error> {
     }
 }
 
+/// Percent-encodes `text` as one URL path segment or query value: everything but RFC 3986's unreserved
+/// characters.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(percent_encode("a+b/c d@x.org"), "a%2Bb%2Fc%20d%40x.org");
+        assert_eq!(percent_encode("plain-name_1.x~"), "plain-name_1.x~");
+    }
 
     #[test]
     fn login_names_are_lowercased_and_checked() {

@@ -46,7 +46,7 @@ impl AppLink {
     /// plain URL when there is no per-user URL.
     pub fn url_for(&self, mailbox: &str) -> String {
         match self.user_url.as_deref().filter(|u| !u.is_empty()) {
-            Some(template) => template.replace("%u", &percent_encode(mailbox)),
+            Some(template) => template.replace("%u", &gatehouse_core::text::percent_encode(mailbox)),
             None => self.url.clone(),
         }
     }
@@ -78,19 +78,6 @@ pub struct AppLinkChanges {
     pub hidden_on_login: Option<bool>,
     /// New position.
     pub position: Option<i64>,
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 fn check_name(name: &str) -> Result<String> {

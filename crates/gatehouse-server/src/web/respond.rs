@@ -67,19 +67,7 @@ pub(super) fn sentence(err: &Error) -> String {
     }
 }
 
-/// Percent-encodes `text` as one path segment or query value (everything but RFC 3986's unreserved
-/// characters).
-pub(super) fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub(super) use gatehouse_core::text::percent_encode as segment;
 
 /// A Unix time as `YYYY-MM-DD HH:MM` (UTC).
 pub(super) fn date_time(seconds: i64) -> String {
@@ -101,11 +89,5 @@ mod tests {
         let down = unavailable(Error::Unavailable("database unreachable".into()));
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE, "a peer's outage is 'try again'");
         assert_eq!(unavailable(Error::Internal("bug".into())).status(), StatusCode::SERVICE_UNAVAILABLE);
-    }
-
-    #[test]
-    fn segments_are_percent_encoded() {
-        assert_eq!(segment("a+b/c d@x.org"), "a%2Bb%2Fc%20d%40x.org");
-        assert_eq!(segment("plain-name_1.x~"), "plain-name_1.x~");
     }
 }
