@@ -263,6 +263,12 @@ pub struct Web {
     pub session_max_hours: u64,
     /// Where webmail (SOGo) starts, on the same host.
     pub webmail_path: String,
+    /// Hide the password form of the mailbox login page behind "Sign in with a password" (`/?local=1`), for
+    /// sites whose users sign in at an identity provider.
+    pub hide_local_login: bool,
+    /// Send mailbox users who open the login page straight to this identity provider's sign-in; `/?local=1`
+    /// still shows the page.
+    pub sign_in_provider: Option<String>,
 }
 
 impl Default for Web {
@@ -274,6 +280,8 @@ impl Default for Web {
             session_idle_minutes: 30,
             session_max_hours: 12,
             webmail_path: "/SOGo/so/".into(),
+            hide_local_login: false,
+            sign_in_provider: None,
         }
     }
 }

@@ -168,6 +168,19 @@ pub struct AdminLoginRequest {
     pub remote_ip: Option<IpAddr>,
 }
 
+/// A browser sign-in an identity provider vouched for (the ID token checked, the claims read): which mailbox
+/// it opens is the engine's decision.
+#[derive(Debug, Clone)]
+pub struct ProviderSignInRequest {
+    /// The provider's name (a mailbox's auth source).
+    pub provider: String,
+    /// The account as the provider describes it (`sub`, the verified address, the template values), or why
+    /// the provider's answer was refused (a token check, an unverified address, a missing claim value).
+    pub account: Result<crate::ExternalAccount, String>,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
+}
+
 /// How an allowed login proved itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
@@ -183,6 +196,8 @@ pub enum Via {
     WebSession,
     /// A web login's second factor (TOTP or a recovery code).
     SecondFactor,
+    /// A browser sign-in at an identity provider, by the provider's name.
+    IdentityProvider(String),
 }
 
 /// What a web login must do before its session is usable, in this order.

@@ -24,6 +24,8 @@ pub struct MailboxLogin {
     pub protocols: ProtocolSet,
     /// `local` or an identity provider's name.
     pub auth_source: String,
+    /// The account at the identity provider the mailbox is bound to (OIDC `sub`, LDAP entry), once known.
+    pub external_id: Option<String>,
     /// The local password hash, if any.
     pub password_hash: Option<String>,
     /// A confirmed TOTP secret exists (then the primary password is refused for protocols).
@@ -215,6 +217,33 @@ pub enum Provisioning {
     NotFound,
 }
 
+/// An account as an identity source describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExternalAccount {
+    /// The stable id at the source (LDAP DN or entryUUID, OIDC `sub`, Keycloak user id).
+    pub subject: String,
+    /// The mail address the source gives.
+    pub address: String,
+    /// The display name the source gives.
+    pub display_name: Option<String>,
+    /// Whether the source says the account is enabled.
+    pub enabled: bool,
+    /// The values of the attribute that selects the mailbox template (groups, `mailcow_template`, …), in the
+    /// source's order.
+    pub template_values: Vec<String>,
+    /// Attributes (names lower-cased), each possibly multi-valued, values in the source's order.
+    pub attributes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl ExternalAccount {
+    /// The display name as a mailbox may carry it (the free-text rule: control characters become spaces, at most
+    /// 255 characters), or `None` when the source gives none.
+    pub fn mailbox_display_name(&self) -> Option<String> {
+        let name = self.display_name.as_deref()?;
+        Some(gatehouse_core::text::clean_free_text(name, gatehouse_core::text::MAX_FREE_TEXT)).filter(|n| !n.is_empty())
+    }
+}
+
 /// Credential checks at identity providers, for mailboxes whose auth source is one. Errors with
 /// [`gatehouse_core::Fault::Server`] (provider unreachable) make the engine answer "temporary failure".
 pub trait IdentitySources: Send + Sync + 'static {
@@ -233,6 +262,28 @@ pub trait IdentitySources: Send + Sync + 'static {
         address: &str,
         credentials: &Credentials,
     ) -> impl Future<Output = Result<Provisioning, Error>> + Send;
+
+    /// For a browser sign-in at `provider` whose address has no mailbox: creates it when the provider creates
+    /// mailboxes on sign-in (domain, limits and template rules as for every creation).
+    fn provision_signed_in(
+        &self,
+        provider: &str,
+        account: &ExternalAccount,
+    ) -> impl Future<Output = Result<Provisioning, Error>> + Send {
+        let _ = (provider, account);
+        async { Ok(Provisioning::NotFound) }
+    }
+
+    /// After a browser sign-in at `provider` to its existing mailbox (already checked to be bound to this
+    /// account or to none): binds it to the account and applies the update on login. Never activates it.
+    fn refresh_signed_in(
+        &self,
+        provider: &str,
+        account: &ExternalAccount,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (provider, account);
+        async { Ok(()) }
+    }
 }
 
 /// No identity providers: every IdP-bound mailbox needs an app password.

@@ -1,5 +1,6 @@
 //! The decision engine: every allow/deny of Gatehouse — mail-protocol, webmail, DAV and ActiveSync logins
-//! ([`Engine::authenticate`]), administrator logins ([`Engine::authenticate_admin`]), the second factor and the
+//! ([`Engine::authenticate`]), administrator logins ([`Engine::authenticate_admin`]), browser sign-ins an
+//! identity provider vouched for ([`Engine::sign_in_with_provider`]), the second factor and the
 //! steps a web login must take next ([`Engine::second_factor`], [`Engine::step_after`]), and opening a
 //! mailbox's webmail, the owner's own or an administrator's impersonation ([`Engine::authorize_webmail`]).
 //! Adapters (Dovecot, SASL, nginx, the web UI, the REST API) only translate to and from these calls.
@@ -39,8 +40,8 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{
-    AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, RequiredStep,
-    SecondFactorRequest, Via, WebmailOpener,
+    AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, ProviderSignInRequest,
+    RequiredStep, SecondFactorRequest, Via, WebmailOpener,
 };
 use crate::directory::{
     AdminLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning,
@@ -178,6 +179,11 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// The directory (for adapters that also need lookups).
     pub fn directory(&self) -> &D {
         &self.directory
+    }
+
+    /// The identity providers (for adapters that run a provider's browser sign-in).
+    pub fn sources(&self) -> &S {
+        &self.sources
     }
 
     /// The brute-force guard.
@@ -638,6 +644,80 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
         let next = admin_steps(&admin).next_after(None);
         Decision::Allowed { user: admin.username, master_user: None, via: Via::Password, cached: false, next }
+    }
+
+    /// A browser sign-in an identity provider vouched for: the mailbox of the account's address, bound to
+    /// this provider and to this account (`sub`) — bound at the first sign-in, and a later sign-in by another
+    /// account of the provider with the same address refused — created first when the provider creates
+    /// mailboxes on sign-in, active and in an active domain. The guard counts its refusals like any other.
+    pub async fn sign_in_with_provider(&self, request: &ProviderSignInRequest) -> Decision {
+        let address = match &request.account {
+            Ok(account) => account.address.trim().to_lowercase(),
+            Err(_) => String::new(),
+        };
+        self.guarded(request.remote_ip, &address, self.decide_provider_sign_in(request, &address)).await
+    }
+
+    async fn decide_provider_sign_in(&self, request: &ProviderSignInRequest, address: &str) -> Decision {
+        let provider = request.provider.as_str();
+        let account = match &request.account {
+            Ok(account) => account,
+            Err(why) => return Decision::denied(DenyReason::WrongPassword, why.clone()),
+        };
+        if account.subject.is_empty() || !address.contains('@') {
+            return Decision::denied(DenyReason::BadRequest, format!("{provider} named no account or no mail address"));
+        }
+        let found = try_lookup!(self.directory.mailbox(address).await);
+        match &found {
+            Some(mailbox) => {
+                if mailbox.auth_source != provider {
+                    return Decision::denied(
+                        DenyReason::ServiceNotAllowed,
+                        format!(
+                            "the mailbox {address} signs in with {}, not through {provider}",
+                            if mailbox.auth_source == LOCAL { "its password" } else { &mailbox.auth_source }
+                        ),
+                    );
+                }
+                if let Some(bound) = mailbox.external_id.as_deref()
+                    && bound != account.subject
+                {
+                    return Decision::denied(
+                        DenyReason::WrongPassword,
+                        format!("the mailbox {address} belongs to another account at {provider}"),
+                    );
+                }
+                // The sign-in stands even if the update cannot be made now; the next sign-in retries.
+                if let Err(err) = self.sources.refresh_signed_in(provider, account).await {
+                    tracing::warn!(provider, address, "updating the mailbox after sign-in failed: {err}");
+                }
+            }
+            None => match self.sources.provision_signed_in(provider, account).await {
+                Ok(Provisioning::Created) => {}
+                Ok(Provisioning::Refused(why)) => return Decision::denied(DenyReason::UnknownUser, why),
+                Ok(Provisioning::NotFound) => {
+                    return Decision::denied(
+                        DenyReason::UnknownUser,
+                        format!("there is no mailbox {address}, and {provider} does not create mailboxes on sign-in"),
+                    );
+                }
+                Err(err) => return lookup_failed(err),
+            },
+        }
+        let Some(mailbox) = try_lookup!(self.directory.mailbox(address).await) else {
+            return Decision::denied(DenyReason::UnknownUser, format!("there is no mailbox {address}"));
+        };
+        if !mailbox.active || !mailbox.domain_active {
+            return Decision::denied(DenyReason::Disabled, format!("the mailbox {address} or its domain is inactive"));
+        }
+        let next = mailbox_steps(&mailbox).next_after(None);
+        Decision::Allowed {
+            user: mailbox.address,
+            master_user: None,
+            via: Via::IdentityProvider(provider.to_string()),
+            cached: false,
+            next,
+        }
     }
 
     /// The password of a mailbox bound to an identity provider, checked there.

@@ -22,11 +22,11 @@ pub mod totp;
 
 pub use decision::{
     AccountSteps, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService,
-    RequiredStep, SecondFactorRequest, Via, WebmailOpener,
+    ProviderSignInRequest, RequiredStep, SecondFactorRequest, Via, WebmailOpener,
 };
 pub use directory::{
-    AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, MasterLogin,
-    MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
+    AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, MailboxLogin,
+    MasterLogin, MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 pub use engine::{Engine, EngineConfig};
 pub use guard::{Guard, GuardConfig, GuardEntry, Unbanned, Verdict};

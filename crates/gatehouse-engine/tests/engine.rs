@@ -134,6 +134,7 @@ fn mailbox(id: i64, address: &str, password_hash: Option<String>, protocols: &st
         domain_active: true,
         protocols: protocols.parse().unwrap(),
         auth_source: "local".into(),
+        external_id: None,
         password_hash,
         totp_enabled: false,
         force_totp: false,
@@ -794,4 +795,56 @@ async fn a_first_login_at_an_identity_provider_asks_it_once() {
     let local = engine.authenticate(&bearer("alice@example.org")).await;
     assert_eq!(reason(&local), Some(DenyReason::WrongPassword), "{local:?}");
     assert_eq!(counts(), (2, 3));
+}
+
+#[tokio::test]
+async fn provider_sign_ins_open_only_the_bound_active_mailbox() {
+    let f = fixture();
+    let mut bound = mailbox(20, "pat@example.org", None, "imap");
+    bound.auth_source = "corp".into();
+    bound.external_id = Some("sub-1".into());
+    f.memory.mailboxes.lock().unwrap().insert("pat@example.org".into(), bound);
+    let sign_in = |address: &str, subject: &str| ProviderSignInRequest {
+        provider: "corp".into(),
+        account: Ok(ExternalAccount {
+            subject: subject.into(),
+            address: address.into(),
+            enabled: true,
+            ..ExternalAccount::default()
+        }),
+        remote_ip: Some("192.0.2.40".parse().unwrap()),
+    };
+    let allowed = f.engine.sign_in_with_provider(&sign_in("Pat@Example.org", "sub-1")).await;
+    assert!(
+        matches!(&allowed, Decision::Allowed { user, via: Via::IdentityProvider(p), next: None, .. }
+            if user == "pat@example.org" && p == "corp"),
+        "{allowed:?}"
+    );
+    // Another account of the provider with the same address, a local mailbox, another provider's mailbox.
+    let other = f.engine.sign_in_with_provider(&sign_in("pat@example.org", "sub-2")).await;
+    assert_eq!(reason(&other), Some(DenyReason::WrongPassword), "{other:?}");
+    let local = f.engine.sign_in_with_provider(&sign_in("alice@example.org", "sub-1")).await;
+    assert_eq!(reason(&local), Some(DenyReason::ServiceNotAllowed), "{local:?}");
+    let mut elsewhere = sign_in("pat@example.org", "sub-1");
+    elsewhere.provider = "other".into();
+    assert_eq!(reason(&f.engine.sign_in_with_provider(&elsewhere).await), Some(DenyReason::ServiceNotAllowed));
+    // No mailbox and no provider that creates one; what the provider's answer was refused for.
+    let unknown = f.engine.sign_in_with_provider(&sign_in("nobody@example.org", "sub-3")).await;
+    assert_eq!(reason(&unknown), Some(DenyReason::UnknownUser), "{unknown:?}");
+    let mut refused = sign_in("pat@example.org", "sub-1");
+    refused.account = Err("the ID token is refused: nonce is not this sign-in's".into());
+    let decision = f.engine.sign_in_with_provider(&refused).await;
+    assert!(matches!(&decision, Decision::Denied { detail, .. } if detail.contains("nonce")), "{decision:?}");
+    // An inactive mailbox or domain, and a required enrolment the session continues with.
+    f.set_mailbox("pat@example.org", |m| m.active = false);
+    assert_eq!(
+        reason(&f.engine.sign_in_with_provider(&sign_in("pat@example.org", "sub-1")).await),
+        Some(DenyReason::Disabled)
+    );
+    f.set_mailbox("pat@example.org", |m| {
+        m.active = true;
+        m.force_totp = true;
+    });
+    let enrol = f.engine.sign_in_with_provider(&sign_in("pat@example.org", "sub-1")).await;
+    assert_eq!(enrol.next_step(), Some(RequiredStep::EnrolSecondFactor), "{enrol:?}");
 }

@@ -7,8 +7,8 @@ use gatehouse_core::clock::now;
 use std::sync::Arc;
 
 use gatehouse_engine::{
-    AdminLoginRequest, Decision, Engine, LoginRequest, RequiredStep, SecondFactorOwner, SecondFactorRequest, Via,
-    WebmailOpener, parse_login_name,
+    AdminLoginRequest, Decision, Engine, LoginRequest, ProviderSignInRequest, RequiredStep, SecondFactorOwner,
+    SecondFactorRequest, Via, WebmailOpener, parse_login_name,
 };
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
@@ -126,6 +126,37 @@ impl AuthService {
         self.record(NewAuthLogEntry {
             service: service.to_string(),
             username: request.username.trim().to_string(),
+            master_user: None,
+            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
+            result,
+            reason,
+            app_password_id: None,
+        });
+        decision
+    }
+
+    /// The identity providers.
+    pub fn sources(&self) -> &SourceRegistry {
+        self.engine.sources()
+    }
+
+    /// Decides a browser sign-in an identity provider vouched for and records it in the auth log (service
+    /// `web`, the reason naming the provider).
+    pub async fn sign_in_with_provider(&self, request: &ProviderSignInRequest) -> Decision {
+        let decision = self.engine.sign_in_with_provider(request).await;
+        let username = match &request.account {
+            Ok(account) => account.address.trim().to_lowercase(),
+            Err(_) => format!("idp:{}", request.provider),
+        };
+        let (result, reason) = match &decision {
+            Decision::Allowed { .. } => (AuthResult::Success, format!("signed in at {}", request.provider)),
+            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
+        };
+        tracing::info!(provider = request.provider, user = username, ?result, reason, "identity-provider sign-in");
+        self.record(NewAuthLogEntry {
+            service: "web".to_string(),
+            username,
             master_user: None,
             remote_ip: request.remote_ip.map(|ip| ip.to_string()),
             result,

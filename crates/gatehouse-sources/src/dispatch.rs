@@ -81,6 +81,17 @@ impl SourceSettings {
         }
     }
 
+    /// The login page's button for a provider users sign in at through the browser (OpenID Connect kinds),
+    /// with its configured label or "Sign in with <name>"; `None` for kinds that check passwords.
+    pub fn sign_in_label(&self, name: &str) -> Option<String> {
+        let client = match self {
+            SourceSettings::Ldap(_) => return None,
+            SourceSettings::Oidc(settings) => &settings.client,
+            SourceSettings::Keycloak(settings) => &settings.client,
+        };
+        Some(client.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| format!("Sign in with {name}")))
+    }
+
     /// The secrets this kind needs: (name as stored, what a prompt calls it). A public OpenID Connect client
     /// has none.
     pub fn secrets(&self) -> &'static [(&'static str, &'static str)] {
@@ -95,6 +106,7 @@ impl SourceSettings {
 }
 
 /// A configured identity source, ready to use.
+#[allow(clippy::large_enum_variant, reason = "built once per provider and shared through an Arc")]
 pub enum Source {
     /// An LDAP directory.
     Ldap(LdapDirectory),
@@ -124,6 +136,23 @@ impl Source {
         match self {
             Source::Ldap(directory) => directory.settings().provisioning.bounded(),
             Source::Oidc(provider) => provider.client().provisioning.bounded(),
+        }
+    }
+
+    /// The OpenID Connect provider, for the kinds users sign in at through the browser.
+    pub fn as_oidc(&self) -> Option<&OidcProvider> {
+        match self {
+            Source::Oidc(provider) => Some(provider),
+            Source::Ldap(_) => None,
+        }
+    }
+
+    /// Whether a login re-applies the account's template and name to its mailbox (always for LDAP; the
+    /// `update_on_login` setting for OpenID Connect providers).
+    pub fn updates_on_login(&self) -> bool {
+        match self {
+            Source::Ldap(_) => true,
+            Source::Oidc(provider) => provider.client().update_on_login,
         }
     }
 

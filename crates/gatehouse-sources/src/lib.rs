@@ -5,7 +5,8 @@
 //! - Each kind of source is one folder: `ldap/` with `config` (its settings, which embed the shared
 //!   [`provisioning::ProvisioningSettings`]), `pool` (connections), `lookup` (searches, binds) and `mod` (the
 //!   client itself); `oidc/` (the `oidc` and `keycloak` kinds) with `config`, `discovery` (metadata and
-//!   signing keys) and `mod` (the HTTP client).
+//!   signing keys), `id_token` (the token checks), `sign_in` (the browser sign-in, logout and back-channel
+//!   logout) and `mod` (the HTTP client).
 //! - [`dispatch`]: the one enum of sources ([`Source`]) and of their typed settings ([`SourceSettings`]), and the
 //!   one place that matches on the kind.
 //! - [`SourceRegistry`]: what the login engine, the CLI and the scheduler talk to; it builds sources from the
@@ -21,7 +22,7 @@ pub mod provisioning;
 pub mod registry;
 
 pub use dispatch::{Source, SourceSettings};
-pub use gatehouse_engine::Credentials;
+pub use gatehouse_engine::{Credentials, ExternalAccount};
 pub use registry::SourceRegistry;
 
 /// What a source says about credentials for an address.
@@ -37,35 +38,6 @@ pub enum SourceLogin {
     Ambiguous(usize),
     /// This source cannot check this kind of credentials.
     Unsupported(String),
-}
-
-use std::collections::BTreeMap;
-
-/// An account as an identity source describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ExternalAccount {
-    /// The stable id at the source (LDAP DN or entryUUID, OIDC `sub`, Keycloak user id).
-    pub subject: String,
-    /// The mail address the source gives.
-    pub address: String,
-    /// The display name the source gives.
-    pub display_name: Option<String>,
-    /// Whether the source says the account is enabled.
-    pub enabled: bool,
-    /// The values of the attribute that selects the mailbox template (groups, `mailcow_template`, …), in the
-    /// source's order.
-    pub template_values: Vec<String>,
-    /// Attributes (names lower-cased), each possibly multi-valued, values in the source's order.
-    pub attributes: BTreeMap<String, Vec<String>>,
-}
-
-impl ExternalAccount {
-    /// The display name as a mailbox may carry it (the free-text rule: control characters become spaces, at most
-    /// 255 characters), or `None` when the source gives none.
-    pub fn mailbox_display_name(&self) -> Option<String> {
-        let name = self.display_name.as_deref()?;
-        Some(gatehouse_core::text::clean_free_text(name, gatehouse_core::text::MAX_FREE_TEXT)).filter(|n| !n.is_empty())
-    }
 }
 
 /// Picks the template for an account: the first of `values` (in the source's order) that has a mapping wins,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::{Error, Fault, MailboxAddress};
 use gatehouse_engine::{ExternalCheck, IdentitySources, Provisioning};
-use gatehouse_store::{Domain, IdentityProvider, Store};
+use gatehouse_store::{Domain, IdentityProvider, MailboxChanges, Store};
 use tokio::sync::RwLock;
 
 use crate::provisioning::{
@@ -172,9 +172,86 @@ impl IdentitySources for SourceRegistry {
         }
         Ok(Provisioning::NotFound)
     }
+
+    async fn provision_signed_in(&self, provider: &str, account: &ExternalAccount) -> Result<Provisioning, Error> {
+        let Some(stored) = self.store.identity_provider(provider).await? else {
+            return Ok(Provisioning::Refused(format!("no identity provider is named '{provider}'")));
+        };
+        let settings = self.source(&stored).await?.provisioning();
+        if !settings.create_on_login {
+            return Ok(Provisioning::NotFound);
+        }
+        let address = match MailboxAddress::parse(&account.address) {
+            Ok(address) => address,
+            Err(err) => return Ok(Provisioning::Refused(format!("{}: {err}", account.address))),
+        };
+        let template = match template_for_new(account, &provider_mappings(&stored), &settings) {
+            Ok(template) => template,
+            Err(why) => return Ok(Provisioning::Refused(format!("no mailbox was created for {address}: {why}"))),
+        };
+        let new = new_mailbox(provider, address.clone(), template.clone(), account.clone());
+        match self.store.create_mailbox(&provider_actor(provider), new).await {
+            Ok(_) => {
+                tracing::info!(%address, provider, template, "mailbox created on first sign-in");
+                Ok(Provisioning::Created)
+            }
+            Err(err) if err.fault() == Fault::Client => {
+                tracing::warn!(%address, provider, "mailbox not created on first sign-in: {err}");
+                Ok(Provisioning::Refused(format!("no mailbox was created for {address}: {err}")))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn refresh_signed_in(&self, provider: &str, account: &ExternalAccount) -> Result<(), Error> {
+        let Some(stored) = self.store.identity_provider(provider).await? else { return Ok(()) };
+        let address = MailboxAddress::parse(&account.address)?;
+        if self.source(&stored).await?.updates_on_login() {
+            return self.update_on_login(&stored, &address, account).await;
+        }
+        // Without the update on login the mailbox is still bound to the account at its first sign-in.
+        let mailbox = self.store.mailbox(&address).await?;
+        if mailbox.external_id.is_none() && !account.subject.is_empty() {
+            let changes = MailboxChanges { external_id: Some(account.subject.clone()), ..MailboxChanges::default() };
+            self.store.update_mailbox(&provider_actor(provider), &address, changes).await?;
+        }
+        Ok(())
+    }
 }
 
 impl SourceRegistry {
+    /// The active provider `name` that users sign in at through the browser, built; `None` when there is no
+    /// such provider (or it is inactive, or of a kind that checks passwords).
+    pub async fn sign_in_provider(&self, name: &str) -> Result<Option<(IdentityProvider, Arc<Source>)>, Error> {
+        let Some(provider) = self.store.identity_provider(name).await? else { return Ok(None) };
+        if !provider.active || !SourceSettings::is_known_kind(provider.kind) {
+            return Ok(None);
+        }
+        let source = self.source(&provider).await?;
+        Ok(source.as_oidc().is_some().then_some((provider, source)))
+    }
+
+    /// The login page's buttons: (provider name, label) of every active provider users sign in at through the
+    /// browser, in name order. A provider whose stored settings cannot be read is left out (and logged).
+    pub async fn sign_in_buttons(&self) -> Result<Vec<(String, String)>, Error> {
+        let mut buttons = Vec::new();
+        for provider in self.store.list_identity_providers().await? {
+            if !provider.active || !SourceSettings::is_known_kind(provider.kind) {
+                continue;
+            }
+            match SourceSettings::parse(provider.kind, &provider.settings) {
+                Ok(settings) => {
+                    if let Some(label) = settings.sign_in_label(&provider.name) {
+                        buttons.push((provider.name, label));
+                    }
+                }
+                Err(err) => tracing::warn!(provider = provider.name, "stored settings unreadable: {err}"),
+            }
+        }
+        buttons.sort();
+        Ok(buttons)
+    }
+
     /// Brings an existing mailbox of `provider` up to date with the account that just logged in (template,
     /// display name, subject). It never activates a mailbox.
     async fn update_on_login(

@@ -49,12 +49,23 @@ const provider = new Provider(settings.issuer, {
   },
   pkce: { required: () => settings.pkce_required },
   cookies: { keys: ['gatehouse-test-cookie-key'] },
+  // Gatehouse listens on loopback here, which oidc-provider's SSRF guard refuses to call (back-channel logout):
+  // its outgoing requests go without that guard in these tests.
+  fetch(url, options) {
+    delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
   async findAccount(ctx, id) {
     const claims = accounts()[id];
     if (!claims) return undefined;
     return { accountId: id, async claims() { return { ...claims, sub: claims.sub ?? id }; } };
   },
 });
+
+// Back-channel logouts are told in the log, so a test can show why one did not arrive.
+provider.on('backchannel.success', (ctx, client, accountId, sid) => console.log(`backchannel logout sent to ${client.clientId} for ${accountId} (sid ${sid})`));
+provider.on('backchannel.error', (ctx, err, client) => console.log(`backchannel logout to ${client.clientId} failed: ${err} ${err.cause ?? ""}`));
+provider.on('end_session.success', () => console.log('end_session success'));
 
 const callback = provider.callback();
 const server = http.createServer((req, res) => {

@@ -17,10 +17,10 @@ use gatehouse_passwords::Zeroizing;
 use serde::Deserialize;
 
 use super::gate::{Need, Refusal, gate_form};
-use super::respond::{redirect, render, unavailable};
+use super::respond::{redirect, render, segment, unavailable};
 use super::session::{
-    LOGIN_CSRF_COOKIE, Role, SESSION_COOKIE, Stage, add_set_cookie, clear_cookie, cookie, random_token, same_token,
-    set_cookie,
+    LOGIN_CSRF_COOKIE, ProviderSession, Role, SESSION_COOKIE, Stage, add_set_cookie, clear_cookie, cookie,
+    random_token, same_token, set_cookie,
 };
 use crate::AppState;
 
@@ -41,6 +41,15 @@ struct LoginPage {
     csrf: String,
     links: Vec<LinkView>,
     other_logins: Vec<(&'static str, &'static str)>,
+    providers: Vec<ProviderButton>,
+    show_form: bool,
+}
+
+/// A button that starts a sign-in at an identity provider.
+struct ProviderButton {
+    name: String,
+    url: String,
+    label: String,
 }
 
 /// Messages the login pages show for `?m=`; only these fixed texts, never text from the URL.
@@ -79,13 +88,41 @@ async fn login_links(state: &AppState) -> Vec<LinkView> {
     }
 }
 
-/// The login page with a fresh double-submit token.
+/// The buttons of the identity providers users sign in at (on the mailbox login page). A store error shows
+/// none rather than failing the login page.
+async fn provider_buttons(state: &AppState) -> Vec<ProviderButton> {
+    match state.auth.sources().sign_in_buttons().await {
+        Ok(buttons) => buttons
+            .into_iter()
+            .map(|(name, label)| ProviderButton { url: format!("/oidc/sign-in/{}", segment(&name)), name, label })
+            .collect(),
+        Err(err) => {
+            tracing::warn!("identity providers unavailable for the login page: {err}");
+            Vec::new()
+        }
+    }
+}
+
+/// The login page with a fresh double-submit token; the mailbox login page shows the password form unless
+/// the configuration hides it (then `?local=1` shows it).
 pub(super) async fn login_page(
     state: &AppState,
     role: Role,
     notice: Option<String>,
     error: Option<&str>,
     status: StatusCode,
+) -> Response {
+    login_page_with_form(state, role, notice, error, status, role != Role::User || !state.web.hide_local_login).await
+}
+
+/// The login page, with or without its password form.
+pub(super) async fn login_page_with_form(
+    state: &AppState,
+    role: Role,
+    notice: Option<String>,
+    error: Option<&str>,
+    status: StatusCode,
+    show_form: bool,
 ) -> Response {
     let (title, action, username_label) = login_texts(role);
     let csrf = random_token();
@@ -102,6 +139,8 @@ pub(super) async fn login_page(
         csrf: csrf.clone(),
         links: login_links(state).await,
         other_logins,
+        providers: if role == Role::User { provider_buttons(state).await } else { Vec::new() },
+        show_form,
     };
     let mut response = render(&page, status);
     let secure = state.web.sessions.secure_cookies;
@@ -112,10 +151,33 @@ pub(super) async fn login_page(
     response
 }
 
-/// `?m=` on the login pages.
+/// `?m=` on the login pages, and `?local=1` (the password form even where it is hidden or the page would
+/// send the browser to an identity provider).
 #[derive(Deserialize)]
 pub struct MessageQuery {
     pub(super) m: Option<String>,
+    #[serde(default)]
+    pub(super) local: Option<String>,
+}
+
+impl MessageQuery {
+    /// Whether `?local=1` asks for the password form.
+    pub(super) fn local(&self) -> bool {
+        self.local.as_deref() == Some("1")
+    }
+}
+
+/// `GET /` without a session: the mailbox login page — or, when the configuration names a provider to sign in
+/// at and neither `?local=1` nor a message is asked for, that provider's sign-in.
+pub(super) async fn user_login_page(state: &AppState, query: &MessageQuery) -> Response {
+    if let Some(provider) = &state.web.sign_in_provider
+        && !query.local()
+        && query.m.is_none()
+    {
+        return redirect(&format!("/oidc/sign-in/{}", segment(provider)));
+    }
+    let show_form = !state.web.hide_local_login || query.local();
+    login_page_with_form(state, Role::User, login_message(query.m.as_deref()), None, StatusCode::OK, show_form).await
 }
 
 /// A login form.
@@ -158,9 +220,15 @@ async fn login_failed(state: &AppState, role: Role, decision: &Decision) -> Resp
     }
 }
 
-/// Starts the session after a successful password check and sends the browser on.
-async fn start_session(state: &AppState, role: Role, principal: &str, stage: Stage) -> Response {
-    match state.web.sessions.create(&state.store, role, principal, stage).await {
+/// Starts the session after a successful login and sends the browser on.
+pub(super) async fn start_session(
+    state: &AppState,
+    role: Role,
+    principal: &str,
+    stage: Stage,
+    provider: Option<ProviderSession>,
+) -> Response {
+    match state.web.sessions.create(&state.store, role, principal, stage, provider).await {
         Ok((session, cookie_value)) => {
             // A required enrolment starts with this (posted) login, so its page only shows it.
             if stage == Stage::TotpEnrolment
@@ -206,7 +274,7 @@ pub async fn user_login(
         return login_failed(&state, Role::User, &decision).await;
     };
     // The engine says what the session must do first (second factor, enrolment, new password).
-    start_session(&state, Role::User, user, super::steps::stage_for(*next)).await
+    start_session(&state, Role::User, user, super::steps::stage_for(*next), None).await
 }
 
 async fn admin_login_common(
@@ -230,7 +298,7 @@ async fn admin_login_common(
     let Decision::Allowed { user, next, .. } = &decision else {
         return login_failed(&state, role, &decision).await;
     };
-    start_session(&state, role, user, super::steps::stage_for(*next)).await
+    start_session(&state, role, user, super::steps::stage_for(*next), None).await
 }
 
 /// `POST /admin`.
@@ -271,7 +339,12 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
         return unavailable(err);
     }
     tracing::info!(principal = session.data.principal, role = session.data.role.as_str(), "logged out");
-    let mut response = redirect(&format!("{}?m=ended", session.data.role.home()));
+    // A session signed in at an identity provider signs out there too.
+    let at_provider = match &session.data.provider {
+        Some(provider) => super::sign_in::provider_logout(&state, provider).await,
+        None => None,
+    };
+    let mut response = at_provider.unwrap_or_else(|| redirect(&format!("{}?m=ended", session.data.role.home())));
     add_set_cookie(response.headers_mut(), &clear_cookie(SESSION_COOKIE, state.web.sessions.secure_cookies));
     response
 }

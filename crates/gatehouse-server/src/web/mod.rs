@@ -7,6 +7,7 @@
 //! - `steps`: the second factor, forced TOTP enrolment and password change, turning TOTP on and off.
 //! - `user`: the mailbox owner's page (app passwords, password, recent logins).
 //! - `admin`: the administration pages of both administrator roles.
+//! - `sign_in`: signing in at identity providers (OpenID Connect), signing out there, back-channel logout.
 //! - `webmail`: `/sogo-auth`, opening webmail or an administrator's impersonation.
 //! - `nginx`: `GET /nginx/auth` on the internal listener, nginx's `auth_request` for SOGo.
 //! - `respond`: rendering, redirects, and errors answered by their fault.
@@ -21,6 +22,7 @@ mod login;
 pub mod nginx;
 mod respond;
 pub mod session;
+mod sign_in;
 mod steps;
 mod user;
 mod webmail;
@@ -51,6 +53,10 @@ pub struct WebConfig {
     pub sessions: SessionPolicy,
     /// Where webmail starts (`/SOGo/so/`).
     pub webmail_path: String,
+    /// The mailbox login page shows its password form only with `?local=1`.
+    pub hide_local_login: bool,
+    /// The mailbox login page sends the browser straight to this provider's sign-in (not with `?local=1`).
+    pub sign_in_provider: Option<String>,
     /// The scheme of new password hashes.
     pub password_scheme: gatehouse_passwords::GenerateScheme,
     /// The rule for new passwords.
@@ -69,6 +75,8 @@ impl Default for WebConfig {
                 secure_cookies: false,
             },
             webmail_path: "/SOGo/so/".into(),
+            hide_local_login: false,
+            sign_in_provider: None,
             password_scheme: gatehouse_passwords::GenerateScheme::BlfCrypt { cost: 12 },
             password_policy: gatehouse_core::PasswordPolicy::default(),
         }
@@ -112,8 +120,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/totp/setup/start", post(steps::start_setup))
         .route("/totp/disable", post(steps::disable))
         .route("/password/required", get(steps::password_form).post(steps::password_required))
+        .route("/oidc/sign-in/{provider}", get(sign_in::start))
+        .route("/oidc/callback", get(sign_in::callback))
+        .route("/oidc/signed-out", get(sign_in::signed_out))
         .merge(admin::routes())
         .layer(csrf)
+        // The provider's server posts here, signed: not a browser's form, so not behind the origin check.
+        .route("/oidc/backchannel-logout/{provider}", post(sign_in::backchannel_logout))
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -127,6 +127,22 @@ pub struct SessionData {
     /// A one-time message for the next page.
     #[serde(default)]
     pub notice: Option<String>,
+    /// The identity provider the session was signed in at.
+    #[serde(default)]
+    pub provider: Option<ProviderSession>,
+}
+
+/// The identity-provider session a web session came from: a back-channel logout names it, and logout ends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSession {
+    /// The provider's name.
+    pub name: String,
+    /// The provider's session id (`sid`), when it names one.
+    pub session_id: Option<String>,
+    /// The account at the provider (`sub`).
+    pub subject: String,
+    /// The ID token, the hint of the logout at the provider.
+    pub id_token: String,
 }
 
 /// A loaded session.
@@ -163,8 +179,9 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The database key of a cookie value.
-fn session_key(cookie: &str) -> String {
+/// The database key of a cookie value (SHA-256, hex): what the store keeps of session cookies and sign-in
+/// `state`s.
+pub fn token_hash(cookie: &str) -> String {
     hex::encode(Sha256::digest(cookie.as_bytes()))
 }
 
@@ -216,6 +233,7 @@ impl SessionPolicy {
         role: Role,
         principal: &str,
         stage: Stage,
+        provider: Option<ProviderSession>,
     ) -> Result<(Session, String), Error> {
         let cookie = random_token();
         let at = now();
@@ -228,15 +246,21 @@ impl SessionPolicy {
             last_seen: at,
             webmail: Vec::new(),
             notice: None,
+            provider,
         };
         let row = WebSessionRow {
-            id: session_key(&cookie),
+            id: token_hash(&cookie),
             principal_kind: role.as_str().to_string(),
             principal: principal.to_string(),
             data: serde_json::to_string(&data).map_err(|err| Error::Internal(err.to_string()))?,
             expires_at: self.expiry(&data, at),
         };
         store.create_web_session(&row).await?;
+        if let Some(provider) = &data.provider {
+            store
+                .set_web_session_provider(&row.id, &provider.name, provider.session_id.as_deref(), &provider.subject)
+                .await?;
+        }
         Ok((Session { id: row.id, data }, cookie))
     }
 
@@ -245,7 +269,7 @@ impl SessionPolicy {
         let Some(cookie) = cookie(headers, SESSION_COOKIE).filter(|c| !c.is_empty() && c.len() <= 128) else {
             return Ok(None);
         };
-        let Some(row) = store.web_session(&session_key(&cookie)).await? else { return Ok(None) };
+        let Some(row) = store.web_session(&token_hash(&cookie)).await? else { return Ok(None) };
         let Ok(mut data) = serde_json::from_str::<SessionData>(&row.data) else {
             tracing::warn!("a web session with unreadable state was ended");
             store.delete_web_session(&row.id).await?;

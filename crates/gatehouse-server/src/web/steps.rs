@@ -145,7 +145,11 @@ async fn stage_after(state: &AppState, session: &Session, done: RequiredStep) ->
 
 /// Replaces the session by a new one at `stage` (new cookie), and sends the browser on.
 async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response {
-    let created = state.web.sessions.create(&state.store, session.data.role, &session.data.principal, stage).await;
+    let created = state
+        .web
+        .sessions
+        .create(&state.store, session.data.role, &session.data.principal, stage, session.data.provider.clone())
+        .await;
     let (next, cookie) = match created {
         Ok(created) => created,
         Err(err) => return unavailable(err),

@@ -21,7 +21,7 @@ use gatehouse_store::{
 use serde::Deserialize;
 
 use super::gate::{Need, Refusal, check_csrf, gate, gate_form};
-use super::login::{LinkView, MessageQuery, TokenForm, login_message, login_page};
+use super::login::{LinkView, MessageQuery, TokenForm, login_message, user_login_page};
 use super::respond::{date_time, redirect, render, segment, sentence, unavailable};
 use super::session::{Role, SESSION_COOKIE, Session, add_set_cookie, clear_cookie};
 use crate::AppState;
@@ -58,6 +58,8 @@ struct UserPage {
     app_passwords: Vec<AppPasswordView>,
     protocol_choices: Vec<(&'static str, &'static str)>,
     local_password: bool,
+    /// The identity provider this session signed in at, when it did.
+    signed_in_at: Option<String>,
     log: Vec<LogView>,
 }
 
@@ -74,9 +76,7 @@ pub async fn user_page(
             }
             show_user_page(&state, session, None).await
         }
-        Err(Refusal::NoSession | Refusal::OtherRole) => {
-            login_page(&state, Role::User, login_message(query.m.as_deref()), None, StatusCode::OK).await
-        }
+        Err(Refusal::NoSession | Refusal::OtherRole) => user_login_page(&state, &query).await,
         Err(refusal) => refusal.response(Role::User),
     }
 }
@@ -138,6 +138,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
             .collect(),
         protocol_choices: PROTOCOL_CHOICES.to_vec(),
         local_password: mailbox.auth_source == "local",
+        signed_in_at: session.data.provider.as_ref().map(|provider| provider.name.clone()),
         log: log
             .into_iter()
             .map(|entry| LogView {

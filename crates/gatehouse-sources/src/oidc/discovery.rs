@@ -26,6 +26,9 @@ pub struct DiscoveryDocument {
     /// The PKCE methods the provider accepts (`S256` is required).
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
+    /// How clients may authenticate at the token endpoint (`client_secret_basic` is the default).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
     /// The algorithms it signs ID tokens with.
     #[serde(default)]
     pub id_token_signing_alg_values_supported: Vec<String>,

@@ -70,6 +70,49 @@ fn invalid(why: impl Into<String>) -> Refused {
 
 /// Checks `token` against `keys` and `expected`; returns its claims.
 pub fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Map<String, Value>, Refused> {
+    let claims = signed_claims(token, keys, expected, &["exp", "iss", "sub", "aud"])?;
+    check_audience(&claims, expected.client_id)?;
+    check_times(&claims, expected)?;
+    if claims.get("sub").and_then(Value::as_str).is_none_or(str::is_empty) {
+        return Err(invalid("sub is missing"));
+    }
+    let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+    if nonce.is_empty() || !bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())) {
+        return Err(invalid("nonce is not this sign-in's"));
+    }
+    Ok(claims)
+}
+
+/// Checks a back-channel logout token (Back-Channel Logout 1.0 §2.6 steps 3–5 and 7): the signature and
+/// algorithm as for ID tokens, `iss`, `aud` the client, `iat` recent, `exp` ahead when present, a `jti`, and no
+/// `nonce` (so an ID token cannot pass for one). The events, `sid` and `sub` are the caller's to read.
+pub fn verify_logout(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Map<String, Value>, Refused> {
+    let claims = signed_claims(token, keys, expected, &["iss", "aud"])?;
+    check_audience(&claims, expected.client_id)?;
+    let leeway = LEEWAY_SECONDS as i64;
+    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp + leeway <= expected.now) {
+        return Err(invalid("the logout token has expired"));
+    }
+    let Some(iat) = claims.get("iat").and_then(Value::as_i64) else { return Err(invalid("iat is missing")) };
+    if iat > expected.now + leeway || expected.now - iat > expected.max_age_seconds {
+        return Err(invalid("the logout token was not issued just now (iat)"));
+    }
+    if claims.get("jti").and_then(Value::as_str).is_none_or(str::is_empty) {
+        return Err(invalid("jti is missing"));
+    }
+    if claims.contains_key("nonce") {
+        return Err(invalid("a logout token must not carry a nonce"));
+    }
+    Ok(claims)
+}
+
+/// The claims of a token signed by one of `keys` with an allowed algorithm and issued by the expected issuer.
+fn signed_claims(
+    token: &str,
+    keys: &JwkSet,
+    expected: &Expected<'_>,
+    required: &[&str],
+) -> Result<Map<String, Value>, Refused> {
     let header = jsonwebtoken::decode_header(token).map_err(|err| invalid(format!("unreadable header: {err}")))?;
     if !ALLOWED_ALGORITHMS.contains(&header.alg) {
         return Err(invalid(format!("algorithm {:?} is not accepted (asymmetric signatures only)", header.alg)));
@@ -80,27 +123,17 @@ pub fn verify(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Result<Map
     let mut validation = Validation::new(header.alg);
     validation.algorithms = vec![header.alg];
     validation.leeway = LEEWAY_SECONDS;
-    // Times are checked below against the caller's clock (Gatehouse's one clock), not jsonwebtoken's.
+    // Times are checked by the callers against Gatehouse's one clock, not jsonwebtoken's.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.set_issuer(&[expected.issuer]);
-    validation.required_spec_claims =
-        ["exp", "iss", "sub", "aud"].into_iter().map(String::from).collect::<HashSet<_>>();
+    validation.required_spec_claims = required.iter().map(|c| c.to_string()).collect::<HashSet<_>>();
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, &decoding_key, &validation)
         .map_err(|err| invalid(err.to_string()))?;
     let claims = data.claims;
     if claims.get("iss").and_then(Value::as_str) != Some(expected.issuer) {
         return Err(invalid("iss is not the provider's issuer"));
-    }
-    check_audience(&claims, expected.client_id)?;
-    check_times(&claims, expected)?;
-    if claims.get("sub").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return Err(invalid("sub is missing"));
-    }
-    let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
-    if nonce.is_empty() || !bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())) {
-        return Err(invalid("nonce is not this sign-in's"));
     }
     Ok(claims)
 }
@@ -279,6 +312,32 @@ T6RbBygfhFrDfvIOEJ0cYXl+SEC6St6g6YsWGJAABnKwoGUQANxQWUb2
         assert!(refused(&with(json!({ "nonce": "n-124" }))).contains("nonce"));
         assert!(refused(&with(json!({ "nonce": null }))).contains("nonce"));
         assert!(refused(&with(json!({ "sub": null }))).contains("sub"));
+    }
+
+    #[test]
+    fn logout_tokens_are_checked_and_id_tokens_do_not_pass_for_them() {
+        let logout = json!({ "iss": ISSUER, "aud": "gatehouse", "sub": "alice", "sid": "s-1", "iat": NOW - 5,
+            "jti": "j-1", "events": { "http://schemas.openid.net/event/backchannel-logout": {} } });
+        let check = |claims: &Value| verify_logout(&signed(claims, KEY_A, Some("key-a")), &keys(), &expected());
+        assert_eq!(check(&logout).unwrap()["sid"], "s-1");
+        let patched = |patch: Value| {
+            let mut claims = logout.clone();
+            for (key, value) in patch.as_object().unwrap() {
+                claims[key] = value.clone();
+            }
+            claims
+        };
+        let refused = |claims: Value| check(&claims).unwrap_err().to_string();
+        assert!(refused(patched(json!({ "nonce": "n-123" }))).contains("must not carry a nonce"));
+        assert!(refused(patched(json!({ "aud": "someone-else" }))).contains("aud"));
+        assert!(refused(patched(json!({ "iat": NOW - 3600 }))).contains("iat"));
+        assert!(refused(patched(json!({ "exp": NOW - 600 }))).contains("expired"));
+        assert!(refused(patched(json!({ "jti": "" }))).contains("jti"));
+        assert!(refused(patched(json!({ "iss": "https://elsewhere.example" }))).contains("InvalidIssuer"));
+        // An ID token carries a nonce: it cannot end sessions.
+        assert!(check(&claims()).is_err());
+        let forged = verify_logout(&signed(&logout, KEY_B, Some("key-a")), &keys(), &expected()).unwrap_err();
+        assert!(forged.to_string().contains("InvalidSignature"), "{forged}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! OpenID Connect providers (the `oidc` and `keycloak` kinds): the settings ([`config`]), the provider's
-//! metadata and keys ([`discovery`]), the ID token check ([`id_token`]), and the client that reads them over
-//! HTTPS.
+//! metadata and keys ([`discovery`]), the ID token check ([`id_token`]), the browser sign-in and logout
+//! ([`sign_in`]), and the client that reads them over HTTPS.
 //!
 //! Users of such a provider sign in through the browser at the provider; a password typed into a mail client
 //! is not the provider's to check, so mail clients of provider-bound mailboxes use app passwords. Every request
@@ -10,6 +10,7 @@
 pub mod config;
 pub mod discovery;
 pub mod id_token;
+pub mod sign_in;
 
 use std::time::Duration;
 
@@ -18,9 +19,10 @@ use serde::de::DeserializeOwned;
 
 pub use config::{Endpoints, KeycloakSettings, OidcClientSettings, OidcSettings, RequiredClaim};
 pub use discovery::{DiscoveryDocument, KeySet, ProviderEndpoints};
+pub use sign_in::{LogoutRequest, Refusal, SignInResult, SignInStart, SignedIn};
 
 /// The largest response read from a provider (discovery documents and key sets are a few KiB).
-const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// A configured OpenID Connect provider.
 pub struct OidcProvider {
@@ -30,6 +32,7 @@ pub struct OidcProvider {
     client: OidcClientSettings,
     client_secret: Option<Secret>,
     http: reqwest::Client,
+    cache: sign_in::ProviderCache,
 }
 
 impl OidcProvider {
@@ -66,7 +69,7 @@ impl OidcProvider {
             .build()
             .map_err(|err| Error::Internal(format!("the HTTP client for {issuer} cannot be built: {err}")))?;
         let client_secret = client_secret.filter(|secret| !secret.expose().is_empty());
-        Ok(OidcProvider { issuer, discovery, overrides, client, client_secret, http })
+        Ok(OidcProvider { issuer, discovery, overrides, client, client_secret, http, cache: Default::default() })
     }
 
     /// The issuer.
@@ -81,7 +84,7 @@ impl OidcProvider {
 
     /// GETs `url` and reads its JSON. A provider that cannot be reached, answers an error or sends something
     /// else than the JSON expected is a temporary failure (never a refusal of the user).
-    async fn get_json<T: DeserializeOwned>(&self, what: &str, url: &str) -> Result<T, Error> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, what: &str, url: &str) -> Result<T, Error> {
         let unavailable = |detail: String| Error::Unavailable(format!("{what} at {url}: {detail}"));
         let response = self
             .http
@@ -191,7 +194,7 @@ impl OidcProvider {
 }
 
 /// A transport error in words (reqwest's own text names neither timeouts nor TLS plainly).
-fn describe(err: &reqwest::Error) -> String {
+pub(crate) fn describe(err: &reqwest::Error) -> String {
     let mut text = if err.is_timeout() {
         "no answer in time".to_string()
     } else if err.is_connect() {

@@ -293,6 +293,8 @@ impl CommandContext {
                 secure_cookies,
             },
             webmail_path: web.webmail_path.clone(),
+            hide_local_login: web.hide_local_login,
+            sign_in_provider: web.sign_in_provider.clone().filter(|name| !name.trim().is_empty()),
             password_scheme: self.password_scheme()?,
             password_policy: self.password_policy(),
         })

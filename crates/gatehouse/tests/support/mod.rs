@@ -36,6 +36,7 @@ userPassword: davepw
 
 pub mod http;
 pub mod mail;
+pub mod sign_in;
 
 /// A running `gatehouse serve`, killed on drop if a test fails before stopping it.
 pub struct Server {
@@ -58,7 +59,19 @@ impl Server {
         admin_password: Option<&str>,
         env: &[(&str, &str)],
     ) -> Server {
-        let (public, internal) = (free_port(), free_port());
+        Server::start_at(dir, database_url, admin_password, env, free_port())
+    }
+
+    /// Like [`Server::start_with_env`], with the public listener on `public` (for a configuration that names
+    /// its own URL).
+    pub fn start_at(
+        dir: &std::path::Path,
+        database_url: &str,
+        admin_password: Option<&str>,
+        env: &[(&str, &str)],
+        public: u16,
+    ) -> Server {
+        let internal = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         cmd.current_dir(dir)
             .env_remove("GATEHOUSE_ADMIN_PASSWORD")
