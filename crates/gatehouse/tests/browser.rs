@@ -1,7 +1,8 @@
 //! The web UI in a real browser (headless Chromium through chromedriver), behind real nginx with SOGo and
 //! Dovecot: a user enrols TOTP and logs in with a code, creates and revokes an app password, opens webmail and
 //! logs out; an administrator opens a mailbox's webmail; a domain administrator is refused for another
-//! domain. Screenshots of the main pages go to `<target>/tmp/browser-screenshots/` (kept for CI artifacts;
+//! domain; a mailbox user signs in at an OpenID provider (Keycloak's paths) and out again, and the provider's
+//! back-channel logout ends the session and its webmail. Screenshots of the main pages go to `<target>/tmp/browser-screenshots/` (kept for CI artifacts;
 //! the last one shows where a failing run stopped).
 
 mod support;
@@ -27,7 +28,11 @@ struct Shots {
 
 impl Shots {
     fn new() -> Shots {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+        Shots::new_named("browser-screenshots")
+    }
+
+    fn new_named(folder: &str) -> Shots {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(folder);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Shots { dir, count: 0 }
@@ -201,4 +206,126 @@ async fn the_web_ui_in_chromium() {
     browser.close().await;
     let (status, _) = server.terminate();
     assert!(status.success());
+}
+
+/// Signs in at the test provider's development pages (any password) and gives consent, from its login page.
+async fn sign_in_at_provider(browser: &Browser, account: &str) {
+    browser.fill("input[name=login]", account).await;
+    browser.fill("input[name=password]", "any password").await;
+    browser.click("button[type=submit]").await;
+    // The consent page (the first time), then back to Gatehouse.
+    for _ in 0..100 {
+        if browser.exists("#logout").await {
+            return;
+        }
+        if browser.exists("input[name=prompt][value=consent]").await {
+            browser.click("button[type=submit]").await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the sign-in did not come back to Gatehouse: {}", browser.source().await);
+}
+
+/// Confirms the logout on the provider's logout page.
+async fn confirm_provider_logout(browser: &Browser) {
+    browser.click("button[name=logout]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_at_an_openid_provider_in_chromium() {
+    use gatehouse_testkit::oidc::{OidcClient, OpenIdProvider, ProviderOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = OidcClient {
+        post_logout_redirect_uris: vec![format!("{base}/oidc/signed-out")],
+        backchannel_logout_uri: Some(format!("{base}/oidc/backchannel-logout/corp")),
+        ..OidcClient::confidential("gatehouse", "client-secret", &format!("{base}/oidc/callback"))
+    };
+    let claims = serde_json::json!({ "email": "alice@example.org", "email_verified": true, "name": "Alice",
+                                     "mailcow_template": "staff" });
+    let accounts = [("alice".to_string(), claims)].into_iter().collect();
+    let Some(op) = OpenIdProvider::start(&ProviderOptions::keycloak("mail"), &[client], &accounts) else { return };
+    run(&["domain", "add", "example.org"], "");
+    run(&["template", "add", "staff", "--quota-mib", "300", "--protocols", "imap,smtp,sogo"], "");
+    let settings = serde_json::json!({
+        "server_url": format!("http://127.0.0.1:{}", op.port), "realm": "mail", "client_id": "gatehouse",
+        "label": "Sign in with Keycloak", "create_on_login": true,
+    });
+    run(
+        &["idp", "add", "corp", "--type", "keycloak", "--settings", &settings.to_string(), "--secret-stdin"],
+        "client-secret\n",
+    );
+    run(&["idp", "map", "corp", "staff=staff"], "");
+    let public_url = ("GATEHOUSE_WEB__PUBLIC_URL", base.as_str());
+    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[public_url]);
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
+    let options = SogoOptions {
+        imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
+        smtp_url: "smtp://127.0.0.1:1".into(),
+        mail_domain: "example.org".into(),
+        ..SogoOptions::default()
+    };
+    let Some(sogo) = Sogo::start(options) else { return };
+    sogo.add_user("alice@example.org", "Alice");
+    let public = format!("http://127.0.0.1:{}", server.public);
+    let internal = format!("http://127.0.0.1:{}", server.internal);
+    let locations = run(&["config", "nginx", "--public", &public, "--internal", &internal, "--sogo", &sogo.url()], "");
+    let block = format!("server {{\n listen 127.0.0.1:{port};\n server_name localhost;\n{locations}\n}}\n");
+    let Some(_nginx) = Nginx::start(&block) else { return };
+    let Some(browser) = Browser::start().await else { return };
+    let mut shots = Shots::new_named("oidc-screenshots");
+
+    // The provider's button on the login page, the provider's sign-in, back on the user page.
+    browser.goto(&format!("{base}/")).await;
+    shots.take(&browser, "login-page").await;
+    assert_eq!(browser.text("#sign-in-corp").await.trim(), "Sign in with Keycloak");
+    browser.click("#sign-in-corp").await;
+    browser.find("input[name=login]").await;
+    let at = browser.current_url().await;
+    assert!(at.as_str().starts_with(&op.issuer), "the browser is at the provider: {at}");
+    shots.take(&browser, "provider-login").await;
+    sign_in_at_provider(&browser, "alice").await;
+    shots.take(&browser, "user-page").await;
+    assert!(shows(&browser, &["alice@example.org", "You signed in through corp"]).await, "{}", browser.source().await);
+    let listed: serde_json::Value = serde_json::from_str(&run(&["mailbox", "list", "--json"], "")).unwrap();
+    assert_eq!((&listed[0]["template"], &listed[0]["auth_source"]), (&"staff".into(), &"corp".into()), "{listed}");
+
+    // Webmail opens with the session; the provider's back-channel logout ends both.
+    browser.click("#open-webmail").await;
+    let loaded = shows(&browser, &["alice@example.org", "Inbox"]).await;
+    shots.take(&browser, "webmail").await;
+    assert!(loaded, "SOGo's webmail did not load: {}", browser.source().await);
+    browser.goto(&format!("{}/protocol/openid-connect/logout", op.issuer)).await;
+    shots.take(&browser, "provider-logout").await;
+    confirm_provider_logout(&browser).await;
+    assert!(shows(&browser, &["sign-out"]).await, "{}", browser.source().await);
+    browser.goto(&format!("{base}/SOGo/so/alice@example.org/Mail/view")).await;
+    assert_eq!(browser.current_url().await.path(), "/", "webmail asks to sign in again");
+    assert!(browser.exists("#sign-in-corp").await, "{}", browser.source().await);
+
+    // Sign in again, then log out of Gatehouse: the browser signs out at the provider too and comes back.
+    browser.click("#sign-in-corp").await;
+    browser.find("input[name=login]").await;
+    sign_in_at_provider(&browser, "alice").await;
+    log_out_at_provider(&browser).await;
+    shots.take(&browser, "provider-logout-confirm").await;
+    confirm_provider_logout(&browser).await;
+    assert!(shows(&browser, &["You have been logged out."]).await, "{}", browser.source().await);
+    assert_eq!(browser.current_url().await.as_str(), format!("{base}/?m=ended"));
+    shots.take(&browser, "signed-out").await;
+
+    browser.close().await;
+    let (status, stderr) = server.terminate();
+    assert!(status.success());
+    assert!(!stderr.contains("client-secret"), "the client secret is never logged");
+}
+
+/// Clicks Gatehouse's logout and waits for the provider's logout page.
+async fn log_out_at_provider(browser: &Browser) {
+    browser.click("#logout button").await;
+    browser.find("button[name=logout]").await;
 }
