@@ -46,8 +46,10 @@ pub struct PendingSignIn {
 }
 
 impl Store {
-    /// Remembers a sign-in started at a provider.
+    /// Remembers a sign-in started at a provider, and forgets those that expired unfinished (so abandoned
+    /// sign-ins, or a flood of started ones, never outlive their ten minutes).
     pub async fn begin_sign_in(&self, new: NewSignIn) -> Result<()> {
+        self.purge_expired_sign_ins().await?;
         oidc_sign_in::ActiveModel {
             state_hash: Set(new.state_hash),
             provider: Set(new.provider),

@@ -43,9 +43,12 @@ async fn a_sign_in_is_taken_once_by_its_own_browser_before_it_expires(store: Sto
     );
     assert_eq!(store.take_sign_in("state-a", "browser-one").await.unwrap(), None, "a replayed state");
 
-    store.begin_sign_in(sign_in("old", "one", gatehouse_core::clock::now() - 1)).await.unwrap();
     store.begin_sign_in(sign_in("b", "one", in_ten_minutes())).await.unwrap();
+    store.begin_sign_in(sign_in("old", "one", gatehouse_core::clock::now() - 1)).await.unwrap();
     assert_eq!(store.purge_expired_sign_ins().await.unwrap(), 1, "only the expired one");
+    store.begin_sign_in(sign_in("older", "one", gatehouse_core::clock::now() - 1)).await.unwrap();
+    store.begin_sign_in(sign_in("d", "one", in_ten_minutes())).await.unwrap();
+    assert_eq!(store.purge_expired_sign_ins().await.unwrap(), 0, "starting a sign-in forgets the expired ones");
     assert_eq!(store.take_sign_in("state-old", "browser-one").await.unwrap(), None);
     store.begin_sign_in(sign_in("late", "one", gatehouse_core::clock::now() - 1)).await.unwrap();
     assert_eq!(store.take_sign_in("state-late", "browser-one").await.unwrap(), None, "an expired state");

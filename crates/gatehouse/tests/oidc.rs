@@ -33,7 +33,19 @@ fn oidc_and_keycloak_providers_are_added_and_tested_against_the_real_provider() 
     let settings = json!({ "issuer": generic.issuer, "client_id": "gatehouse", "label": "Company login" });
     let add = ["idp", "add", "corp", "--type", "oidc", "--settings", &settings.to_string(), "--secret-stdin"];
     cli_ok(dir.path(), DB, &add, "client-secret\n");
+    // Without web.public_url the provider cannot send browsers back: the test says so.
+    let (code, out, _) = cli(dir.path(), DB, &["idp", "test", "corp"], "");
+    assert!(code != 0 && out.contains("FAIL  browser sign-in: web.public_url is not set"), "{out}");
+    std::fs::write(dir.path().join("gatehouse.toml"), "[web]\npublic_url = \"https://mail.example.org/\"\n").unwrap();
     let tested = cli_ok(dir.path(), DB, &["idp", "test", "corp"], "");
+    assert!(
+        tested.contains(
+            "ok    browser sign-in: register the redirect URI https://mail.example.org/oidc/callback, the post-logout \
+             redirect URI https://mail.example.org/oidc/signed-out and, for back-channel logout, \
+             https://mail.example.org/oidc/backchannel-logout/corp"
+        ),
+        "{tested}"
+    );
     for line in [
         "ok    client secret: stored".to_string(),
         format!(

@@ -134,7 +134,11 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             store.close().await;
             let sample = user.map(|u| MailboxAddress::parse(&u)).transpose()?;
             let mut failed = false;
-            for (step, outcome) in source.test(sample.as_ref()).await {
+            let mut steps = source.test(sample.as_ref()).await;
+            if source.as_oidc().is_some() {
+                steps.push(("browser sign-in".to_string(), sign_in_addresses(ctx, &name)));
+            }
+            for (step, outcome) in steps {
                 match outcome {
                     Ok(detail) => outln!("ok    {step}: {detail}"),
                     Err(detail) => {
@@ -149,4 +153,17 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// What the provider's client must allow for the browser sign-in, from `web.public_url`.
+fn sign_in_addresses(ctx: &CommandContext, name: &str) -> Result<String, String> {
+    let Some(url) = ctx.config.web.public_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+        return Err("web.public_url is not set: the provider cannot send browsers back to Gatehouse".to_string());
+    };
+    let base = url.trim_end_matches('/');
+    Ok(format!(
+        "register the redirect URI {base}/oidc/callback, the post-logout redirect URI {base}/oidc/signed-out and, \
+         for back-channel logout, {base}/oidc/backchannel-logout/{}",
+        gatehouse_core::text::percent_encode(name)
+    ))
 }
