@@ -181,6 +181,28 @@ pub struct ProviderSignInRequest {
     pub remote_ip: Option<IpAddr>,
 }
 
+/// The account an access token belongs to, as the provider that issued it vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAccount {
+    /// The provider's name (a mailbox's auth source).
+    pub provider: String,
+    /// The account (`sub`).
+    pub subject: String,
+    /// The mailbox bound to that account, if one is.
+    pub address: Option<String>,
+}
+
+/// A mail login with an access token from an identity provider (XOAUTH2 or OAUTHBEARER through Dovecot).
+#[derive(Debug, Clone)]
+pub struct AccessTokenRequest {
+    /// The token's account, or why the provider's answer refused it (expired, another client's, …).
+    pub token: Result<TokenAccount, String>,
+    /// The mail service asked for.
+    pub service: gatehouse_core::Service,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
+}
+
 /// How an allowed login proved itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
@@ -198,6 +220,8 @@ pub enum Via {
     SecondFactor,
     /// A browser sign-in at an identity provider, by the provider's name.
     IdentityProvider(String),
+    /// An access token of an identity provider, by the provider's name.
+    AccessToken(String),
 }
 
 /// What a web login must do before its session is usable, in this order.

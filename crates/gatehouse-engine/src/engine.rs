@@ -40,8 +40,8 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{
-    AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService, ProviderSignInRequest,
-    RequiredStep, SecondFactorRequest, Via, WebmailOpener,
+    AccessTokenRequest, AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService,
+    ProviderSignInRequest, RequiredStep, SecondFactorRequest, TokenAccount, Via, WebmailOpener,
 };
 use crate::directory::{
     AdminLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning,
@@ -718,6 +718,50 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             cached: false,
             next,
         }
+    }
+
+    /// A mail login with an identity provider's access token: the mailbox bound to the token's account at that
+    /// provider, active in an active domain, with the service among its protocols. The provider checked the
+    /// token (and any second factor at its sign-in); the mailbox's state is checked here at every use.
+    pub async fn authenticate_token(&self, request: &AccessTokenRequest) -> Decision {
+        let name = match &request.token {
+            Ok(TokenAccount { address: Some(address), .. }) => address.clone(),
+            _ => String::new(),
+        };
+        self.guarded(request.remote_ip, &name, self.decide_token(request)).await
+    }
+
+    async fn decide_token(&self, request: &AccessTokenRequest) -> Decision {
+        let account = match &request.token {
+            Ok(account) => account,
+            Err(why) => return Decision::denied(DenyReason::WrongPassword, why.clone()),
+        };
+        let provider = account.provider.as_str();
+        let Some(address) = account.address.as_deref() else {
+            return Decision::denied(
+                DenyReason::UnknownUser,
+                format!("no mailbox is bound to the account {} at {provider}", account.subject),
+            );
+        };
+        let Some(mailbox) = try_lookup!(self.directory.mailbox(address).await) else {
+            return Decision::denied(DenyReason::UnknownUser, format!("there is no mailbox {address}"));
+        };
+        if mailbox.auth_source != provider || mailbox.external_id.as_deref() != Some(account.subject.as_str()) {
+            return Decision::denied(
+                DenyReason::WrongPassword,
+                format!("the mailbox {address} is not bound to this account at {provider}"),
+            );
+        }
+        if !mailbox.active || !mailbox.domain_active {
+            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
+        }
+        if !mailbox.protocols.contains(request.service) {
+            return Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("{} is disabled for this mailbox", request.service),
+            );
+        }
+        Decision::allowed(mailbox.address, None, Via::AccessToken(provider.to_string()), false)
     }
 
     /// The password of a mailbox bound to an identity provider, checked there.

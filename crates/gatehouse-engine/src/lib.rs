@@ -21,8 +21,8 @@ pub mod sso;
 pub mod totp;
 
 pub use decision::{
-    AccountSteps, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService,
-    ProviderSignInRequest, RequiredStep, SecondFactorRequest, Via, WebmailOpener,
+    AccessTokenRequest, AccountSteps, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest,
+    LoginService, ProviderSignInRequest, RequiredStep, SecondFactorRequest, TokenAccount, Via, WebmailOpener,
 };
 pub use directory::{
     AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, MailboxLogin,

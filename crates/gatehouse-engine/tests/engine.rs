@@ -848,3 +848,36 @@ async fn provider_sign_ins_open_only_the_bound_active_mailbox() {
     let enrol = f.engine.sign_in_with_provider(&sign_in("pat@example.org", "sub-1")).await;
     assert_eq!(enrol.next_step(), Some(RequiredStep::EnrolSecondFactor), "{enrol:?}");
 }
+
+#[tokio::test]
+async fn access_tokens_open_only_the_bound_mailbox_with_the_protocol() {
+    let f = fixture();
+    let mut bound = mailbox(21, "tok@example.org", None, "imap");
+    bound.auth_source = "corp".into();
+    bound.external_id = Some("sub-9".into());
+    f.memory.mailboxes.lock().unwrap().insert("tok@example.org".into(), bound);
+    let token = |subject: &str, address: Option<&str>, service: Service| AccessTokenRequest {
+        token: Ok(TokenAccount {
+            provider: "corp".into(),
+            subject: subject.into(),
+            address: address.map(str::to_string),
+        }),
+        service,
+        remote_ip: Some("192.0.2.50".parse().unwrap()),
+    };
+    let allowed = f.engine.authenticate_token(&token("sub-9", Some("tok@example.org"), Service::Imap)).await;
+    assert!(matches!(&allowed, Decision::Allowed { via: Via::AccessToken(p), .. } if p == "corp"), "{allowed:?}");
+    let smtp = f.engine.authenticate_token(&token("sub-9", Some("tok@example.org"), Service::Smtp)).await;
+    assert_eq!(reason(&smtp), Some(DenyReason::ServiceNotAllowed), "the protocol flags apply");
+    let other = f.engine.authenticate_token(&token("sub-8", Some("tok@example.org"), Service::Imap)).await;
+    assert_eq!(reason(&other), Some(DenyReason::WrongPassword), "another account's token");
+    let unbound = f.engine.authenticate_token(&token("sub-7", None, Service::Imap)).await;
+    assert_eq!(reason(&unbound), Some(DenyReason::UnknownUser));
+    let local = f.engine.authenticate_token(&token("sub-9", Some("alice@example.org"), Service::Imap)).await;
+    assert_eq!(reason(&local), Some(DenyReason::WrongPassword), "a local mailbox opens with no token");
+    let refused = AccessTokenRequest { token: Err("the token has expired".into()), ..token("x", None, Service::Imap) };
+    assert_eq!(reason(&f.engine.authenticate_token(&refused).await), Some(DenyReason::WrongPassword));
+    f.set_mailbox("tok@example.org", |m| m.domain_active = false);
+    let inactive = f.engine.authenticate_token(&token("sub-9", Some("tok@example.org"), Service::Imap)).await;
+    assert_eq!(reason(&inactive), Some(DenyReason::Disabled));
+}

@@ -7,8 +7,8 @@ use gatehouse_core::clock::now;
 use std::sync::Arc;
 
 use gatehouse_engine::{
-    AdminLoginRequest, Decision, Engine, LoginRequest, ProviderSignInRequest, RequiredStep, SecondFactorOwner,
-    SecondFactorRequest, Via, WebmailOpener, parse_login_name,
+    AccessTokenRequest, AdminLoginRequest, Decision, Engine, LoginRequest, ProviderSignInRequest, RequiredStep,
+    SecondFactorOwner, SecondFactorRequest, TokenAccount, Via, WebmailOpener, parse_login_name,
 };
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
@@ -156,6 +156,33 @@ impl AuthService {
         tracing::info!(provider = request.provider, user = username, ?result, reason, "identity-provider sign-in");
         self.record(NewAuthLogEntry {
             service: "web".to_string(),
+            username,
+            master_user: None,
+            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
+            result,
+            reason,
+            app_password_id: None,
+        });
+        decision
+    }
+
+    /// Decides a mail login with an identity provider's access token and records it in the auth log (the
+    /// service asked for, the reason naming the provider).
+    pub async fn login_with_token(&self, request: &AccessTokenRequest) -> Decision {
+        let decision = self.engine.authenticate_token(request).await;
+        let username = match &request.token {
+            Ok(TokenAccount { address: Some(address), .. }) => address.clone(),
+            Ok(account) => format!("idp:{}:{}", account.provider, account.subject),
+            Err(_) => "(access token)".to_string(),
+        };
+        let (result, reason) = match &decision {
+            Decision::Allowed { via, .. } => (AuthResult::Success, format!("{via:?}")),
+            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
+        };
+        tracing::info!(service = request.service.as_str(), user = username, ?result, reason, "access-token login");
+        self.record(NewAuthLogEntry {
+            service: request.service.as_str().to_string(),
             username,
             master_user: None,
             remote_ip: request.remote_ip.map(|ip| ip.to_string()),

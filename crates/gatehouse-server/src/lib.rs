@@ -36,6 +36,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub mod api;
 pub mod auth;
 pub mod dovecot;
+pub mod dovecot_oauth2;
 pub mod listener;
 pub mod operators;
 pub mod sasl;
@@ -271,6 +272,7 @@ pub fn internal_router(state: AppState) -> Router {
         Router::new()
             .route("/healthz", get(healthz))
             .route("/dovecot/auth", axum::routing::post(dovecot::auth))
+            .route("/dovecot/oauth2", axum::routing::post(dovecot_oauth2::introspect))
             .route("/dovecot/policy", axum::routing::post(dovecot::policy))
             .route("/dovecot/userdb", axum::routing::post(dovecot::userdb))
             .route("/dovecot/users", get(dovecot::users))

@@ -48,9 +48,27 @@ pub trait SyncProgress: Send + Sync {
 
 impl SyncProgress for () {}
 
+/// A mail client's access token, as the provider that issued it vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The provider's name.
+    pub provider: String,
+    /// The account (`sub`).
+    pub subject: String,
+    /// The mailbox bound to that account, if one is.
+    pub address: Option<String>,
+    /// Unix seconds after which the token is worth nothing.
+    pub expires_at: i64,
+}
+
+/// Most access tokens remembered at once.
+const TOKEN_CACHE_CAPACITY: usize = 10_000;
+
 /// The identity providers of one Gatehouse.
 pub struct SourceRegistry {
     store: Store,
+    /// Access tokens checked at their provider, by SHA-256 of the token, until they expire.
+    tokens: std::sync::Mutex<HashMap<[u8; 32], TokenOwner>>,
     /// Built sources by provider name, with the provider's `modified_at` when built.
     sources: RwLock<HashMap<String, (i64, Arc<Source>)>>,
     /// This process's name on job leases.
@@ -65,7 +83,7 @@ impl SourceRegistry {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
         let holder =
             format!("{}:{}:{nanos:08x}", if host.is_empty() { "gatehouse" } else { &host }, std::process::id());
-        SourceRegistry { store, sources: RwLock::new(HashMap::new()), holder }
+        SourceRegistry { store, tokens: Default::default(), sources: RwLock::new(HashMap::new()), holder }
     }
 
     /// The source of a stored provider, built (or rebuilt after an edit) as needed.
@@ -229,6 +247,70 @@ impl SourceRegistry {
         }
         let source = self.source(&provider).await?;
         Ok(source.as_oidc().is_some().then_some((provider, source)))
+    }
+
+    /// Which provider issued a mail client's access token, for which account and mailbox: a JWT is checked by
+    /// the provider it names as issuer, any other token asked about at each active provider's introspection
+    /// endpoint. Results are remembered until the token expires (at most [`TOKEN_CACHE_CAPACITY`] tokens).
+    /// `Ok(Err(why))` is a refusal; `Err` means a provider that might have issued it cannot be asked now.
+    pub async fn resolve_access_token(&self, token: &str) -> Result<Result<TokenOwner, String>, Error> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let at = gatehouse_core::clock::now();
+        if let Some(owner) = self.tokens.lock().expect("token cache").get(&key)
+            && owner.expires_at > at
+        {
+            return Ok(Ok(owner.clone()));
+        }
+        let issuer = crate::oidc::access_token::looks_like_jwt(token)
+            .then(|| crate::oidc::access_token::unverified_issuer(token))
+            .flatten();
+        let mut refusal = None;
+        let mut outage = None;
+        for provider in self.store.list_identity_providers().await? {
+            if !provider.active || !SourceSettings::is_known_kind(provider.kind) {
+                continue;
+            }
+            let source = self.source(&provider).await?;
+            let Some(oidc) = source.as_oidc() else { continue };
+            if issuer.as_deref().is_some_and(|iss| iss != oidc.issuer()) {
+                continue;
+            }
+            match oidc.check_access_token(token).await {
+                Ok(Ok(grant)) => {
+                    let address = self.store.mailbox_address_by_external_id(&provider.name, &grant.subject).await?;
+                    let owner = TokenOwner {
+                        provider: provider.name.clone(),
+                        subject: grant.subject,
+                        address,
+                        expires_at: grant.expires_at,
+                    };
+                    if owner.address.is_some() {
+                        let mut tokens = self.tokens.lock().expect("token cache");
+                        if tokens.len() >= TOKEN_CACHE_CAPACITY {
+                            tokens.retain(|_, owner| owner.expires_at > at);
+                            if tokens.len() >= TOKEN_CACHE_CAPACITY {
+                                tokens.clear();
+                            }
+                        }
+                        tokens.insert(key, owner.clone());
+                    }
+                    return Ok(Ok(owner));
+                }
+                Ok(Err(why)) => {
+                    refusal.get_or_insert_with(|| format!("{}: {why}", provider.name));
+                }
+                Err(err) => {
+                    tracing::warn!(provider = provider.name, "an access token could not be checked: {err}");
+                    outage.get_or_insert(err);
+                }
+            }
+        }
+        match (outage, refusal) {
+            (Some(err), _) => Err(err),
+            (None, Some(why)) => Ok(Err(why)),
+            (None, None) => Ok(Err("no active identity provider issued this token".into())),
+        }
     }
 
     /// The login page's buttons: (provider name, label) of every active provider users sign in at through the

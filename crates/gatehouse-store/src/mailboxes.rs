@@ -9,7 +9,7 @@ use gatehouse_core::text::{MAX_FREE_TEXT, check_free_text};
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -366,6 +366,22 @@ impl Store {
         let row = self.mailbox_row(&self.db, address).await?;
         let template = self.template_name(&self.db, row.template_id).await?;
         to_record(row, address.domain().as_str(), template)
+    }
+
+    /// The address of the mailbox bound to `external_id` at the identity provider `auth_source` (an access
+    /// token names only the account). `None` when no mailbox, or more than one, is bound to it.
+    pub async fn mailbox_address_by_external_id(&self, auth_source: &str, external_id: &str) -> Result<Option<String>> {
+        let rows = mailbox::Entity::find()
+            .filter(mailbox::Column::AuthSource.eq(auth_source))
+            .filter(mailbox::Column::ExternalId.eq(external_id))
+            .limit(2)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(match rows.as_slice() {
+            [only] => Some(only.address.clone()),
+            _ => None,
+        })
     }
 
     /// Mailboxes by address, optionally of one domain only.

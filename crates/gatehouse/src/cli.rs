@@ -525,14 +525,21 @@ pub enum ConfigCommand {
     /// Dovecot: the passdb configuration and the Lua script that asks Gatehouse.
     Dovecot {
         /// Which part to print.
-        #[arg(long, value_parser = ["all", "conf", "lua"], default_value = "all")]
+        /// (`oauth2` and `oauth2-args`: the passdb for identity providers' access tokens and its settings file.)
+        #[arg(long, value_parser = ["all", "conf", "lua", "oauth2", "oauth2-args"], default_value = "all")]
         part: String,
         /// Where the Lua script will be installed (used in the configuration).
         #[arg(long, value_name = "PATH", default_value = "/etc/dovecot/gatehouse-passdb.lua")]
         lua_path: String,
+        /// Where the oauth2 passdb's settings file will be installed (used in the configuration).
+        #[arg(long, value_name = "PATH", default_value = "/etc/dovecot/gatehouse-oauth2.conf.ext")]
+        oauth2_path: String,
         /// Gatehouse's /dovecot/auth URL as Dovecot reaches it (default: from the internal listener).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// Gatehouse's /dovecot/oauth2 URL as Dovecot reaches it (default: from the internal listener).
+        #[arg(long, value_name = "URL")]
+        oauth2_url: Option<String>,
     },
     /// nginx: the locations for Gatehouse's web UI and SOGo behind Gatehouse's auth_request.
     Nginx {

@@ -37,6 +37,13 @@ pub struct OidcClientSettings {
     /// Re-apply the mapped template and the name at every sign-in.
     #[serde(default = "yes")]
     pub update_on_login: bool,
+    /// Clients whose access tokens open mail (IMAP, SMTP, … through Dovecot's XOAUTH2 and OAUTHBEARER); empty:
+    /// this client alone.
+    #[serde(default)]
+    pub access_token_clients: Vec<String>,
+    /// A scope an access token must have to open mail (none: any).
+    #[serde(default)]
+    pub access_token_scope: Option<String>,
     /// Accept any TLS certificate for every request to this provider (labs only; shown as a warning).
     #[serde(default)]
     pub ignore_tls_errors: bool,
@@ -92,6 +99,9 @@ pub struct Endpoints {
     /// Where the browser goes to sign out at the provider.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    /// Where opaque access tokens are introspected (RFC 7662).
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
 }
 
 /// The settings of a `keycloak` provider.
@@ -162,6 +172,14 @@ impl OidcClientSettings {
         Ok(())
     }
 
+    /// Whether access tokens issued to `client` open mail.
+    pub fn accepts_tokens_of(&self, client: &str) -> bool {
+        if self.access_token_clients.is_empty() {
+            return client == self.client_id;
+        }
+        self.access_token_clients.iter().any(|c| c == client)
+    }
+
     /// The scopes as one space-separated string.
     pub fn scope_text(&self) -> String {
         self.scopes.join(" ")
@@ -198,13 +216,14 @@ const REQUIRED_WITHOUT_DISCOVERY: [&str; 3] = ["authorization_endpoint", "token_
 
 impl Endpoints {
     /// Each endpoint with its setting's name.
-    pub fn named(&self) -> [(&'static str, Option<&str>); 5] {
+    pub fn named(&self) -> [(&'static str, Option<&str>); 6] {
         [
             ("authorization_endpoint", self.authorization_endpoint.as_deref()),
             ("token_endpoint", self.token_endpoint.as_deref()),
             ("userinfo_endpoint", self.userinfo_endpoint.as_deref()),
             ("jwks_uri", self.jwks_uri.as_deref()),
             ("end_session_endpoint", self.end_session_endpoint.as_deref()),
+            ("introspection_endpoint", self.introspection_endpoint.as_deref()),
         ]
     }
 }

@@ -23,6 +23,9 @@ pub struct DiscoveryDocument {
     pub jwks_uri: Option<String>,
     /// See [`Endpoints`].
     pub end_session_endpoint: Option<String>,
+    /// Where opaque access tokens are introspected (RFC 7662), if the provider has it.
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
     /// The PKCE methods the provider accepts (`S256` is required).
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
@@ -49,6 +52,8 @@ pub struct ProviderEndpoints {
     pub jwks_uri: String,
     /// Where the browser signs out, if the provider has it.
     pub end_session: Option<String>,
+    /// Where opaque access tokens are introspected, if the provider has it.
+    pub introspection: Option<String>,
 }
 
 impl ProviderEndpoints {
@@ -93,6 +98,11 @@ impl ProviderEndpoints {
                 "end_session_endpoint",
                 &overrides.end_session_endpoint,
                 document.map(|d| &d.end_session_endpoint),
+            )?,
+            introspection: pick(
+                "introspection_endpoint",
+                &overrides.introspection_endpoint,
+                document.map(|d| &d.introspection_endpoint),
             )?,
         })
     }

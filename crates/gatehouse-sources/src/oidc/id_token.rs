@@ -106,6 +106,17 @@ pub fn verify_logout(token: &str, keys: &JwkSet, expected: &Expected<'_>) -> Res
     Ok(claims)
 }
 
+/// Checks a JWT access token's signature, algorithm and issuer (`iss`, `sub` and `exp` required; `nbf` honoured).
+/// What it grants (its client, expiry and scope) is the caller's to judge.
+pub fn verify_access(token: &str, keys: &JwkSet, issuer: &str) -> Result<Map<String, Value>, Refused> {
+    let expected = Expected { issuer, client_id: "", nonce: "", now: gatehouse_core::clock::now(), max_age_seconds: 0 };
+    let claims = signed_claims(token, keys, &expected, &["iss", "sub", "exp"])?;
+    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf - LEEWAY_SECONDS as i64 > expected.now) {
+        return Err(invalid("the token is not valid yet (nbf)"));
+    }
+    Ok(claims)
+}
+
 /// The claims of a token signed by one of `keys` with an allowed algorithm and issued by the expected issuer.
 fn signed_claims(
     token: &str,

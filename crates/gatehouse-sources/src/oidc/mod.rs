@@ -7,6 +7,7 @@
 //! to the provider goes through one HTTP client per provider: no redirects followed, its own timeout, and
 //! certificate checks unless "ignore TLS errors" is set for it (then each build logs a warning).
 
+pub mod access_token;
 pub mod config;
 pub mod discovery;
 pub mod id_token;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use gatehouse_core::{Error, Secret};
 use serde::de::DeserializeOwned;
 
+pub use access_token::AccessGrant;
 pub use config::{Endpoints, KeycloakSettings, OidcClientSettings, OidcSettings, RequiredClaim};
 pub use discovery::{DiscoveryDocument, KeySet, ProviderEndpoints};
 pub use sign_in::{LogoutRequest, Refusal, SignInResult, SignInStart, SignedIn};

@@ -158,7 +158,7 @@ impl OidcProvider {
 
     /// Checks a token with the provider's keys; an unknown `kid` re-fetches the keys once (not within the
     /// cooldown) and tries again.
-    async fn check_signed<T>(
+    pub(super) async fn check_signed<T>(
         &self,
         endpoints: &ProviderEndpoints,
         check: impl Fn(&JwkSet) -> Result<T, Refused>,

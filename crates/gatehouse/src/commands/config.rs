@@ -8,6 +8,8 @@ use crate::cli::ConfigCommand;
 
 const DOVECOT_CONF: &str = include_str!("../../../../integrations/dovecot/gatehouse-auth.conf");
 const DOVECOT_LUA: &str = include_str!("../../../../integrations/dovecot/gatehouse-passdb.lua");
+const DOVECOT_OAUTH2: &str = include_str!("../../../../integrations/dovecot/gatehouse-oauth2.conf");
+const DOVECOT_OAUTH2_ARGS: &str = include_str!("../../../../integrations/dovecot/gatehouse-oauth2.conf.ext");
 const NGINX_CONF: &str = include_str!("../../../../integrations/nginx/gatehouse-sogo.conf");
 const NGINX_SOGO_PROXY: &str = include_str!("../../../../integrations/nginx/sogo-proxy.inc");
 const SOGO_CONF: &str = include_str!("../../../../integrations/sogo/sogo.conf");
@@ -132,21 +134,36 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
             }
         }
         ConfigCommand::Secret => outln!("{}", ctx.internal_secret()?.expose()),
-        ConfigCommand::Dovecot { part, lua_path, url } => {
-            let url = url.unwrap_or_else(|| format!("http://{}/dovecot/auth", reachable(ctx.config.listen.internal)));
+        ConfigCommand::Dovecot { part, lua_path, oauth2_path, url, oauth2_url } => {
+            let internal = reachable(ctx.config.listen.internal);
             let secret = ctx.internal_secret()?;
             let secret = secret.expose();
-            if part != "lua" {
-                if part == "all" {
-                    outln!("# ---- dovecot.conf (or conf.d/auth-gatehouse.conf.ext) ----");
+            let all = part == "all";
+            let header = |what: &str| {
+                if all {
+                    outln!("{what}");
                 }
+            };
+            if all || part == "conf" {
+                header("# ---- dovecot.conf (or conf.d/auth-gatehouse.conf.ext) ----");
                 out!("{}", dovecot_conf(&lua_path));
             }
-            if part != "conf" {
-                if part == "all" {
-                    outln!("\n-- ---- {lua_path} ----");
-                }
+            if all || part == "lua" {
+                header(&format!("\n-- ---- {lua_path} ----"));
+                let url = url.unwrap_or_else(|| format!("http://{internal}/dovecot/auth"));
                 out!("{}", dovecot_lua(&url, secret));
+            }
+            if all || part == "oauth2" {
+                header("\n# ---- dovecot.conf, after the part above: access tokens of identity providers ----");
+                out!("{}", DOVECOT_OAUTH2.replace("@OAUTH2_ARGS_PATH@", &oauth2_path));
+            }
+            if all || part == "oauth2-args" {
+                header(&format!("\n# ---- {oauth2_path} ----"));
+                let oauth2_url = oauth2_url.unwrap_or_else(|| format!("http://{internal}/dovecot/oauth2"));
+                out!(
+                    "{}",
+                    DOVECOT_OAUTH2_ARGS.replace("@GATEHOUSE_URL@", &oauth2_url).replace("@GATEHOUSE_SECRET@", secret)
+                );
             }
         }
     }

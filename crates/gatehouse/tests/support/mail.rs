@@ -116,6 +116,28 @@ pub fn imap_plain(port: u16, authzid: &str, authcid: &str, password: &str) -> Lo
     if reply.starts_with("a OK") { Login::Ok(reply) } else { Login::No(reply) }
 }
 
+/// IMAP `AUTHENTICATE XOAUTH2` or `OAUTHBEARER` (`mechanism`) with an access token as the initial response; a
+/// failure's JSON challenge is answered with an empty line, as clients must.
+pub fn imap_oauth(port: u16, mechanism: &str, user: &str, token: &str) -> Login {
+    use base64::Engine;
+    let payload = match mechanism {
+        "XOAUTH2" => format!("user={user}\x01auth=Bearer {token}\x01\x01"),
+        _ => format!("n,a={user},\x01host=127.0.0.1\x01port={port}\x01auth=Bearer {token}\x01\x01"),
+    };
+    let mut conn = Conn::open(port);
+    conn.until("* OK");
+    conn.send(&format!("a AUTHENTICATE {mechanism} {}", base64::engine::general_purpose::STANDARD.encode(payload)));
+    let mut reply = conn.line();
+    if reply.starts_with('+') {
+        conn.send("");
+        reply = conn.until("a ");
+    } else if !reply.starts_with("a ") {
+        reply = conn.until("a ");
+    }
+    conn.send("b LOGOUT");
+    if reply.starts_with("a OK") { Login::Ok(reply) } else { Login::No(reply) }
+}
+
 /// POP3 `USER` / `PASS`.
 pub fn pop3_login(port: u16, user: &str, password: &str) -> Login {
     let mut conn = Conn::open(port);
