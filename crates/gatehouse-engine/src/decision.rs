@@ -181,6 +181,31 @@ pub struct ProviderSignInRequest {
     pub remote_ip: Option<IpAddr>,
 }
 
+/// The administrator role an identity provider's claims give an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminGrant {
+    /// Administrator or domain administrator.
+    pub role: gatehouse_core::AdminRole,
+    /// The domains a domain administrator manages.
+    pub domains: Vec<String>,
+    /// A domain administrator may open its domains' mailboxes.
+    pub login_as: bool,
+}
+
+/// A sign-in at an identity provider to the administrator or domain-administrator area.
+#[derive(Debug, Clone)]
+pub struct ProviderAdminSignInRequest {
+    /// The provider's name.
+    pub provider: String,
+    /// The account and the role its claims give (none: no administrator role), or why the provider's answer
+    /// was refused.
+    pub account: Result<(crate::ExternalAccount, Option<AdminGrant>), String>,
+    /// The area signed in to.
+    pub kind: gatehouse_core::AdminRole,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
+}
+
 /// The account an access token belongs to, as the provider that issued it vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenAccount {

@@ -274,6 +274,19 @@ pub trait IdentitySources: Send + Sync + 'static {
         async { Ok(Provisioning::NotFound) }
     }
 
+    /// After a browser sign-in at `provider` to an administrator area: creates or updates the administrator the
+    /// account's claims make it (`grant`), bound to the account. `Refused` when another administrator holds
+    /// the name (a local one, or one bound to another account).
+    fn provision_admin(
+        &self,
+        provider: &str,
+        account: &ExternalAccount,
+        grant: &crate::AdminGrant,
+    ) -> impl Future<Output = Result<Provisioning, Error>> + Send {
+        let _ = (provider, account, grant);
+        async { Ok(Provisioning::NotFound) }
+    }
+
     /// After a browser sign-in at `provider` to its existing mailbox (already checked to be bound to this
     /// account or to none): binds it to the account and applies the update on login. Never activates it.
     fn refresh_signed_in(

@@ -41,7 +41,8 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{
     AccessTokenRequest, AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService,
-    ProviderSignInRequest, RequiredStep, SecondFactorRequest, TokenAccount, Via, WebmailOpener,
+    ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep, SecondFactorRequest, TokenAccount, Via,
+    WebmailOpener,
 };
 use crate::directory::{
     AdminLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning,
@@ -717,6 +718,59 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             via: Via::IdentityProvider(provider.to_string()),
             cached: false,
             next,
+        }
+    }
+
+    /// A sign-in at an identity provider to the administrator or domain-administrator area: the provider's claims
+    /// must give the account the role of that area; the administrator record is created or brought up to date
+    /// from them (bound to the account), and must be active.
+    pub async fn sign_in_admin_with_provider(&self, request: &ProviderAdminSignInRequest) -> Decision {
+        let name = match &request.account {
+            Ok((account, _)) => account.address.trim().to_lowercase(),
+            Err(_) => String::new(),
+        };
+        self.guarded(request.remote_ip, &name, self.decide_admin_sign_in(request, &name)).await
+    }
+
+    async fn decide_admin_sign_in(&self, request: &ProviderAdminSignInRequest, name: &str) -> Decision {
+        let provider = request.provider.as_str();
+        let (account, grant) = match &request.account {
+            Ok(found) => found,
+            Err(why) => return Decision::denied(DenyReason::WrongPassword, why.clone()),
+        };
+        let Some(grant) = grant else {
+            return Decision::denied(
+                DenyReason::ServiceNotAllowed,
+                format!("{provider} gives {name} no administrator role"),
+            );
+        };
+        if grant.role != request.kind {
+            let area = match grant.role {
+                gatehouse_core::AdminRole::Admin => "an administrator (sign in at /admin)",
+                gatehouse_core::AdminRole::DomainAdmin => "a domain administrator (sign in at /domainadmin)",
+            };
+            return Decision::denied(DenyReason::ServiceNotAllowed, format!("{provider} makes {name} {area}"));
+        }
+        match self.sources.provision_admin(provider, account, grant).await {
+            Ok(Provisioning::Created) => {}
+            Ok(Provisioning::Refused(why)) => return Decision::denied(DenyReason::WrongPassword, why),
+            Ok(Provisioning::NotFound) => {
+                return Decision::denied(DenyReason::UnknownUser, format!("{provider} cannot make administrators"));
+            }
+            Err(err) => return lookup_failed(err),
+        }
+        let Some(admin) = try_lookup!(self.directory.admin(name).await).filter(|a| a.kind == request.kind) else {
+            return Decision::denied(DenyReason::UnknownUser, format!("there is no administrator {name}"));
+        };
+        if !admin.active {
+            return Decision::denied(DenyReason::Disabled, format!("the administrator {name} is inactive"));
+        }
+        Decision::Allowed {
+            user: admin.username,
+            master_user: None,
+            via: Via::IdentityProvider(provider.to_string()),
+            cached: false,
+            next: None,
         }
     }
 

@@ -21,8 +21,9 @@ pub mod sso;
 pub mod totp;
 
 pub use decision::{
-    AccessTokenRequest, AccountSteps, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest,
-    LoginService, ProviderSignInRequest, RequiredStep, SecondFactorRequest, TokenAccount, Via, WebmailOpener,
+    AccessTokenRequest, AccountSteps, AdminGrant, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint,
+    LoginRequest, LoginService, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep, SecondFactorRequest,
+    TokenAccount, Via, WebmailOpener,
 };
 pub use directory::{
     AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, MailboxLogin,

@@ -7,8 +7,9 @@ use gatehouse_core::clock::now;
 use std::sync::Arc;
 
 use gatehouse_engine::{
-    AccessTokenRequest, AdminLoginRequest, Decision, Engine, LoginRequest, ProviderSignInRequest, RequiredStep,
-    SecondFactorOwner, SecondFactorRequest, TokenAccount, Via, WebmailOpener, parse_login_name,
+    AccessTokenRequest, AdminLoginRequest, Decision, Engine, LoginRequest, ProviderAdminSignInRequest,
+    ProviderSignInRequest, RequiredStep, SecondFactorOwner, SecondFactorRequest, TokenAccount, Via, WebmailOpener,
+    parse_login_name,
 };
 use gatehouse_sources::SourceRegistry;
 use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
@@ -156,6 +157,36 @@ impl AuthService {
         tracing::info!(provider = request.provider, user = username, ?result, reason, "identity-provider sign-in");
         self.record(NewAuthLogEntry {
             service: "web".to_string(),
+            username,
+            master_user: None,
+            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
+            result,
+            reason,
+            app_password_id: None,
+        });
+        decision
+    }
+
+    /// Decides a sign-in at an identity provider to an administrator area and records it in the auth log
+    /// (service `web-admin` or `web-domainadmin`, the reason naming the provider).
+    pub async fn sign_in_admin_with_provider(&self, request: &ProviderAdminSignInRequest) -> Decision {
+        let decision = self.engine.sign_in_admin_with_provider(request).await;
+        let service = match request.kind {
+            AdminRole::Admin => "web-admin",
+            AdminRole::DomainAdmin => "web-domainadmin",
+        };
+        let username = match &request.account {
+            Ok((account, _)) => account.address.trim().to_lowercase(),
+            Err(_) => format!("idp:{}", request.provider),
+        };
+        let (result, reason) = match &decision {
+            Decision::Allowed { .. } => (AuthResult::Success, format!("signed in at {}", request.provider)),
+            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
+            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
+        };
+        tracing::info!(service, provider = request.provider, user = username, ?result, reason, "administrator sign-in");
+        self.record(NewAuthLogEntry {
+            service: service.to_string(),
             username,
             master_user: None,
             remote_ip: request.remote_ip.map(|ip| ip.to_string()),

@@ -92,6 +92,15 @@ impl SourceSettings {
         Some(client.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| format!("Sign in with {name}")))
     }
 
+    /// Whether administrators may sign in through this provider (it maps a claim to administrator roles).
+    pub fn signs_in_administrators(&self) -> bool {
+        match self {
+            SourceSettings::Ldap(_) => false,
+            SourceSettings::Oidc(settings) => settings.client.admin_roles.is_some(),
+            SourceSettings::Keycloak(settings) => settings.client.admin_roles.is_some(),
+        }
+    }
+
     /// The secrets this kind needs: (name as stored, what a prompt calls it). A public OpenID Connect client
     /// has none.
     pub fn secrets(&self) -> &'static [(&'static str, &'static str)] {

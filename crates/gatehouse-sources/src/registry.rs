@@ -221,6 +221,34 @@ impl IdentitySources for SourceRegistry {
         }
     }
 
+    async fn provision_admin(
+        &self,
+        provider: &str,
+        account: &ExternalAccount,
+        grant: &gatehouse_engine::AdminGrant,
+    ) -> Result<Provisioning, Error> {
+        let mut domains = Vec::new();
+        for name in &grant.domains {
+            match gatehouse_core::DomainName::parse(name) {
+                Ok(domain) => domains.push(domain),
+                Err(err) => return Ok(Provisioning::Refused(format!("{provider}: domain {name}: {err}"))),
+            }
+        }
+        let admin = gatehouse_store::ProviderAdmin {
+            username: account.address.clone(),
+            role: grant.role,
+            domains,
+            acl: if grant.login_as { vec!["login_as".to_string()] } else { Vec::new() },
+            provider: provider.to_string(),
+            subject: account.subject.clone(),
+        };
+        match self.store.provision_provider_admin(&provider_actor(provider), admin).await {
+            Ok(_) => Ok(Provisioning::Created),
+            Err(err) if err.fault() == Fault::Client => Ok(Provisioning::Refused(err.to_string())),
+            Err(err) => Err(err),
+        }
+    }
+
     async fn refresh_signed_in(&self, provider: &str, account: &ExternalAccount) -> Result<(), Error> {
         let Some(stored) = self.store.identity_provider(provider).await? else { return Ok(()) };
         let address = MailboxAddress::parse(&account.address)?;
@@ -314,8 +342,9 @@ impl SourceRegistry {
     }
 
     /// The login page's buttons: (provider name, label) of every active provider users sign in at through the
-    /// browser, in name order. A provider whose stored settings cannot be read is left out (and logged).
-    pub async fn sign_in_buttons(&self) -> Result<Vec<(String, String)>, Error> {
+    /// browser — for the administrator pages (`administrators`), those that map administrator roles — in name
+    /// order. A provider whose stored settings cannot be read is left out (and logged).
+    pub async fn sign_in_buttons(&self, administrators: bool) -> Result<Vec<(String, String)>, Error> {
         let mut buttons = Vec::new();
         for provider in self.store.list_identity_providers().await? {
             if !provider.active || !SourceSettings::is_known_kind(provider.kind) {
@@ -323,6 +352,9 @@ impl SourceRegistry {
             }
             match SourceSettings::parse(provider.kind, &provider.settings) {
                 Ok(settings) => {
+                    if administrators && !settings.signs_in_administrators() {
+                        continue;
+                    }
                     if let Some(label) = settings.sign_in_label(&provider.name) {
                         buttons.push((provider.name, label));
                     }

@@ -36,6 +36,8 @@ pub struct AdminAccount {
     pub acl: Vec<String>,
     /// Domains managed (domain admins only).
     pub domains: Vec<String>,
+    /// `local` (a password here) or the identity provider the administrator signs in at.
+    pub auth_source: String,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -53,6 +55,23 @@ pub struct NewDomainAdmin {
     pub domains: Vec<DomainName>,
     /// Permissions, from [`DOMAIN_ADMIN_PERMISSIONS`].
     pub acl: Vec<String>,
+}
+
+/// An administrator an identity provider vouches for at a sign-in, with the role its claims give.
+#[derive(Debug, Clone)]
+pub struct ProviderAdmin {
+    /// Login name (the account's address).
+    pub username: String,
+    /// Administrator or domain administrator.
+    pub role: AdminRole,
+    /// Domains managed (domain administrators); each must exist.
+    pub domains: Vec<DomainName>,
+    /// Permissions, from [`DOMAIN_ADMIN_PERMISSIONS`].
+    pub acl: Vec<String>,
+    /// The provider's name.
+    pub provider: String,
+    /// The account at the provider (`sub`).
+    pub subject: String,
 }
 
 /// Changes to a domain administrator; `None` leaves a field as it is.
@@ -143,6 +162,7 @@ fn to_record(model: admin::Model, domains: Vec<String>) -> Result<AdminAccount> 
         force_password_change: model.force_password_change,
         force_totp: model.force_totp,
         domains,
+        auth_source: model.auth_source,
         created_at: model.created_at,
         modified_at: model.modified_at,
     })
@@ -220,6 +240,8 @@ impl Store {
             force_password_change: Set(false),
             force_totp: Set(false),
             acl: Set(acl),
+            auth_source: Set("local".to_string()),
+            external_id: Set(None),
             created_at: Set(time),
             modified_at: Set(time),
         }
@@ -268,6 +290,73 @@ impl Store {
         audit(&txn, actor, "domain_admin.add", &username, json!({ "domains": names, "acl": inserted.acl })).await?;
         commit(txn).await?;
         to_record(inserted, names)
+    }
+
+    /// Creates or updates the administrator a provider's sign-in names: bound to the account (`sub`) at its first
+    /// sign-in, its role, domains and permissions following the provider's claims at every sign-in (audited
+    /// when they change). Refused for a local administrator of that name and for one bound to another account
+    /// or provider. It has no password here; an administrator deactivated here stays inactive.
+    pub async fn provision_provider_admin(&self, actor: &Actor, admin: ProviderAdmin) -> Result<AdminAccount> {
+        let username = login_name("administrator", &admin.username)?;
+        let acl = if admin.role == AdminRole::DomainAdmin { normalise_acl(&admin.acl)? } else { String::new() };
+        let (_writer, txn) = self.begin().await?;
+        let domains =
+            if admin.role == AdminRole::DomainAdmin { domain_ids(&txn, &admin.domains).await? } else { Vec::new() };
+        let names: Vec<String> = domains.iter().map(|(_, name)| name.clone()).collect();
+        let existing = admin::Entity::find()
+            .filter(admin::Column::Username.eq(username.as_str()))
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
+        let row = match existing {
+            Some(row) => {
+                if row.auth_source != admin.provider {
+                    return Err(Error::refused(format!(
+                        "the administrator {username} signs in {}, not through {}",
+                        if row.auth_source == "local" {
+                            "with a password".to_string()
+                        } else {
+                            format!("through {}", row.auth_source)
+                        },
+                        admin.provider
+                    )));
+                }
+                if row.external_id.as_deref().is_some_and(|bound| bound != admin.subject) {
+                    return Err(Error::refused(format!(
+                        "the administrator {username} belongs to another account at {}",
+                        admin.provider
+                    )));
+                }
+                let changed = row.role != admin.role.as_str() || row.acl != acl;
+                let mut update: admin::ActiveModel = row.into();
+                update.role = Set(admin.role.as_str().to_string());
+                update.acl = Set(acl.clone());
+                update.external_id = Set(Some(admin.subject.clone()));
+                if changed {
+                    update.modified_at = Set(now());
+                }
+                let row = update.update(&txn).await.map_err(db_err)?;
+                if changed {
+                    let details = json!({ "provider": admin.provider, "role": admin.role.as_str(), "acl": acl });
+                    audit(&txn, actor, "admin.update", &username, details).await?;
+                }
+                row
+            }
+            None => {
+                let inserted = self.insert_admin(&txn, &username, admin.role, String::new(), acl.clone()).await?;
+                let mut bound: admin::ActiveModel = inserted.into();
+                bound.auth_source = Set(admin.provider.clone());
+                bound.external_id = Set(Some(admin.subject.clone()));
+                let row = bound.update(&txn).await.map_err(db_err)?;
+                let action = if admin.role == AdminRole::Admin { "admin.add" } else { "domain_admin.add" };
+                let details = json!({ "provider": admin.provider, "domains": names, "acl": acl });
+                audit(&txn, actor, action, &username, details).await?;
+                row
+            }
+        };
+        set_domains(&txn, row.id, &domains).await?;
+        commit(txn).await?;
+        to_record(row, names)
     }
 
     /// The administrator or domain administrator (`role`) named `username`, with its domains.

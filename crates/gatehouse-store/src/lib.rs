@@ -46,7 +46,9 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use actor::{Actor, ActorRole};
-pub use admins::{AdminAccount, AdminChanges, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin};
+pub use admins::{
+    AdminAccount, AdminChanges, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin, ProviderAdmin,
+};
 pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};

@@ -41,6 +41,12 @@ fn accounts() -> BTreeMap<String, Value> {
     accounts.insert("norole".to_string(), norole);
     accounts.insert("local".to_string(), person("local@example.org", "staff"));
     accounts.insert("notemplate".to_string(), person("nt@example.org", "unmapped"));
+    let mut boss = person("boss@example.org", "staff");
+    boss["roles"] = json!(["mail", "mail-admin"]);
+    accounts.insert("boss".to_string(), boss);
+    let mut helper = person("helper@example.org", "staff");
+    helper["roles"] = json!(["mail", "example-admin"]);
+    accounts.insert("helper".to_string(), helper);
     accounts
 }
 
@@ -84,6 +90,8 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
     let settings = json!({
         "issuer": op.issuer, "client_id": "gatehouse", "label": "Company login", "create_on_login": true,
         "required_claim": { "claim": "roles", "value": "mail" },
+        "admin_roles": { "claim": "roles", "administrator": ["mail-admin"],
+            "domain_administrators": [{ "value": "example-admin", "domains": ["example.org"], "login_as": true }] },
     });
     run(
         &["idp", "add", "corp", "--type", "oidc", "--settings", &settings.to_string(), "--secret-stdin"],
@@ -166,6 +174,36 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
     );
     let log = run(&["log", "auth", "--json"], "");
     assert!(log.contains("signed in at corp") && log.contains("belongs to another account"), "{log}");
+
+    // Administrators and domain administrators by the role claim, each at their own login only.
+    let admin_page = Client::default().get(port, "/admin");
+    assert!(admin_page.body.contains("href=\"/oidc/sign-in/corp?for=admin\""), "{}", admin_page.body);
+    let mut boss = Browser::default();
+    let callback = boss.sign_in(port, op.port, "/oidc/sign-in/corp?for=admin", "boss");
+    let answer = boss.gatehouse.get(port, &callback);
+    assert_eq!(answer.header("location"), Some("/admin"), "{}", answer.body);
+    let page = boss.gatehouse.get(port, "/admin");
+    assert!(page.body.contains("boss@example.org") && page.body.contains("id=\"logout\""), "{}", page.body);
+    let mut helper = Browser::default();
+    let callback = helper.sign_in(port, op.port, "/oidc/sign-in/corp?for=domain_admin", "helper");
+    assert_eq!(helper.gatehouse.get(port, &callback).header("location"), Some("/domainadmin"));
+    let listed: Value = serde_json::from_str(&run(&["domain-admin", "list", "--json"], "")).unwrap();
+    let made = listed.as_array().unwrap().iter().find(|a| a["username"] == "helper@example.org").expect("made");
+    assert_eq!(
+        (&made["domains"], &made["acl"], &made["auth_source"]),
+        (&json!(["example.org"]), &json!(["login_as"]), &json!("corp"))
+    );
+    let refused_at = |area: &str, account: &str| {
+        let mut browser = Browser::default();
+        let callback = browser.sign_in(port, op.port, &format!("/oidc/sign-in/corp?for={area}"), account);
+        browser.gatehouse.get(port, &callback)
+    };
+    assert_refused(&refused_at("admin", "alice"), 403, "gives alice@example.org no administrator role");
+    assert_refused(&refused_at("domain_admin", "boss"), 403, "makes boss@example.org an administrator");
+    let (code, _, _) = support::cli(dir.path(), DB, &["admin", "list", "--json"], "");
+    assert_eq!(code, 0);
+    let audit = run(&["log", "audit", "--json"], "");
+    assert!(audit.contains("admin.add") && audit.contains("idp:corp"), "provider-made administrators are audited");
 
     // Logout ends the session and sends the browser to the provider's logout, which comes back.
     let home = alice.gatehouse.get(port, "/");

@@ -90,11 +90,16 @@ async fn login_links(state: &AppState) -> Vec<LinkView> {
 
 /// The buttons of the identity providers users sign in at (on the mailbox login page). A store error shows
 /// none rather than failing the login page.
-async fn provider_buttons(state: &AppState) -> Vec<ProviderButton> {
-    match state.auth.sources().sign_in_buttons().await {
+async fn provider_buttons(state: &AppState, role: Role) -> Vec<ProviderButton> {
+    let area = match role {
+        Role::User => "",
+        Role::Admin => "?for=admin",
+        Role::DomainAdmin => "?for=domain_admin",
+    };
+    match state.auth.sources().sign_in_buttons(role != Role::User).await {
         Ok(buttons) => buttons
             .into_iter()
-            .map(|(name, label)| ProviderButton { url: format!("/oidc/sign-in/{}", segment(&name)), name, label })
+            .map(|(name, label)| ProviderButton { url: format!("/oidc/sign-in/{}{area}", segment(&name)), name, label })
             .collect(),
         Err(err) => {
             tracing::warn!("identity providers unavailable for the login page: {err}");
@@ -139,7 +144,7 @@ pub(super) async fn login_page_with_form(
         csrf: csrf.clone(),
         links: login_links(state).await,
         other_logins,
-        providers: if role == Role::User { provider_buttons(state).await } else { Vec::new() },
+        providers: provider_buttons(state, role).await,
         show_form,
     };
     let mut response = render(&page, status);

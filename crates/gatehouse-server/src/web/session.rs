@@ -54,6 +54,11 @@ impl Role {
         }
     }
 
+    /// The role of a stored name ([`Role::as_str`]).
+    pub fn from_name(name: &str) -> Option<Role> {
+        [Role::User, Role::Admin, Role::DomainAdmin].into_iter().find(|role| role.as_str() == name)
+    }
+
     /// The kind of administrator of an administrator's session; `None` for a mailbox owner's.
     pub fn admin_role(self) -> Option<AdminRole> {
         match self {

@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::now;
-use gatehouse_engine::{Decision, DenyReason, ProviderSignInRequest};
+use gatehouse_engine::{Decision, DenyReason, ProviderAdminSignInRequest, ProviderSignInRequest};
 use gatehouse_store::NewSignIn;
 use serde::Deserialize;
 
@@ -31,7 +31,7 @@ use crate::AppState;
 const SIGN_IN_COOKIE: &str = "gatehouse_sign_in";
 /// How long a started sign-in can be finished.
 const SIGN_IN_SECONDS: i64 = 600;
-/// The sign-in's purpose as stored (the mailbox login).
+/// The sign-in's purpose when none is named (the mailbox login).
 const PURPOSE_MAILBOX: &str = "user";
 
 /// Where the provider sends the browser back: `<public_url>/oidc/callback`.
@@ -46,11 +46,33 @@ fn signed_out_url(state: &AppState) -> Option<String> {
 
 /// The mailbox login page with a sign-in's failure.
 async fn failed(state: &AppState, status: StatusCode, message: &str) -> Response {
-    login_page_with_form(state, Role::User, None, Some(message), status, !state.web.hide_local_login).await
+    failed_at(state, Role::User, status, message).await
+}
+
+/// The login page of `role` with a sign-in's failure.
+async fn failed_at(state: &AppState, role: Role, status: StatusCode, message: &str) -> Response {
+    let show_form = role != Role::User || !state.web.hide_local_login;
+    login_page_with_form(state, role, None, Some(message), status, show_form).await
+}
+
+/// `?for=` on the start of a sign-in: which login it is for (the mailbox login unless an administrator area
+/// is named).
+#[derive(Deserialize)]
+pub struct StartQuery {
+    #[serde(default, rename = "for")]
+    area: Option<String>,
 }
 
 /// `GET /oidc/sign-in/{provider}`: starts a sign-in at `provider`.
-pub async fn start(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<StartQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(role) = Role::from_name(query.area.as_deref().unwrap_or(PURPOSE_MAILBOX)) else {
+        return failed(&state, StatusCode::BAD_REQUEST, "There is no such login.").await;
+    };
     let Some(redirect_uri) = callback_url(&state) else {
         tracing::error!("a sign-in at an identity provider needs web.public_url, which is not set");
         return failed(
@@ -91,7 +113,7 @@ pub async fn start(State(state): State<AppState>, Path(name): Path<String>, head
         browser_hash: token_hash(&browser),
         nonce: started.nonce,
         pkce_verifier: started.pkce_verifier,
-        purpose: PURPOSE_MAILBOX.to_string(),
+        purpose: role.as_str().to_string(),
         expires_at: now() + SIGN_IN_SECONDS,
     };
     if let Err(err) = state.store.begin_sign_in(pending).await {
@@ -170,9 +192,10 @@ pub async fn callback(
         }
     };
     let name = pending.provider.clone();
+    let role = Role::from_name(&pending.purpose).unwrap_or(Role::User);
     if let Some(code) = &query.error {
         tracing::info!(provider = name, error = code, "the identity provider sent an error back");
-        return failed(&state, StatusCode::UNAUTHORIZED, &provider_error(code)).await;
+        return failed_at(&state, role, StatusCode::UNAUTHORIZED, &provider_error(code)).await;
     }
     let (Some(code), Some(redirect_uri)) = (query.code.as_deref(), callback_url(&state)) else {
         return failed(&state, StatusCode::BAD_REQUEST, "The identity provider sent no sign-in code back.").await;
@@ -199,7 +222,7 @@ pub async fn callback(
                 subject: signed.account.subject.clone(),
                 id_token: signed.id_token,
             };
-            (Ok(signed.account), Some(session))
+            (Ok((signed.account, signed.admin)), Some(session))
         }
         Ok(Err(refusal)) => (Err(refusal.0), None),
         Err(err) => {
@@ -212,26 +235,32 @@ pub async fn callback(
             .await;
         }
     };
-    let request = ProviderSignInRequest { provider: name, account, remote_ip: Some(remote_ip) };
-    match state.auth.sign_in_with_provider(&request).await {
+    let decision = match role.admin_role() {
+        None => {
+            let account = account.map(|(account, _)| account);
+            let request = ProviderSignInRequest { provider: name, account, remote_ip: Some(remote_ip) };
+            state.auth.sign_in_with_provider(&request).await
+        }
+        Some(kind) => {
+            let request = ProviderAdminSignInRequest { provider: name, account, kind, remote_ip: Some(remote_ip) };
+            state.auth.sign_in_admin_with_provider(&request).await
+        }
+    };
+    match decision {
         Decision::Allowed { user, next, .. } => {
-            start_session(&state, Role::User, &user, super::steps::stage_for(next), provider_session).await
+            start_session(&state, role, &user, super::steps::stage_for(next), provider_session).await
         }
         Decision::Denied { reason: DenyReason::Banned, .. } => {
-            failed(&state, StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
-                .await
+            let message = "Too many failed logins from your address. Try again later.";
+            failed_at(&state, role, StatusCode::TOO_MANY_REQUESTS, message).await
         }
         // The refusal is about the account that just signed in at the provider: it may read why.
         Decision::Denied { detail, .. } => {
-            failed(&state, StatusCode::FORBIDDEN, &format!("The sign-in was refused: {detail}.")).await
+            failed_at(&state, role, StatusCode::FORBIDDEN, &format!("The sign-in was refused: {detail}.")).await
         }
         Decision::TempFail { .. } => {
-            failed(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Gatehouse cannot check logins right now. Try again in a moment.",
-            )
-            .await
+            let message = "Gatehouse cannot check logins right now. Try again in a moment.";
+            failed_at(&state, role, StatusCode::SERVICE_UNAVAILABLE, message).await
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct OidcClientSettings {
     /// Re-apply the mapped template and the name at every sign-in.
     #[serde(default = "yes")]
     pub update_on_login: bool,
+    /// Administrators and domain administrators who sign in through this provider, by a claim's values.
+    #[serde(default)]
+    pub admin_roles: Option<AdminRoles>,
     /// Clients whose access tokens open mail (IMAP, SMTP, … through Dovecot's XOAUTH2 and OAUTHBEARER); empty:
     /// this client alone.
     #[serde(default)]
@@ -62,6 +65,33 @@ pub struct RequiredClaim {
     pub claim: String,
     /// The value it must be, or contain when it is an array.
     pub value: String,
+}
+
+/// Which claim values make an account an administrator or a domain administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRoles {
+    /// The claim (`roles`, `groups`, `realm_access.roles`, …).
+    pub claim: String,
+    /// Values that make an administrator (every domain).
+    #[serde(default)]
+    pub administrator: Vec<String>,
+    /// Values that make a domain administrator of the listed domains.
+    #[serde(default)]
+    pub domain_administrators: Vec<DomainAdminRole>,
+}
+
+/// A claim value that makes a domain administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainAdminRole {
+    /// The claim value.
+    pub value: String,
+    /// The domains it manages.
+    pub domains: Vec<String>,
+    /// It may open its domains' mailboxes (`login_as`).
+    #[serde(default)]
+    pub login_as: bool,
 }
 
 /// The settings of an `oidc` provider.
@@ -160,6 +190,16 @@ impl OidcClientSettings {
             && (required.claim.trim().is_empty() || required.value.is_empty())
         {
             return Err(Error::invalid("required_claim needs a claim and a value"));
+        }
+        if let Some(roles) = &self.admin_roles {
+            if roles.claim.trim().is_empty()
+                || (roles.administrator.is_empty() && roles.domain_administrators.is_empty())
+            {
+                return Err(Error::invalid("admin_roles needs a claim and at least one value"));
+            }
+            if roles.domain_administrators.iter().any(|role| role.value.is_empty() || role.domains.is_empty()) {
+                return Err(Error::invalid("each of admin_roles.domain_administrators needs a value and domains"));
+            }
         }
         if self.timeout_seconds == 0 || self.timeout_seconds > 120 {
             return Err(Error::invalid("timeout_seconds must be between 1 and 120"));

@@ -75,6 +75,8 @@ pub struct SignInStart {
 pub struct SignedIn {
     /// The account, from the ID token's and userinfo's claims.
     pub account: ExternalAccount,
+    /// The administrator role the claims give (see `admin_roles`), if any.
+    pub admin: Option<gatehouse_engine::AdminGrant>,
     /// The provider's session (`sid`), when it names one.
     pub session_id: Option<String>,
     /// The ID token (the hint of an RP-initiated logout).
@@ -245,7 +247,8 @@ impl OidcProvider {
             }
         }
         let session_id = claims.get("sid").and_then(Value::as_str).map(str::to_string);
-        Ok(account_from_claims(&self.client, &claims).map(|account| SignedIn { account, session_id, id_token }))
+        let admin = admin_grant(&self.client, &claims);
+        Ok(account_from_claims(&self.client, &claims).map(|account| SignedIn { account, admin, session_id, id_token }))
     }
 
     /// The token request (RFC 6749 §4.1.3 with RFC 7636's verifier): the client authenticates with HTTP Basic
@@ -401,6 +404,32 @@ fn claim_values(value: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// The administrator role the claims give: an administrator value wins; domain-administrator values add up
+/// (their domains, and `login_as` when any of them has it).
+pub fn admin_grant(client: &OidcClientSettings, claims: &Map<String, Value>) -> Option<gatehouse_engine::AdminGrant> {
+    let roles = client.admin_roles.as_ref()?;
+    let values = claim_values(claim(claims, &roles.claim));
+    if roles.administrator.iter().any(|value| values.contains(value)) {
+        return Some(gatehouse_engine::AdminGrant {
+            role: gatehouse_core::AdminRole::Admin,
+            domains: Vec::new(),
+            login_as: true,
+        });
+    }
+    let matching: Vec<_> = roles.domain_administrators.iter().filter(|role| values.contains(&role.value)).collect();
+    if matching.is_empty() {
+        return None;
+    }
+    let mut domains: Vec<String> = matching.iter().flat_map(|role| role.domains.iter().cloned()).collect();
+    domains.sort();
+    domains.dedup();
+    Some(gatehouse_engine::AdminGrant {
+        role: gatehouse_core::AdminRole::DomainAdmin,
+        domains,
+        login_as: matching.iter().any(|role| role.login_as),
+    })
+}
+
 /// The account the claims describe, or why they do not let the user in.
 pub fn account_from_claims(
     client: &OidcClientSettings,
@@ -491,6 +520,23 @@ mod tests {
         plain.insert("group".into(), json!("staff"));
         let account = account_from_claims(&lax, &plain).unwrap();
         assert_eq!(account.template_values, ["staff"]);
+    }
+
+    #[test]
+    fn admin_roles_come_from_a_claim() {
+        let settings = client(json!({ "admin_roles": { "claim": "groups", "administrator": ["mail-admins"],
+            "domain_administrators": [
+                { "value": "ex-admins", "domains": ["example.org"], "login_as": true },
+                { "value": "other-admins", "domains": ["other.org", "example.org"] } ] } }));
+        let grant = |groups: Value| admin_grant(&settings, &claims(json!({ "groups": groups })));
+        assert_eq!(grant(json!(["staff"])), None);
+        assert_eq!(grant(json!(["ex-admins", "mail-admins"])).unwrap().role, gatehouse_core::AdminRole::Admin);
+        let domain = grant(json!(["other-admins", "ex-admins"])).unwrap();
+        assert_eq!(domain.role, gatehouse_core::AdminRole::DomainAdmin);
+        assert_eq!(domain.domains, ["example.org", "other.org"]);
+        assert!(domain.login_as);
+        assert!(!grant(json!("other-admins")).unwrap().login_as);
+        assert_eq!(admin_grant(&client(json!({})), &claims(json!({ "groups": ["mail-admins"] }))), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Model {
     pub force_password_change: bool,
     pub force_totp: bool,
     pub acl: String,
+    pub auth_source: String,
+    pub external_id: Option<String>,
     pub created_at: i64,
     pub modified_at: i64,
 }
