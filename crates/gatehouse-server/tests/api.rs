@@ -571,6 +571,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/mailboxes/{address}", &["get", "patch", "delete"]),
         ("/mailboxes/{address}/app-passwords", &["get", "post"]),
         ("/mailboxes/{address}/app-passwords/{id}", &["delete"]),
+        ("/identity-providers", &["get", "post"]),
+        ("/identity-providers/{name}", &["get", "patch", "delete"]),
+        ("/identity-providers/{name}/test", &["post"]),
         ("/logs/auth", &["get"]),
         ("/logs/audit", &["get"]),
         ("/logs/jobs", &["get"]),
@@ -605,4 +608,80 @@ async fn the_openapi_document_lists_every_route() {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
     assert_eq!(schemas["NewMailboxRequest"]["properties"]["password"]["writeOnly"], true);
+}
+
+#[tokio::test]
+async fn identity_providers_are_managed_with_write_only_secrets() {
+    let api = Api::start(Serving::WithConnectInfo, &[]).await;
+    add_domain(&api.store, "example.org").await;
+    let admin = api.key("admin", ApiKeyAccess::ReadWrite, &[], &[]).await;
+    let reader = api.key("reader", ApiKeyAccess::ReadOnly, &[], &[]).await;
+    let limited = api.key("limited", ApiKeyAccess::ReadWrite, &[], &["example.org"]).await;
+    let client_secret = "oidc-client-secret-never-returned";
+    api.secrets.lock().unwrap().push(client_secret.to_string());
+    // Nothing listens on port 1: adding checks what can be checked without the network.
+    let settings = json!({ "issuer": "http://127.0.0.1:1", "client_id": "gatehouse", "label": "Company login" });
+    let create = |body: Value| api.call(Method::POST, "/identity-providers", &admin, Some(body));
+
+    let missing = create(json!({ "name": "corp", "kind": "oidc", "settings": settings })).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.json);
+    assert!(missing.json["detail"].as_str().unwrap().contains("client secret is required"), "{}", missing.json);
+    let mut typo = settings.clone();
+    typo["scope"] = json!("openid");
+    let refused =
+        create(json!({ "name": "corp", "kind": "oidc", "settings": typo, "secrets": { "client_secret": "x" } }));
+    assert!(refused.await.json["detail"].as_str().unwrap().contains("unknown oidc setting(s): scope"));
+    let public = json!({ "issuer": "http://127.0.0.1:1", "client_id": "app", "public_client": true });
+    let extra =
+        create(json!({ "name": "app", "kind": "oidc", "settings": public, "secrets": { "client_secret": "x" } }));
+    assert!(extra.await.json["detail"].as_str().unwrap().contains("has no secret 'client_secret'"));
+    let unknown_kind = create(json!({ "name": "x", "kind": "saml", "settings": {} })).await;
+    assert_eq!(unknown_kind.status, StatusCode::BAD_REQUEST);
+
+    let created = create(
+        json!({ "name": "corp", "kind": "oidc", "settings": settings, "secrets": { "client_secret": client_secret } }),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    assert_eq!(created.json["secret_names"], json!(["client_secret"]));
+    assert_eq!(created.json["settings"]["label"], "Company login");
+
+    let changed = api
+        .call(
+            Method::PATCH,
+            "/identity-providers/corp",
+            &admin,
+            Some(json!({ "settings": { "ignore_tls_errors": true, "label": null } })),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.json);
+    assert!(changed.json["settings"].get("label").is_none_or(Value::is_null), "{}", changed.json);
+    assert!(changed.json["warnings"][0].as_str().unwrap().contains("TLS certificates are not checked"));
+    let bad = api
+        .call(Method::PATCH, "/identity-providers/corp", &admin, Some(json!({ "secrets": { "bind_password": "x" } })))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+
+    let tested = api.call(Method::POST, "/identity-providers/corp/test", &admin, None).await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.json);
+    let steps = tested.json.as_array().unwrap();
+    assert!(steps.iter().any(|s| s["step"] == "discovery" && s["ok"] == false), "{}", tested.json);
+
+    assert_eq!(names(&api.get("/identity-providers", &reader).await, "name"), vec!["corp"]);
+    let forbidden = [
+        api.call(Method::DELETE, "/identity-providers/corp", &reader, None).await,
+        api.call(Method::PATCH, "/identity-providers/corp", &reader, Some(json!({ "active": false }))).await,
+        api.get("/identity-providers", &limited).await,
+        api.call(Method::POST, "/identity-providers/corp/test", &limited, None).await,
+    ];
+    for reply in forbidden {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.json);
+    }
+    assert_eq!(api.get("/identity-providers/nobody", &admin).await.status, StatusCode::NOT_FOUND);
+    let removed = api.call(Method::DELETE, "/identity-providers/corp", &admin, None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert!(api.store.identity_provider("corp").await.unwrap().is_none());
+    let audit = api.store.audit_log(&LogFilter::default()).await.unwrap();
+    assert!(audit.iter().any(|entry| entry.actor == "api-key:admin" && entry.target == "corp"), "{audit:?}");
+    api.assert_no_secret_was_returned();
 }

@@ -114,6 +114,50 @@ impl SourceSettings {
     }
 }
 
+/// Checks a provider's settings and secrets before they are stored, as far as that is possible without the
+/// network: the typed settings of `kind` (unknown keys refused), every secret the kind needs present and no
+/// other, and the client built (hosts, URLs, CA files). `secrets` holds the secrets given with this change;
+/// `stored` names those already stored (an edit may keep them).
+pub fn check_provider(
+    kind: IdentityProviderKind,
+    settings: &Value,
+    secrets: &BTreeMap<String, Secret>,
+    stored: &[String],
+) -> Result<(), Error> {
+    let parsed = SourceSettings::parse(kind, settings)?;
+    let needed = parsed.secrets();
+    if let Some(unknown) = secrets.keys().find(|name| !needed.iter().any(|(known, _)| known == name)) {
+        let known: Vec<&str> = needed.iter().map(|(name, _)| *name).collect();
+        return Err(Error::invalid(format!(
+            "a {kind} provider has no secret '{unknown}' (its secrets: {})",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        )));
+    }
+    for (name, what) in needed {
+        let given = secrets.get(*name).is_some_and(|secret| !secret.expose().is_empty());
+        if !given && !stored.iter().any(|s| s == name) {
+            return Err(Error::invalid(format!("the {what} is required (secret '{name}')")));
+        }
+    }
+    Source::build(parsed, secrets).map(drop)
+}
+
+/// `current` settings with `patch` applied: each key of `patch` replaces the stored one, `null` removes it.
+pub fn merge_settings(current: &Value, patch: &Value) -> Result<Value, Error> {
+    let (Value::Object(current), Value::Object(patch)) = (current, patch) else {
+        return Err(Error::invalid("settings must be a JSON object"));
+    };
+    let mut merged = current.clone();
+    for (key, value) in patch {
+        if value.is_null() {
+            merged.remove(key);
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(Value::Object(merged))
+}
+
 /// A configured identity source, ready to use.
 #[allow(clippy::large_enum_variant, reason = "built once per provider and shared through an Arc")]
 pub enum Source {

@@ -141,6 +141,19 @@ impl ScopedStore {
         }
     }
 
+    /// The whole store for identity providers: reading them needs access not limited to domains (an
+    /// administrator, or an API key without a domain list, which may already manage every domain's mailboxes
+    /// and their auth sources); changing them also needs write access.
+    pub fn identity_provider_store(&self, change: bool) -> Result<&Store> {
+        if self.principal.domains.is_some() || self.principal.access == Access::Mailboxes {
+            return Err(Error::forbidden("access limited to domains does not reach identity providers"));
+        }
+        if change {
+            self.writable()?;
+        }
+        Ok(&self.store)
+    }
+
     fn writable(&self) -> Result<()> {
         if self.principal.writes() { Ok(()) } else { Err(Error::forbidden("this access is read-only")) }
     }

@@ -116,6 +116,60 @@ fn oidc_and_keycloak_providers_are_added_and_tested_against_the_real_provider() 
     let page = admin.get(server.public, "/admin/identity-providers/lab");
     assert!(page.body.contains("id=\"tls-warning\""), "{}", page.body);
     assert!(!admin.get(server.public, "/admin/identity-providers/corp").body.contains("tls-warning"));
+
+    // The admin pages add and edit OpenID Connect providers: the settings as JSON, checked as the command line
+    // checks them, the client secret write-only.
+    let post = |admin: &mut Client, path: &str, form_id: &str, fields: &[(&str, &str)]| {
+        let page = admin.get(server.public, path);
+        assert!(page.body.contains(&format!("id=\"{form_id}\"")), "{}", page.body);
+        let csrf = page.form_value("csrf").unwrap();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let target =
+            if form_id == "new-openid" { "/admin/identity-providers/openid".to_string() } else { path.to_string() };
+        let answer = admin.post(server.public, &target, &all);
+        let location = answer.header("location").unwrap_or_else(|| panic!("{} {}", answer.status, answer.body));
+        admin.get(server.public, location).body
+    };
+    let settings = json!({ "server_url": format!("http://127.0.0.1:{}", keycloak.port), "realm": "mail",
+                           "client_id": "gatehouse", "label": "Keycloak" });
+    let typo = json!({ "server_url": "http://127.0.0.1:1", "realm": "mail", "client_id": "x", "realms": "y" });
+    let text = typo.to_string();
+    let refused = post(
+        &mut admin,
+        "/admin/identity-providers",
+        "new-openid",
+        &[("name", "web-kc"), ("kind", "keycloak"), ("settings", &text), ("client_secret", "web-secret")],
+    );
+    assert!(refused.contains("unknown keycloak setting(s): realms"), "{refused}");
+    let text = settings.to_string();
+    let missing = post(
+        &mut admin,
+        "/admin/identity-providers",
+        "new-openid",
+        &[("name", "web-kc"), ("kind", "keycloak"), ("settings", &text), ("client_secret", "")],
+    );
+    assert!(missing.contains("client secret is required"), "{missing}");
+    let added = post(
+        &mut admin,
+        "/admin/identity-providers",
+        "new-openid",
+        &[("name", "web-kc"), ("kind", "keycloak"), ("settings", &text), ("client_secret", "web-secret")],
+    );
+    assert!(added.contains("Identity provider web-kc added") && added.contains("id=\"edit-settings\""), "{added}");
+    assert!(!added.contains("web-secret"), "the secret is never shown");
+    let mut edited = settings.clone();
+    edited["label"] = json!("Company Keycloak");
+    let text = edited.to_string();
+    let saved = post(
+        &mut admin,
+        "/admin/identity-providers/web-kc",
+        "edit-settings",
+        &[("active", "on"), ("settings", &text), ("client_secret", "")],
+    );
+    assert!(saved.contains("Identity provider web-kc saved") && saved.contains("Company Keycloak"), "{saved}");
+    let tested = cli_ok(dir.path(), DB, &["idp", "test", "web-kc"], "");
+    assert!(tested.contains("ok    client secret: stored") && tested.contains("ok    signing keys"), "{tested}");
     drop(server);
 
     // A provider that is down is a failed step that says so, not a crash or a hang.

@@ -12,12 +12,13 @@
 //! the routes the router serves.
 //!
 //! Modules: [`auth`] (keys and limits), [`error`] (error replies, extractors), [`domains`], [`mailboxes`],
-//! [`app_passwords`], [`logs`].
+//! [`app_passwords`], [`identity_providers`], [`logs`].
 
 pub mod app_passwords;
 pub mod auth;
 pub mod domains;
 pub mod error;
+pub mod identity_providers;
 pub mod logs;
 pub mod mailboxes;
 
@@ -66,6 +67,13 @@ where
         .routes(routes!(mailboxes::get_mailbox, mailboxes::update_mailbox, mailboxes::remove_mailbox))
         .routes(routes!(app_passwords::list_app_passwords, app_passwords::create_app_password))
         .routes(routes!(app_passwords::revoke_app_password))
+        .routes(routes!(identity_providers::list_providers, identity_providers::create_provider))
+        .routes(routes!(
+            identity_providers::get_provider,
+            identity_providers::update_provider,
+            identity_providers::remove_provider
+        ))
+        .routes(routes!(identity_providers::test_provider))
         .routes(routes!(logs::auth_log))
         .routes(routes!(logs::audit_log))
         .routes(routes!(logs::job_log))
@@ -107,8 +115,8 @@ async fn openapi_json(axum::Extension(OpenApiDocument(document)): axum::Extensio
 #[openapi(
     info(
         title = "Gatehouse REST API",
-        description = "Manage the mail domains, mailboxes and app passwords of a Gatehouse instance, and read \
-its logs.\n\n\
+        description = "Manage the mail domains, mailboxes, app passwords and identity providers of a Gatehouse \
+instance, and read its logs.\n\n\
 **Authentication**: every request except `GET /openapi.json` needs an API key (made with `gatehouse api-key \
 add`), sent as `Authorization: Bearer gk_…` or `X-API-Key: gk_…`. Missing, unknown, wrong or revoked keys get \
 401. A read-only key gets 403 for anything but GET; a key limited to networks gets 403 from other client \
@@ -128,6 +136,8 @@ creation. Every change is written to the audit log as `api-key:<name>`."
         (name = "domains", description = "Mail domains"),
         (name = "mailboxes", description = "Mailboxes"),
         (name = "app passwords", description = "Per-client passwords of a mailbox"),
+        (name = "identity providers", description = "LDAP directories and OpenID Connect providers (keys for the \
+whole instance only; secrets are write-only)"),
         (name = "logs", description = "Auth, audit and job logs"),
         (name = "meta", description = "This document"),
     ),

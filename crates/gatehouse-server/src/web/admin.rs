@@ -65,6 +65,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/app-links/{id}", get(app_links::show).post(app_links::update))
         .route("/admin/app-links/{id}/remove", post(app_links::remove))
         .route("/admin/identity-providers", get(idps::list).post(idps::create))
+        .route("/admin/identity-providers/openid", post(idps::create_openid))
         .route("/admin/identity-providers/{name}", get(idps::show).post(idps::update))
         .route("/admin/identity-providers/{name}/mappings", post(idps::mappings))
         .route("/admin/identity-providers/{name}/test", post(idps::test))

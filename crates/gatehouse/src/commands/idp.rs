@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use gatehouse_core::{MailboxAddress, Secret};
+use gatehouse_sources::SourceSettings;
+use gatehouse_sources::dispatch::{check_provider, merge_settings};
 use gatehouse_sources::registry::build_source;
-use gatehouse_sources::{Source, SourceSettings};
 use gatehouse_store::{Actor, IdentityProviderChanges, IdentityProviderKind, NewIdentityProvider};
 
 use super::CommandContext;
@@ -30,7 +31,7 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                 secrets.insert(secret.to_string(), Secret::new(text.as_str()));
             }
             // Checks what can be checked without the network (hosts, filter, CA file).
-            Source::build(parsed, &secrets)?;
+            check_provider(kind, &settings, &secrets, &[])?;
             let store = ctx.store().await?;
             let created =
                 store.create_identity_provider(&actor, NewIdentityProvider { name, kind, settings, secrets }).await?;
@@ -77,17 +78,7 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
             if let Some(patch) = settings {
                 let patch: serde_json::Value =
                     serde_json::from_str(&patch).context("--settings must be a JSON object")?;
-                let serde_json::Value::Object(patch) = patch else { bail!("--settings must be a JSON object") };
-                let mut merged = provider.settings.clone();
-                let map = merged.as_object_mut().context("the stored settings are not a JSON object")?;
-                for (key, value) in patch {
-                    if value.is_null() {
-                        map.remove(&key);
-                    } else {
-                        map.insert(key, value);
-                    }
-                }
-                changes.settings = Some(merged);
+                changes.settings = Some(merge_settings(&provider.settings, &patch)?);
             }
             let parsed = SourceSettings::parse(provider.kind, changes.settings.as_ref().unwrap_or(&provider.settings))?;
             if secret || secret_stdin {
@@ -96,9 +87,9 @@ pub async fn run(ctx: &CommandContext, command: IdpCommand) -> anyhow::Result<()
                     changes.secrets.insert(secret.to_string(), Secret::new(text.as_str()));
                 }
             }
-            if changes.settings.is_some() {
+            if let Some(settings) = &changes.settings {
                 // The new settings are checked as far as they can be without the network.
-                Source::build(parsed, &changes.secrets)?;
+                check_provider(provider.kind, settings, &changes.secrets, &provider.secret_names)?;
             }
             let updated = store.update_identity_provider(&actor, &name, changes).await?;
             store.close().await;

@@ -1,8 +1,9 @@
-//! Identity providers (administrators only): the list, an LDAP form (validated like the command line does
-//! before anything is stored), attribute mappings, a connection test that shows each step, sync and dry run
+//! Identity providers (administrators only): the list, an LDAP form and a settings editor for OpenID Connect
+//! providers and Keycloak realms (both validated like the command line does before anything is stored), attribute mappings, a connection test that shows each step, sync and dry run
 //! (their reports as notices and in the provider's recent runs), and removal.
 //!
-//! The bind password is write-only: the form never carries it back, and an empty field keeps the stored one.
+//! Secrets (the bind password, a client secret) are write-only: the forms never carry them back, and an empty
+//! field keeps the stored one.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{Error, Fault, MailboxAddress, Secret};
-use gatehouse_sources::dispatch::LDAP_BIND_PASSWORD;
+use gatehouse_sources::dispatch::{LDAP_BIND_PASSWORD, OIDC_CLIENT_SECRET, check_provider};
 use gatehouse_sources::ldap::{LdapSecurity, LdapSettings};
 use gatehouse_sources::provisioning::DeprovisionPolicy;
 use gatehouse_sources::registry::build_source;
@@ -287,6 +288,75 @@ pub(super) async fn create(
     }
 }
 
+/// `POST /admin/identity-providers/openid`: adds an `oidc` or `keycloak` provider from its settings (JSON)
+/// and client secret.
+pub(super) async fn create_openid(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let store = ctx.instance()?;
+    let to = "/admin/identity-providers";
+    let kind = match form.text("kind").as_str() {
+        "oidc" => IdentityProviderKind::Oidc,
+        "keycloak" => IdentityProviderKind::Keycloak,
+        _ => return done(&state, ctx, "Not saved: choose OpenID Connect or Keycloak.".to_string(), to).await,
+    };
+    let settings = match serde_json::from_str::<serde_json::Value>(form.get("settings")) {
+        Ok(settings) => settings,
+        Err(err) => return done(&state, ctx, format!("Not saved: the settings are not JSON: {err}."), to).await,
+    };
+    let secrets = client_secret(&form);
+    if let Err(err) = check_provider(kind, &settings, &secrets, &[]) {
+        return done(&state, ctx, format!("Not saved: {err}."), to).await;
+    }
+    let new = NewIdentityProvider { name: form.text("name"), kind, settings, secrets };
+    match store.create_identity_provider(&ctx.actor(), new).await {
+        Ok(created) => {
+            let notice = format!("Identity provider {} added; test its connection below.", created.name);
+            done(&state, ctx, notice, &provider_path(&created.name)).await
+        }
+        result => finish(&state, ctx, result.map(|_| String::new()), to).await,
+    }
+}
+
+/// The client secret typed into a form, if one was.
+fn client_secret(form: &FormData) -> BTreeMap<String, Secret> {
+    let secret = form.get("client_secret");
+    let mut secrets = BTreeMap::new();
+    if !secret.is_empty() {
+        secrets.insert(OIDC_CLIENT_SECRET.to_string(), Secret::new(secret));
+    }
+    secrets
+}
+
+/// The settings of an OpenID Connect provider from its page's editor (the whole JSON), with the active flag
+/// and a new client secret if one was typed.
+async fn update_openid(
+    state: &AppState,
+    ctx: Ctx,
+    form: FormData,
+    current: IdentityProvider,
+) -> Result<Response, Response> {
+    let to = provider_path(&current.name);
+    let settings = match serde_json::from_str::<serde_json::Value>(form.get("settings")) {
+        Ok(settings) => settings,
+        Err(err) => return done(state, ctx, format!("Not saved: the settings are not JSON: {err}."), &to).await,
+    };
+    let secrets = client_secret(&form);
+    if let Err(err) = check_provider(current.kind, &settings, &secrets, &current.secret_names) {
+        return done(state, ctx, format!("Not saved: {err}."), &to).await;
+    }
+    let changes = IdentityProviderChanges { settings: Some(settings), active: Some(form.checked("active")), secrets };
+    let result = ctx
+        .instance()?
+        .update_identity_provider(&ctx.actor(), &current.name, changes)
+        .await
+        .map(|p| format!("Identity provider {} saved.", p.name));
+    finish(state, ctx, result, &to).await
+}
+
 /// The provider named in a path.
 async fn provider(store: &Store, name: &str) -> Result<IdentityProvider, Response> {
     match store.identity_provider(name).await {
@@ -386,8 +456,7 @@ pub(super) async fn update(
     let store = ctx.instance()?;
     let to = provider_path(&current.name);
     if current.kind != IdentityProviderKind::Ldap {
-        return done(&state, ctx, format!("{} providers are configured with the command line.", current.kind), &to)
-            .await;
+        return update_openid(&state, ctx, form, current).await;
     }
     let templates = template_names(&store).await.map_err(unavailable)?;
     let settings = match ldap_settings(&form, &templates) {
