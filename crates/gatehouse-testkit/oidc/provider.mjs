@@ -8,9 +8,12 @@
 //   claims          scope -> claim names released for it
 //   pkce_required   whether authorization requests must carry a PKCE challenge
 //   kid             the id of the RSA signing key generated at start (a restart with another id rotates it)
+//   tamper_file     a JSON file {"mode": …}; while it exists, the ID token of every token response is spoiled
+//                   that way (signature, alg-none, hs256, iss, aud, expired, nonce), so a test can show that
+//                   the relying party refuses each forgery it receives from the real token endpoint
 // The sign-in form is oidc-provider's development interaction: any account id with any password.
 import http from 'node:http';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, createSign, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -67,6 +70,74 @@ provider.on('backchannel.success', (ctx, client, accountId, sid) => console.log(
 provider.on('backchannel.error', (ctx, err, client) => console.log(`backchannel logout to ${client.clientId} failed: ${err} ${err.cause ?? ""}`));
 provider.on('end_session.success', () => console.log('end_session success'));
 
+function tamperMode() {
+  try {
+    return JSON.parse(readFileSync(settings.tamper_file, 'utf8')).mode;
+  } catch {
+    return null;
+  }
+}
+
+const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const decode = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+
+function resign(header, payload) {
+  const input = `${encode(header)}.${encode(payload)}`;
+  return `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+}
+
+// The ID token spoiled as `mode` says (see tamper_file above).
+function tamper(token, mode) {
+  const [head, body, signature] = token.split('.');
+  const header = decode(head);
+  const payload = decode(body);
+  const now = Math.floor(Date.now() / 1000);
+  switch (mode) {
+    case 'signature':
+      return `${head}.${body}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+    case 'alg-none':
+      return `${encode({ alg: 'none', typ: 'JWT' })}.${body}.`;
+    case 'hs256': {
+      const client = settings.clients.find((c) => c.client_id === payload.aud);
+      const input = `${encode({ alg: 'HS256', typ: 'JWT', kid: header.kid })}.${body}`;
+      return `${input}.${createHmac('sha256', client.client_secret).update(input).digest('base64url')}`;
+    }
+    case 'iss':
+      return resign(header, { ...payload, iss: 'https://impostor.example' });
+    case 'aud':
+      return resign(header, { ...payload, aud: 'someone-else' });
+    case 'expired':
+      return resign(header, { ...payload, exp: now - 3600, iat: now - 7200 });
+    case 'nonce':
+      return resign(header, { ...payload, nonce: 'not-this-sign-in' });
+    default:
+      throw new Error(`unknown tamper mode ${mode}`);
+  }
+}
+
+// While tampering: the token endpoint's answer is taken before it is sent and its ID token spoiled.
+function tamperTokenResponse(res, mode) {
+  const setHeader = res.setHeader.bind(res);
+  res.setHeader = (name, value) => (name.toLowerCase() === 'content-length' ? res : setHeader(name, value));
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    let text = chunk ? chunk.toString() : '';
+    try {
+      const json = JSON.parse(text);
+      if (json.id_token) {
+        json.id_token = tamper(json.id_token, mode);
+        text = JSON.stringify(json);
+        console.log(`tampered an ID token (${mode})`);
+      }
+    } catch (err) {
+      console.log(`not tampered: ${err}`);
+    }
+    setHeader('content-length', Buffer.byteLength(text));
+    return end(text, ...rest.filter((arg) => typeof arg === 'function'));
+  };
+}
+
+const tokenPath = settings.keycloak_routes ? keycloakRoutes.token : '/token';
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
   if (mount && !(req.url === mount || req.url.startsWith(mount + '/') || req.url.startsWith(mount + '?'))) {
@@ -76,6 +147,8 @@ const server = http.createServer((req, res) => {
   }
   req.originalUrl = req.url;
   req.url = req.url.slice(mount.length) || '/';
+  const mode = req.method === 'POST' && req.url.split('?')[0] === tokenPath ? tamperMode() : null;
+  if (mode) tamperTokenResponse(res, mode);
   callback(req, res);
 });
 server.listen(settings.port, '127.0.0.1', () => console.log('listening on ' + settings.issuer));

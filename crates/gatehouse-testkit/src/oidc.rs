@@ -150,6 +150,7 @@ impl OpenIdProvider {
             "claims": options.claims,
             "pkce_required": options.pkce_required,
             "kid": options.key_id,
+            "tamper_file": dir.path().join("tamper.json"),
         });
         let mut provider = OpenIdProvider { child: None, dir, settings, port, issuer };
         provider.launch();
@@ -186,6 +187,19 @@ impl OpenIdProvider {
         self.stop();
         self.settings["kid"] = json!(key_id);
         self.launch();
+    }
+
+    /// Spoils the ID token of every token response from now on as `mode` says (`signature`, `alg-none`,
+    /// `hs256` signed with the client's secret, `iss`, `aud`, `expired`, `nonce`: re-signed with the provider's
+    /// key); `None` stops it.
+    pub fn tamper_id_tokens(&self, mode: Option<&str>) {
+        let file = self.dir.path().join("tamper.json");
+        match mode {
+            Some(mode) => std::fs::write(&file, serde_json::to_vec(&json!({ "mode": mode })).unwrap()).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
     }
 
     /// Replaces the claims of `account` (read at its next sign-in).

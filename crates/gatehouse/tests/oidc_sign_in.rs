@@ -1,7 +1,8 @@
 //! Mailbox users sign in at a real OpenID provider (npm `oidc-provider`): the login page's button, the
 //! authorization code flow with PKCE, state and nonce, the mailbox created from the template the claim names
 //! and updated when the claim changes, bound to the account (`sub`) at its first sign-in; every refusal a
-//! clear message (a replayed or foreign callback, a cancelled sign-in, an unverified address, a second account
+//! clear message (a replayed or foreign callback, ID tokens forged on the wire — a changed signature, `alg:
+//! none`, HS256 with the client secret, another issuer or audience, expired, another nonce — a cancelled sign-in, an unverified address, a second account
 //! for the same address, a domain that does not exist or is full, a missing required claim value, a local
 //! mailbox); a key rotation at the provider; logout at the provider (RP-initiated) and the provider's
 //! back-channel logout ending the session.
@@ -139,6 +140,23 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
         .collect::<Vec<_>>()
         .join("&");
     assert_refused(&second.gatehouse.get(port, &format!("{path}?{forged}")), 403, "invalid_grant");
+
+    // ID tokens forged on their way from the real token endpoint are refused, each for its reason.
+    for (mode, reason) in [
+        ("signature", "InvalidSignature"),
+        ("alg-none", "unreadable header"),
+        ("hs256", "algorithm HS256 is not accepted"),
+        ("iss", "InvalidIssuer"),
+        ("aud", "aud does not name this client"),
+        ("expired", "the token has expired"),
+        ("nonce", "nonce is not this sign-in"),
+    ] {
+        op.tamper_id_tokens(Some(mode));
+        let answer = sign_in(&mut Browser::default(), port, &op, "alice");
+        assert_refused(&answer, 403, reason);
+        assert!(op.log().contains(&format!("tampered an ID token ({mode})")), "{}", op.log());
+    }
+    op.tamper_id_tokens(None);
 
     // A changed claim re-applies the new template at the next sign-in.
     let mut changed = person("alice@example.org", "sales");
