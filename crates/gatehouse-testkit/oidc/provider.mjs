@@ -8,6 +8,8 @@
 //   claims          scope -> claim names released for it
 //   pkce_required   whether authorization requests must carry a PKCE challenge
 //   kid             the id of the RSA signing key generated at start (a restart with another id rotates it)
+//   jwt_resource    a resource indicator (RFC 8707) whose access tokens are JWTs signed with the provider's key
+//                   (scope `mail`), as Keycloak issues them; other access tokens are opaque
 //   tamper_file     a JSON file {"mode": …}; while it exists, the ID token of every token response is spoiled
 //                   that way (signature, alg-none, hs256, iss, aud, expired, nonce), so a test can show that
 //                   the relying party refuses each forgery it receives from the real token endpoint
@@ -15,7 +17,7 @@
 import http from 'node:http';
 import { createHmac, createSign, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const settings = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const issuer = new URL(settings.issuer);
@@ -49,6 +51,17 @@ const provider = new Provider(settings.issuer, {
     revocation: { enabled: true },
     backchannelLogout: { enabled: true },
     clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) => oneOf,
+      useGrantedResource: async () => true,
+      async getResourceServerInfo(ctx, resourceIndicator) {
+        if (!settings.jwt_resource || resourceIndicator !== settings.jwt_resource) {
+          throw new errors.InvalidTarget();
+        }
+        return { scope: 'mail', audience: resourceIndicator, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+      },
+    },
   },
   pkce: { required: () => settings.pkce_required },
   cookies: { keys: ['gatehouse-test-cookie-key'] },

@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 
 use crate::{free_port, program, require_peer, wait_for_port};
 
+/// The resource indicator (RFC 8707) whose access tokens the provider issues as JWTs (scope `mail`), as
+/// Keycloak issues its access tokens; without it they are opaque.
+pub const JWT_RESOURCE: &str = "urn:gatehouse:mail";
+
 /// A client registered at the provider.
 #[derive(Debug, Clone)]
 pub struct OidcClient {
@@ -151,6 +155,7 @@ impl OpenIdProvider {
             "pkce_required": options.pkce_required,
             "kid": options.key_id,
             "tamper_file": dir.path().join("tamper.json"),
+            "jwt_resource": JWT_RESOURCE,
         });
         let mut provider = OpenIdProvider { child: None, dir, settings, port, issuer };
         provider.launch();

@@ -1,6 +1,7 @@
 //! Mail clients log in with an access token from the real OpenID provider (npm `oidc-provider`) through real
 //! Dovecot's oauth2 passdb, configured from `gatehouse config dovecot`: IMAP `AUTHENTICATE XOAUTH2` and
-//! `OAUTHBEARER` open the mailbox bound to the token's account; a token for another mailbox's name, for a
+//! `OAUTHBEARER` open the mailbox bound to the token's account, with an opaque token (asked about at the
+//! provider's introspection endpoint) and with a JWT (checked with the provider's keys); a token for another mailbox's name, for a
 //! mailbox without IMAP, of a client whose tokens do not open mail, or one the provider does not know, fails
 //! as a failure (never as Dovecot's temporary failure); SMTP submission through Postfix and Dovecot's auth
 //! service takes the same token.
@@ -28,33 +29,42 @@ fn app(id: &str) -> OidcClient {
     OidcClient { secret: None, ..OidcClient::confidential(id, "", APP_REDIRECT) }
 }
 
-/// An access token for `account`, as the mail app `client` gets it: the code flow with PKCE at the provider.
+/// An access token for `account`, as the mail app `client` gets it: the code flow with PKCE at the provider (for
+/// `resource`, when given: then a JWT).
 fn access_token(op: &OpenIdProvider, client: &str, account: &str) -> String {
+    access_token_for(op, client, account, None)
+}
+
+fn access_token_for(op: &OpenIdProvider, client: &str, account: &str, resource: Option<&str>) -> String {
     let verifier = "mail-app-verifier-0123456789-0123456789-0123456789";
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
-    let authorize = format!(
-        "{}/auth?{}",
-        op.issuer,
-        form(&[
-            ("response_type", "code"),
-            ("client_id", client),
-            ("redirect_uri", APP_REDIRECT),
-            ("scope", "openid email"),
-            ("state", "app-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-    );
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", APP_REDIRECT),
+        ("scope", if resource.is_some() { "openid email mail" } else { "openid email" }),
+        ("state", "app-state"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    if let Some(resource) = resource {
+        query.push(("resource", resource));
+    }
+    let authorize = format!("{}/auth?{}", op.issuer, form(&query));
     let back = Browser::default().at_provider(op.port, &authorize, account, true);
     let url = url::Url::parse(&back).unwrap();
     let code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.to_string()).expect("a code");
-    let body = form(&[
+    let mut fields = vec![
         ("grant_type", "authorization_code"),
-        ("code", &code),
+        ("code", code.as_str()),
         ("redirect_uri", APP_REDIRECT),
         ("client_id", client),
         ("code_verifier", verifier),
-    ]);
+    ];
+    if let Some(resource) = resource {
+        fields.push(("resource", resource));
+    }
+    let body = form(&fields);
     let answer = request(op.port, "POST", "/token", &[("Content-Type", "application/x-www-form-urlencoded")], &body);
     let tokens: Value = serde_json::from_str(&answer.body).unwrap_or_else(|_| panic!("{}", answer.body));
     tokens["access_token"].as_str().unwrap_or_else(|| panic!("{tokens}")).to_string()
@@ -101,6 +111,7 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
     let clients = [
         OidcClient::confidential("gatehouse", "client-secret", &format!("{base}/oidc/callback")),
         app("mail-app"),
+        app("jwt-app"),
         app("other-app"),
     ];
     let mut accounts = BTreeMap::new();
@@ -115,7 +126,7 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
     run(&["template", "add", "staff", "--protocols", "imap,smtp"], "");
     run(&["template", "add", "smtponly", "--protocols", "smtp"], "");
     let settings = json!({
-        "issuer": op.issuer, "client_id": "gatehouse", "create_on_login": true, "access_token_clients": ["mail-app"],
+        "issuer": op.issuer, "client_id": "gatehouse", "create_on_login": true, "access_token_clients": ["mail-app", "jwt-app"],
     });
     run(
         &["idp", "add", "corp", "--type", "oidc", "--settings", &settings.to_string(), "--secret-stdin"],
@@ -152,6 +163,11 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
         let login = imap_oauth(dovecot.imap, mechanism, "alice@example.org", &alice);
         assert!(login.ok(), "{mechanism}: {}\n{}", login.line(), dovecot.log());
     }
+    // A JWT access token (as Keycloak issues them) is checked with the provider's keys.
+    let jwt = access_token_for(&op, "jwt-app", "alice", Some(gatehouse_testkit::oidc::JWT_RESOURCE));
+    assert_eq!(jwt.split('.').count(), 3, "a JWT: {jwt}");
+    let login = imap_oauth(dovecot.imap, "XOAUTH2", "alice@example.org", &jwt);
+    assert!(login.ok(), "JWT: {}\n{}", login.line(), dovecot.log());
     let failed = |login: support::mail::Login, what: &str| {
         assert!(!login.ok(), "{what} was let in");
         assert!(login.line().contains("AUTHENTICATIONFAILED"), "{what} must fail as a failure: {}", login.line());
@@ -179,5 +195,5 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
     let log = run(&["log", "auth", "--json"], "");
     assert!(log.contains("AccessToken(\\\"corp\\\")") && log.contains("whose tokens do not open mail"), "{log}");
     let (_, stderr) = server.terminate();
-    assert!(!stderr.contains(&alice), "tokens are never logged");
+    assert!(!stderr.contains(&alice) && !stderr.contains(&jwt), "tokens are never logged");
 }
