@@ -10,6 +10,7 @@
 //   kid             the id of the RSA signing key generated at start (a restart with another id rotates it)
 //   jwt_resource    a resource indicator (RFC 8707) whose access tokens are JWTs signed with the provider's key
 //                   (scope `mail`), as Keycloak issues them; other access tokens are opaque
+// Access tokens of clients whose id starts with `short-` live two seconds (to show what an expired one does).
 //   tamper_file     a JSON file {"mode": …}; while it exists, the ID token of every token response is spoiled
 //                   that way (signature, alg-none, hs256, iss, aud, expired, nonce), so a test can show that
 //                   the relying party refuses each forgery it receives from the real token endpoint
@@ -64,6 +65,7 @@ const provider = new Provider(settings.issuer, {
     },
   },
   pkce: { required: () => settings.pkce_required },
+  ttl: { AccessToken: (ctx, token, client) => (client.clientId.startsWith('short-') ? 2 : 3600) },
   cookies: { keys: ['gatehouse-test-cookie-key'] },
   // Gatehouse listens on loopback here, which oidc-provider's SSRF guard refuses to call (back-channel logout):
   // its outgoing requests go without that guard in these tests.

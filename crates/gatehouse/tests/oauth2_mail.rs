@@ -112,6 +112,7 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
         OidcClient::confidential("gatehouse", "client-secret", &format!("{base}/oidc/callback")),
         app("mail-app"),
         app("jwt-app"),
+        app("short-app"),
         app("other-app"),
     ];
     let mut accounts = BTreeMap::new();
@@ -126,7 +127,7 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
     run(&["template", "add", "staff", "--protocols", "imap,smtp"], "");
     run(&["template", "add", "smtponly", "--protocols", "smtp"], "");
     let settings = json!({
-        "issuer": op.issuer, "client_id": "gatehouse", "create_on_login": true, "access_token_clients": ["mail-app", "jwt-app"],
+        "issuer": op.issuer, "client_id": "gatehouse", "create_on_login": true, "access_token_clients": ["mail-app", "jwt-app", "short-app"],
     });
     run(
         &["idp", "add", "corp", "--type", "oidc", "--settings", &settings.to_string(), "--secret-stdin"],

@@ -129,6 +129,29 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
     assert_eq!(second.gatehouse.get(port, &callback).status, 303, "the sign-in stays for its own browser");
     assert_refused(&second.gatehouse.get(port, &callback), 400, "already used");
 
+    // A code intercepted on its way back is worth nothing without the PKCE verifier, which never leaves Gatehouse.
+    let started = second.start(port, START);
+    let authorize = started.header("location").unwrap().to_string();
+    let intercepted = path_of(&second.at_provider(op.port, &authorize, "alice", true));
+    let code = intercepted.split("code=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "gatehouse:client-secret")
+    );
+    let redeemed = support::http::request(
+        op.port,
+        "POST",
+        "/token",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", &basic)],
+        &form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &format!("{base}/oidc/callback")),
+        ]),
+    );
+    assert_eq!(redeemed.status, 400, "{}", redeemed.body);
+    assert!(redeemed.body.contains("invalid_grant") || redeemed.body.contains("code_verifier"), "{}", redeemed.body);
+
     // A code Gatehouse did not get from this sign-in is refused by the provider's token endpoint.
     let started = second.start(port, START);
     let authorize = started.header("location").unwrap().to_string();
