@@ -119,6 +119,34 @@ impl OidcProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_token_opens_mail_only_for_listed_clients_with_the_scope_before_it_expires() {
+        let settings = serde_json::from_value(json!({
+            "issuer": "https://login.example.org", "client_id": "gatehouse", "public_client": true,
+            "access_token_clients": ["mail-app"], "access_token_scope": "mail",
+        }))
+        .unwrap();
+        let provider = OidcProvider::generic(settings, None).unwrap();
+        let claims = |patch: serde_json::Value| {
+            let mut claims =
+                json!({ "sub": "u1", "client_id": "mail-app", "scope": "openid mail", "exp": now() + 300 });
+            for (key, value) in patch.as_object().unwrap() {
+                claims[key] = value.clone();
+            }
+            claims.as_object().unwrap().clone()
+        };
+        let grant = provider.grant_from(&claims(json!({}))).unwrap();
+        assert_eq!((grant.subject.as_str(), grant.client.as_str()), ("u1", "mail-app"));
+        let refused = |patch| provider.grant_from(&claims(patch)).unwrap_err().0;
+        assert!(refused(json!({ "client_id": "gatehouse" })).contains("whose tokens do not open mail"));
+        assert!(refused(json!({ "scope": "openid email" })).contains("lacks the scope mail"));
+        assert!(refused(json!({ "exp": now() - 3600 })).contains("expired"));
+        assert!(refused(json!({ "sub": "" })).contains("names no account"));
+        let by_azp = claims(json!({ "client_id": null, "azp": "mail-app" }));
+        assert!(provider.grant_from(&by_azp).is_ok(), "azp names the client when client_id is absent");
+    }
 
     #[test]
     fn jwts_are_told_from_opaque_tokens() {
