@@ -70,21 +70,8 @@ impl AuthService {
     /// `web-admin-totp` or `web-domainadmin-totp`).
     pub async fn second_factor(&self, request: &SecondFactorRequest, service: &str) -> Decision {
         let decision = self.engine.second_factor(request).await;
-        let (result, reason) = match &decision {
-            Decision::Allowed { .. } => (AuthResult::Success, "second factor".to_string()),
-            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
-            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
-        };
-        tracing::info!(service, user = request.owner.name(), ?result, reason, "second factor");
-        self.record(NewAuthLogEntry {
-            service: service.to_string(),
-            username: request.owner.name().to_string(),
-            master_user: None,
-            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
-            result,
-            reason,
-            app_password_id: None,
-        });
+        let entry = Recorded { service, username: request.owner.name().to_string(), remote_ip: request.remote_ip };
+        self.record_decision(entry, &decision, "second factor".to_string(), "second factor");
         decision
     }
 
@@ -114,25 +101,12 @@ impl AuthService {
     /// `web-domainadmin`).
     pub async fn login_admin(&self, request: &AdminLoginRequest) -> Decision {
         let decision = self.engine.authenticate_admin(request).await;
-        let service = match request.kind {
-            AdminRole::Admin => "web-admin",
-            AdminRole::DomainAdmin => "web-domainadmin",
-        };
-        let (result, reason) = match &decision {
-            Decision::Allowed { .. } => (AuthResult::Success, "Password".to_string()),
-            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
-            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
-        };
-        tracing::info!(service, user = %request.username, ?result, reason, "administrator login");
-        self.record(NewAuthLogEntry {
-            service: service.to_string(),
+        let entry = Recorded {
+            service: admin_service(request.kind),
             username: request.username.trim().to_string(),
-            master_user: None,
-            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
-            result,
-            reason,
-            app_password_id: None,
-        });
+            remote_ip: request.remote_ip,
+        };
+        self.record_decision(entry, &decision, "Password".to_string(), "administrator login");
         decision
     }
 
@@ -149,21 +123,13 @@ impl AuthService {
             Ok(account) => account.address.trim().to_lowercase(),
             Err(_) => format!("idp:{}", request.provider),
         };
-        let (result, reason) = match &decision {
-            Decision::Allowed { .. } => (AuthResult::Success, format!("signed in at {}", request.provider)),
-            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
-            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
-        };
-        tracing::info!(provider = request.provider, user = username, ?result, reason, "identity-provider sign-in");
-        self.record(NewAuthLogEntry {
-            service: "web".to_string(),
-            username,
-            master_user: None,
-            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
-            result,
-            reason,
-            app_password_id: None,
-        });
+        let entry = Recorded { service: "web", username, remote_ip: request.remote_ip };
+        self.record_decision(
+            entry,
+            &decision,
+            format!("signed in at {}", request.provider),
+            "identity-provider sign-in",
+        );
         decision
     }
 
@@ -171,29 +137,12 @@ impl AuthService {
     /// (service `web-admin` or `web-domainadmin`, the reason naming the provider).
     pub async fn sign_in_admin_with_provider(&self, request: &ProviderAdminSignInRequest) -> Decision {
         let decision = self.engine.sign_in_admin_with_provider(request).await;
-        let service = match request.kind {
-            AdminRole::Admin => "web-admin",
-            AdminRole::DomainAdmin => "web-domainadmin",
-        };
         let username = match &request.account {
             Ok((account, _)) => account.address.trim().to_lowercase(),
             Err(_) => format!("idp:{}", request.provider),
         };
-        let (result, reason) = match &decision {
-            Decision::Allowed { .. } => (AuthResult::Success, format!("signed in at {}", request.provider)),
-            Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
-            Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
-        };
-        tracing::info!(service, provider = request.provider, user = username, ?result, reason, "administrator sign-in");
-        self.record(NewAuthLogEntry {
-            service: service.to_string(),
-            username,
-            master_user: None,
-            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
-            result,
-            reason,
-            app_password_id: None,
-        });
+        let entry = Recorded { service: admin_service(request.kind), username, remote_ip: request.remote_ip };
+        self.record_decision(entry, &decision, format!("signed in at {}", request.provider), "administrator sign-in");
         decision
     }
 
@@ -206,22 +155,33 @@ impl AuthService {
             Ok(account) => format!("idp:{}:{}", account.provider, account.subject),
             Err(_) => "(access token)".to_string(),
         };
-        let (result, reason) = match &decision {
-            Decision::Allowed { via, .. } => (AuthResult::Success, format!("{via:?}")),
+        let entry = Recorded { service: request.service.as_str(), username, remote_ip: request.remote_ip };
+        let success = match &decision {
+            Decision::Allowed { via, .. } => format!("{via:?}"),
+            _ => String::new(),
+        };
+        self.record_decision(entry, &decision, success, "access-token login");
+        decision
+    }
+
+    /// Traces a decision of the web or token adapters and queues its auth-log row: `success` is the reason a
+    /// success is recorded with; a refusal and a temporary failure give their own.
+    fn record_decision(&self, entry: Recorded<'_>, decision: &Decision, success: String, what: &'static str) {
+        let (result, reason) = match decision {
+            Decision::Allowed { .. } => (AuthResult::Success, success),
             Decision::Denied { reason, detail } => (AuthResult::Failure, format!("{}: {detail}", reason.as_str())),
             Decision::TempFail { cause } => (AuthResult::TempFail, cause.to_string()),
         };
-        tracing::info!(service = request.service.as_str(), user = username, ?result, reason, "access-token login");
+        tracing::info!(service = entry.service, user = entry.username, ?result, reason, "{what}");
         self.record(NewAuthLogEntry {
-            service: request.service.as_str().to_string(),
-            username,
+            service: entry.service.to_string(),
+            username: entry.username,
             master_user: None,
-            remote_ip: request.remote_ip.map(|ip| ip.to_string()),
+            remote_ip: entry.remote_ip.map(|ip| ip.to_string()),
             result,
             reason,
             app_password_id: None,
         });
-        decision
     }
 
     /// Decides whether a web session may open `target`'s webmail now and records it: for an impersonation the
@@ -313,6 +273,21 @@ impl AuthService {
             jobs.push(LogJob::AppPasswordUsed(*id));
         }
         jobs
+    }
+}
+
+/// Who a decision recorded by [`AuthService::record_decision`] is about.
+struct Recorded<'a> {
+    service: &'a str,
+    username: String,
+    remote_ip: Option<std::net::IpAddr>,
+}
+
+/// The auth-log service of an administrator area's login.
+fn admin_service(kind: AdminRole) -> &'static str {
+    match kind {
+        AdminRole::Admin => "web-admin",
+        AdminRole::DomainAdmin => "web-domainadmin",
     }
 }
 

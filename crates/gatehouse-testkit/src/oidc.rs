@@ -45,6 +45,16 @@ impl OidcClient {
         }
     }
 
+    /// Gatehouse at `base` (its `web.public_url`) as a confidential client of the provider it knows as
+    /// `provider`: the callback, the post-logout page and the back-channel logout endpoint registered.
+    pub fn gatehouse(base: &str, provider: &str, secret: &str) -> Self {
+        OidcClient {
+            post_logout_redirect_uris: vec![format!("{base}/oidc/signed-out")],
+            backchannel_logout_uri: Some(format!("{base}/oidc/backchannel-logout/{provider}")),
+            ..OidcClient::confidential("gatehouse", secret, &format!("{base}/oidc/callback"))
+        }
+    }
+
     fn metadata(&self) -> Value {
         let mut client = json!({
             "client_id": self.id,

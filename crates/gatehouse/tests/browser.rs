@@ -12,8 +12,6 @@ use std::path::PathBuf;
 use gatehouse_testkit::browser::Browser;
 use gatehouse_testkit::browser::fantoccini::Locator;
 use gatehouse_testkit::free_port;
-use gatehouse_testkit::nginx::Nginx;
-use gatehouse_testkit::sogo::{Sogo, SogoOptions};
 use support::{Server, cli_ok};
 
 fn unix_now() -> u64 {
@@ -108,23 +106,13 @@ async fn the_web_ui_in_chromium() {
         "helperpw\n",
     );
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("ALLOW_ADMIN_EMAIL_LOGIN", "yes")]);
-    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
-    let options = SogoOptions {
-        imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
-        smtp_url: "smtp://127.0.0.1:1".into(),
-        mail_domain: "example.org".into(),
-        ..SogoOptions::default()
-    };
-    let Some(sogo) = Sogo::start(options) else { return };
+    let Some((dovecot, sogo)) = support::start_dovecot_and_sogo(dir.path(), db, server.internal) else { return };
     for (address, name) in [("alice@example.org", "Alice"), ("bob@example.org", "Bob"), ("carol@other.org", "Carol")] {
         sogo.add_user(address, name);
     }
-    let public = format!("http://127.0.0.1:{}", server.public);
-    let internal = format!("http://127.0.0.1:{}", server.internal);
-    let locations = run(&["config", "nginx", "--public", &public, "--internal", &internal, "--sogo", &sogo.url()], "");
+    let locations = support::nginx_locations(dir.path(), db, &server, &sogo.url());
     let port = free_port();
-    let block = format!("server {{\n listen 127.0.0.1:{port};\n server_name localhost;\n{locations}\n}}\n");
-    let Some(_nginx) = Nginx::start(&block) else { return };
+    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
     let Some(browser) = Browser::start().await else { return };
     let base = format!("http://127.0.0.1:{port}");
     let mut shots = Shots::new();
@@ -240,11 +228,7 @@ async fn signing_in_at_an_openid_provider_in_chromium() {
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = OidcClient {
-        post_logout_redirect_uris: vec![format!("{base}/oidc/signed-out")],
-        backchannel_logout_uri: Some(format!("{base}/oidc/backchannel-logout/corp")),
-        ..OidcClient::confidential("gatehouse", "client-secret", &format!("{base}/oidc/callback"))
-    };
+    let client = OidcClient::gatehouse(&base, "corp", "client-secret");
     let claims = serde_json::json!({ "email": "alice@example.org", "email_verified": true, "name": "Alice",
                                      "mailcow_template": "staff" });
     let accounts = [("alice".to_string(), claims)].into_iter().collect();
@@ -262,20 +246,10 @@ async fn signing_in_at_an_openid_provider_in_chromium() {
     run(&["idp", "map", "corp", "staff=staff"], "");
     let public_url = ("GATEHOUSE_WEB__PUBLIC_URL", base.as_str());
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[public_url]);
-    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
-    let options = SogoOptions {
-        imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
-        smtp_url: "smtp://127.0.0.1:1".into(),
-        mail_domain: "example.org".into(),
-        ..SogoOptions::default()
-    };
-    let Some(sogo) = Sogo::start(options) else { return };
+    let Some((_dovecot, sogo)) = support::start_dovecot_and_sogo(dir.path(), db, server.internal) else { return };
     sogo.add_user("alice@example.org", "Alice");
-    let public = format!("http://127.0.0.1:{}", server.public);
-    let internal = format!("http://127.0.0.1:{}", server.internal);
-    let locations = run(&["config", "nginx", "--public", &public, "--internal", &internal, "--sogo", &sogo.url()], "");
-    let block = format!("server {{\n listen 127.0.0.1:{port};\n server_name localhost;\n{locations}\n}}\n");
-    let Some(_nginx) = Nginx::start(&block) else { return };
+    let locations = support::nginx_locations(dir.path(), db, &server, &sogo.url());
+    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
     let Some(browser) = Browser::start().await else { return };
     let mut shots = Shots::new_named("oidc-screenshots");
 

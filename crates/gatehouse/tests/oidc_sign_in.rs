@@ -74,11 +74,7 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
     support::init(dir.path(), DB, "admin-pw");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = OidcClient {
-        post_logout_redirect_uris: vec![format!("{base}/oidc/signed-out")],
-        backchannel_logout_uri: Some(format!("{base}/oidc/backchannel-logout/corp")),
-        ..OidcClient::confidential("gatehouse", "client-secret", &format!("{base}/oidc/callback"))
-    };
+    let client = OidcClient::gatehouse(&base, "corp", "client-secret");
     let Some(mut op) = OpenIdProvider::start(&ProviderOptions::default(), &[client], &accounts()) else { return };
 
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), DB, args, stdin);

@@ -8,8 +8,6 @@ mod support;
 
 use base64::Engine as _;
 use gatehouse_testkit::free_port;
-use gatehouse_testkit::nginx::Nginx;
-use gatehouse_testkit::sogo::{Sogo, SogoOptions};
 use support::http::{Client, request};
 use support::mail::{imap_login, pop3_login};
 use support::{Server, cli_ok};
@@ -46,14 +44,7 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     let imap_only = run(&["app-password", "add", "alice@example.org", "--name", "mail", "--protocols", "imap"], "");
 
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("ALLOW_ADMIN_EMAIL_LOGIN", "yes")]);
-    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
-    let options = SogoOptions {
-        imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
-        smtp_url: "smtp://127.0.0.1:1".into(),
-        mail_domain: "example.org".into(),
-        ..SogoOptions::default()
-    };
-    let Some(sogo) = Sogo::start(options) else { return };
+    let Some((dovecot, sogo)) = support::start_dovecot_and_sogo(dir.path(), db, server.internal) else { return };
     // Gatehouse runs on SQLite, which SOGo cannot read: it keeps SOGo's user list in SOGo's own database.
     std::fs::write(dir.path().join("gatehouse.toml"), format!("[sogo]\nusers_url = \"{}\"\n", sogo.database_url()))
         .unwrap();
@@ -62,26 +53,10 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     assert!(synced.contains("3 added"), "alice, bob and carol may use webmail: {synced}");
     let settings = run(&["config", "sogo"], "");
     assert!(settings.contains("/sogo_users"), "config sogo names the table Gatehouse keeps: {settings}");
-    let locations = run(
-        &[
-            "config",
-            "nginx",
-            "--public",
-            &format!("http://127.0.0.1:{}", server.public),
-            "--internal",
-            &format!("http://127.0.0.1:{}", server.internal),
-            "--sogo",
-            &sogo.url(),
-        ],
-        "",
-    );
+    let locations = support::nginx_locations(dir.path(), db, &server, &sogo.url());
     assert!(locations.contains("proxy_set_header x-webobjects-remote-user $gatehouse_user;"), "{locations}");
     let port = free_port();
-    let Some(nginx) =
-        Nginx::start(&format!("server {{\n listen 127.0.0.1:{port};\n server_name localhost;\n{locations}\n}}\n"))
-    else {
-        return;
-    };
+    let Some(nginx) = support::start_nginx(port, &locations) else { return };
 
     // Not logged in: webmail sends the browser to Gatehouse's login, whatever identity header it sends.
     let mut stranger = Client::default();

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use gatehouse_testkit::free_port;
-use gatehouse_testkit::nginx::Nginx;
 use support::http::{Client, request};
 use support::{Server, cli_ok};
 
@@ -157,15 +156,11 @@ fn nginx_passes_no_client_identity_and_no_gatehouse_cookie_to_sogo() {
     cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
     let server = Server::start(dir.path(), db, Some("admin-pw"));
     let (backend, seen) = recording_backend();
-    let public = format!("http://127.0.0.1:{}", server.public);
-    let internal = format!("http://127.0.0.1:{}", server.internal);
     let sogo = format!("http://127.0.0.1:{backend}");
-    let locations =
-        cli_ok(dir.path(), db, &["config", "nginx", "--public", &public, "--internal", &internal, "--sogo", &sogo], "");
+    let locations = support::nginx_locations(dir.path(), db, &server, &sogo);
     assert!(!locations.contains("$http_host/"), "redirects never go to a host the client named:\n{locations}");
     let port = free_port();
-    let block = format!("server {{\n listen 127.0.0.1:{port};\n server_name localhost;\n{locations}\n}}\n");
-    let Some(_nginx) = Nginx::start(&block) else { return };
+    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
 
     let mut alice = Client::default();
     assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw").status, 303);

@@ -94,25 +94,11 @@ impl OidcProvider {
     /// RFC 7662: what the provider says about `token`, asked as this client.
     async fn introspect(&self, url: &str, token: &str) -> Result<Map<String, Value>, Error> {
         let unavailable = |detail: String| Error::Unavailable(format!("the introspection endpoint {url}: {detail}"));
-        let mut request = self.http.post(url).header(reqwest::header::ACCEPT, "application/json");
+        let request = self.http.post(url).header(reqwest::header::ACCEPT, "application/json");
         let mut form = vec![("token", token.to_string()), ("token_type_hint", "access_token".to_string())];
-        match &self.client_secret {
-            Some(secret) if !self.client.public_client => {
-                let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-                request = request.basic_auth(encode(&self.client.client_id), Some(encode(secret.expose())));
-            }
-            _ => form.push(("client_id", self.client.client_id.clone())),
-        }
+        let request = self.client_authentication(request, &mut form, false);
         let response = request.form(&form).send().await.map_err(|err| unavailable(super::describe(&err)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(unavailable(format!("HTTP {status}")));
-        }
-        let body = response.bytes().await.map_err(|err| unavailable(super::describe(&err)))?;
-        if body.len() > super::MAX_RESPONSE_BYTES {
-            return Err(unavailable("the answer is too large".into()));
-        }
-        serde_json::from_slice(&body).map_err(|err| unavailable(format!("not a JSON object: {err}")))
+        super::read_json(response, unavailable).await
     }
 }
 

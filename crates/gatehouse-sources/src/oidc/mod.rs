@@ -95,15 +95,7 @@ impl OidcProvider {
             .send()
             .await
             .map_err(|err| unavailable(describe(&err)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(unavailable(format!("HTTP {status}")));
-        }
-        let body = response.bytes().await.map_err(|err| unavailable(describe(&err)))?;
-        if body.len() > MAX_RESPONSE_BYTES {
-            return Err(unavailable(format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes")));
-        }
-        serde_json::from_slice(&body).map_err(|err| unavailable(format!("not the JSON expected: {err}")))
+        read_json(response, unavailable).await
     }
 
     /// The provider's endpoints: its discovery document (whose issuer must be this provider's exactly) with the
@@ -193,6 +185,23 @@ impl OidcProvider {
         steps.push(("signing keys".to_string(), keys));
         steps
     }
+}
+
+/// A successful response's JSON body, read up to [`MAX_RESPONSE_BYTES`]; another status, a larger body or
+/// something else than the JSON expected is a provider fault, described by `unavailable`.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    response: reqwest::Response,
+    unavailable: impl Fn(String) -> Error,
+) -> Result<T, Error> {
+    let status = response.status();
+    if !status.is_success() {
+        return Err(unavailable(format!("HTTP {status}")));
+    }
+    let body = response.bytes().await.map_err(|err| unavailable(describe(&err)))?;
+    if body.len() > MAX_RESPONSE_BYTES {
+        return Err(unavailable(format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes")));
+    }
+    serde_json::from_slice(&body).map_err(|err| unavailable(format!("not the JSON expected: {err}")))
 }
 
 /// A transport error in words (reqwest's own text names neither timeouts nor TLS plainly).

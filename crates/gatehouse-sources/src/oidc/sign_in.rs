@@ -267,25 +267,14 @@ impl OidcProvider {
             ("redirect_uri", redirect_uri.to_string()),
             ("code_verifier", pkce_verifier.to_string()),
         ];
-        let mut request = self.http.post(&endpoints.token).header(reqwest::header::ACCEPT, "application/json");
-        match &self.client_secret {
-            Some(secret) if !self.client.public_client => {
-                let post_only = document.is_some_and(|d| {
-                    let methods = &d.token_endpoint_auth_methods_supported;
-                    !methods.is_empty()
-                        && !methods.iter().any(|m| m == "client_secret_basic")
-                        && methods.iter().any(|m| m == "client_secret_post")
-                });
-                if post_only {
-                    form.push(("client_id", self.client.client_id.clone()));
-                    form.push(("client_secret", secret.expose().to_string()));
-                } else {
-                    let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-                    request = request.basic_auth(encode(&self.client.client_id), Some(encode(secret.expose())));
-                }
-            }
-            _ => form.push(("client_id", self.client.client_id.clone())),
-        }
+        let post_only = document.is_some_and(|d| {
+            let methods = &d.token_endpoint_auth_methods_supported;
+            !methods.is_empty()
+                && !methods.iter().any(|m| m == "client_secret_basic")
+                && methods.iter().any(|m| m == "client_secret_post")
+        });
+        let request = self.http.post(&endpoints.token).header(reqwest::header::ACCEPT, "application/json");
+        let request = self.client_authentication(request, &mut form, post_only);
         let url = &endpoints.token;
         let unavailable = |detail: String| Error::Unavailable(format!("the token endpoint {url}: {detail}"));
         let response = request.form(&form).send().await.map_err(|err| unavailable(super::describe(&err)))?;
@@ -311,6 +300,33 @@ impl OidcProvider {
         }
     }
 
+    /// The client's authentication on a request to the token or introspection endpoint (RFC 6749 §2.3.1): HTTP
+    /// Basic with the form-encoded id and secret, or both in the form (`post_only`, for providers that offer
+    /// only that); a public client names itself in the form.
+    pub(super) fn client_authentication(
+        &self,
+        request: reqwest::RequestBuilder,
+        form: &mut Vec<(&'static str, String)>,
+        post_only: bool,
+    ) -> reqwest::RequestBuilder {
+        match &self.client_secret {
+            Some(secret) if !self.client.public_client => {
+                if post_only {
+                    form.push(("client_id", self.client.client_id.clone()));
+                    form.push(("client_secret", secret.expose().to_string()));
+                    request
+                } else {
+                    let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+                    request.basic_auth(encode(&self.client.client_id), Some(encode(secret.expose())))
+                }
+            }
+            _ => {
+                form.push(("client_id", self.client.client_id.clone()));
+                request
+            }
+        }
+    }
+
     /// The userinfo claims for an access token.
     async fn userinfo(&self, url: &str, access_token: &str) -> Result<Map<String, Value>, Error> {
         let unavailable = |detail: String| Error::Unavailable(format!("userinfo at {url}: {detail}"));
@@ -322,16 +338,7 @@ impl OidcProvider {
             .send()
             .await
             .map_err(|err| unavailable(super::describe(&err)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(unavailable(format!("HTTP {status}")));
-        }
-        let body = response.bytes().await.map_err(|err| unavailable(super::describe(&err)))?;
-        if body.len() > super::MAX_RESPONSE_BYTES {
-            return Err(unavailable("the answer is too large".into()));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|err| unavailable(format!("not a JSON object (signed userinfo is not read): {err}")))
+        super::read_json(response, unavailable).await
     }
 
     /// Where the browser signs out at the provider (RP-initiated logout 1.0), or `None` when it names no

@@ -281,3 +281,40 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Real Dovecot asking the Gatehouse whose internal listener is `gatehouse_internal`, and SOGo reading mail from
+/// it (mail domain example.org); `None` (after `require_peer`) when either is missing.
+pub fn start_dovecot_and_sogo(
+    workdir: &Path,
+    database_url: &str,
+    gatehouse_internal: u16,
+) -> Option<(Dovecot, gatehouse_testkit::sogo::Sogo)> {
+    let dovecot = start_dovecot(workdir, database_url, gatehouse_internal)?;
+    let options = gatehouse_testkit::sogo::SogoOptions {
+        imap_url: format!("imap://127.0.0.1:{}", dovecot.imap),
+        smtp_url: "smtp://127.0.0.1:1".into(),
+        mail_domain: "example.org".into(),
+        ..gatehouse_testkit::sogo::SogoOptions::default()
+    };
+    let sogo = gatehouse_testkit::sogo::Sogo::start(options)?;
+    Some((dovecot, sogo))
+}
+
+/// The locations `gatehouse config nginx` prints for `server` and a webmail backend at `sogo`.
+pub fn nginx_locations(workdir: &Path, database_url: &str, server: &Server, sogo: &str) -> String {
+    let public = format!("http://127.0.0.1:{}", server.public);
+    let internal = format!("http://127.0.0.1:{}", server.internal);
+    cli_ok(
+        workdir,
+        database_url,
+        &["config", "nginx", "--public", &public, "--internal", &internal, "--sogo", sogo],
+        "",
+    )
+}
+
+/// Real nginx on 127.0.0.1:`port` with `locations` in its server block.
+pub fn start_nginx(port: u16, locations: &str) -> Option<gatehouse_testkit::nginx::Nginx> {
+    gatehouse_testkit::nginx::Nginx::start(&format!(
+        "server {{\n listen 127.0.0.1:{port};\n server_name localhost;\n{locations}\n}}\n"
+    ))
+}

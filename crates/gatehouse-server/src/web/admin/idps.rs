@@ -279,12 +279,17 @@ pub(super) async fn create(
         secrets.insert(LDAP_BIND_PASSWORD.to_string(), Secret::new(password));
     }
     let new = NewIdentityProvider { name: form.text("name"), kind: IdentityProviderKind::Ldap, settings, secrets };
-    match store.create_identity_provider(&ctx.actor(), new).await {
+    add_provider(&state, ctx, new).await
+}
+
+/// Stores a new provider and shows its page (or the list with the refusal).
+async fn add_provider(state: &AppState, ctx: Ctx, new: NewIdentityProvider) -> Result<Response, Response> {
+    match ctx.instance()?.create_identity_provider(&ctx.actor(), new).await {
         Ok(created) => {
             let notice = format!("Identity provider {} added; test its connection below.", created.name);
-            done(&state, ctx, notice, &provider_path(&created.name)).await
+            done(state, ctx, notice, &provider_path(&created.name)).await
         }
-        result => finish(&state, ctx, result.map(|_| String::new()), to).await,
+        result => finish(state, ctx, result.map(|_| String::new()), "/admin/identity-providers").await,
     }
 }
 
@@ -296,7 +301,6 @@ pub(super) async fn create_openid(
     body: Bytes,
 ) -> Result<Response, Response> {
     let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
-    let store = ctx.instance()?;
     let to = "/admin/identity-providers";
     let kind = match form.text("kind").as_str() {
         "oidc" => IdentityProviderKind::Oidc,
@@ -312,13 +316,7 @@ pub(super) async fn create_openid(
         return done(&state, ctx, format!("Not saved: {err}."), to).await;
     }
     let new = NewIdentityProvider { name: form.text("name"), kind, settings, secrets };
-    match store.create_identity_provider(&ctx.actor(), new).await {
-        Ok(created) => {
-            let notice = format!("Identity provider {} added; test its connection below.", created.name);
-            done(&state, ctx, notice, &provider_path(&created.name)).await
-        }
-        result => finish(&state, ctx, result.map(|_| String::new()), to).await,
-    }
+    add_provider(&state, ctx, new).await
 }
 
 /// The client secret typed into a form, if one was.
