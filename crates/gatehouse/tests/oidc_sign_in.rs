@@ -241,6 +241,18 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
     assert_eq!(code, 0);
     let audit = run(&["log", "audit", "--json"], "");
     assert!(audit.contains("admin.add") && audit.contains("idp:corp"), "provider-made administrators are audited");
+    // The administrator's logout goes through the provider and back to the administrator login.
+    let csrf = boss.gatehouse.get(port, "/admin").form_value("csrf").unwrap();
+    let out = boss.gatehouse.post(port, "/logout", &[("csrf", &csrf)]);
+    let end_session =
+        out.body.split("url=").nth(1).and_then(|rest| rest.split('"').next()).unwrap().replace("&#38;", "&");
+    let confirm = boss.provider.get(op.port, &path_of(&end_session));
+    let xsrf = confirm.form_value("xsrf").unwrap();
+    let action = confirm.body.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_string();
+    let done =
+        boss.provider.send(op.port, "POST", &path_of(&action), &[], &form(&[("xsrf", &xsrf), ("logout", "yes")]));
+    assert_eq!(done.header("location").map(path_of).as_deref(), Some("/oidc/signed-out"));
+    assert_eq!(boss.gatehouse.get(port, "/oidc/signed-out").header("location"), Some("/admin?m=ended"));
 
     // Logout ends the session and sends the browser to the provider's logout, which comes back.
     let home = alice.gatehouse.get(port, "/");

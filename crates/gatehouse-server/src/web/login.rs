@@ -346,7 +346,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     tracing::info!(principal = session.data.principal, role = session.data.role.as_str(), "logged out");
     // A session signed in at an identity provider signs out there too.
     let at_provider = match &session.data.provider {
-        Some(provider) => super::sign_in::provider_logout(&state, provider).await,
+        Some(provider) => super::sign_in::provider_logout(&state, provider, session.data.role).await,
         None => None,
     };
     let mut response = at_provider.unwrap_or_else(|| redirect(&format!("{}?m=ended", session.data.role.home())));

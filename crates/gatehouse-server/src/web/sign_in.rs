@@ -6,7 +6,8 @@
 //! - `GET /oidc/callback`: the provider sends the browser back; the sign-in is taken (once, by its own
 //!   browser), the code exchanged and the tokens checked by the provider's source, and the engine decides which
 //!   mailbox it opens. Every failure is a clear message on the login page.
-//! - `GET /oidc/signed-out`: where the provider sends the browser after its logout.
+//! - `GET /oidc/signed-out`: where the provider sends the browser after its logout (on to the login page of the
+//!   session that ended).
 //! - `POST /oidc/backchannel-logout/{provider}`: the provider's server says a session ended (Back-Channel
 //!   Logout 1.0); the matching web sessions and their webmail tokens end at once.
 
@@ -24,7 +25,9 @@ use serde::Deserialize;
 
 use super::login::{login_page_with_form, start_session};
 use super::respond::{redirect, render};
-use super::session::{ProviderSession, Role, add_set_cookie, cookie, random_token, set_cookie, token_hash};
+use super::session::{
+    ProviderSession, Role, add_set_cookie, clear_cookie, cookie, random_token, set_cookie, token_hash,
+};
 use crate::AppState;
 
 /// The cookie that binds a pending sign-in to the browser that started it.
@@ -265,9 +268,15 @@ pub async fn callback(
     }
 }
 
-/// `GET /oidc/signed-out`: back from the provider's logout.
-pub async fn signed_out() -> Response {
-    redirect("/?m=ended")
+/// The cookie that tells `/oidc/signed-out` which login page the browser returns to.
+const SIGNED_OUT_COOKIE: &str = "gatehouse_signed_out";
+
+/// `GET /oidc/signed-out`: back from the provider's logout, to the login page of the session that ended.
+pub async fn signed_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let role = cookie(&headers, SIGNED_OUT_COOKIE).and_then(|name| Role::from_name(&name)).unwrap_or(Role::User);
+    let mut response = redirect(&format!("{}?m=ended", role.home()));
+    add_set_cookie(response.headers_mut(), &clear_cookie(SIGNED_OUT_COOKIE, state.web.sessions.secure_cookies));
+    response
 }
 
 #[derive(Template)]
@@ -280,7 +289,7 @@ struct SigningOutPage {
 /// The answer to a logout of a session signed in at a provider: on to the provider's logout (a page that
 /// goes there at once: a form's redirect to another origin would break the pages' `form-action 'self'`), or
 /// to the login page when the provider has no logout endpoint or cannot be asked.
-pub(super) async fn provider_logout(state: &AppState, provider: &ProviderSession) -> Option<Response> {
+pub(super) async fn provider_logout(state: &AppState, provider: &ProviderSession, role: Role) -> Option<Response> {
     let after = signed_out_url(state)?;
     let source = match state.auth.sources().sign_in_provider(&provider.name).await {
         Ok(Some((_, source))) => source,
@@ -291,7 +300,13 @@ pub(super) async fn provider_logout(state: &AppState, provider: &ProviderSession
         }
     };
     match source.as_oidc()?.end_session_url(Some(&provider.id_token), &after).await {
-        Ok(Some(url)) => Some(render(&SigningOutPage { notice: None, url }, StatusCode::OK)),
+        Ok(Some(url)) => {
+            let mut page = render(&SigningOutPage { notice: None, url }, StatusCode::OK);
+            let max_age = Some(std::time::Duration::from_secs(SIGN_IN_SECONDS as u64));
+            let secure = state.web.sessions.secure_cookies;
+            add_set_cookie(page.headers_mut(), &set_cookie(SIGNED_OUT_COOKIE, role.as_str(), max_age, secure));
+            Some(page)
+        }
         Ok(None) => None,
         Err(err) => {
             tracing::warn!(provider = provider.name, "no logout at the provider: {err}");
