@@ -188,6 +188,14 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
     assert_eq!(smtp_xoauth2(postfix.via_dovecot, "alice@example.org", &alice), 235, "{}", postfix.log());
     assert_eq!(smtp_xoauth2(postfix.via_dovecot, "alice@example.org", &foreign), 535);
 
+    // Deactivating the provider refuses the tokens it issued, remembered or not (Dovecot's cache flushed).
+    run(&["idp", "edit", "corp", "--active", "false"], "");
+    dovecot.doveadm(&["auth", "cache", "flush"]);
+    failed(imap_oauth(dovecot.imap, "XOAUTH2", "alice@example.org", &alice), "a token of a deactivated provider");
+    run(&["idp", "edit", "corp", "--active", "true"], "");
+    dovecot.doveadm(&["auth", "cache", "flush"]);
+    assert!(imap_oauth(dovecot.imap, "XOAUTH2", "alice@example.org", &alice).ok(), "active again");
+
     // Deactivating the mailbox refuses its token at once (Dovecot's cache flushed).
     run(&["mailbox", "edit", "alice@example.org", "--active", "false"], "");
     dovecot.doveadm(&["auth", "cache", "flush"]);
