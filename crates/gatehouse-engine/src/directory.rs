@@ -24,6 +24,8 @@ pub struct MailboxLogin {
     pub protocols: ProtocolSet,
     /// `local` or an identity provider's name.
     pub auth_source: String,
+    /// Its auth source can be used: `local`, or an identity provider that exists and is active.
+    pub source_active: bool,
     /// The account at the identity provider the mailbox is bound to (OIDC `sub`, LDAP entry), once known.
     pub external_id: Option<String>,
     /// The local password hash, if any.

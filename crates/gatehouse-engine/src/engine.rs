@@ -806,6 +806,10 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 format!("the mailbox {address} is not bound to this account at {provider}"),
             );
         }
+        // Read with the mailbox: a token remembered from before its provider was deactivated opens nothing.
+        if !mailbox.source_active {
+            return Decision::denied(DenyReason::Disabled, format!("the identity provider {provider} is inactive"));
+        }
         if !mailbox.active || !mailbox.domain_active {
             return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
         }

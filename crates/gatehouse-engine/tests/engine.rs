@@ -134,6 +134,7 @@ fn mailbox(id: i64, address: &str, password_hash: Option<String>, protocols: &st
         domain_active: true,
         protocols: protocols.parse().unwrap(),
         auth_source: "local".into(),
+        source_active: true,
         external_id: None,
         password_hash,
         totp_enabled: false,

@@ -279,22 +279,18 @@ impl SourceRegistry {
 
     /// Which provider issued a mail client's access token, for which account and mailbox: a JWT is checked by
     /// the provider it names as issuer, any other token asked about at each active provider's introspection
-    /// endpoint. Results are remembered until the token expires (at most [`TOKEN_CACHE_CAPACITY`] tokens) and
-    /// count only while their provider is active.
+    /// endpoint. Results are remembered until the token expires (at most [`TOKEN_CACHE_CAPACITY`] tokens).
     /// `Ok(Err(why))` is a refusal; `Err` means a provider that might have issued it cannot be asked now.
     pub async fn resolve_access_token(&self, token: &str) -> Result<Result<TokenOwner, String>, Error> {
         use sha2::Digest;
         let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let at = gatehouse_core::clock::now();
-        let remembered = self.tokens.lock().expect("token cache").get(&key).cloned();
-        if let Some(owner) = remembered.filter(|owner| owner.expires_at > at) {
-            // A provider deactivated or removed since opens nothing, however fresh its tokens.
-            match self.store.identity_provider(&owner.provider).await? {
-                Some(provider) if provider.active => return Ok(Ok(owner)),
-                _ => {
-                    self.tokens.lock().expect("token cache").remove(&key);
-                }
-            }
+        // The engine checks the provider's active flag with the mailbox at every use, so a remembered token
+        // of a provider deactivated since opens nothing.
+        if let Some(owner) = self.tokens.lock().expect("token cache").get(&key)
+            && owner.expires_at > at
+        {
+            return Ok(Ok(owner.clone()));
         }
         let issuer = crate::oidc::access_token::looks_like_jwt(token)
             .then(|| crate::oidc::access_token::unverified_issuer(token))

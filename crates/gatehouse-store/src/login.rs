@@ -9,7 +9,9 @@ use gatehouse_engine::{
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use crate::entity::{admin, admin_domain, app_password, domain, mailbox, master_user, master_user_domain, totp_secret};
+use crate::entity::{
+    admin, admin_domain, app_password, domain, identity_provider, mailbox, master_user, master_user_domain, totp_secret,
+};
 use crate::templates::parse_protocols;
 use crate::{Store, db_err};
 
@@ -82,11 +84,17 @@ impl Directory for Store {
             ])
             .expr_as(Expr::col((domain::Entity, domain::Column::Name)), "domain_name")
             .expr_as(Expr::col((domain::Entity, domain::Column::Active)), "domain_active")
+            .expr_as(Expr::col((identity_provider::Entity, identity_provider::Column::Active)), "provider_active")
             .expr_as(SimpleExpr::SubQuery(None, Box::new(totp.into_sub_query_statement())), "totp")
             .from(mailbox::Entity)
             .inner_join(
                 domain::Entity,
                 Expr::col((domain::Entity, domain::Column::Id)).equals((mailbox::Entity, mailbox::Column::DomainId)),
+            )
+            .left_join(
+                identity_provider::Entity,
+                Expr::col((identity_provider::Entity, identity_provider::Column::Name))
+                    .equals((mailbox::Entity, mailbox::Column::AuthSource)),
             )
             .and_where(Expr::col((mailbox::Entity, mailbox::Column::Address)).eq(address))
             .to_owned();
@@ -97,6 +105,8 @@ impl Directory for Store {
         let get = |err: sea_orm::DbErr| Error::Internal(format!("reading mailbox {address}: {err}"));
         let totp: i64 = row.try_get("", "totp").map_err(get)?;
         let protocols: String = row.try_get("", "protocols").map_err(get)?;
+        let auth_source: String = row.try_get("", "auth_source").map_err(get)?;
+        let provider_active: Option<bool> = row.try_get("", "provider_active").map_err(get)?;
         Ok(Some(MailboxLogin {
             id: row.try_get("", "id").map_err(get)?,
             protocols: parse_protocols(&protocols)?,
@@ -104,7 +114,8 @@ impl Directory for Store {
             domain: row.try_get("", "domain_name").map_err(get)?,
             active: row.try_get("", "active").map_err(get)?,
             domain_active: row.try_get("", "domain_active").map_err(get)?,
-            auth_source: row.try_get("", "auth_source").map_err(get)?,
+            source_active: auth_source == "local" || provider_active == Some(true),
+            auth_source,
             external_id: row.try_get("", "external_id").map_err(get)?,
             password_hash: row.try_get("", "password_hash").map_err(get)?,
             totp_enabled: totp > 0,
