@@ -11,14 +11,16 @@
 //   jwt_resource    a resource indicator (RFC 8707) whose access tokens are JWTs signed with the provider's key
 //                   (scope `mail`), as Keycloak issues them; other access tokens are opaque
 // Access tokens of clients whose id starts with `short-` live two seconds (to show what an expired one does).
+//   keycloak_admin  when given, Keycloak's admin REST API for the realm (keycloak-admin.mjs says what it holds)
 //   tamper_file     a JSON file {"mode": …}; while it exists, the ID token of every token response is spoiled
 //                   that way (signature, alg-none, hs256, iss, aud, expired, nonce), so a test can show that
 //                   the relying party refuses each forgery it receives from the real token endpoint
 // The sign-in form is oidc-provider's development interaction: any account id with any password.
 import http from 'node:http';
 import { createHmac, createSign, generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
+import { keycloakAdmin } from './keycloak-admin.mjs';
 
 const settings = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const issuer = new URL(settings.issuer);
@@ -154,7 +156,12 @@ function tamperTokenResponse(res, mode) {
 
 const tokenPath = settings.keycloak_routes ? keycloakRoutes.token : '/token';
 const callback = provider.callback();
+const admin = settings.keycloak_admin ? keycloakAdmin(settings.keycloak_admin, provider) : null;
 const server = http.createServer((req, res) => {
+  if (admin && admin.handles(req.url)) {
+    admin.handle(req, res);
+    return;
+  }
   if (mount && !(req.url === mount || req.url.startsWith(mount + '/') || req.url.startsWith(mount + '?'))) {
     res.statusCode = 404;
     res.end('not under ' + mount);
@@ -162,7 +169,11 @@ const server = http.createServer((req, res) => {
   }
   req.originalUrl = req.url;
   req.url = req.url.slice(mount.length) || '/';
-  const mode = req.method === 'POST' && req.url.split('?')[0] === tokenPath ? tamperMode() : null;
+  const tokenRequest = req.method === 'POST' && req.url.split('?')[0] === tokenPath;
+  if (tokenRequest && settings.keycloak_admin?.requests_file) {
+    res.on('finish', () => appendFileSync(settings.keycloak_admin.requests_file, `POST token ${res.statusCode}\n`));
+  }
+  const mode = tokenRequest ? tamperMode() : null;
   if (mode) tamperTokenResponse(res, mode);
   callback(req, res);
 });

@@ -4,6 +4,11 @@
 //! (`/protocol/openid-connect/…`) stands in for Keycloak's OIDC endpoints. Accounts sign in through the
 //! provider's development login form (any password); their claims live in a file the provider reads at every
 //! sign-in, so a test can change a claim between two sign-ins ([`OpenIdProvider::set_claims`]).
+//!
+//! With [`KeycloakAdminApi`] the same process serves Keycloak's admin REST API for the realm
+//! (`oidc/keycloak-admin.mjs`, written from Keycloak's documented API, since Keycloak itself cannot run here):
+//! users from a file the test rewrites ([`OpenIdProvider::set_keycloak_users`]), bearer tokens issued by the
+//! provider's client-credentials grant, and 403 for service accounts without `view-users`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -88,6 +93,89 @@ pub struct ProviderOptions {
     pub claims: BTreeMap<String, Vec<String>>,
     /// The id of the signing key.
     pub key_id: String,
+    /// Keycloak's admin REST API for the realm, when set.
+    pub keycloak_admin: Option<KeycloakAdminApi>,
+}
+
+/// What Keycloak's admin REST API stand-in holds besides its users.
+#[derive(Debug, Clone, Default)]
+pub struct KeycloakAdminApi {
+    /// Service accounts by client id, with their `realm-management` roles (`view-users`, …).
+    pub service_accounts: BTreeMap<String, Vec<String>>,
+    /// When set, only these attributes are returned, as Keycloak 24+ returns only what its user profile declares.
+    pub user_profile: Option<Vec<String>>,
+    /// The realm's clients, as (internal id, clientId), for client roles.
+    pub clients: Vec<(String, String)>,
+    /// Realm roles that exist even when no user holds them.
+    pub realm_roles: Vec<String>,
+}
+
+impl KeycloakAdminApi {
+    /// An admin API where the service account of `client` may view users.
+    pub fn viewable_by(client: &str) -> Self {
+        KeycloakAdminApi {
+            service_accounts: BTreeMap::from([(client.to_string(), vec!["view-users".to_string()])]),
+            ..KeycloakAdminApi::default()
+        }
+    }
+}
+
+/// A Keycloak user as its admin API represents it (`UserRepresentation`), with the roles it holds directly.
+#[derive(Debug, Clone, Default)]
+pub struct KeycloakUser {
+    /// The user's id (the `sub` of its tokens).
+    pub id: String,
+    /// `username`.
+    pub username: String,
+    /// `email`, if any.
+    pub email: Option<String>,
+    /// `firstName`.
+    pub first_name: Option<String>,
+    /// `lastName`.
+    pub last_name: Option<String>,
+    /// `enabled`.
+    pub enabled: bool,
+    /// `attributes`: each a list of values.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// Realm roles held directly.
+    pub realm_roles: Vec<String>,
+    /// Client roles held directly, by clientId.
+    pub client_roles: BTreeMap<String, Vec<String>>,
+}
+
+impl KeycloakUser {
+    /// An enabled user `username` with `email` and the given attributes.
+    pub fn new(username: &str, email: &str, attributes: &[(&str, &str)]) -> Self {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in attributes {
+            map.entry(name.to_string()).or_default().push(value.to_string());
+        }
+        KeycloakUser {
+            id: format!("id-{username}"),
+            username: username.to_string(),
+            email: Some(email.to_string()),
+            enabled: true,
+            attributes: map,
+            ..KeycloakUser::default()
+        }
+    }
+
+    /// The JSON the stand-in serves (plus the role lists it keeps to itself).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "emailVerified": self.email.is_some(),
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "enabled": self.enabled,
+            "createdTimestamp": 1_767_225_600_000_i64,
+            "attributes": self.attributes,
+            "realmRoles": self.realm_roles,
+            "clientRoles": self.client_roles,
+        })
+    }
 }
 
 impl Default for ProviderOptions {
@@ -106,6 +194,7 @@ impl Default for ProviderOptions {
                 .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
                 .collect(),
             key_id: "key-1".into(),
+            keycloak_admin: None,
         }
     }
 }
@@ -155,6 +244,21 @@ impl OpenIdProvider {
         let issuer = format!("http://127.0.0.1:{port}{}", options.issuer_path);
         let accounts_file = dir.path().join("accounts.json");
         std::fs::write(&accounts_file, serde_json::to_vec(accounts).unwrap()).unwrap();
+        let keycloak_admin = options.keycloak_admin.as_ref().map(|admin| {
+            let users_file = dir.path().join("keycloak-users.json");
+            std::fs::write(&users_file, b"[]").unwrap();
+            let realm = options.issuer_path.strip_prefix("/realms/").expect("a Keycloak realm's issuer path");
+            json!({
+                "realm": realm,
+                "users_file": users_file,
+                "service_accounts": admin.service_accounts,
+                "user_profile": admin.user_profile,
+                "clients": admin.clients.iter().map(|(id, client_id)| json!({ "id": id, "clientId": client_id }))
+                    .collect::<Vec<_>>(),
+                "realm_roles": admin.realm_roles,
+                "requests_file": dir.path().join("keycloak-requests.log"),
+            })
+        });
         let settings = json!({
             "issuer": issuer,
             "port": port,
@@ -166,6 +270,7 @@ impl OpenIdProvider {
             "kid": options.key_id,
             "tamper_file": dir.path().join("tamper.json"),
             "jwt_resource": JWT_RESOURCE,
+            "keycloak_admin": keycloak_admin,
         });
         let mut provider = OpenIdProvider { child: None, dir, settings, port, issuer };
         provider.launch();
@@ -223,6 +328,40 @@ impl OpenIdProvider {
         let mut accounts: BTreeMap<String, Value> = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         accounts.insert(account.into(), claims);
         std::fs::write(&file, serde_json::to_vec(&accounts).unwrap()).unwrap();
+    }
+
+    /// Replaces every user of the Keycloak admin API (read at its next request).
+    pub fn set_keycloak_users(&self, users: &[KeycloakUser]) {
+        let json: Vec<Value> = users.iter().map(KeycloakUser::to_json).collect();
+        let file = self.dir.path().join("keycloak-users.json");
+        let staged = self.dir.path().join("keycloak-users.json.new");
+        std::fs::write(&staged, serde_json::to_vec(&json).unwrap()).unwrap();
+        std::fs::rename(staged, file).unwrap();
+    }
+
+    /// The admin API's requests so far, one line each: method, path with query, status.
+    pub fn keycloak_requests(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.path().join("keycloak-requests.log")).unwrap_or_default();
+        text.lines().map(String::from).collect()
+    }
+
+    /// Restarts the provider with the admin API's user profile declaring only `attributes` (`None`: every
+    /// attribute shown). Tokens issued before are forgotten, as by any restart.
+    pub fn set_user_profile(&mut self, attributes: Option<&[&str]>) {
+        self.stop();
+        self.settings["keycloak_admin"]["user_profile"] = json!(attributes);
+        self.launch();
+    }
+
+    /// Stops the provider (a server that is down); [`OpenIdProvider::resume`] starts it again.
+    pub fn halt(&mut self) {
+        self.stop();
+    }
+
+    /// Starts a halted provider again on the same port, with a fresh in-memory store (tokens issued before
+    /// are unknown to it).
+    pub fn resume(&mut self) {
+        self.launch();
     }
 
     /// `<issuer>/.well-known/openid-configuration`.
