@@ -202,6 +202,9 @@ pub enum ExternalCheck {
     Invalid,
     /// The provider has no such account (or several: ambiguous).
     Unknown,
+    /// The credentials are right, but the provider says the account may not log in (disabled there, lacking
+    /// a role).
+    NotAllowed(String),
     /// The provider cannot check this kind of credentials, or is not configured: app passwords are the way in.
     Unsupported(String),
 }

@@ -840,6 +840,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 DenyReason::WrongPassword,
                 format!("{source} has no (single) account for this address"),
             ),
+            Ok(ExternalCheck::NotAllowed(why)) => Decision::denied(DenyReason::Disabled, why),
             Ok(ExternalCheck::Unsupported(why)) => Decision::denied(
                 DenyReason::WrongPassword,
                 format!("password login is not available for auth source '{source}' ({why}); use an app password"),

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 
 use gatehouse_core::{Error, MailboxAddress, Secret};
+use gatehouse_passwords::HashPool;
 use gatehouse_store::IdentityProviderKind;
 use serde_json::Value;
 
+use crate::keycloak::{KeycloakRealm, KeycloakSettings};
 use crate::ldap::{LdapDirectory, LdapSettings};
-use crate::oidc::{KeycloakSettings, OidcProvider, OidcSettings};
+use crate::oidc::{OidcProvider, OidcSettings};
 use crate::provisioning::ProvisioningSettings;
 use crate::{Credentials, ExternalAccount, SourceLogin};
 
@@ -163,8 +165,10 @@ pub fn merge_settings(current: &Value, patch: &Value) -> Result<Value, Error> {
 pub enum Source {
     /// An LDAP directory.
     Ldap(LdapDirectory),
-    /// An OpenID Connect provider (either kind).
+    /// An OpenID Connect provider.
     Oidc(OidcProvider),
+    /// A Keycloak realm: an OpenID Connect provider with an admin API.
+    Keycloak(KeycloakRealm),
 }
 
 impl Source {
@@ -179,7 +183,7 @@ impl Source {
                 Ok(Source::Oidc(OidcProvider::generic(settings, secrets.get(OIDC_CLIENT_SECRET).cloned())?))
             }
             SourceSettings::Keycloak(settings) => {
-                Ok(Source::Oidc(OidcProvider::keycloak(settings, secrets.get(OIDC_CLIENT_SECRET).cloned())?))
+                Ok(Source::Keycloak(KeycloakRealm::new(settings, secrets.get(OIDC_CLIENT_SECRET).cloned())?))
             }
         }
     }
@@ -189,6 +193,7 @@ impl Source {
         match self {
             Source::Ldap(directory) => directory.settings().provisioning.bounded(),
             Source::Oidc(provider) => provider.client().provisioning.bounded(),
+            Source::Keycloak(realm) => realm.oidc().client().provisioning.bounded(),
         }
     }
 
@@ -196,6 +201,7 @@ impl Source {
     pub fn as_oidc(&self) -> Option<&OidcProvider> {
         match self {
             Source::Oidc(provider) => Some(provider),
+            Source::Keycloak(realm) => Some(realm.oidc()),
             Source::Ldap(_) => None,
         }
     }
@@ -206,14 +212,17 @@ impl Source {
         match self {
             Source::Ldap(_) => true,
             Source::Oidc(provider) => provider.client().update_on_login,
+            Source::Keycloak(realm) => realm.oidc().client().update_on_login,
         }
     }
 
-    /// Checks credentials for an address.
+    /// Checks credentials for an address. Sources that verify password hashes themselves (Keycloak's
+    /// mailpassword flow) do it on `hashes`, the login engine's bounded pool.
     pub async fn authenticate(
         &self,
         address: &MailboxAddress,
         credentials: &Credentials,
+        hashes: Option<&HashPool>,
     ) -> Result<SourceLogin, Error> {
         match (self, credentials) {
             (Source::Ldap(directory), Credentials::Password(password)) => {
@@ -226,7 +235,15 @@ impl Source {
                 "users of an OpenID Connect provider sign in through the browser; mail clients use app passwords"
                     .into(),
             )),
-            (Source::Oidc(_), Credentials::Bearer(_)) => {
+            (Source::Keycloak(realm), Credentials::Password(password)) if realm.settings().mailpassword_flow => {
+                realm.mailpassword_login(address, password, hashes).await
+            }
+            (Source::Keycloak(_), Credentials::Password(_)) => Ok(SourceLogin::Unsupported(
+                "users of this Keycloak realm sign in through the browser (the mailpassword flow is off); mail \
+                 clients use app passwords"
+                    .into(),
+            )),
+            (Source::Oidc(_) | Source::Keycloak(_), Credentials::Bearer(_)) => {
                 Ok(SourceLogin::Unsupported("this provider's access tokens are not accepted for mail logins".into()))
             }
         }
@@ -240,6 +257,7 @@ impl Source {
                 "{} is an OpenID Connect provider, which has no user list to sync from",
                 provider.issuer()
             ))),
+            Source::Keycloak(realm) => realm.list_accounts(progress).await,
         }
     }
 
@@ -248,6 +266,7 @@ impl Source {
         match self {
             Source::Ldap(directory) => directory.test(sample).await,
             Source::Oidc(provider) => provider.test().await,
+            Source::Keycloak(realm) => realm.test(sample).await,
         }
     }
 }

@@ -7,6 +7,8 @@
 //!   client itself); `oidc/` (the `oidc` and `keycloak` kinds) with `config`, `discovery` (metadata and
 //!   signing keys), `id_token` (the token checks), `sign_in` (the browser sign-in, logout and back-channel
 //!   logout) and `mod` (the HTTP client).
+//! - `keycloak/` with `config`, `admin` (the admin REST API client and its service-account token) and `lookup`
+//!   (the mailpassword login, the user list of syncs, the connection test); its browser sign-in is `oidc/`'s.
 //! - [`dispatch`]: the one enum of sources ([`Source`]) and of their typed settings ([`SourceSettings`]), and the
 //!   one place that matches on the kind.
 //! - [`SourceRegistry`]: what the login engine, the CLI and the scheduler talk to; it builds sources from the
@@ -16,6 +18,7 @@
 //! the settings as JSON; the admin page has a fieldset per kind beside the shared provisioning fields).
 
 pub mod dispatch;
+pub mod keycloak;
 pub mod ldap;
 pub mod oidc;
 pub mod provisioning;
@@ -36,6 +39,8 @@ pub enum SourceLogin {
     NotFound,
     /// Several accounts match: refused, because the login would be ambiguous.
     Ambiguous(usize),
+    /// The credentials are right, but the account may not log in (disabled at the source, lacking a role).
+    NotAllowed(String),
     /// This source cannot check this kind of credentials.
     Unsupported(String),
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::{Error, Fault, MailboxAddress};
 use gatehouse_engine::{ExternalCheck, IdentitySources, Provisioning};
+use gatehouse_passwords::HashPool;
 use gatehouse_store::{Domain, IdentityProvider, MailboxChanges, Store};
 use tokio::sync::RwLock;
 
@@ -73,6 +74,8 @@ pub struct SourceRegistry {
     sources: RwLock<HashMap<String, (i64, Arc<Source>)>>,
     /// This process's name on job leases.
     holder: String,
+    /// The login engine's hash pool, for sources that verify password hashes themselves.
+    hashes: Option<HashPool>,
 }
 
 impl SourceRegistry {
@@ -83,7 +86,14 @@ impl SourceRegistry {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
         let holder =
             format!("{}:{}:{nanos:08x}", if host.is_empty() { "gatehouse" } else { &host }, std::process::id());
-        SourceRegistry { store, tokens: Default::default(), sources: RwLock::new(HashMap::new()), holder }
+        SourceRegistry { store, tokens: Default::default(), sources: RwLock::new(HashMap::new()), holder, hashes: None }
+    }
+
+    /// The registry verifying password hashes of sources (Keycloak's mailpassword flow) on `pool`, the login
+    /// engine's bounded pool. Without one such logins are a temporary failure.
+    pub fn with_hash_pool(mut self, pool: HashPool) -> Self {
+        self.hashes = Some(pool);
+        self
     }
 
     /// The source of a stored provider, built (or rebuilt after an edit) as needed.
@@ -129,7 +139,7 @@ impl IdentitySources for SourceRegistry {
         }
         let address = MailboxAddress::parse(address)?;
         let built = self.source(&provider).await?;
-        Ok(match built.authenticate(&address, credentials).await? {
+        Ok(match built.authenticate(&address, credentials, self.hashes.as_ref()).await? {
             SourceLogin::Valid(account) => {
                 // The login stands even if the update cannot be made now; the next login or sync retries.
                 if let Err(err) = self.update_on_login(&provider, &address, &account).await {
@@ -143,6 +153,7 @@ impl IdentitySources for SourceRegistry {
                 tracing::warn!(provider = source, %address, count, "several accounts match; login refused");
                 ExternalCheck::Unknown
             }
+            SourceLogin::NotAllowed(why) => ExternalCheck::NotAllowed(format!("{source}: {why}")),
             SourceLogin::Unsupported(why) => ExternalCheck::Unsupported(format!("{source}: {why}")),
         })
     }
@@ -158,7 +169,7 @@ impl IdentitySources for SourceRegistry {
             if !settings.create_on_login {
                 continue;
             }
-            let account = match source.authenticate(&address, credentials).await? {
+            let account = match source.authenticate(&address, credentials, self.hashes.as_ref()).await? {
                 SourceLogin::Valid(account) => account,
                 SourceLogin::NotFound | SourceLogin::Unsupported(_) => continue,
                 SourceLogin::WrongPassword => {
@@ -166,6 +177,9 @@ impl IdentitySources for SourceRegistry {
                 }
                 SourceLogin::Ambiguous(count) => {
                     return Ok(Provisioning::Refused(format!("{}: {count} accounts match", provider.name)));
+                }
+                SourceLogin::NotAllowed(why) => {
+                    return Ok(Provisioning::Refused(format!("{}: {why}", provider.name)));
                 }
             };
             let template = match template_for_new(&account, &provider_mappings(&provider), &settings) {

@@ -1,6 +1,7 @@
-//! The settings of the OpenID Connect kinds: `oidc` (any provider: an issuer whose discovery document names the
-//! endpoints, or the endpoints given one by one) and `keycloak` (a server URL and a realm, from which the issuer
-//! follows). Both embed the client settings and the provisioning settings every kind shares.
+//! The settings of OpenID Connect providers: the client settings every such provider has (and the `keycloak`
+//! kind embeds, see `keycloak::config`), and those of the `oidc` kind (any provider: an issuer whose discovery
+//! document names the endpoints, or the endpoints given one by one). Both embed the provisioning settings every
+//! kind shares.
 
 use serde::{Deserialize, Serialize};
 
@@ -134,31 +135,6 @@ pub struct Endpoints {
     pub introspection_endpoint: Option<String>,
 }
 
-/// The settings of a `keycloak` provider.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeycloakSettings {
-    /// The Keycloak server (`https://sso.example.org`).
-    pub server_url: String,
-    /// The realm the users are in.
-    pub realm: String,
-    /// Keycloak before version 17 serves everything under `/auth`.
-    #[serde(default)]
-    pub legacy_auth_path: bool,
-    /// The client and what its claims mean.
-    #[serde(flatten)]
-    pub client: OidcClientSettings,
-}
-
-impl KeycloakSettings {
-    /// The realm's issuer: `<server>/realms/<realm>` (`<server>/auth/realms/<realm>` before Keycloak 17).
-    pub fn issuer(&self) -> String {
-        let base = self.server_url.trim_end_matches('/');
-        let prefix = if self.legacy_auth_path { "/auth" } else { "" };
-        let realm: String = url::form_urlencoded::byte_serialize(self.realm.as_bytes()).collect();
-        format!("{base}{prefix}/realms/{realm}")
-    }
-}
-
 /// Checks that `text` (named `what`) is an absolute http(s) URL without credentials, query or fragment.
 pub(crate) fn check_url(what: &str, text: &str) -> Result<url::Url, Error> {
     let url = url::Url::parse(text).map_err(|err| Error::invalid(format!("{what} '{text}' is not a URL: {err}")))?;
@@ -204,11 +180,6 @@ impl OidcClientSettings {
         if self.timeout_seconds == 0 || self.timeout_seconds > 120 {
             return Err(Error::invalid("timeout_seconds must be between 1 and 120"));
         }
-        if self.provisioning.periodic_sync || self.provisioning.import_users {
-            return Err(Error::invalid(
-                "an OpenID Connect provider has no user list to sync from: periodic_sync and import_users stay off",
-            ));
-        }
         Ok(())
     }
 
@@ -247,6 +218,11 @@ impl OidcSettings {
                 return Err(Error::invalid(format!("without discovery, {} must be given", missing.join(", "))));
             }
         }
+        if self.client.provisioning.periodic_sync || self.client.provisioning.import_users {
+            return Err(Error::invalid(
+                "an OpenID Connect provider has no user list to sync from: periodic_sync and import_users stay off",
+            ));
+        }
         self.client.check()
     }
 }
@@ -268,18 +244,7 @@ impl Endpoints {
     }
 }
 
-impl KeycloakSettings {
-    /// Checks what can be checked without the server.
-    pub(crate) fn check(&self) -> Result<(), Error> {
-        check_url("server_url", &self.server_url)?;
-        if self.realm.trim().is_empty() || self.realm.contains('/') {
-            return Err(Error::invalid("realm must be a realm's name"));
-        }
-        self.client.check()
-    }
-}
-
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 fn default_scopes() -> Vec<String> {
@@ -301,19 +266,6 @@ mod tests {
 
     fn client() -> serde_json::Value {
         serde_json::json!({ "client_id": "gatehouse" })
-    }
-
-    #[test]
-    fn keycloak_issuers_follow_the_server_and_realm() {
-        let mut value = client();
-        value["server_url"] = "https://sso.example.org/".into();
-        value["realm"] = "mail".into();
-        let modern: KeycloakSettings = serde_json::from_value(value.clone()).unwrap();
-        assert_eq!(modern.issuer(), "https://sso.example.org/realms/mail");
-        value["legacy_auth_path"] = true.into();
-        let legacy: KeycloakSettings = serde_json::from_value(value).unwrap();
-        assert_eq!(legacy.issuer(), "https://sso.example.org/auth/realms/mail");
-        assert!(modern.check().is_ok());
     }
 
     #[test]

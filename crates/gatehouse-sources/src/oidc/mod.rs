@@ -18,8 +18,10 @@ use std::time::Duration;
 use gatehouse_core::{Error, Secret};
 use serde::de::DeserializeOwned;
 
+use crate::keycloak::KeycloakSettings;
+
 pub use access_token::AccessGrant;
-pub use config::{Endpoints, KeycloakSettings, OidcClientSettings, OidcSettings, RequiredClaim};
+pub use config::{Endpoints, OidcClientSettings, OidcSettings, RequiredClaim};
 pub use discovery::{DiscoveryDocument, KeySet, ProviderEndpoints};
 pub use sign_in::{LogoutRequest, Refusal, SignInResult, SignInStart, SignedIn};
 
@@ -44,10 +46,10 @@ impl OidcProvider {
         Self::new(settings.issuer, settings.discovery, settings.endpoints, settings.client, client_secret)
     }
 
-    /// A `keycloak` provider: the realm's issuer, always with discovery.
-    pub fn keycloak(settings: KeycloakSettings, client_secret: Option<Secret>) -> Result<Self, Error> {
-        settings.check()?;
-        Self::new(settings.issuer(), true, Endpoints::default(), settings.client, client_secret)
+    /// The OpenID Connect side of a `keycloak` provider (checked by its caller): the realm's issuer, always
+    /// with discovery.
+    pub(crate) fn keycloak(settings: &KeycloakSettings, client_secret: Option<Secret>) -> Result<Self, Error> {
+        Self::new(settings.issuer(), true, Endpoints::default(), settings.client.clone(), client_secret)
     }
 
     fn new(
@@ -82,6 +84,11 @@ impl OidcProvider {
     /// The client settings and what the claims mean.
     pub fn client(&self) -> &OidcClientSettings {
         &self.client
+    }
+
+    /// The HTTP client every request to this provider goes through.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// GETs `url` and reads its JSON. A provider that cannot be reached, answers an error or sends something
@@ -193,13 +200,22 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     response: reqwest::Response,
     unavailable: impl Fn(String) -> Error,
 ) -> Result<T, Error> {
+    read_json_capped(response, MAX_RESPONSE_BYTES, unavailable).await
+}
+
+/// [`read_json`] with another size cap.
+pub(crate) async fn read_json_capped<T: DeserializeOwned>(
+    response: reqwest::Response,
+    cap: usize,
+    unavailable: impl Fn(String) -> Error,
+) -> Result<T, Error> {
     let status = response.status();
     if !status.is_success() {
         return Err(unavailable(format!("HTTP {status}")));
     }
     let body = response.bytes().await.map_err(|err| unavailable(describe(&err)))?;
-    if body.len() > MAX_RESPONSE_BYTES {
-        return Err(unavailable(format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes")));
+    if body.len() > cap {
+        return Err(unavailable(format!("the answer is larger than {cap} bytes")));
     }
     serde_json::from_slice(&body).map_err(|err| unavailable(format!("not the JSON expected: {err}")))
 }

@@ -303,7 +303,7 @@ impl OidcProvider {
     /// The client's authentication on a request to the token or introspection endpoint (RFC 6749 §2.3.1): HTTP
     /// Basic with the form-encoded id and secret, or both in the form (`post_only`, for providers that offer
     /// only that); a public client names itself in the form.
-    pub(super) fn client_authentication(
+    pub(crate) fn client_authentication(
         &self,
         request: reqwest::RequestBuilder,
         form: &mut Vec<(&'static str, String)>,

@@ -202,7 +202,7 @@ impl CommandContext {
             },
             ..EngineConfig::default()
         };
-        let sources = SourceRegistry::new(store.clone());
+        let sources = SourceRegistry::new(store.clone()).with_hash_pool(pool.clone());
         let engine = Engine::with_sources(store.clone(), sources, pool.clone(), config);
         Ok(AuthService::new(engine, &auth.master_separator))
     }
