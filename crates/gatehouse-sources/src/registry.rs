@@ -26,9 +26,10 @@ use crate::{Credentials, ExternalAccount, Source, SourceLogin, SourceSettings};
 pub const SYNC_JOB: &str = "sync";
 /// Job-log name of a dry run.
 pub const DRY_RUN_JOB: &str = "sync-dry-run";
-/// How long a sync's lease lasts without renewal (it is renewed every [`LEASE_RENEWAL`]).
-const LEASE_SECONDS: i64 = 300;
-const LEASE_RENEWAL: Duration = Duration::from_secs(60);
+/// How long a sync's lease lasts without renewal (it is renewed every [`LEASE_RENEWAL`]): a process that dies
+/// mid-run holds it at most this long, then another process (or `gatehouse sync`) can run the provider again.
+const LEASE_SECONDS: i64 = 30;
+const LEASE_RENEWAL: Duration = Duration::from_secs(10);
 
 /// A task that is aborted when this handle is dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -422,7 +423,11 @@ impl SourceRegistry {
         }
         let lease = format!("sync:{name}");
         if !dry_run && !self.store.acquire_lease(&lease, &self.holder, LEASE_SECONDS).await? {
-            return Err(Error::AlreadyRunning(format!("a sync of '{name}'")));
+            let held = match self.store.lease_holder(&lease).await {
+                Ok(Some((holder, _))) => format!(" by {holder}"),
+                _ => String::new(),
+            };
+            return Err(Error::AlreadyRunning(format!("a sync of '{name}'{held}")));
         }
         // Aborted when this function ends or its future is dropped (a cancelled request), so a dropped run
         // never keeps renewing its lease.
@@ -453,6 +458,13 @@ impl SourceRegistry {
         progress: &dyn SyncProgress,
     ) -> Result<SyncReport, Error> {
         let started = Instant::now();
+        if !dry_run {
+            // Only the lease holder runs the provider: a run still marked running belongs to a dead process.
+            let closed = self.store.close_interrupted_jobs(SYNC_JOB, &provider.name).await?;
+            if closed > 0 {
+                tracing::warn!(provider = provider.name, "an earlier sync was interrupted; this run completes it");
+            }
+        }
         let job = self.store.start_job(if dry_run { DRY_RUN_JOB } else { SYNC_JOB }, Some(&provider.name)).await?;
         let (report, result) = self.plan_and_apply(provider, dry_run, progress).await;
         let mut report =

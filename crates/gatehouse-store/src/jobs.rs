@@ -56,6 +56,16 @@ impl Store {
         Ok(taken.rows_affected == 1)
     }
 
+    /// Who holds the lease `name` and until when (Unix seconds), if anybody holds an unexpired one.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>> {
+        let row = job_lease::Entity::find_by_id(name.to_string())
+            .filter(job_lease::Column::ExpiresAt.gte(now()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|lease| (lease.holder, lease.expires_at)))
+    }
+
     /// Gives a lease back (only if `holder` still holds it).
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         job_lease::Entity::delete_many()

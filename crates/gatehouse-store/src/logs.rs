@@ -314,6 +314,25 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the runs of `job` for `provider` still recorded as `running` as `interrupted` (finished now): the
+    /// caller holds the job's lease, so those runs belong to a process that died. Returns how many there were.
+    pub async fn close_interrupted_jobs(&self, job: &str, provider: &str) -> Result<u64> {
+        let closed = job_log::Entity::update_many()
+            .col_expr(job_log::Column::Status, "interrupted".into())
+            .col_expr(job_log::Column::FinishedAt, now().into())
+            .col_expr(
+                job_log::Column::Summary,
+                r#"{"error":"the process running it stopped before it finished"}"#.into(),
+            )
+            .filter(job_log::Column::Job.eq(job))
+            .filter(job_log::Column::Provider.eq(provider))
+            .filter(job_log::Column::Status.eq("running"))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(closed.rows_affected)
+    }
+
     /// Job runs, newest first. The filter's subject matches the provider name.
     pub async fn job_log(&self, filter: &LogFilter) -> Result<Vec<JobRun>> {
         let mut query = job_log::Entity::find().order_by_desc(job_log::Column::Id);

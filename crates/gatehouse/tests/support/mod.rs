@@ -119,6 +119,17 @@ impl Server {
         panic!("gatehouse serve did not come up within 30 s");
     }
 
+    /// The process id of `gatehouse serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL gatehouse serve");
+        self.child.wait().unwrap();
+    }
+
     /// Sends SIGTERM and returns the exit status and everything written to stderr.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
