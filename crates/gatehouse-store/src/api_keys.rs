@@ -1,8 +1,7 @@
 //! API keys for the REST API.
 //!
-//! A key is shown once as a token `gk_<id>_<secret>`: the id selects one row, and only a SHA-256 (hex) of the
-//! 32 random alphanumeric characters of the secret is stored. The secret is random and long (about 190 bits),
-//! so a fast hash is right; it is compared in constant time. A key is read-only or read-write, may be limited
+//! A key is shown once as a token `gk_<id>_<secret>` (the `tokens` module: the id selects one row, only a hash
+//! of the secret is stored). A key is read-only or read-write, may be limited
 //! to source networks (CIDRs) and to domains, and is revoked rather than deleted, so the audit log's
 //! `api-key:<name>` entries keep pointing at a listed key.
 //!
@@ -12,22 +11,18 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use gatehouse_core::{DomainName, Error, Result};
-use rand::distr::{Alphanumeric, SampleString};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::entity::api_key;
 use crate::logs::audit;
+use crate::tokens::{hash_secret, new_secret, parse_token, secret_matches};
 use crate::{Actor, Store, commit, db_err, now};
 
 /// Prefix of every API-key token.
 pub const API_KEY_PREFIX: &str = "gk_";
-/// Length of the random secret part of a token (alphanumeric: about 190 bits).
-const API_KEY_SECRET_LEN: usize = 32;
 /// `last_used_at` is written at most this often (seconds) per key.
 const API_KEY_TOUCH_INTERVAL: i64 = 60;
 /// Longest key name, in characters.
@@ -222,24 +217,6 @@ fn mask_u128(prefix: u8) -> u128 {
     u128::MAX.checked_shl(128u32.saturating_sub(u32::from(prefix))).unwrap_or(0)
 }
 
-/// The stored form of a secret: SHA-256, hex.
-fn hash_secret(secret: &[u8]) -> String {
-    hex::encode(Sha256::digest(secret))
-}
-
-/// Splits a token into its id and secret; `None` when it is not in token form.
-fn parse_token(token: &str) -> Option<(i64, &str)> {
-    let rest = token.strip_prefix(API_KEY_PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if secret.len() != API_KEY_SECRET_LEN || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    Some((id.parse().ok()?, secret))
-}
-
 fn split_list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
 }
@@ -283,7 +260,7 @@ impl Store {
         if domains.join(",").len() > MAX_DOMAINS_CHARS {
             return Err(Error::invalid(format!("the domain list is longer than {MAX_DOMAINS_CHARS} characters")));
         }
-        let secret = Alphanumeric.sample_string(&mut rand::rng(), API_KEY_SECRET_LEN);
+        let secret = new_secret();
 
         let (_writer, txn) = self.begin().await?;
         let taken = api_key::Entity::find()
@@ -361,12 +338,11 @@ impl Store {
     /// The active key a token belongs to; `None` for anything else (not a token, unknown id, wrong secret,
     /// revoked). Only database failures are errors.
     pub async fn api_key_for_token(&self, token: &str) -> Result<Option<ApiKey>> {
-        let Some((id, secret)) = parse_token(token.trim()) else { return Ok(None) };
+        let Some((id, secret)) = parse_token(API_KEY_PREFIX, token.trim()) else { return Ok(None) };
         let Some(row) = api_key::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)? else {
             return Ok(None);
         };
-        let matches: bool = hash_secret(secret.as_bytes()).as_bytes().ct_eq(row.key_hash.as_bytes()).into();
-        if !matches || !row.active {
+        if !secret_matches(secret, &row.key_hash) || !row.active {
             return Ok(None);
         }
         to_record(row).map(Some)
@@ -407,21 +383,5 @@ mod tests {
         for bad in ["10.0.0.0/33", "::/129", "example.org", "10.0.0.0/", "/8"] {
             assert!(Network::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn tokens_parse_strictly() {
-        let secret = "a".repeat(API_KEY_SECRET_LEN);
-        assert_eq!(parse_token(&format!("gk_12_{secret}")), Some((12, secret.as_str())));
-        for bad in [
-            "gk_",
-            "gk_x_abc",
-            "gh_1_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            "gk_1_short",
-            "gk__aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        ] {
-            assert_eq!(parse_token(bad), None, "{bad}");
-        }
-        assert_eq!(parse_token(&format!("gk_1_{}", "-".repeat(API_KEY_SECRET_LEN))), None);
     }
 }

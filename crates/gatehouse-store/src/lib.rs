@@ -30,6 +30,7 @@ mod oidc_sign_ins;
 mod scoped;
 pub mod sealing;
 mod templates;
+mod tokens;
 mod totp;
 mod userdb;
 mod web_sessions;
