@@ -6,19 +6,10 @@
 
 use gatehouse_core::Error;
 use gatehouse_store::{Actor, ApiKeyAccess, NewApiKey};
-use time::format_description::well_known::Rfc3339;
 
 use super::{CommandContext, domain_names};
 use crate::cli::ApiKeyCommand;
-use crate::output::{print_list, yes_no};
-
-/// Unix seconds as an RFC 3339 UTC time.
-fn time(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| seconds.to_string())
-}
+use crate::output::{print_list, utc_time, yes_no};
 
 /// A comma list, or `all` / `any` when empty.
 fn list_or(items: &[String], empty: &str) -> String {
@@ -64,8 +55,8 @@ pub async fn run(ctx: &CommandContext, command: ApiKeyCommand) -> anyhow::Result
                         list_or(&key.allowed_networks, "any"),
                         list_or(&key.domains, "all"),
                         yes_no(key.active),
-                        time(key.created_at),
-                        key.last_used_at.map(time).unwrap_or_else(|| "-".into()),
+                        utc_time(key.created_at),
+                        key.last_used_at.map(utc_time).unwrap_or_else(|| "-".into()),
                     ]
                 },
             );

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::CommandContext;
 use crate::cli::AppPasswordCommand;
-use crate::output::{print_list, yes_no};
+use crate::output::{print_list, utc_time, yes_no};
 
 /// Parses `--expires`: a date means through that day (UTC); an RFC 3339 time is taken as it is.
 fn expiry(text: &str) -> anyhow::Result<i64> {
@@ -20,13 +20,6 @@ fn expiry(text: &str) -> anyhow::Result<i64> {
         format!("--expires '{text}': expected YYYY-MM-DD (through that day, UTC) or an RFC 3339 time")
     })?;
     Ok(at.unix_timestamp())
-}
-
-fn date(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| seconds.to_string())
 }
 
 /// Runs an `app-password` command.
@@ -68,7 +61,7 @@ pub async fn run(ctx: &CommandContext, command: AppPasswordCommand) -> anyhow::R
                     p.protocols.to_string(),
                     yes_no(p.active),
                     gatehouse_core::expiry::describe(p.expires_at),
-                    p.last_used_at.map(date).unwrap_or_else(|| "-".into()),
+                    p.last_used_at.map(utc_time).unwrap_or_else(|| "-".into()),
                 ]
             });
         }

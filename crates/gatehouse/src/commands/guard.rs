@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::CommandContext;
 use super::config::reachable;
 use crate::cli::GuardCommand;
-use crate::output::print_list;
+use crate::output::{print_list, utc_time};
 
 #[derive(Deserialize, serde::Serialize)]
 struct Entry {
@@ -39,13 +39,6 @@ async fn call(ctx: &CommandContext, method: &str, path: &str) -> anyhow::Result<
     Ok((status, body))
 }
 
-fn time(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| seconds.to_string())
-}
-
 /// Runs a `guard` command.
 pub async fn run(ctx: &CommandContext, command: GuardCommand) -> anyhow::Result<()> {
     match command {
@@ -61,7 +54,7 @@ pub async fn run(ctx: &CommandContext, command: GuardCommand) -> anyhow::Result<
                     e.key.clone(),
                     e.failures.to_string(),
                     e.bans.to_string(),
-                    e.banned_until.map(time).unwrap_or_else(|| "-".into()),
+                    e.banned_until.map(utc_time).unwrap_or_else(|| "-".into()),
                 ]
             });
         }

@@ -4,15 +4,7 @@ use gatehouse_store::LogFilter;
 
 use super::CommandContext;
 use crate::cli::LogArgs;
-use crate::output::{print_list, yes_no};
-
-/// Unix seconds as an RFC 3339 UTC time.
-fn time(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| seconds.to_string())
-}
+use crate::output::{print_list, utc_time, yes_no};
 
 /// Runs `log`.
 pub async fn run(ctx: &CommandContext, args: LogArgs) -> anyhow::Result<()> {
@@ -28,7 +20,7 @@ pub async fn run(ctx: &CommandContext, args: LogArgs) -> anyhow::Result<()> {
                 &["TIME", "SERVICE", "USER", "MASTER", "REMOTE IP", "RESULT", "APP PW", "REASON"],
                 |e| {
                     vec![
-                        time(e.created_at),
+                        utc_time(e.created_at),
                         e.service.clone(),
                         e.username.clone(),
                         e.master_user.clone().unwrap_or_else(|| "-".into()),
@@ -44,7 +36,7 @@ pub async fn run(ctx: &CommandContext, args: LogArgs) -> anyhow::Result<()> {
             let entries = store.audit_log(&filter).await?;
             print_list(json, &entries, &["TIME", "ACTOR", "ROLE", "ACTION", "TARGET", "DETAILS"], |e| {
                 vec![
-                    time(e.created_at),
+                    utc_time(e.created_at),
                     e.actor.clone(),
                     e.actor_role.clone(),
                     e.action.clone(),
@@ -57,8 +49,8 @@ pub async fn run(ctx: &CommandContext, args: LogArgs) -> anyhow::Result<()> {
             let entries = store.job_log(&filter).await?;
             print_list(json, &entries, &["STARTED", "FINISHED", "JOB", "PROVIDER", "STATUS", "SUMMARY"], |e| {
                 vec![
-                    time(e.started_at),
-                    e.finished_at.map(time).unwrap_or_else(|| "-".into()),
+                    utc_time(e.started_at),
+                    e.finished_at.map(utc_time).unwrap_or_else(|| "-".into()),
                     e.job.clone(),
                     e.provider.clone().unwrap_or_else(|| "-".into()),
                     e.status.clone(),
