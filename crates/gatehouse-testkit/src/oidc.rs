@@ -277,6 +277,15 @@ impl OpenIdProvider {
         Some(provider)
     }
 
+    /// Keycloak's realm `realm` with its admin REST API, whose service account is the confidential client
+    /// `client` (secret `secret`, allowed to view users); no users yet ([`OpenIdProvider::set_keycloak_users`]).
+    pub fn start_keycloak(realm: &str, client: &str, secret: &str) -> Option<OpenIdProvider> {
+        let mut options = ProviderOptions::keycloak(realm);
+        options.keycloak_admin = Some(KeycloakAdminApi::viewable_by(client));
+        let clients = [OidcClient::confidential(client, secret, "https://mail.example.org/oidc/callback")];
+        OpenIdProvider::start(&options, &clients, &BTreeMap::new())
+    }
+
     fn launch(&mut self) {
         let settings_file = self.dir.path().join("settings.json");
         std::fs::write(&settings_file, serde_json::to_vec(&self.settings).unwrap()).unwrap();

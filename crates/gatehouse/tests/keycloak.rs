@@ -7,10 +7,8 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use gatehouse_passwords::{GenerateScheme, generate};
-use gatehouse_testkit::oidc::{KeycloakAdminApi, KeycloakUser, OidcClient, OpenIdProvider, ProviderOptions};
+use gatehouse_testkit::oidc::{KeycloakUser, OpenIdProvider};
 use gatehouse_testkit::postfix::Postfix;
 use serde_json::json;
 use support::mail::imap_login;
@@ -37,10 +35,7 @@ fn mailboxes(dir: &std::path::Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn keycloak_mailpassword_logins_through_dovecot_and_postfix() {
-    let mut options = ProviderOptions::keycloak("mail");
-    options.keycloak_admin = Some(KeycloakAdminApi::viewable_by("gatehouse"));
-    let clients = [OidcClient::confidential("gatehouse", "service-secret", "https://mail.example.org/oidc/callback")];
-    let Some(mut keycloak) = OpenIdProvider::start(&options, &clients, &BTreeMap::new()) else { return };
+    let Some(mut keycloak) = OpenIdProvider::start_keycloak("mail", "gatehouse", "service-secret") else { return };
     let mut dora = person("dora", "dorapw", Some("staff"));
     dora.enabled = false;
     keycloak.set_keycloak_users(&[
@@ -158,10 +153,7 @@ fn keycloak_mailpassword_logins_through_dovecot_and_postfix() {
 
 #[test]
 fn keycloak_syncs_from_the_command_line() {
-    let mut options = ProviderOptions::keycloak("mail");
-    options.keycloak_admin = Some(KeycloakAdminApi::viewable_by("gatehouse"));
-    let clients = [OidcClient::confidential("gatehouse", "service-secret", "https://mail.example.org/oidc/callback")];
-    let Some(keycloak) = OpenIdProvider::start(&options, &clients, &BTreeMap::new()) else { return };
+    let Some(keycloak) = OpenIdProvider::start_keycloak("mail", "gatehouse", "service-secret") else { return };
     let mut users: Vec<KeycloakUser> =
         (0..150).map(|n| person(&format!("user{n:03}"), "pw", Some(if n < 100 { "staff" } else { "it" }))).collect();
     users.push(KeycloakUser::new("outsider", "outsider@elsewhere.org", &[("mailcow_template", "staff")]));

@@ -6,11 +6,10 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use gatehouse_store::{LogFilter, Store};
-use gatehouse_testkit::oidc::{KeycloakAdminApi, KeycloakUser, OidcClient, OpenIdProvider, ProviderOptions};
+use gatehouse_testkit::oidc::{KeycloakUser, OpenIdProvider};
 use gatehouse_testkit::{Engine, TestDatabase};
 use serde_json::json;
 use support::{Server, cli, cli_ok};
@@ -32,10 +31,7 @@ fn an_interrupted_import_is_completed_by_the_other_process(engine: Engine) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let Some(database) = runtime.block_on(TestDatabase::create(engine)) else { return };
     let url = database.url().expose().to_string();
-    let mut options = ProviderOptions::keycloak("mail");
-    options.keycloak_admin = Some(KeycloakAdminApi::viewable_by("gatehouse"));
-    let clients = [OidcClient::confidential("gatehouse", "service-secret", "https://mail.example.org/oidc/callback")];
-    let Some(keycloak) = OpenIdProvider::start(&options, &clients, &BTreeMap::new()) else { return };
+    let Some(keycloak) = OpenIdProvider::start_keycloak("mail", "gatehouse", "service-secret") else { return };
     let users: Vec<KeycloakUser> = (0..COUNT)
         .map(|n| {
             KeycloakUser::new(&format!("u{n:05}"), &format!("u{n:05}@example.org"), &[("mailcow_template", "staff")])
