@@ -34,6 +34,14 @@ const LEASE_RENEWAL: Duration = Duration::from_secs(10);
 /// A task that is aborted when this handle is dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
+impl AbortOnDrop {
+    /// Aborts the task and waits until it is gone (so it cannot act after this returns).
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -431,7 +439,7 @@ impl SourceRegistry {
         }
         // Aborted when this function ends or its future is dropped (a cancelled request), so a dropped run
         // never keeps renewing its lease.
-        let _renewal = (!dry_run).then(|| {
+        let renewal = (!dry_run).then(|| {
             let (store, lease, holder) = (self.store.clone(), lease.clone(), self.holder.clone());
             AbortOnDrop(tokio::spawn(async move {
                 loop {
@@ -445,6 +453,10 @@ impl SourceRegistry {
             }))
         });
         let outcome = self.run_sync(&provider, dry_run, progress).await;
+        // The renewal must be over before the lease is given back, or it could take the lease again.
+        if let Some(renewal) = renewal {
+            renewal.stop().await;
+        }
         if !dry_run && let Err(err) = self.store.release_lease(&lease, &self.holder).await {
             tracing::warn!(lease, "cannot release the sync lease (it expires by itself): {err}");
         }
