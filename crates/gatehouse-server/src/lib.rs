@@ -1,7 +1,7 @@
 //! Gatehouse's two HTTP listeners and their lifecycle.
 //!
-//! - The **public** listener serves what browsers reach: the web UI ([`web`]), the REST API and the webmail
-//!   login redirector (`/sogo-auth`).
+//! - The **public** listener serves what browsers reach: the web UI ([`web`]), the REST API, the webmail
+//!   login redirector (`/sogo-auth`), and SCIM 2.0 push provisioning for identity providers ([`scim`]).
 //! - The **internal** listener serves what the mail server's own programs call: Dovecot's passdb
 //!   (`/dovecot/auth`), userdb (`/dovecot/userdb`, `/dovecot/users`) and policy (`/dovecot/policy`) endpoints,
 //!   the guard's state (`/guard`) and counters (`/stats`); nginx's `auth_request` for SOGo (`/nginx/auth`).
@@ -40,6 +40,7 @@ pub mod dovecot_oauth2;
 pub mod listener;
 pub mod operators;
 pub mod sasl;
+pub mod scim;
 pub mod sogo_users;
 pub mod tls;
 pub mod totp;
@@ -263,7 +264,15 @@ pub fn public_router(state: AppState) -> Router {
         password_policy: state.web.password_policy,
         trusted_proxies: state.web.trusted_proxies.clone(),
     });
-    common_layers(Router::new().route("/healthz", get(healthz)).merge(web::router(&state)).nest("/api/v1", api), state)
+    let scim = scim::router(scim::ScimState { store: state.store.clone(), public_url: state.web.public_url.clone() });
+    common_layers(
+        Router::new()
+            .route("/healthz", get(healthz))
+            .merge(web::router(&state))
+            .nest("/api/v1", api)
+            .nest("/scim/v2", scim),
+        state,
+    )
 }
 
 /// The internal listener's routes.

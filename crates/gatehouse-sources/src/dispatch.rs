@@ -83,6 +83,16 @@ impl SourceSettings {
         }
     }
 
+    /// The attribute (claim, user attribute or SCIM attribute) whose values select the mailbox template;
+    /// `None` for an LDAP directory without one.
+    pub fn template_attribute(&self) -> Option<&str> {
+        match self {
+            SourceSettings::Ldap(settings) => settings.template_attribute.as_deref(),
+            SourceSettings::Oidc(settings) => Some(&settings.client.template_claim),
+            SourceSettings::Keycloak(settings) => Some(&settings.client.template_claim),
+        }
+    }
+
     /// The login page's button for a provider users sign in at through the browser (OpenID Connect kinds),
     /// with its configured label or "Sign in with <name>"; `None` for kinds that check passwords.
     pub fn sign_in_label(&self, name: &str) -> Option<String> {

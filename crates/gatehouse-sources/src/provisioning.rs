@@ -584,6 +584,9 @@ mod tests {
 
     fn mailbox(address: &str, source: &str, template: &str, hash: &str) -> Mailbox {
         Mailbox {
+            id: 1,
+            revision: 0,
+            scim_deleted: false,
             address: address.into(),
             local_part: address.split('@').next().unwrap().into(),
             domain: address.split('@').nth(1).unwrap().into(),

@@ -27,6 +27,8 @@ mod logs;
 mod mailboxes;
 mod master_users;
 mod oidc_sign_ins;
+mod scim_tokens;
+mod scim_users;
 mod scoped;
 pub mod sealing;
 mod templates;
@@ -62,10 +64,13 @@ pub use identity_providers::{
 pub use jobs::JobRun;
 pub use logs::{AuditEntry, AuthLogEntry, AuthResult, LogFilter, NewAuthLogEntry};
 pub use mailboxes::{
-    DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, TEMPLATE_HASH, public_attributes,
+    DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, SCIM_ATTRIBUTE, TEMPLATE_HASH,
+    public_attributes,
 };
 pub use master_users::{MasterScope, MasterUser, NewMasterScope, NewMasterUser};
 pub use oidc_sign_ins::{NewSignIn, PendingSignIn};
+pub use scim_tokens::{NewScimToken, SCIM_TOKEN_PREFIX, ScimToken};
+pub use scim_users::{ScimSelect, ScimUser};
 pub use scoped::{Access, Principal, ScopedStore};
 pub use sealing::{KeyFile, SecretKey};
 pub use templates::{NewTemplate, Template, TemplateChanges};

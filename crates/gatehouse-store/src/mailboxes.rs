@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::domains::{check_quota, usage};
 use crate::entity::{domain, identity_provider, mailbox, mailbox_template};
 use crate::logs::audit;
+use crate::scim_users::{ScimUser, check_scim_user_name, set_scim_user};
 use crate::templates::{parse_protocols, template_hash, template_row};
 use crate::{Actor, Store, commit, db_err, now};
 
@@ -26,6 +27,15 @@ pub const LOCAL_AUTH_SOURCE: &str = "local";
 /// A mailbox, as shown to operators. The password hash is never included.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Mailbox {
+    /// Row id: stable, never reused (SCIM's `id`).
+    #[serde(skip)]
+    pub id: i64,
+    /// Counts the changes made to the mailbox (SCIM's `meta.version`).
+    #[serde(skip)]
+    pub revision: i64,
+    /// A SCIM client deleted the User this mailbox was (the mailbox is kept, and deactivated).
+    #[serde(skip)]
+    pub scim_deleted: bool,
     /// Full address.
     pub address: String,
     /// Part before `@`.
@@ -105,6 +115,8 @@ pub struct NewMailbox {
     pub force_totp: bool,
     /// Subject id at the identity provider.
     pub external_id: Option<String>,
+    /// What a SCIM client pushed about the account.
+    pub scim: Option<ScimUser>,
 }
 
 impl NewMailbox {
@@ -122,6 +134,7 @@ impl NewMailbox {
             force_password_change: false,
             force_totp: false,
             external_id: None,
+            scim: None,
         }
     }
 }
@@ -153,7 +166,12 @@ pub struct MailboxChanges {
     /// provider `name` did it (so the sync may activate it again when the account comes back); `None` clears
     /// that record and activates the mailbox. An admin's `active` change clears the record too.
     pub deprovisioned_by: Option<Option<String>>,
+    /// Replaces what a SCIM client pushed about the account.
+    pub scim: Option<ScimUser>,
 }
+
+/// The attribute holding the User a SCIM client pushed for the mailbox (its attributes as pushed).
+pub const SCIM_ATTRIBUTE: &str = "scim";
 
 /// The attribute recording which identity provider's sync deactivated a mailbox.
 pub const DEPROVISIONED_BY: &str = "deprovisioned_by";
@@ -204,6 +222,9 @@ fn attributes_with_template(
 
 fn to_record(model: mailbox::Model, domain: &str, template: Option<String>) -> Result<Mailbox> {
     Ok(Mailbox {
+        id: model.id,
+        revision: model.revision,
+        scim_deleted: model.scim_deleted,
         protocols: parse_protocols(&model.protocols)?,
         attributes: serde_json::from_str(&model.attributes).unwrap_or_else(|_| json!({})),
         has_local_password: model.password_hash.as_deref().is_some_and(|h| !h.is_empty()),
@@ -299,6 +320,9 @@ impl Store {
         };
         let auth_source = new.auth_source.clone().unwrap_or_else(|| LOCAL_AUTH_SOURCE.to_string());
         check_auth_source(txn, &auth_source).await?;
+        if let Some(scim) = &new.scim {
+            check_scim_user_name(txn, &auth_source, scim, None).await?;
+        }
 
         let others = usage(txn, domain.id, None).await?;
         if domain.max_mailboxes > 0 && others.mailboxes >= domain.max_mailboxes {
@@ -321,7 +345,8 @@ impl Store {
         };
         check_free_text("display name", &display_name, MAX_FREE_TEXT)?;
         let time = now();
-        let inserted = mailbox::ActiveModel {
+        let mut attributes = attributes_with_template(json!({}), template.as_ref());
+        let mut row = mailbox::ActiveModel {
             id: NotSet,
             address: Set(address.clone()),
             local_part: Set(new.address.local_part().to_string()),
@@ -335,15 +360,20 @@ impl Store {
             active: Set(active),
             force_password_change: Set(new.force_password_change),
             force_totp: Set(new.force_totp),
-            attributes: Set(attributes_with_template(json!({}), template.as_ref()).to_string()),
+            attributes: NotSet,
             external_id: Set(new.external_id),
             created_at: Set(time),
             modified_at: Set(time),
             revision: Set(0),
+            scim_user_name: Set(None),
+            scim_external_id: Set(None),
+            scim_deleted: Set(false),
+        };
+        if let Some(scim) = new.scim {
+            set_scim_user(&mut row, &mut attributes, scim);
         }
-        .insert(txn)
-        .await
-        .map_err(db_err)?;
+        row.attributes = Set(attributes.to_string());
+        let inserted = row.insert(txn).await.map_err(db_err)?;
         audit(
             txn,
             actor,
@@ -384,8 +414,18 @@ impl Store {
         })
     }
 
-    /// Mailboxes by address, optionally of one domain only.
-    pub async fn list_mailboxes(&self, domain: Option<&DomainName>) -> Result<Vec<Mailbox>> {
+    /// The mailbox with row id `id`, if there is one.
+    pub async fn mailbox_by_id(&self, id: i64) -> Result<Option<Mailbox>> {
+        let Some(row) = mailbox::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let domain = domain::Entity::find_by_id(row.domain_id).one(&self.db).await.map_err(db_err)?;
+        let template = self.template_name(&self.db, row.template_id).await?;
+        to_record(row, &domain.map(|d| d.name).unwrap_or_default(), template).map(Some)
+    }
+
+    /// Records of mailbox rows, with their domain and template names.
+    pub(crate) async fn records(&self, rows: Vec<mailbox::Model>) -> Result<Vec<Mailbox>> {
         let domains: HashMap<i64, String> =
             domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
         let templates: HashMap<i64, String> = mailbox_template::Entity::find()
@@ -395,12 +435,6 @@ impl Store {
             .into_iter()
             .map(|t| (t.id, t.name))
             .collect();
-        let mut query = mailbox::Entity::find().order_by_asc(mailbox::Column::Address);
-        if let Some(name) = domain {
-            let row = self.domain_row(&self.db, name, false).await?;
-            query = query.filter(mailbox::Column::DomainId.eq(row.id));
-        }
-        let rows = query.all(&self.db).await.map_err(db_err)?;
         rows.into_iter()
             .map(|row| {
                 let domain = domains.get(&row.domain_id).cloned().unwrap_or_default();
@@ -408,6 +442,17 @@ impl Store {
                 to_record(row, &domain, template)
             })
             .collect()
+    }
+
+    /// Mailboxes by address, optionally of one domain only.
+    pub async fn list_mailboxes(&self, domain: Option<&DomainName>) -> Result<Vec<Mailbox>> {
+        let mut query = mailbox::Entity::find().order_by_asc(mailbox::Column::Address);
+        if let Some(name) = domain {
+            let row = self.domain_row(&self.db, name, false).await?;
+            query = query.filter(mailbox::Column::DomainId.eq(row.id));
+        }
+        let rows = query.all(&self.db).await.map_err(db_err)?;
+        self.records(rows).await
     }
 
     /// Changes a mailbox, checking the same rules as creation.
@@ -490,6 +535,12 @@ impl Store {
                     details.insert("reprovisioned".into(), json!(true));
                 }
             }
+        }
+        if let Some(scim) = changes.scim {
+            let auth_source = changes.auth_source.as_deref().unwrap_or(&current.auth_source);
+            check_scim_user_name(&txn, auth_source, &scim, Some(current.id)).await?;
+            details.insert("scim".into(), json!(if scim.deleted { "deleted" } else { "pushed" }));
+            set_scim_user(&mut row, &mut attributes, scim);
         }
         let attributes = attributes.to_string();
         if attributes != current.attributes {

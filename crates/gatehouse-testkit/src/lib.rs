@@ -9,6 +9,7 @@
 //! - [`slapd`]: a private OpenLDAP server with TLS.
 //! - [`postgres`]: a private PostgreSQL server a test may stop and start (a database outage).
 //! - [`nginx`]: a private nginx with the caller's `server { ... }` block.
+//! - [`scim`]: the SCIM 2.0 conformance checker (PyPI scim2-tester).
 //! - [`sogo`]: a private SOGo 5.8 (`sogod`) on a fresh PostgreSQL database, trusting proxy authentication.
 //! - [`browser`]: headless Chromium driven through chromedriver (WebDriver).
 //! - [`wait_for_port`] / [`wait_for_port_closed`]: wait for a loopback listener to come up or go away.
@@ -24,6 +25,7 @@ pub mod oidc;
 pub mod postfix;
 pub mod postgres;
 mod process;
+pub mod scim;
 pub mod slapd;
 pub mod sogo;
 

@@ -63,12 +63,15 @@ pub enum Command {
     /// Show or lift the brute-force guard's bans and counters (asks the running server).
     #[command(subcommand)]
     Guard(GuardCommand),
-    /// Manage identity providers (LDAP directories).
+    /// Manage identity providers (LDAP directories, OpenID Connect providers, Keycloak realms).
     #[command(subcommand)]
     Idp(IdpCommand),
     /// Manage API keys for the REST API (/api/v1).
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Manage the bearer tokens identity providers push users with (SCIM 2.0 at /scim/v2).
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(ScimTokenCommand),
     /// Synchronise mailboxes with identity providers now (the server also runs due syncs by itself).
     Sync(SyncArgs),
     /// Show the auth log, the audit log or the job log, newest first.
@@ -667,6 +670,29 @@ pub enum IdpCommand {
         /// An address to look up.
         #[arg(long, value_name = "ADDRESS")]
         user: Option<String>,
+    },
+}
+
+/// `scim-token …`
+#[derive(Debug, Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create a SCIM token for an identity provider; it is printed once and cannot be shown again.
+    Add {
+        /// A unique name; changes made with the token are audited as `scim:<name>`.
+        name: String,
+        /// The OpenID Connect or Keycloak provider whose users it pushes (its provisioning settings apply).
+        #[arg(long, value_name = "NAME")]
+        idp: String,
+        /// The domains it may create and change mailboxes in (comma list, at least one).
+        #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+        domains: Vec<String>,
+    },
+    /// List SCIM tokens (never their secrets).
+    List(ListArgs),
+    /// Revoke a SCIM token; it stops working at once and stays listed.
+    Revoke {
+        /// The token's name.
+        name: String,
     },
 }
 

@@ -92,6 +92,7 @@ fn main() -> ExitCode {
             Command::Idp(command) => commands::idp::run(&ctx, command).await,
             Command::Sync(args) => commands::sync::run(&ctx, args).await,
             Command::ApiKey(command) => commands::api_keys::run(&ctx, command).await,
+            Command::ScimToken(command) => commands::scim_tokens::run(&ctx, command).await,
             Command::Guard(command) => commands::guard::run(&ctx, command).await,
             Command::Config(command) => commands::config::run(&ctx, command),
             Command::AppPassword(command) => commands::app_passwords::run(&ctx, command).await,

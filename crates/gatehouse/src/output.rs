@@ -33,10 +33,7 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
 
 /// Unix seconds as an RFC 3339 UTC time (the number itself when it is out of range).
 pub fn utc_time(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| seconds.to_string())
+    gatehouse_core::clock::rfc3339(seconds).unwrap_or_else(|| seconds.to_string())
 }
 
 /// `text` with control characters shown as escapes (`\n`, `\u{1b}`), for one-line cells.

@@ -23,18 +23,23 @@ use super::error::ApiError;
 /// The header carrying a key, as an alternative to `Authorization: Bearer`.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// The token of a request: `Authorization: Bearer …` first, else `X-API-Key` (so a proxy's own `Basic`
-/// authorization can travel beside the key).
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
+/// The token of `Authorization: Bearer …`, if the request has a non-empty one.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|value| value.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    bearer
-        .or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim))
+        .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
+}
+
+/// The token of a request: `Authorization: Bearer …` first, else `X-API-Key` (so a proxy's own `Basic`
+/// authorization can travel beside the key).
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_token(headers).or_else(|| {
+        headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|token| !token.is_empty())
+    })
 }
 
 fn is_read(method: &Method) -> bool {

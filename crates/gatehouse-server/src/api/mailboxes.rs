@@ -291,6 +291,7 @@ pub async fn update_mailbox(
         force_totp: body.force_totp,
         external_id: body.external_id,
         deprovisioned_by: None,
+        scim: None,
     };
     Ok(Json(store.update_mailbox(&address, changes).await?.into()))
 }

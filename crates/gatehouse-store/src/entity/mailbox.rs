@@ -28,6 +28,9 @@ pub struct Model {
     pub created_at: i64,
     pub modified_at: i64,
     pub revision: i64,
+    pub scim_user_name: Option<String>,
+    pub scim_external_id: Option<String>,
+    pub scim_deleted: bool,
 }
 
 /// No relations are declared; joins are written explicitly where needed.

@@ -19,6 +19,7 @@ pub mod mailbox_template;
 pub mod master_user;
 pub mod master_user_domain;
 pub mod oidc_sign_in;
+pub mod scim_token;
 pub mod sso_token;
 pub mod totp_recovery_code;
 pub mod totp_secret;

@@ -14,6 +14,7 @@ mod m20261123_000003_job_leases;
 mod m20261123_000004_web;
 mod m20261204_000005_oidc_sign_in;
 mod m20261204_000006_provider_admins;
+mod m20261207_000007_scim;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_web::Migration),
             Box::new(m20261204_000005_oidc_sign_in::Migration),
             Box::new(m20261204_000006_provider_admins::Migration),
+            Box::new(m20261207_000007_scim::Migration),
         ]
     }
 }

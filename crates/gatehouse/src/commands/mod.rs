@@ -12,6 +12,7 @@ pub mod idp;
 pub mod logs;
 pub mod mailboxes;
 pub mod pw;
+pub mod scim_tokens;
 pub mod serve;
 pub mod sync;
 pub mod templates;
