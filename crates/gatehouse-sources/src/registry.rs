@@ -444,7 +444,7 @@ impl SourceRegistry {
             AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(LEASE_RENEWAL).await;
-                    match store.acquire_lease(&lease, &holder, LEASE_SECONDS).await {
+                    match store.renew_lease(&lease, &holder, LEASE_SECONDS).await {
                         Ok(true) => {}
                         Ok(false) => tracing::error!(lease, "lost the sync lease; another process may start a run"),
                         Err(err) => tracing::warn!(lease, "cannot renew the sync lease: {err}"),
@@ -453,7 +453,6 @@ impl SourceRegistry {
             }))
         });
         let outcome = self.run_sync(&provider, dry_run, progress).await;
-        // The renewal must be over before the lease is given back, or it could take the lease again.
         if let Some(renewal) = renewal {
             renewal.stop().await;
         }
@@ -576,7 +575,8 @@ impl SourceRegistry {
         Ok(ran)
     }
 
-    /// Checks every `tick` for due syncs until `stop` turns true.
+    /// Checks every `tick` for due syncs until `stop` turns true; a run still under way then is cut short and its
+    /// lease given back.
     pub async fn run_scheduler(self: Arc<Self>, tick: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
             tokio::select! {
@@ -586,8 +586,20 @@ impl SourceRegistry {
             if *stop.borrow() {
                 return;
             }
-            if let Err(err) = self.run_due_syncs().await {
-                tracing::warn!("cannot check for due syncs: {err}");
+            tokio::select! {
+                result = self.run_due_syncs() => {
+                    if let Err(err) = result {
+                        tracing::warn!("cannot check for due syncs: {err}");
+                    }
+                }
+                _ = stop.changed() => {
+                    // The process is stopping in the middle of a run: its leases go back now instead of keeping
+                    // other processes out until they expire; the next run (here or elsewhere) completes the work.
+                    if let Err(err) = self.store.release_leases_of(&self.holder).await {
+                        tracing::warn!("cannot give back the sync leases (they expire by themselves): {err}");
+                    }
+                    return;
+                }
             }
         }
     }

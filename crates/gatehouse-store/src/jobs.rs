@@ -56,6 +56,19 @@ impl Store {
         Ok(taken.rows_affected == 1)
     }
 
+    /// Extends the lease `name` that `holder` holds by `seconds` from now. Never takes a lease: once the lease
+    /// is given back or taken over, a late renewal changes nothing. Returns whether `holder` still holds it.
+    pub async fn renew_lease(&self, name: &str, holder: &str, seconds: i64) -> Result<bool> {
+        let renewed = job_lease::Entity::update_many()
+            .col_expr(job_lease::Column::ExpiresAt, (now() + seconds).into())
+            .filter(job_lease::Column::Name.eq(name))
+            .filter(job_lease::Column::Holder.eq(holder))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(renewed.rows_affected == 1)
+    }
+
     /// Who holds the lease `name` and until when (Unix seconds), if anybody holds an unexpired one.
     pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>> {
         let row = job_lease::Entity::find_by_id(name.to_string())
@@ -70,6 +83,16 @@ impl Store {
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         job_lease::Entity::delete_many()
             .filter(job_lease::Column::Name.eq(name))
+            .filter(job_lease::Column::Holder.eq(holder))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Gives back every lease `holder` holds (a process that stops in the middle of its work).
+    pub async fn release_leases_of(&self, holder: &str) -> Result<()> {
+        job_lease::Entity::delete_many()
             .filter(job_lease::Column::Holder.eq(holder))
             .exec(&self.db)
             .await

@@ -855,6 +855,19 @@ async fn job_leases_are_exclusive_until_released_or_expired(store: Store) {
     assert!(store.acquire_lease("sync:crashed", "node-a", -5).await.unwrap());
     assert!(store.acquire_lease("sync:crashed", "node-b", 60).await.unwrap(), "expired leases are taken over");
     assert!(!store.acquire_lease("sync:crashed", "node-a", 60).await.unwrap());
+    // Renewing only extends a lease still held: a renewal arriving after the release takes nothing back.
+    assert!(store.renew_lease("sync:crashed", "node-b", 60).await.unwrap());
+    assert!(!store.renew_lease("sync:crashed", "node-a", 60).await.unwrap(), "not node-a's");
+    store.release_lease("sync:crashed", "node-b").await.unwrap();
+    assert!(!store.renew_lease("sync:crashed", "node-b", 60).await.unwrap());
+    assert_eq!(store.lease_holder("sync:crashed").await.unwrap(), None);
+    // A stopping process gives back every lease it holds.
+    assert!(store.acquire_lease("sync:one", "node-c", 60).await.unwrap());
+    assert!(store.acquire_lease("sync:two", "node-c", 60).await.unwrap());
+    store.release_leases_of("node-c").await.unwrap();
+    assert_eq!(store.lease_holder("sync:one").await.unwrap(), None);
+    assert_eq!(store.lease_holder("sync:two").await.unwrap(), None);
+    assert!(store.lease_holder("sync:other").await.unwrap().is_some(), "other holders keep theirs");
 
     // Many contenders at once: exactly one wins.
     let mut tasks = Vec::new();

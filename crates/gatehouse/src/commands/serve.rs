@@ -12,6 +12,8 @@ use crate::cli::ServeArgs;
 
 /// Name of the administrator created on the first start.
 const FIRST_ADMIN: &str = "admin";
+/// How long a stopping server waits for the sync scheduler to give back its lease.
+const SCHEDULER_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs the server.
 pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
@@ -60,11 +62,11 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
     };
     // Periodic identity-provider syncs; the lease in the store keeps other processes from running the same one.
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
-    if ctx.config.sync.check_seconds > 0 {
+    let scheduler = (ctx.config.sync.check_seconds > 0).then(|| {
         let registry = std::sync::Arc::new(gatehouse_sources::SourceRegistry::new(store.clone()));
         let tick = std::time::Duration::from_secs(ctx.config.sync.check_seconds);
-        tokio::spawn(registry.run_scheduler(tick, stopped.clone()));
-    }
+        tokio::spawn(registry.run_scheduler(tick, stopped.clone()))
+    });
     // SOGo's user list in SOGo's own database, when configured.
     if let Some(users_url) = ctx.config.sogo.users_url.clone().filter(|u| !u.is_empty()) {
         let every = std::time::Duration::from_secs(ctx.config.sogo.sync_seconds.max(5));
@@ -75,6 +77,12 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         let _ = stop_scheduler.send(true);
     };
     bound.run(state, limits, shutdown).await.context("a listener failed")?;
+    // A sync cut short by the shutdown gives its lease back before the database is closed.
+    if let Some(scheduler) = scheduler
+        && tokio::time::timeout(SCHEDULER_STOP, scheduler).await.is_err()
+    {
+        tracing::warn!("the sync scheduler did not stop in time; its lease expires by itself");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
