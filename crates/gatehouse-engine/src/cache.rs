@@ -1,8 +1,9 @@
 //! The result cache: a verified success is remembered under a keyed hash of (service, user, master,
 //! password) together with the revisions of the mailbox and master user it was verified against. A later
 //! login with the same key skips the password hash only if those revisions are unchanged, so any change to
-//! the mailbox, its app passwords, its domain or the master user takes effect at once (mailcow #6584).
-//! Failures are never cached.
+//! the mailbox, its app passwords, its domain or the master user takes effect at once (mailcow #6584): the
+//! mailbox's current revision comes from the engine's memory of mailboxes, which the change feed keeps
+//! coherent, or from the directory. Failures are never cached.
 
 use std::time::Duration;
 
@@ -36,11 +37,7 @@ impl ResultCache {
     pub fn new(ttl: Duration, capacity: u64) -> Self {
         ResultCache {
             key: rand::random(),
-            entries: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .support_invalidation_closures()
-                .build(),
+            entries: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
         }
     }
 
@@ -63,12 +60,6 @@ impl ResultCache {
 
     pub fn remove(&self, key: &[u8; 32]) {
         self.entries.invalidate(key);
-    }
-
-    /// Drops every entry `matches` says yes to (given `what`).
-    pub fn forget_where<T: Send + Sync + 'static>(&self, what: T, matches: fn(&CachedSuccess, &T) -> bool) {
-        // Fails only when closures are not enabled, which the builder above does.
-        let _ = self.entries.invalidate_entries_if(move |_, entry| matches(entry, &what));
     }
 
     /// Drops everything.

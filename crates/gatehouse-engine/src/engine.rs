@@ -49,6 +49,7 @@ use crate::directory::{
     SecondFactorOwner,
 };
 use crate::guard::{Guard, GuardConfig, Verdict};
+use crate::memory::MailboxMemory;
 use crate::{app_password, parse_login_name, sso, totp};
 
 /// The auth source of mailboxes with a local password.
@@ -107,6 +108,7 @@ pub struct Engine<D: Directory, S: IdentitySources = NoIdentitySources> {
     pool: HashPool,
     config: EngineConfig,
     cache: ResultCache,
+    memory: MailboxMemory,
     guard: Guard,
 }
 
@@ -173,8 +175,38 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// Builds an engine over a directory, the identity providers and a hash pool.
     pub fn with_sources(directory: D, sources: S, pool: HashPool, config: EngineConfig) -> Self {
         let cache = ResultCache::new(config.cache_ttl, config.cache_capacity);
+        let memory = MailboxMemory::new(config.cache_capacity);
         let guard = Guard::new(config.guard.clone());
-        Engine { directory, sources, pool, config, cache, guard }
+        Engine { directory, sources, pool, config, cache, memory, guard }
+    }
+
+    /// The mailbox `address` (canonical), from memory while the change feed is being read, else from the
+    /// directory (and then remembered).
+    async fn lookup_mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
+        if self.memory.answers()
+            && let Some(found) = self.memory.peek(address)
+        {
+            return Ok(Some(found));
+        }
+        let epoch = self.memory.epoch();
+        let found = self.directory.mailbox(address).await?;
+        match &found {
+            Some(mailbox) => self.memory.remember(epoch, address, mailbox),
+            None => self.memory.discard(address),
+        }
+        Ok(found)
+    }
+
+    /// Notes a good read of the change feed that started at `started_at` (milliseconds since the Unix epoch),
+    /// after every change it returned was passed to [`Engine::forget_change`]. The memory of mailboxes answers
+    /// only while such reads keep coming.
+    pub fn feed_read(&self, started_at: i64) {
+        self.memory.feed_read(started_at);
+    }
+
+    /// Notes that the change feed cannot be read: logins look mailboxes up in the directory until it can.
+    pub fn feed_lost(&self) {
+        self.memory.feed_lost();
     }
 
     /// The directory (for adapters that also need lookups).
@@ -266,7 +298,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
 
         // 3. The mailbox, its state and the protocol gate — before any password is tried.
-        let mut found = match self.directory.mailbox(&name.target).await {
+        let mut found = match self.lookup_mailbox(&name.target).await {
             Ok(found) => found,
             Err(err) if err.fault() == Fault::Server => return self.during_outage(request, &name.target, err),
             Err(err) => return lookup_failed(err),
@@ -278,7 +310,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             // first login.
             match self.sources.provision(&name.target, &request.credentials).await {
                 Ok(Provisioning::Created) => {
-                    found = try_lookup!(self.directory.mailbox(&name.target).await);
+                    found = try_lookup!(self.lookup_mailbox(&name.target).await);
                     verified_by_source = true;
                 }
                 Ok(Provisioning::Refused(why)) => return Decision::denied(DenyReason::UnknownUser, why),
@@ -318,9 +350,11 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             return Decision::denied(DenyReason::ServiceNotAllowed, format!("{service} is disabled for this mailbox"));
         }
 
-        // 6. A cached success for exactly this credential, still valid for this revision.
+        // 6. A cached success for exactly this credential, still valid for this revision (a password an identity
+        // provider checked, only while the provider is active).
         if let Some(hit) = remembered {
-            if hit.expires_at.is_none_or(|at| at > now()) {
+            let provider_gone = hit.via == Via::Password && mailbox.auth_source != LOCAL && !mailbox.source_active;
+            if hit.expires_at.is_none_or(|at| at > now()) && !provider_gone {
                 // The database has just confirmed it: it may answer for a while should the database go away.
                 self.cache.insert(key, CachedSuccess { confirmed_at: now(), ..hit.clone() });
                 return with_next_step(request, &mailbox, Decision::allowed(&mailbox.address, None, hit.via, true));
@@ -362,9 +396,13 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         let grace = self.config.outage_grace.as_secs() as i64;
         let key = self.cache.key(request.service.as_str(), target, None, request.credentials.secret());
         let at = now();
+        // The mailbox as last seen, still remembered: nothing forgot it (no change made here or read from the
+        // feed since), and the success was verified against that very revision.
+        let last_seen = self.memory.peek(target);
         match self.cache.get(&key) {
             Some(hit)
                 if grace > 0
+                    && last_seen.is_some_and(|m| m.revision == hit.mailbox_revision && m.active && m.domain_active)
                     && hit.master_revision.is_none()
                     && at - hit.confirmed_at <= grace
                     && hit.expires_at.is_none_or(|expires| expires > at) =>
@@ -380,19 +418,21 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
     }
 
-    /// Forgets every remembered success of `mailbox` (after a change made in this process: a revoked app
-    /// password, a new password, a deactivation), so not even an outage can bring one back.
+    /// Forgets what is remembered of `mailbox` after a change (a revoked app password, a new password, a
+    /// deactivation, made here or read from the change feed): the next login reads it from the directory, and
+    /// its remembered successes count only for the revision it then has — not even an outage brings one back.
     pub fn forget(&self, mailbox: &str) {
-        self.cache.forget_where(mailbox.to_string(), |entry, mailbox| entry.mailbox == *mailbox);
+        self.memory.forget(mailbox);
     }
 
-    /// Forgets every remembered success of the mailboxes of `domain`.
-    pub fn forget_domain(&self, domain: &str) {
-        self.cache.forget_where(format!("@{domain}"), |entry, suffix| entry.mailbox.ends_with(suffix.as_str()));
+    /// Forgets what is remembered of every mailbox (a domain or an identity provider changed).
+    pub fn forget_every_mailbox(&self) {
+        self.memory.forget_all();
     }
 
-    /// Forgets every remembered success.
+    /// Forgets everything: mailboxes and remembered successes.
     pub fn forget_all(&self) {
+        self.memory.forget_all();
         self.cache.clear();
     }
 
@@ -504,7 +544,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     /// the moment what allowed it does.
     pub async fn authorize_webmail(&self, opener: WebmailOpener<'_>, target: &str) -> Decision {
         let target = crate::login_name::normalise_name(target);
-        let Some(mailbox) = try_lookup!(self.directory.mailbox(&target).await) else {
+        let Some(mailbox) = try_lookup!(self.lookup_mailbox(&target).await) else {
             return Decision::denied(DenyReason::UnknownUser, "no such mailbox");
         };
         if !mailbox.active || !mailbox.domain_active {
@@ -604,12 +644,10 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
 
     async fn steps_of(&self, owner: &SecondFactorOwner) -> Result<AccountSteps, Decision> {
         match owner {
-            SecondFactorOwner::Mailbox(address) => {
-                match self.directory.mailbox(address).await.map_err(lookup_failed)? {
-                    Some(mailbox) => Ok(mailbox_steps(&mailbox)),
-                    None => Err(Decision::denied(DenyReason::UnknownUser, "no such mailbox")),
-                }
-            }
+            SecondFactorOwner::Mailbox(address) => match self.lookup_mailbox(address).await.map_err(lookup_failed)? {
+                Some(mailbox) => Ok(mailbox_steps(&mailbox)),
+                None => Err(Decision::denied(DenyReason::UnknownUser, "no such mailbox")),
+            },
             SecondFactorOwner::Administrator(name) => match self.directory.admin(name).await.map_err(lookup_failed)? {
                 Some(admin) => Ok(admin_steps(&admin)),
                 None => Err(Decision::denied(DenyReason::UnknownUser, "no such administrator")),
@@ -668,7 +706,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if account.subject.is_empty() || !address.contains('@') {
             return Decision::denied(DenyReason::BadRequest, format!("{provider} named no account or no mail address"));
         }
-        let found = try_lookup!(self.directory.mailbox(address).await);
+        let found = try_lookup!(self.lookup_mailbox(address).await);
         match &found {
             Some(mailbox) => {
                 if mailbox.auth_source != provider {
@@ -705,7 +743,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 Err(err) => return lookup_failed(err),
             },
         }
-        let Some(mailbox) = try_lookup!(self.directory.mailbox(address).await) else {
+        let Some(mailbox) = try_lookup!(self.lookup_mailbox(address).await) else {
             return Decision::denied(DenyReason::UnknownUser, format!("there is no mailbox {address}"));
         };
         if !mailbox.active || !mailbox.domain_active {
@@ -797,7 +835,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 format!("no mailbox is bound to the account {} at {provider}", account.subject),
             );
         };
-        let Some(mailbox) = try_lookup!(self.directory.mailbox(address).await) else {
+        let Some(mailbox) = try_lookup!(self.lookup_mailbox(address).await) else {
             return Decision::denied(DenyReason::UnknownUser, format!("there is no mailbox {address}"));
         };
         if mailbox.auth_source != provider || mailbox.external_id.as_deref() != Some(account.subject.as_str()) {
@@ -908,7 +946,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         let Some(master) = master else {
             return self.unknown_user(request, "no such master user").await;
         };
-        let target_mailbox = try_lookup!(self.directory.mailbox(target).await);
+        let target_mailbox = try_lookup!(self.lookup_mailbox(target).await);
         let Some(password) = request.credentials.as_password() else {
             return Decision::denied(DenyReason::WrongPassword, "a master login takes the master user's password");
         };

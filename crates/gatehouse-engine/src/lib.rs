@@ -8,7 +8,8 @@
 //! - [`app_password`]: the `gh_<id>_<secret>` token format; [`sso`]: webmail single-sign-on tokens; [`totp`]:
 //!   the second factor's codes and recovery codes.
 //! - [`guard`]: the brute-force guard.
-//! - `engine`: the pipeline; `cache`: the revision-checked result cache.
+//! - `engine`: the pipeline; `cache`: the revision-checked result cache; [`memory`]: the mailboxes remembered
+//!   between logins, kept coherent by the change feed.
 
 pub mod app_password;
 mod cache;
@@ -17,6 +18,7 @@ pub mod directory;
 mod engine;
 pub mod guard;
 pub mod login_name;
+pub mod memory;
 pub mod sso;
 pub mod totp;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use gatehouse_core::{AdminRole, Error, ProtocolSet, Service};
 use gatehouse_engine::*;
@@ -21,6 +21,8 @@ struct Memory {
     recovery: Mutex<HashMap<String, Vec<String>>>,
     replaced: Mutex<Vec<(i64, String)>>,
     down: AtomicBool,
+    /// Mailbox lookups made (database round trips, in the store).
+    lookups: AtomicUsize,
 }
 
 impl Memory {
@@ -34,6 +36,7 @@ struct Dir(std::sync::Arc<Memory>);
 
 impl Directory for Dir {
     async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
+        self.0.lookups.fetch_add(1, Ordering::Relaxed);
         self.0.check()?;
         Ok(self.0.mailboxes.lock().unwrap().get(address).cloned())
     }
@@ -626,6 +629,65 @@ async fn during_a_database_outage_recently_confirmed_credentials_still_log_in() 
     f.memory.down.store(true, Ordering::Relaxed);
     let refused = strict.authenticate(&request("alice@example.org", "alicepw", Service::Imap)).await;
     assert!(matches!(refused, Decision::TempFail { .. }), "{refused:?}");
+}
+
+#[tokio::test]
+async fn while_the_change_feed_is_read_cached_logins_need_no_lookup() {
+    let f = fixture();
+    let lookups = || f.memory.lookups.load(Ordering::Relaxed);
+    let alice = || request("alice@example.org", "alicepw", Service::Imap);
+    // Without the feed every login looks the mailbox up.
+    assert!(f.login(&alice()).await.0.is_allowed());
+    assert!(f.login(&alice()).await.0.is_allowed());
+    assert_eq!(lookups(), 2);
+
+    f.engine.feed_read(memory::now_millis());
+    let before = lookups();
+    for _ in 0..5 {
+        let (decision, hashes) = f.login(&alice()).await;
+        assert!(matches!(decision, Decision::Allowed { cached: true, .. }), "{decision:?}");
+        assert_eq!(hashes, 0);
+    }
+    assert_eq!(lookups(), before, "answered from memory");
+
+    // A change is seen once it is forgotten (this process's changes at once, others' from the feed) ...
+    f.set_mailbox("alice@example.org", |m| {
+        m.active = false;
+        m.revision += 1;
+    });
+    f.engine.forget("alice@example.org");
+    assert_eq!(reason(&f.login(&alice()).await.0), Some(DenyReason::Disabled));
+    assert_eq!(lookups(), before + 1);
+    // ... and a refusal is remembered like a success would be: the mailbox's state, not the outcome.
+    assert_eq!(reason(&f.login(&alice()).await.0), Some(DenyReason::Disabled));
+    assert_eq!(lookups(), before + 1);
+    f.set_mailbox("alice@example.org", |m| {
+        m.active = true;
+        m.revision += 1;
+    });
+    f.engine.forget_every_mailbox();
+    assert!(f.login(&alice()).await.0.is_allowed());
+
+    // A feed that cannot be read, or was read too long ago, sends every login to the directory again.
+    f.engine.feed_lost();
+    let before = lookups();
+    assert!(f.login(&alice()).await.0.is_allowed());
+    assert_eq!(lookups(), before + 1);
+    f.engine.feed_read(memory::now_millis() - memory::FRESHNESS.as_millis() as i64 - 1);
+    assert!(f.login(&alice()).await.0.is_allowed());
+    assert_eq!(lookups(), before + 2);
+    // Unknown users are never remembered: a mailbox created a moment ago logs in.
+    f.engine.feed_read(memory::now_millis());
+    assert_eq!(
+        reason(&f.login(&request("new@example.org", "newpw", Service::Imap)).await.0),
+        Some(DenyReason::UnknownUser)
+    );
+    f.memory
+        .mailboxes
+        .lock()
+        .unwrap()
+        .insert("new@example.org".into(), mailbox(77, "new@example.org", Some(hash("newpw")), "imap"));
+    assert!(f.login(&request("new@example.org", "newpw", Service::Imap)).await.0.is_allowed());
 }
 
 fn now_seconds() -> u64 {

@@ -4,7 +4,8 @@
 
 use gatehouse_core::AdminRole;
 use gatehouse_core::clock::now;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use gatehouse_engine::{
     AccessTokenRequest, AdminLoginRequest, Decision, Engine, LoginRequest, ProviderAdminSignInRequest,
@@ -17,9 +18,24 @@ use serde_json::json;
 
 /// The engine over the store, with logging.
 pub struct AuthService {
-    engine: Engine<Store, SourceRegistry>,
+    pub(crate) engine: Engine<Store, SourceRegistry>,
     master_separator: String,
     log: tokio::sync::mpsc::Sender<LogJob>,
+    /// The auth log's counters.
+    pub(crate) log_stats: LogStats,
+    /// The change feed's follower.
+    pub(crate) feed: crate::feed::FeedStats,
+}
+
+/// How many auth-log records were queued, written and dropped.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// Handed to the writer.
+    pub queued: AtomicU64,
+    /// Written to the database.
+    pub written: AtomicU64,
+    /// Dropped: the queue was full, or the database refused the write.
+    pub dropped: AtomicU64,
 }
 
 /// A log write queued for the background writer.
@@ -37,12 +53,26 @@ const LOG_BATCH: usize = 500;
 impl AuthService {
     /// Wraps an engine; `master_separator` must be the engine's. Starts the background log writer, so it must
     /// be called inside the async runtime.
+    /// Changes this process commits are forgotten by the engine right after their commit; changes committed
+    /// elsewhere once the change feed is read (every quarter second).
     pub fn new(engine: Engine<Store, SourceRegistry>, master_separator: &str) -> Arc<Self> {
+        let store = engine.directory().clone();
         let (log, queue) = tokio::sync::mpsc::channel(LOG_QUEUE);
-        tokio::spawn(write_logs(engine.directory().clone(), queue));
-        let changes = engine.directory().login_changes();
-        let service = Arc::new(AuthService { engine, master_separator: master_separator.to_string(), log });
-        tokio::spawn(forget_changed(Arc::downgrade(&service), changes));
+        let service = Arc::new(AuthService {
+            engine,
+            master_separator: master_separator.to_string(),
+            log,
+            log_stats: LogStats::default(),
+            feed: crate::feed::FeedStats::default(),
+        });
+        tokio::spawn(write_logs(store.clone(), queue, Arc::downgrade(&service)));
+        let listener = Arc::downgrade(&service);
+        store.on_login_change(move |change| {
+            if let Some(service) = listener.upgrade() {
+                crate::feed::apply(&service, Some(change));
+            }
+        });
+        tokio::spawn(crate::feed::follow(store, Arc::downgrade(&service)));
         service
     }
 
@@ -90,9 +120,7 @@ impl AuthService {
         let decision = self.engine.authenticate(request).await;
         trace_decision(request, &decision);
         for job in self.jobs(request, &decision) {
-            if self.log.try_send(job).is_err() {
-                tracing::warn!("the auth-log queue is full; a login record was dropped");
-            }
+            self.queue_log(job);
         }
         decision
     }
@@ -247,9 +275,36 @@ impl AuthService {
 
     /// Queues an auth-log record written by the web layer (a TOTP failure, for example).
     pub fn record(&self, entry: NewAuthLogEntry) {
-        if self.log.try_send(LogJob::Auth(now(), entry)).is_err() {
-            tracing::warn!("the auth-log queue is full; a login record was dropped");
+        self.queue_log(LogJob::Auth(now(), entry));
+    }
+
+    /// Hands a record to the background writer; when its queue is full the record is dropped and counted,
+    /// never waited for.
+    fn queue_log(&self, job: LogJob) {
+        let auth = matches!(job, LogJob::Auth(..));
+        match self.log.try_send(job) {
+            Ok(()) if auth => {
+                self.log_stats.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(_) => {
+                let dropped = self.log_stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // One warning per thousand drops: a flood must not flood the log too.
+                if dropped % 1000 == 1 {
+                    tracing::warn!(dropped, "the auth-log queue is full; records are dropped");
+                }
+            }
         }
+    }
+
+    /// The auth log's counters.
+    pub fn log_stats(&self) -> &LogStats {
+        &self.log_stats
+    }
+
+    /// The change feed follower's state.
+    pub fn feed_stats(&self) -> &crate::feed::FeedStats {
+        &self.feed
     }
 
     /// Decides a login and waits until it is recorded (for short-lived processes such as the CLI).
@@ -291,25 +346,6 @@ fn admin_service(kind: AdminRole) -> &'static str {
     }
 }
 
-/// Drops the engine's memory of what this process changes, as the store announces it, until the service goes.
-async fn forget_changed(
-    service: std::sync::Weak<AuthService>,
-    mut changes: tokio::sync::broadcast::Receiver<gatehouse_store::LoginChange>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let change = changes.recv().await;
-        let Some(service) = service.upgrade() else { return };
-        match change {
-            Ok(gatehouse_store::LoginChange::Mailbox(address)) => service.engine.forget(&address),
-            Ok(gatehouse_store::LoginChange::Domain(domain)) => service.engine.forget_domain(&domain),
-            // Some announcements were missed: forget everything rather than guess.
-            Err(RecvError::Lagged(_)) => service.engine.forget_all(),
-            Err(RecvError::Closed) => return,
-        }
-    }
-}
-
 /// An owner opens their own mailbox; every other actor is an administrator impersonating.
 fn webmail_opener(actor: &Actor) -> WebmailOpener<'_> {
     match actor.role {
@@ -330,7 +366,7 @@ async fn write_one(store: &Store, job: LogJob) {
 }
 
 /// The background writer: takes what is queued, writes auth-log rows in batches.
-async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>) {
+async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>, service: Weak<AuthService>) {
     while let Some(first) = queue.recv().await {
         let mut auth_rows = Vec::new();
         let mut others = Vec::new();
@@ -344,8 +380,14 @@ async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>
                 next = queue.try_recv().ok();
             }
         }
-        if let Err(err) = store.record_auth_batch(auth_rows).await {
-            tracing::warn!("could not write the auth log: {err}");
+        let count = auth_rows.len() as u64;
+        let written = store.record_auth_batch(auth_rows).await;
+        if let Some(service) = service.upgrade() {
+            let counter = if written.is_ok() { &service.log_stats.written } else { &service.log_stats.dropped };
+            counter.fetch_add(count, Ordering::Relaxed);
+        }
+        if let Err(err) = written {
+            tracing::warn!(records = count, "could not write the auth log: {err}");
         }
         for job in others {
             write_one(&store, job).await;

@@ -37,6 +37,7 @@ pub mod api;
 pub mod auth;
 pub mod dovecot;
 pub mod dovecot_oauth2;
+pub mod feed;
 pub mod listener;
 pub mod operators;
 pub mod sasl;

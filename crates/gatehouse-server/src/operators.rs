@@ -3,6 +3,7 @@
 //! as Dovecot's endpoints: the shared secret, or an allowed network.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -47,8 +48,8 @@ pub async fn guard_unban(
         .into_response()
 }
 
-/// `GET /stats`: the hash pool's counters (queue wait, busy rejections, memory budget) and the guard's size,
-/// for monitoring.
+/// `GET /stats`: the hash pool's counters (queue wait, busy rejections, memory budget), the guard's size, the
+/// auth log's counters (records queued, written, dropped) and the change feed's state, for monitoring.
 pub async fn stats(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -59,6 +60,9 @@ pub async fn stats(
     }
     let pool = state.hash_pool.stats();
     let guard = state.auth.guard_snapshot();
+    let log = state.auth.log_stats();
+    let feed = state.auth.feed_stats();
+    let last_read = feed.last_read_at.load(Ordering::Relaxed);
     Json(json!({
         "hash_pool": {
             "submitted": pool.submitted,
@@ -75,6 +79,18 @@ pub async fn stats(
         "guard": {
             "banned_addresses": guard.iter().filter(|e| e.banned_until.is_some()).count(),
             "tracked": guard.len(),
+        },
+        "auth_log": {
+            "queued": log.queued.load(Ordering::Relaxed),
+            "written": log.written.load(Ordering::Relaxed),
+            "dropped": log.dropped.load(Ordering::Relaxed),
+        },
+        "change_feed": {
+            "position": feed.position.load(Ordering::Relaxed),
+            "applied": feed.applied.load(Ordering::Relaxed),
+            "failed_reads": feed.failed_reads.load(Ordering::Relaxed),
+            "failing": feed.failing.load(Ordering::Relaxed),
+            "last_read_ms_ago": (last_read > 0).then(|| gatehouse_engine::memory::now_millis() - last_read),
         },
     }))
     .into_response()

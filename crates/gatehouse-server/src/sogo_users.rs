@@ -147,7 +147,10 @@ impl SogoUsers {
     /// Keeps the table at `users_url` in sync until `stop` fires: now, after each change this process announces
     /// (a second later, so a burst is one sync), and every `every`. An unreachable database is retried.
     pub async fn run(users_url: Secret, store: Store, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut changes = store.login_changes();
+        // Coalesced: any number of changes leaves one wake-up.
+        let changes = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = changes.clone();
+        store.on_login_change(move |_| notify.notify_one());
         let warning = crate::listener::RateLimitedWarning::new("SOGo users");
         let mut connected: Option<SogoUsers> = None;
         loop {
@@ -171,13 +174,12 @@ impl SogoUsers {
             }
             let changed = tokio::select! {
                 _ = tokio::time::sleep(every) => false,
-                _ = changes.recv() => true,
+                _ = changes.notified() => true,
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
             if changed {
                 // A burst of changes becomes one sync.
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                while changes.try_recv().is_ok() {}
             }
         }
     }

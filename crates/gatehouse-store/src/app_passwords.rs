@@ -101,12 +101,13 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(db_err)?;
-        bump_mailbox_revision(&txn, owner.id).await?;
+        bump_mailbox_revision(&txn, owner.id, &owner.address).await?;
         audit(&txn, actor, "app_password.add", &owner.address, json!({
             "id": inserted.id, "name": inserted.name, "protocols": inserted.protocols, "expires_at": inserted.expires_at,
         }))
         .await?;
         commit(txn).await?;
+        self.announcer.announce(crate::LoginChange::Mailbox(owner.address.clone()));
         to_record(inserted, &owner.address)
     }
 
@@ -137,7 +138,7 @@ impl Store {
         let mut active: app_password::ActiveModel = row.into();
         active.active = Set(false);
         let updated = active.update(&txn).await.map_err(db_err)?;
-        bump_mailbox_revision(&txn, owner.id).await?;
+        bump_mailbox_revision(&txn, owner.id, &owner.address).await?;
         audit(&txn, actor, "app_password.revoke", &owner.address, json!({ "id": id })).await?;
         commit(txn).await?;
         self.announcer.announce(crate::LoginChange::Mailbox(owner.address.clone()));

@@ -378,7 +378,7 @@ impl Store {
         active.total_quota_mib = Set(next.total_quota_mib);
         active.modified_at = Set(next.modified_at);
         let updated = active.update(&txn).await.map_err(db_err)?;
-        crate::login::bump_domain_revisions(&txn, updated.id).await?;
+        crate::login::bump_domain_revisions(&txn, updated.id, &updated.name).await?;
         audit(
             &txn,
             actor,

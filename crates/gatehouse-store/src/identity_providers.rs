@@ -274,7 +274,15 @@ impl Store {
         let updated = row.update(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "idp.edit", name, serde_json::Value::Object(details)).await?;
         let record = self.provider_record(&txn, updated).await?;
+        // Its mailboxes log in only while it is active.
+        let change = (record.active != current.active).then(|| crate::LoginChange::Provider(record.name.clone()));
+        if let Some(change) = &change {
+            crate::changes::record(&txn, change).await?;
+        }
         commit(txn).await?;
+        if let Some(change) = change {
+            self.announcer.announce(change);
+        }
         Ok(record)
     }
 

@@ -55,7 +55,7 @@ pub use admins::{
 pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};
-pub use changes::LoginChange;
+pub use changes::{FeedEntry, LoginChange};
 pub use domains::{Domain, DomainChanges, NewDomain};
 pub use gatehouse_core::AdminRole;
 pub use identity_providers::{
@@ -176,11 +176,6 @@ impl Store {
             secret_key: options.secret_key,
             announcer: changes::Announcer::default(),
         })
-    }
-
-    /// Committed changes that affect logins, as this process makes them.
-    pub fn login_changes(&self) -> tokio::sync::broadcast::Receiver<LoginChange> {
-        self.announcer.subscribe()
     }
 
     /// Warnings about database files other users can read (SQLite only): the file, its WAL and shared-memory

@@ -9,32 +9,35 @@ use gatehouse_engine::{
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
+use crate::changes::{self, LoginChange};
 use crate::entity::{
     admin, admin_domain, app_password, domain, identity_provider, mailbox, master_user, master_user_domain, totp_secret,
 };
 use crate::templates::parse_protocols;
 use crate::{Store, db_err};
 
-/// Bumps the revision of one mailbox (any change that can affect its logins).
-pub(crate) async fn bump_mailbox_revision(db: &impl ConnectionTrait, mailbox_id: i64) -> Result<()> {
+/// Bumps the revision of one mailbox (any change that can affect its logins) and writes the change to the feed;
+/// the caller announces it once its transaction has committed.
+pub(crate) async fn bump_mailbox_revision(db: &impl ConnectionTrait, mailbox_id: i64, address: &str) -> Result<()> {
     mailbox::Entity::update_many()
         .col_expr(mailbox::Column::Revision, Expr::col(mailbox::Column::Revision).add(1))
         .filter(mailbox::Column::Id.eq(mailbox_id))
         .exec(db)
         .await
         .map_err(db_err)?;
-    Ok(())
+    changes::record(db, &LoginChange::Mailbox(address.to_string())).await
 }
 
-/// Bumps the revision of every mailbox of a domain (the domain changed).
-pub(crate) async fn bump_domain_revisions(db: &impl ConnectionTrait, domain_id: i64) -> Result<()> {
+/// Bumps the revision of every mailbox of a domain (the domain changed) and writes the change to the feed; the
+/// caller announces it once its transaction has committed.
+pub(crate) async fn bump_domain_revisions(db: &impl ConnectionTrait, domain_id: i64, name: &str) -> Result<()> {
     mailbox::Entity::update_many()
         .col_expr(mailbox::Column::Revision, Expr::col(mailbox::Column::Revision).add(1))
         .filter(mailbox::Column::DomainId.eq(domain_id))
         .exec(db)
         .await
         .map_err(db_err)?;
-    Ok(())
+    changes::record(db, &LoginChange::Domain(name.to_string())).await
 }
 
 /// The names of the domains with these ids (ids without a domain are skipped).
@@ -263,13 +266,28 @@ impl Directory for Store {
     }
 
     async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
+        let (_writer, txn) = self.begin().await?;
         let result = mailbox::Entity::update_many()
             .col_expr(mailbox::Column::PasswordHash, Expr::value(new))
             .filter(mailbox::Column::Id.eq(mailbox_id))
             .filter(mailbox::Column::PasswordHash.eq(old))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        // The same password, hashed anew: no revision bump (remembered successes stay valid), but whoever
+        // remembers the old hash reads the new one.
+        let address = mailbox::Entity::find_by_id(mailbox_id).one(&txn).await.map_err(db_err)?.map(|m| m.address);
+        let change = address.map(LoginChange::Mailbox);
+        if let Some(change) = &change {
+            changes::record(&txn, change).await?;
+        }
+        crate::commit(txn).await?;
+        if let Some(change) = change {
+            self.announcer.announce(change);
+        }
+        Ok(true)
     }
 }

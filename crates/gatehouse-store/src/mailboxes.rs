@@ -570,6 +570,7 @@ impl Store {
         let updated = row.update(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.edit", &updated.address, serde_json::Value::Object(details)).await?;
         let template_name = self.template_name(&txn, updated.template_id).await?;
+        crate::changes::record(&txn, &crate::LoginChange::Mailbox(updated.address.clone())).await?;
         commit(txn).await?;
         self.announcer.announce(crate::LoginChange::Mailbox(updated.address.clone()));
         to_record(updated, &domain.name, template_name)
@@ -584,6 +585,7 @@ impl Store {
         crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
         current.delete(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;
+        crate::changes::record(&txn, &crate::LoginChange::Mailbox(removed.clone())).await?;
         commit(txn).await?;
         self.announcer.announce(crate::LoginChange::Mailbox(removed));
         Ok(())

@@ -57,9 +57,15 @@ struct Principal {
 }
 
 impl Principal {
-    /// Bumps the mailbox revision when TOTP on a mailbox changed (admins have no login cache entry to expire).
+    /// Bumps the mailbox revision when TOTP on a mailbox changed (admins have no login cache entry to expire);
+    /// [`Principal::change`] is then announced after the commit.
     async fn bump_revision(&self, db: &impl ConnectionTrait) -> Result<()> {
-        if self.kind == "mailbox" { bump_mailbox_revision(db, self.id).await } else { Ok(()) }
+        if self.kind == "mailbox" { bump_mailbox_revision(db, self.id, &self.name).await } else { Ok(()) }
+    }
+
+    /// The login change a TOTP change of this principal is (none for administrators).
+    fn change(&self) -> Option<crate::LoginChange> {
+        (self.kind == "mailbox").then(|| crate::LoginChange::Mailbox(self.name.clone()))
     }
 }
 
@@ -239,8 +245,8 @@ impl Store {
         )
         .await?;
         commit(txn).await?;
-        if principal.kind == "mailbox" {
-            self.announcer.announce(crate::LoginChange::Mailbox(principal.name.clone()));
+        if let Some(change) = principal.change() {
+            self.announcer.announce(change);
         }
         Ok(())
     }
@@ -342,6 +348,9 @@ impl Store {
         )
         .await?;
         commit(txn).await?;
+        if let Some(change) = principal.change() {
+            self.announcer.announce(change);
+        }
         Ok(true)
     }
 }

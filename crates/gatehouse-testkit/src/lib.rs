@@ -162,6 +162,14 @@ impl TestDatabase {
         &self.url
     }
 
+    /// Runs SQL statements on the database behind Gatehouse's back (a table renamed to break something, a row
+    /// changed by hand).
+    pub async fn execute(&self, sql: &str) {
+        let db = Database::connect(self.url.expose()).await.expect("connect to the test database");
+        db.execute_unprepared(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+        let _ = db.close().await;
+    }
+
     /// Drops a server database (forcing other sessions off on PostgreSQL). Nothing to do for SQLite.
     pub async fn drop_database(&self) {
         let Some(admin_url) = &self.admin_url else { return };

@@ -56,11 +56,13 @@ fn dovecot_logins_are_decided_by_gatehouse() {
         run(&["log", "audit", "--json", "--limit", "100"], "").contains("\"master_login\"")
     });
 
-    // Revocation: Gatehouse refuses the token at once; Dovecot does once its cache entry is flushed.
+    // Revocation: Gatehouse refuses the token as soon as it has read the change (within a second); Dovecot does
+    // once its cache entry is flushed.
     let id = run(&["app-password", "list", "alice@example.org", "--json"], "");
     let listed: serde_json::Value = serde_json::from_str(&id).unwrap();
     let laptop_id = listed.as_array().unwrap().iter().find(|p| p["name"] == "laptop").unwrap()["id"].to_string();
     run(&["app-password", "revoke", "alice@example.org", &laptop_id], "");
+    server.caught_up();
     let body = format!("{{\"user\":\"alice@example.org\",\"password\":\"{imap_token}\",\"service\":\"imap\"}}");
     assert_eq!(server.post_internal("/dovecot/auth", &body).unwrap().0, 403);
     let flushed = dovecot.doveadm(&["auth", "cache", "flush"]);

@@ -220,6 +220,7 @@ fn during_a_database_outage_recently_verified_logins_still_work_and_revocations_
     let id = listed[0]["id"].to_string();
     run(&["app-password", "revoke", "alice@example.org", &id], "");
     run(&["mailbox", "edit", "bob@example.org", "--active", "false"], "");
+    server.caught_up();
     flush();
     assert!(!login("alice@example.org", &token).ok(), "revoked");
     assert!(!login("bob@example.org", "bobpw").ok(), "deactivated");

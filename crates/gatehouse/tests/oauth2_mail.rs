@@ -190,14 +190,17 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
 
     // Deactivating the provider refuses the tokens it issued, remembered or not (Dovecot's cache flushed).
     run(&["idp", "edit", "corp", "--active", "false"], "");
+    server.caught_up();
     dovecot.doveadm(&["auth", "cache", "flush"]);
     failed(imap_oauth(dovecot.imap, "XOAUTH2", "alice@example.org", &alice), "a token of a deactivated provider");
     run(&["idp", "edit", "corp", "--active", "true"], "");
+    server.caught_up();
     dovecot.doveadm(&["auth", "cache", "flush"]);
     assert!(imap_oauth(dovecot.imap, "XOAUTH2", "alice@example.org", &alice).ok(), "active again");
 
-    // Deactivating the mailbox refuses its token at once (Dovecot's cache flushed).
+    // Deactivating the mailbox refuses its token once the server has read the change (Dovecot's cache flushed).
     run(&["mailbox", "edit", "alice@example.org", "--active", "false"], "");
+    server.caught_up();
     dovecot.doveadm(&["auth", "cache", "flush"]);
     failed(imap_oauth(dovecot.imap, "XOAUTH2", "alice@example.org", &alice), "a deactivated mailbox");
 

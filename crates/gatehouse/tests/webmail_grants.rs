@@ -85,8 +85,10 @@ fn a_grant_ends_with_the_mailboxs_webmail_flag_its_state_and_its_domain() {
     open_webmail(&mut alice, server.public, "alice@example.org");
     assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 200);
     run(&["mailbox", "edit", "alice@example.org", "--protocols", "imap,smtp"]);
+    server.caught_up();
     assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 401, "without sogo, no webmail");
     run(&["mailbox", "edit", "alice@example.org", "--protocols", "all"]);
+    server.caught_up();
     assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 200);
 
     // An administrator's grant on bob: bob's domain goes inactive, then bob himself.
@@ -97,6 +99,7 @@ fn a_grant_ends_with_the_mailboxs_webmail_flag_its_state_and_its_domain() {
     assert_eq!(status, 200);
     let token = token.unwrap();
     run(&["domain", "edit", "example.org", "--active", "false"]);
+    server.caught_up();
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/bob@example.org/Mail/view").0, 401, "the domain is inactive");
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/dav/bob@example.org/Calendar/").0, 401, "calendars too");
     assert_ne!(token_opens_imap(&server, "bob@example.org", &token), 200);
@@ -117,8 +120,10 @@ fn a_grant_ends_with_the_mailboxs_webmail_flag_its_state_and_its_domain() {
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/alice@example.org/Mail/view").0, 401);
     assert_eq!(audited("alice@example.org"), before, "a refused impersonation is not recorded as one");
     run(&["domain", "edit", "example.org", "--active", "true"]);
+    server.caught_up();
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/bob@example.org/Mail/view").0, 200);
     run(&["mailbox", "edit", "bob@example.org", "--active", "false"]);
+    server.caught_up();
     assert_eq!(nginx_auth(&server, &admin, "/SOGo/so/bob@example.org/Mail/view").0, 401, "bob is inactive");
 }
 

@@ -14,6 +14,7 @@ pub mod identity_provider;
 pub mod identity_provider_secret;
 pub mod job_lease;
 pub mod job_log;
+pub mod login_change;
 pub mod mailbox;
 pub mod mailbox_template;
 pub mod master_user;

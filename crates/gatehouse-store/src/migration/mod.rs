@@ -15,6 +15,7 @@ mod m20261123_000004_web;
 mod m20261204_000005_oidc_sign_in;
 mod m20261204_000006_provider_admins;
 mod m20261207_000007_scim;
+mod m20261207_000008_login_changes;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000005_oidc_sign_in::Migration),
             Box::new(m20261204_000006_provider_admins::Migration),
             Box::new(m20261207_000007_scim::Migration),
+            Box::new(m20261207_000008_login_changes::Migration),
         ]
     }
 }

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 use gatehouse_testkit::dovecot::Dovecot;
 use gatehouse_testkit::free_port;
 
+/// Milliseconds since the Unix epoch.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
 /// Two directory users for LDAP tests: carol (employeeType staff) and dave (employeeType contractor, it), with
 /// passwords carolpw and davepw.
 pub const LDAP_PEOPLE: &str = "dn: uid=carol,ou=people,dc=example,dc=org
@@ -106,6 +111,27 @@ impl Server {
         let mut all = vec![("X-Gatehouse-Secret", self.secret.as_str())];
         all.extend_from_slice(headers);
         get_with(self.internal, path, &all)
+    }
+
+    /// Waits until the server has read the change feed after this call: a change another process (the CLI)
+    /// committed before it has reached the server. The server does so within a second by itself; tests that
+    /// check the effect of such a change at once wait for it here.
+    pub fn caught_up(&self) {
+        let since = unix_millis();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = self.get_internal("/stats", &[]).expect("/stats answers");
+            assert_eq!(status, 200, "{body}");
+            let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let now = unix_millis();
+            if let Some(ago) = stats["change_feed"]["last_read_ms_ago"].as_i64()
+                && now - ago > since
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server did not read the change feed within 10 s: {stats}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn wait_until_up(&self) {
