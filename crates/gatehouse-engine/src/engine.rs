@@ -16,7 +16,8 @@
 //! 3. Mailbox lookup: unknown → a dummy hash of the same cost, then "unknown user" — unless an identity source
 //!    that creates mailboxes on first login verifies the credentials, which it then provisions (the source is
 //!    asked once: the engine accepts the account it verified); inactive mailbox or domain → "disabled"; the
-//!    service not in the mailbox's protocols → refused *before* any password is tried.
+//!    service not in the mailbox's protocols → refused *before* any password is tried, each after a dummy hash
+//!    too, so the time of a refusal tells nothing about the mailbox.
 //! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked.
 //! 5. The primary credential ([`Credentials`](crate::Credentials): a password, or a bearer token for the
 //!    sources that take one) by auth source: `local` → the stored hash (upgraded when weaker than the
@@ -336,8 +337,10 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             }
             None => None,
         };
+        // Refusals by the mailbox's state cost one hash too, like an unknown user or a wrong password: how long
+        // the answer takes tells nothing about whether the mailbox exists.
         if !mailbox.active || !mailbox.domain_active {
-            return Decision::denied(DenyReason::Disabled, "mailbox or domain is inactive");
+            return self.refuse_after_dummy_hash(request, DenyReason::Disabled, "mailbox or domain is inactive").await;
         }
         // A webmail single-sign-on token (SOGo logging in for a web session): its own gate, never cached, so
         // it stops working the moment the session ends.
@@ -347,7 +350,8 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if let LoginService::Protocol(service) = request.service
             && !mailbox.protocols.contains(service)
         {
-            return Decision::denied(DenyReason::ServiceNotAllowed, format!("{service} is disabled for this mailbox"));
+            let detail = format!("{service} is disabled for this mailbox");
+            return self.refuse_after_dummy_hash(request, DenyReason::ServiceNotAllowed, &detail).await;
         }
 
         // 6. A cached success for exactly this credential, still valid for this revision (a password an identity

@@ -231,15 +231,19 @@ async fn local_passwords_unknown_users_and_the_cache() {
 }
 
 #[tokio::test]
-async fn the_protocol_gate_comes_before_any_hash_and_inactive_accounts_are_refused() {
+async fn the_protocol_gate_and_inactive_accounts_refuse_after_one_dummy_hash_like_an_unknown_user() {
     let f = fixture();
     let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Pop3)).await;
     assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed));
-    assert_eq!(hashes, 0);
+    assert_eq!(hashes, 1, "the correct password is never tried, but the refusal costs what a wrong one does");
+    // Even once a success for IMAP is remembered, POP3 stays refused at the same cost.
+    assert!(f.login(&request("alice@example.org", "alicepw", Service::Imap)).await.0.is_allowed());
+    let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Pop3)).await;
+    assert_eq!((reason(&decision), hashes), (Some(DenyReason::ServiceNotAllowed), 1));
     f.set_mailbox("bob@example.org", |m| m.domain_active = false);
     let (decision, hashes) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
     assert_eq!(reason(&decision), Some(DenyReason::Disabled));
-    assert_eq!(hashes, 0);
+    assert_eq!(hashes, 1);
 }
 
 #[tokio::test]
