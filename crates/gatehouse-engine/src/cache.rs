@@ -5,6 +5,7 @@
 //! mailbox's current revision comes from the engine's memory of mailboxes, which the change feed keeps
 //! coherent, or from the directory. Failures are never cached.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
@@ -30,7 +31,7 @@ pub(crate) struct CachedSuccess {
 /// offline-guessable digest of one.
 pub(crate) struct ResultCache {
     key: [u8; 32],
-    entries: moka::sync::Cache<[u8; 32], CachedSuccess>,
+    entries: moka::sync::Cache<[u8; 32], Arc<CachedSuccess>>,
 }
 
 impl ResultCache {
@@ -50,12 +51,12 @@ impl ResultCache {
         mac.finalize().into_bytes().into()
     }
 
-    pub fn get(&self, key: &[u8; 32]) -> Option<CachedSuccess> {
+    pub fn get(&self, key: &[u8; 32]) -> Option<Arc<CachedSuccess>> {
         self.entries.get(key)
     }
 
     pub fn insert(&self, key: [u8; 32], value: CachedSuccess) {
-        self.entries.insert(key, value);
+        self.entries.insert(key, Arc::new(value));
     }
 
     pub fn remove(&self, key: &[u8; 32]) {

@@ -34,6 +34,7 @@
 //! answer.
 
 use gatehouse_core::clock::now;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::{Error, Fault, Service};
@@ -101,6 +102,9 @@ impl Default for EngineConfig {
 /// How long a success verified by an identity provider is remembered at most: a password changed at the
 /// provider cannot bump Gatehouse's revision, so this bounds how long the old one keeps working.
 const EXTERNAL_CACHE_SECONDS: i64 = 60;
+
+/// How often a remembered success's confirmation time is renewed while it keeps being used (seconds).
+const CONFIRM_EVERY_SECONDS: i64 = 5;
 
 /// The decision engine.
 pub struct Engine<D: Directory, S: IdentitySources = NoIdentitySources> {
@@ -183,14 +187,14 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
 
     /// The mailbox `address` (canonical), from memory while the change feed is being read, else from the
     /// directory (and then remembered).
-    async fn lookup_mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
+    async fn lookup_mailbox(&self, address: &str) -> Result<Option<Arc<MailboxLogin>>, Error> {
         if self.memory.answers()
             && let Some(found) = self.memory.peek(address)
         {
             return Ok(Some(found));
         }
         let epoch = self.memory.epoch();
-        let found = self.directory.mailbox(address).await?;
+        let found = self.directory.mailbox(address).await?.map(Arc::new);
         match &found {
             Some(mailbox) => self.memory.remember(epoch, address, mailbox),
             None => self.memory.discard(address),
@@ -358,10 +362,15 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         // provider checked, only while the provider is active).
         if let Some(hit) = remembered {
             let provider_gone = hit.via == Via::Password && mailbox.auth_source != LOCAL && !mailbox.source_active;
-            if hit.expires_at.is_none_or(|at| at > now()) && !provider_gone {
-                // The database has just confirmed it: it may answer for a while should the database go away.
-                self.cache.insert(key, CachedSuccess { confirmed_at: now(), ..hit.clone() });
-                return with_next_step(request, &mailbox, Decision::allowed(&mailbox.address, None, hit.via, true));
+            let at = now();
+            if hit.expires_at.is_none_or(|expires| expires > at) && !provider_gone {
+                // Confirmed against the current revision: it may answer for a while should the database go away.
+                // The mark is renewed every few seconds, not at every login (a write to the cache costs).
+                if at - hit.confirmed_at >= CONFIRM_EVERY_SECONDS {
+                    self.cache.insert(key, CachedSuccess { confirmed_at: at, ..(*hit).clone() });
+                }
+                let allowed = Decision::allowed(&mailbox.address, None, hit.via.clone(), true);
+                return with_next_step(request, &mailbox, allowed);
             }
             self.cache.remove(&key);
         }
@@ -416,7 +425,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                     confirmed_seconds_ago = at - hit.confirmed_at,
                     "the database is unreachable ({err}); allowed a credential it confirmed recently, from memory"
                 );
-                Decision::allowed(hit.mailbox, None, hit.via, true)
+                Decision::allowed(hit.mailbox.clone(), None, hit.via.clone(), true)
             }
             _ => lookup_failed(err),
         }
@@ -569,7 +578,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 Some(admin.to_string())
             }
         };
-        Decision::allowed(mailbox.address, master_user, Via::WebSession, false)
+        Decision::allowed(mailbox.address.clone(), master_user, Via::WebSession, false)
     }
 
     /// The impersonation rule: the setting, an active administrator, and for domain administrators the
@@ -755,7 +764,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
         let next = mailbox_steps(&mailbox).next_after(None);
         Decision::Allowed {
-            user: mailbox.address,
+            user: mailbox.address.clone(),
             master_user: None,
             via: Via::IdentityProvider(provider.to_string()),
             cached: false,
@@ -861,7 +870,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 format!("{} is disabled for this mailbox", request.service),
             );
         }
-        Decision::allowed(mailbox.address, None, Via::AccessToken(provider.to_string()), false)
+        Decision::allowed(mailbox.address.clone(), None, Via::AccessToken(provider.to_string()), false)
     }
 
     /// The password of a mailbox bound to an identity provider, checked there.
@@ -1002,6 +1011,6 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             confirmed_at: now(),
         };
         self.cache.insert(key, entry);
-        Decision::allowed(mailbox.address, Some(master.username), Via::MasterUser, cached.is_some())
+        Decision::allowed(mailbox.address.clone(), Some(master.username), Via::MasterUser, cached.is_some())
     }
 }

@@ -9,6 +9,7 @@
 //! than that, even while the feed cannot be read. What the database returns is remembered, unless something was
 //! forgotten while it was being read (it could predate that change).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -24,8 +25,8 @@ pub fn now_millis() -> i64 {
 
 /// The remembered mailboxes.
 pub(crate) struct MailboxMemory {
-    /// By canonical address.
-    entries: moka::sync::Cache<String, MailboxLogin>,
+    /// By canonical address; shared, so a lookup costs no copy.
+    entries: moka::sync::Cache<String, Arc<MailboxLogin>>,
     /// Bumped by every forget, so a lookup that raced one does not store what it read.
     epoch: AtomicU64,
     /// When the last good read of the change feed started (milliseconds since the epoch; 0: never).
@@ -59,7 +60,7 @@ impl MailboxMemory {
     }
 
     /// The remembered mailbox `address`, whether or not the memory may answer now (the outage path).
-    pub fn peek(&self, address: &str) -> Option<MailboxLogin> {
+    pub fn peek(&self, address: &str) -> Option<Arc<MailboxLogin>> {
         self.entries.get(address)
     }
 
@@ -69,11 +70,11 @@ impl MailboxMemory {
     }
 
     /// Remembers what a lookup that started at `epoch` read, unless something was forgotten since.
-    pub fn remember(&self, epoch: u64, address: &str, mailbox: &MailboxLogin) {
+    pub fn remember(&self, epoch: u64, address: &str, mailbox: &Arc<MailboxLogin>) {
         if mailbox.address != address {
             return;
         }
-        self.entries.insert(mailbox.address.clone(), mailbox.clone());
+        self.entries.insert(mailbox.address.clone(), Arc::clone(mailbox));
         // A forget that ran between the lookup and this insert may have missed the entry: undo it.
         if self.epoch.load(Ordering::Acquire) != epoch {
             self.entries.invalidate(address);
@@ -103,8 +104,8 @@ mod tests {
     use super::*;
     use gatehouse_core::ProtocolSet;
 
-    fn mailbox(address: &str, revision: i64) -> MailboxLogin {
-        MailboxLogin {
+    fn mailbox(address: &str, revision: i64) -> Arc<MailboxLogin> {
+        Arc::new(MailboxLogin {
             id: 1,
             address: address.into(),
             domain: "example.org".into(),
@@ -119,7 +120,7 @@ mod tests {
             force_totp: false,
             force_password_change: false,
             revision,
-        }
+        })
     }
 
     #[test]

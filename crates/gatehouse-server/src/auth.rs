@@ -397,8 +397,13 @@ async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>
 
 fn trace_decision(request: &LoginRequest, decision: &Decision) {
     match decision {
-        Decision::Allowed { user, master_user, via, cached, .. } => {
-            tracing::info!(service = request.service.as_str(), user, master = ?master_user, ?via, cached, "login allowed")
+        // A success answered from memory is in the auth log like every decision; in the process log it would be
+        // one line per request of every client that logs in again and again.
+        Decision::Allowed { user, master_user, via, cached: true, .. } => {
+            tracing::debug!(service = request.service.as_str(), user, master = ?master_user, ?via, "login allowed (cached)")
+        }
+        Decision::Allowed { user, master_user, via, cached: false, .. } => {
+            tracing::info!(service = request.service.as_str(), user, master = ?master_user, ?via, "login allowed")
         }
         Decision::Denied { reason, detail } => tracing::info!(
             service = request.service.as_str(),
