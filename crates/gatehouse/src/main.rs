@@ -18,6 +18,11 @@ use gatehouse_core::{DatabaseUrl, Fault};
 use crate::cli::{Cli, Command};
 use crate::commands::CommandContext;
 
+/// Every allocation goes to mimalloc: many small, short-lived ones per request, from every worker thread, which
+/// glibc's allocator serves markedly slower (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Ends a command with a specific exit code and no error message (a command whose result *is* the code,
 /// such as `auth test`).
 #[derive(Debug)]
