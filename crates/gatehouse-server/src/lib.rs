@@ -60,7 +60,7 @@ pub struct AppState {
     /// The login decision engine with its logging.
     pub auth: Arc<AuthService>,
     /// Who may call the Dovecot endpoints (and nginx's `auth_request` endpoint).
-    pub dovecot_callers: CallerPolicy,
+    pub dovecot_callers: Arc<CallerPolicy>,
     /// Dovecot's userdb.
     pub userdb: Arc<dovecot::Userdb>,
     /// The web UI's settings.

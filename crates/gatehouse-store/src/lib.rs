@@ -80,9 +80,21 @@ pub use web_sessions::{ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_
 
 use db_error::db_err;
 
-/// The store. Cheap to clone; all clones share one connection pool.
+/// The store. Cheap to clone (a pointer): all clones share one connection pool and everything else.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct Store(Arc<StoreInner>);
+
+impl std::ops::Deref for Store {
+    type Target = StoreInner;
+
+    fn deref(&self) -> &StoreInner {
+        &self.0
+    }
+}
+
+/// What every clone of a [`Store`] shares.
+#[derive(Debug)]
+pub struct StoreInner {
     db: DatabaseConnection,
     url: DatabaseUrl,
     kind: DatabaseKind,
@@ -168,14 +180,14 @@ impl Store {
             Error::Unavailable(detail) => Error::Unavailable(format!("database migration failed: {detail}")),
             other => Error::Internal(format!("database migration failed: {other}")),
         })?;
-        Ok(Store {
+        Ok(Store(Arc::new(StoreInner {
             db,
             url: url.clone(),
             kind,
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
             secret_key: options.secret_key,
             announcer: changes::Announcer::default(),
-        })
+        })))
     }
 
     /// Warnings about database files other users can read (SQLite only): the file, its WAL and shared-memory
@@ -215,9 +227,9 @@ impl Store {
         Ok(applied.into_iter().map(|m| m.name().to_string()).collect())
     }
 
-    /// Closes the connection pool.
+    /// Closes the connection pool (for every clone).
     pub async fn close(self) {
-        let _ = self.db.close().await;
+        let _ = self.db.close_by_ref().await;
     }
 
     /// Starts a write transaction. Keep the guard alive until the transaction ends.

@@ -48,7 +48,7 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         store: store.clone(),
         hash_pool: hash_pool.clone(),
         auth: ctx.auth_service(&store, &hash_pool)?,
-        dovecot_callers: ctx.dovecot_callers()?,
+        dovecot_callers: std::sync::Arc::new(ctx.dovecot_callers()?),
         userdb: std::sync::Arc::new(gatehouse_server::dovecot::Userdb::new(
             gatehouse_server::dovecot::UserdbSettings {
                 uid: ctx.config.dovecot.mail_uid.clone(),
