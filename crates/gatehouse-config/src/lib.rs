@@ -207,6 +207,11 @@ pub struct Dovecot {
     pub mail_home: Option<String>,
     /// The mail location handed to Dovecot (same variables); unset leaves Dovecot's `mail_location`.
     pub mail_location: Option<String>,
+    /// doveadm's HTTP API (`http://127.0.0.1:8080/doveadm/v1`): when set, every change that can affect a login
+    /// empties Dovecot's auth cache of that mailbox at once (`gatehouse config dovecot --part doveadm`).
+    pub doveadm_url: Option<String>,
+    /// The API key of doveadm's HTTP API (Dovecot's `doveadm_api_key`); needed with `doveadm_url`.
+    pub doveadm_api_key: Option<Secret>,
 }
 
 impl Default for Dovecot {
@@ -218,6 +223,8 @@ impl Default for Dovecot {
             mail_gid: "vmail".into(),
             mail_home: None,
             mail_location: None,
+            doveadm_url: None,
+            doveadm_api_key: None,
         }
     }
 }

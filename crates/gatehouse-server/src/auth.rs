@@ -25,6 +25,8 @@ pub struct AuthService {
     pub(crate) log_stats: LogStats,
     /// The change feed's follower.
     pub(crate) feed: crate::feed::FeedStats,
+    /// Empties Dovecot's auth cache of what changed, when configured.
+    pub(crate) doveadm: std::sync::OnceLock<crate::doveadm::Doveadm>,
 }
 
 /// How many auth-log records were queued, written and dropped.
@@ -66,6 +68,7 @@ impl AuthService {
             log,
             log_stats: LogStats::default(),
             feed: crate::feed::FeedStats::default(),
+            doveadm: std::sync::OnceLock::new(),
         });
         tokio::spawn(write_logs(store.clone(), queue, Arc::downgrade(&service)));
         let listener = Arc::downgrade(&service);
@@ -297,6 +300,12 @@ impl AuthService {
                 }
             }
         }
+    }
+
+    /// From now on, every change this process learns of (made here or read from the change feed) also empties
+    /// Dovecot's auth cache of what it touches. Set once; a second call changes nothing.
+    pub fn flush_dovecot_with(&self, doveadm: crate::doveadm::Doveadm) {
+        let _ = self.doveadm.set(doveadm);
     }
 
     /// The auth log's counters.

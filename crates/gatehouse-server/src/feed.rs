@@ -48,12 +48,16 @@ pub struct FeedStats {
     pub last_read_at: AtomicI64,
 }
 
-/// Makes the engine forget what `change` touches.
+/// Makes the engine forget what `change` touches, then has Dovecot's auth cache emptied of it (when configured),
+/// so Dovecot's next question is answered from what is now true.
 pub(crate) fn apply(service: &AuthService, change: Option<&LoginChange>) {
     match change {
         Some(LoginChange::Mailbox(address)) => service.engine.forget(address),
         // A domain, a provider or a kind a newer version wrote: every mailbox, to be safe.
         Some(LoginChange::Domain(_) | LoginChange::Provider(_)) | None => service.engine.forget_every_mailbox(),
+    }
+    if let Some(doveadm) = service.doveadm.get() {
+        doveadm.flush(change);
     }
 }
 

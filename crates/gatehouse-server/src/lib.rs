@@ -35,6 +35,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub mod api;
 pub mod auth;
+pub mod doveadm;
 pub mod dovecot;
 pub mod dovecot_oauth2;
 pub mod feed;

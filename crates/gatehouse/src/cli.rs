@@ -528,8 +528,10 @@ pub enum ConfigCommand {
     /// Dovecot: the passdb configuration and the Lua script that asks Gatehouse.
     Dovecot {
         /// Which part to print.
-        /// (`oauth2` and `oauth2-args`: the passdb for identity providers' access tokens and its settings file.)
-        #[arg(long, value_parser = ["all", "conf", "lua", "oauth2", "oauth2-args"], default_value = "all")]
+        /// (`oauth2` and `oauth2-args`: the passdb for identity providers' access tokens and its settings file;
+        /// `doveadm`: doveadm's HTTP API, through which Gatehouse empties Dovecot's auth cache of what changed —
+        /// set dovecot.doveadm_url and dovecot.doveadm_api_key first.)
+        #[arg(long, value_parser = ["all", "conf", "lua", "oauth2", "oauth2-args", "doveadm"], default_value = "all")]
         part: String,
         /// Where the Lua script will be installed (used in the configuration).
         #[arg(long, value_name = "PATH", default_value = "/etc/dovecot/gatehouse-passdb.lua")]

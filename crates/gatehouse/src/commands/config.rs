@@ -10,6 +10,7 @@ const DOVECOT_CONF: &str = include_str!("../../../../integrations/dovecot/gateho
 const DOVECOT_LUA: &str = include_str!("../../../../integrations/dovecot/gatehouse-passdb.lua");
 const DOVECOT_OAUTH2: &str = include_str!("../../../../integrations/dovecot/gatehouse-oauth2.conf");
 const DOVECOT_OAUTH2_ARGS: &str = include_str!("../../../../integrations/dovecot/gatehouse-oauth2.conf.ext");
+const DOVEADM_CONF: &str = include_str!("../../../../integrations/dovecot/gatehouse-doveadm.conf");
 const NGINX_CONF: &str = include_str!("../../../../integrations/nginx/gatehouse-sogo.conf");
 const NGINX_SOGO_PROXY: &str = include_str!("../../../../integrations/nginx/sogo-proxy.inc");
 const SOGO_CONF: &str = include_str!("../../../../integrations/sogo/sogo.conf");
@@ -93,6 +94,29 @@ pub fn dovecot_lua(url: &str, secret: &str) -> String {
     DOVECOT_LUA.replace("@GATEHOUSE_URL@", &lua_escape(url)).replace("@GATEHOUSE_SECRET@", &lua_escape(secret))
 }
 
+/// Dovecot's settings for doveadm's HTTP API as `dovecot` names it: the API key, the listener on the URL's address
+/// and port, and only the command Gatehouse sends allowed.
+pub fn doveadm_conf(dovecot: &gatehouse_config::Dovecot) -> anyhow::Result<String> {
+    let problem = |what: &str| super::ConfigProblem(what.into());
+    let url = dovecot.doveadm_url.as_deref().ok_or_else(|| {
+        problem("set dovecot.doveadm_url (GATEHOUSE_DOVECOT__DOVEADM_URL), e.g. http://127.0.0.1:8080/doveadm/v1")
+    })?;
+    let key = dovecot.doveadm_api_key.as_ref().filter(|k| !k.expose().is_empty()).ok_or_else(|| {
+        problem("set dovecot.doveadm_api_key (GATEHOUSE_DOVECOT__DOVEADM_API_KEY): a long random string")
+    })?;
+    let parsed = url::Url::parse(url).map_err(|err| problem(&format!("dovecot.doveadm_url {url}: {err}")))?;
+    let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+        return Err(problem(&format!("dovecot.doveadm_url {url} names no host and port")).into());
+    };
+    if key.expose().contains(['"', '\n', '\\']) {
+        return Err(problem("dovecot.doveadm_api_key must not contain quotes, backslashes or line breaks").into());
+    }
+    Ok(DOVEADM_CONF
+        .replace("@ADDRESS@", host.trim_start_matches('[').trim_end_matches(']'))
+        .replace("@PORT@", &port.to_string())
+        .replace("@API_KEY@", key.expose()))
+}
+
 /// Runs a `config` command.
 pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
     match command {
@@ -156,6 +180,10 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
             if all || part == "oauth2" {
                 header("\n# ---- dovecot.conf, after the part above: access tokens of identity providers ----");
                 out!("{}", DOVECOT_OAUTH2.replace("@OAUTH2_ARGS_PATH@", &oauth2_path));
+            }
+            if part == "doveadm" || (all && ctx.config.dovecot.doveadm_url.is_some()) {
+                header("\n# ---- dovecot.conf: doveadm's HTTP API, for Gatehouse to empty the auth cache ----");
+                out!("{}", doveadm_conf(&ctx.config.dovecot)?);
             }
             if all || part == "oauth2-args" {
                 header(&format!("\n# ---- {oauth2_path} ----"));

@@ -60,6 +60,16 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
         )),
         web: std::sync::Arc::new(ctx.web_config()?),
     };
+    // Dovecot's auth cache emptied of what changes, when doveadm's HTTP API is configured.
+    if let Some(url) = ctx.config.dovecot.doveadm_url.as_deref().filter(|u| !u.is_empty()) {
+        let Some(key) = ctx.config.dovecot.doveadm_api_key.as_ref() else {
+            return Err(ConfigProblem("dovecot.doveadm_url is set but dovecot.doveadm_api_key is not".into()).into());
+        };
+        let doveadm =
+            gatehouse_server::doveadm::Doveadm::start(url, key).map_err(|err| ConfigProblem(err.to_string()))?;
+        state.auth.flush_dovecot_with(doveadm);
+        tracing::info!(url, "changes empty Dovecot's auth cache through doveadm");
+    }
     // Periodic identity-provider syncs; the lease in the store keeps other processes from running the same one.
     let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
     let scheduler = (ctx.config.sync.check_seconds > 0).then(|| {
