@@ -376,6 +376,13 @@ async fn visible(state: &ScimState, caller: &Caller, id: &str) -> Result<Mailbox
     Ok(mailbox)
 }
 
+/// The mailbox a User id names, if the caller may see it and `If-Match` (when sent) names its current version.
+async fn changeable(state: &ScimState, caller: &Caller, id: &str, headers: &HeaderMap) -> Result<Mailbox, ScimError> {
+    let mailbox = visible(state, caller, id).await?;
+    check_version(headers, &mailbox)?;
+    Ok(mailbox)
+}
+
 /// Refuses a change when `If-Match` names another version of `mailbox`.
 fn check_version(headers: &HeaderMap, mailbox: &Mailbox) -> Result<(), ScimError> {
     let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else { return Ok(()) };
@@ -560,8 +567,7 @@ pub async fn replace(
     body: Bytes,
 ) -> Result<Response, ScimError> {
     let document = json_object(&body)?;
-    let mailbox = visible(&state, &caller, &id).await?;
-    check_version(&headers, &mailbox)?;
+    let mailbox = changeable(&state, &caller, &id, &headers).await?;
     apply_document(&state, &caller, mailbox, &document).await
 }
 
@@ -584,8 +590,7 @@ pub async fn patch(
         .and_then(|(_, v)| v.as_array())
         .filter(|ops| !ops.is_empty())
         .ok_or_else(|| ScimError::syntax("a PATCH request needs Operations"))?;
-    let mailbox = visible(&state, &caller, &id).await?;
-    check_version(&headers, &mailbox)?;
+    let mailbox = changeable(&state, &caller, &id, &headers).await?;
     let mut document = resource(&state, &mailbox);
     for operation in operations {
         apply_operation(&mut document, operation)?;
@@ -601,8 +606,7 @@ pub async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    let mailbox = visible(&state, &caller, &id).await?;
-    check_version(&headers, &mailbox)?;
+    let mailbox = changeable(&state, &caller, &id, &headers).await?;
     let document = pushed(&mailbox);
     let user_name = document.get("userName").and_then(Value::as_str).unwrap_or(&mailbox.address).to_string();
     let scim = ScimUser { user_name, external_id: None, document: Value::Object(document), deleted: true };
