@@ -48,40 +48,67 @@ impl Dovecot {
             return None;
         }
         let dir = tempfile::Builder::new().prefix("gatehouse-dovecot-").tempdir().unwrap();
-        let root = dir.path();
-        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let mail = root.join("mail");
         std::fs::create_dir(&mail).unwrap();
         std::fs::set_permissions(&mail, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-        let auth_conf = auth_conf(root);
-        let (imap, pop3, sieve, auth) = (free_port(), free_port(), free_port(), free_port());
+        let auth_conf = auth_conf(&root);
         let config = root.join("dovecot.conf");
-        std::fs::write(&config, format!(
-            "base_dir = {root}/run\nstate_dir = {root}/state\ninstance_name = gatehouse-test-{imap}\n\
-             log_path = {root}/dovecot.log\nprotocols = imap pop3 sieve\nlisten = 127.0.0.1\nssl = no\n\
-             disable_plaintext_auth = no\nauth_verbose = yes\nauth_failure_delay = 0\ndefault_login_user = dovenull\n\
-             default_internal_user = dovecot\nmail_location = maildir:{root}/mail/%d/%n\nmail_home = {root}/mail/%d/%n\nfirst_valid_uid = 1\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-             service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
-             service managesieve-login {{\n  inet_listener sieve {{\n    address = 127.0.0.1\n    port = {sieve}\n  }}\n}}\n\
-             service auth {{\n  inet_listener auth-client {{\n    address = 127.0.0.1\n    port = {auth}\n  }}\n}}\n\
-             # ---- from `gatehouse config dovecot` (passdb, userdb, quota) ----\n{auth_conf}",
-            root = root.display()
-        ))
-        .unwrap();
-        let child = Command::new(dovecot)
-            .args(["-F", "-c"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dovecot");
+        // Ports are free when chosen, but another test may take one before Dovecot binds it: then Dovecot exits
+        // at once, and it is started again on new ports.
+        let mut attempt = 0;
+        let log = || std::fs::read_to_string(root.join("dovecot.log")).unwrap_or_default();
+        let (child, imap, pop3, sieve, auth) = loop {
+            attempt += 1;
+            let (imap, pop3, sieve, auth) = (free_port(), free_port(), free_port(), free_port());
+            std::fs::write(&config, format!(
+                "base_dir = {root}/run\nstate_dir = {root}/state\ninstance_name = gatehouse-test-{imap}\n\
+                 log_path = {root}/dovecot.log\nprotocols = imap pop3 sieve\nlisten = 127.0.0.1\nssl = no\n\
+                 disable_plaintext_auth = no\nauth_verbose = yes\nauth_failure_delay = 0\ndefault_login_user = dovenull\n\
+                 default_internal_user = dovecot\nmail_location = maildir:{root}/mail/%d/%n\nmail_home = {root}/mail/%d/%n\nfirst_valid_uid = 1\n\
+                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                 service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+                 service managesieve-login {{\n  inet_listener sieve {{\n    address = 127.0.0.1\n    port = {sieve}\n  }}\n}}\n\
+                 service auth {{\n  inet_listener auth-client {{\n    address = 127.0.0.1\n    port = {auth}\n  }}\n}}\n\
+                 # ---- from `gatehouse config dovecot` (passdb, userdb, quota) ----\n{auth_conf}",
+                root = root.display()
+            ))
+            .unwrap();
+            let mut child = Command::new(&dovecot)
+                .args(["-F", "-c"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start dovecot");
+            // A loaded machine (the whole suite on two cores) has been seen to need more than 20 s.
+            let deadline = Instant::now() + Duration::from_secs(45);
+            let exited = loop {
+                if std::net::TcpStream::connect(("127.0.0.1", imap)).is_ok() {
+                    break None;
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    panic!("Dovecot did not start within 45 s:\n{}", log());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let Some(status) = exited else { break (child, imap, pop3, sieve, auth) };
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            let why = format!("{stderr}{}", log());
+            assert!(
+                why.contains("Address already in use") && attempt < 3,
+                "Dovecot exited ({status}) while starting:\n{why}"
+            );
+        };
         let dovecot = Dovecot { child, dir, imap, pop3, sieve, auth, config };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", imap)).is_err() {
-            assert!(Instant::now() < deadline, "Dovecot did not start:\n{}", dovecot.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
         Some(dovecot)
     }
 
