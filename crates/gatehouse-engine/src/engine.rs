@@ -209,6 +209,11 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         self.memory.feed_read(started_at);
     }
 
+    /// Whether what is remembered may answer now: the change feed was read recently (see [`crate::memory`]).
+    pub fn memory_answers(&self) -> bool {
+        self.memory.answers()
+    }
+
     /// Notes that the change feed cannot be read: logins look mailboxes up in the directory until it can.
     pub fn feed_lost(&self) {
         self.memory.feed_lost();

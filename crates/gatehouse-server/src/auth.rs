@@ -13,7 +13,7 @@ use gatehouse_engine::{
     parse_login_name,
 };
 use gatehouse_sources::SourceRegistry;
-use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store};
+use gatehouse_store::{Actor, ActorRole, AuthResult, NewAuthLogEntry, Store, WebSessionRow};
 use serde_json::json;
 
 /// The engine over the store, with logging.
@@ -27,6 +27,8 @@ pub struct AuthService {
     pub(crate) feed: crate::feed::FeedStats,
     /// Empties Dovecot's auth cache of what changed, when configured.
     pub(crate) doveadm: std::sync::OnceLock<crate::doveadm::Doveadm>,
+    /// The web sessions this process remembers.
+    pub(crate) sessions: crate::web::remembered::RememberedSessions,
 }
 
 /// How many auth-log records were queued, written and dropped.
@@ -69,6 +71,7 @@ impl AuthService {
             log_stats: LogStats::default(),
             feed: crate::feed::FeedStats::default(),
             doveadm: std::sync::OnceLock::new(),
+            sessions: Default::default(),
         });
         tokio::spawn(write_logs(store.clone(), queue, Arc::downgrade(&service)));
         let listener = Arc::downgrade(&service);
@@ -306,6 +309,21 @@ impl AuthService {
     /// Dovecot's auth cache of what it touches. Set once; a second call changes nothing.
     pub fn flush_dovecot_with(&self, doveadm: crate::doveadm::Doveadm) {
         let _ = self.doveadm.set(doveadm);
+    }
+
+    /// The web session `id`, from memory while the change feed is being read, else from the store (and then
+    /// remembered); `None` when there is none or it expired.
+    pub async fn web_session(&self, id: &str) -> Result<Option<Arc<WebSessionRow>>, gatehouse_core::Error> {
+        if self.engine.memory_answers()
+            && let Some(row) = self.sessions.get(id)
+        {
+            return Ok(Some(row));
+        }
+        let epoch = self.sessions.epoch();
+        let Some(row) = self.engine.directory().web_session(id).await? else { return Ok(None) };
+        let row = Arc::new(row);
+        self.sessions.remember(epoch, &row);
+        Ok(Some(row))
     }
 
     /// The auth log's counters.

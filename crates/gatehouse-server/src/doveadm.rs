@@ -66,11 +66,12 @@ impl Doveadm {
         Ok(Doveadm { queue })
     }
 
-    /// Flushes what `change` touches.
+    /// Flushes what `change` touches (a web session: nothing).
     pub fn flush(&self, change: Option<&LoginChange>) {
         let flush = match change {
             Some(LoginChange::Mailbox(address)) => Flush::User(address.clone()),
-            _ => Flush::All,
+            Some(LoginChange::Session(_)) => return,
+            Some(LoginChange::Domain(_) | LoginChange::Provider(_)) | None => Flush::All,
         };
         // The flusher lives as long as the runtime; a send after that has nothing to flush.
         let _ = self.queue.send(flush);

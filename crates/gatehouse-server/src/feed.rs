@@ -53,8 +53,14 @@ pub struct FeedStats {
 pub(crate) fn apply(service: &AuthService, change: Option<&LoginChange>) {
     match change {
         Some(LoginChange::Mailbox(address)) => service.engine.forget(address),
-        // A domain, a provider or a kind a newer version wrote: every mailbox, to be safe.
-        Some(LoginChange::Domain(_) | LoginChange::Provider(_)) | None => service.engine.forget_every_mailbox(),
+        // A web session: nothing Dovecot knows of.
+        Some(LoginChange::Session(id)) => return service.sessions.forget(id),
+        Some(LoginChange::Domain(_) | LoginChange::Provider(_)) => service.engine.forget_every_mailbox(),
+        // A kind a newer version wrote: everything, to be safe.
+        None => {
+            service.engine.forget_every_mailbox();
+            service.sessions.forget_all();
+        }
     }
     if let Some(doveadm) = service.doveadm.get() {
         doveadm.flush(change);

@@ -450,9 +450,10 @@ impl Store {
         apply_account_changes(&mut row, changes, &mut details);
         row.modified_at = Set(now().max(current.modified_at + 1));
         let updated = row.update(&txn).await.map_err(db_err)?;
+        let mut ended = Vec::new();
         if details.contains_key("password") || details.get("active") == Some(&json!(false)) {
             let kind = if role == AdminRole::Admin { crate::ADMIN_SESSIONS } else { crate::DOMAIN_ADMIN_SESSIONS };
-            crate::web_sessions::end_sessions_of(&txn, kind, &updated.username).await?;
+            ended = crate::web_sessions::end_sessions_of(&txn, kind, &updated.username).await?;
         }
         let action = if role == AdminRole::Admin { "admin.edit" } else { "domain_admin.edit" };
         audit(&txn, actor, action, &updated.username, serde_json::Value::Object(details)).await?;
@@ -463,6 +464,7 @@ impl Store {
             .map_err(db_err)?;
         let names = domain_names_of(&txn, links.iter().map(|l| l.domain_id)).await?;
         commit(txn).await?;
+        self.announcer.announce_all(ended);
         to_record(updated, names)
     }
 
@@ -502,15 +504,18 @@ impl Store {
             .await
             .map_err(db_err)?;
         let names = domain_names_of(&txn, links.iter().map(|l| l.domain_id)).await?;
-        if details.contains_key("password")
+        let ended = if details.contains_key("password")
             || details.get("active") == Some(&json!(false))
             || details.contains_key("domains")
             || details.contains_key("acl")
         {
-            crate::web_sessions::end_sessions_of(&txn, crate::DOMAIN_ADMIN_SESSIONS, &updated.username).await?;
-        }
+            crate::web_sessions::end_sessions_of(&txn, crate::DOMAIN_ADMIN_SESSIONS, &updated.username).await?
+        } else {
+            Vec::new()
+        };
         audit(&txn, actor, "domain_admin.edit", &updated.username, serde_json::Value::Object(details)).await?;
         commit(txn).await?;
+        self.announcer.announce_all(ended);
         to_record(updated, names)
     }
 
@@ -535,10 +540,12 @@ impl Store {
         let removed = current.username.clone();
         crate::totp::delete_totp_of(&txn, "admin", current.id).await?;
         let kind = if role == AdminRole::Admin { crate::ADMIN_SESSIONS } else { crate::DOMAIN_ADMIN_SESSIONS };
-        crate::web_sessions::end_sessions_of(&txn, kind, &current.username).await?;
+        let ended = crate::web_sessions::end_sessions_of(&txn, kind, &current.username).await?;
         current.delete(&txn).await.map_err(db_err)?;
         let action = if role == AdminRole::Admin { "admin.remove" } else { "domain_admin.remove" };
         audit(&txn, actor, action, &removed, json!({})).await?;
-        commit(txn).await
+        commit(txn).await?;
+        self.announcer.announce_all(ended);
+        Ok(())
     }
 }

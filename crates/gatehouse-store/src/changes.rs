@@ -23,6 +23,8 @@ pub enum LoginChange {
     Domain(String),
     /// An identity provider (its name): every mailbox bound to it.
     Provider(String),
+    /// A web session (its id, the hash of its cookie) changed or ended.
+    Session(String),
 }
 
 impl LoginChange {
@@ -31,12 +33,16 @@ impl LoginChange {
             LoginChange::Mailbox(_) => "mailbox",
             LoginChange::Domain(_) => "domain",
             LoginChange::Provider(_) => "provider",
+            LoginChange::Session(_) => "session",
         }
     }
 
     fn subject(&self) -> &str {
         match self {
-            LoginChange::Mailbox(name) | LoginChange::Domain(name) | LoginChange::Provider(name) => name,
+            LoginChange::Mailbox(name)
+            | LoginChange::Domain(name)
+            | LoginChange::Provider(name)
+            | LoginChange::Session(name) => name,
         }
     }
 
@@ -45,6 +51,7 @@ impl LoginChange {
             "mailbox" => Some(LoginChange::Mailbox(subject)),
             "domain" => Some(LoginChange::Domain(subject)),
             "provider" => Some(LoginChange::Provider(subject)),
+            "session" => Some(LoginChange::Session(subject)),
             _ => None,
         }
     }
@@ -78,6 +85,13 @@ impl Announcer {
         let listeners = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         for listener in listeners {
             listener(&change);
+        }
+    }
+
+    /// Tells every listener of several committed changes.
+    pub(crate) fn announce_all(&self, changes: Vec<LoginChange>) {
+        for change in changes {
+            self.announce(change);
         }
     }
 }

@@ -564,15 +564,18 @@ impl Store {
             || details.contains_key("auth_source")
             || details.get("active") == Some(&json!(false))
             || details.contains_key("deprovisioned_by");
-        if ends_sessions {
-            crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
-        }
+        let ended = if ends_sessions {
+            crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?
+        } else {
+            Vec::new()
+        };
         let updated = row.update(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.edit", &updated.address, serde_json::Value::Object(details)).await?;
         let template_name = self.template_name(&txn, updated.template_id).await?;
         crate::changes::record(&txn, &crate::LoginChange::Mailbox(updated.address.clone())).await?;
         commit(txn).await?;
         self.announcer.announce(crate::LoginChange::Mailbox(updated.address.clone()));
+        self.announcer.announce_all(ended);
         to_record(updated, &domain.name, template_name)
     }
 
@@ -582,12 +585,13 @@ impl Store {
         let current = self.mailbox_row(&txn, address).await?;
         let removed = current.address.clone();
         crate::totp::delete_totp_of(&txn, "mailbox", current.id).await?;
-        crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
+        let ended = crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
         current.delete(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;
         crate::changes::record(&txn, &crate::LoginChange::Mailbox(removed.clone())).await?;
         commit(txn).await?;
         self.announcer.announce(crate::LoginChange::Mailbox(removed));
+        self.announcer.announce_all(ended);
         Ok(())
     }
 

@@ -10,7 +10,7 @@
 use gatehouse_core::Result;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, Set};
 
-use crate::entity::{oidc_sign_in, sso_token, web_session};
+use crate::entity::{oidc_sign_in, web_session};
 use crate::{Store, db_err, now};
 
 /// A sign-in to remember until the provider sends the browser back.
@@ -140,19 +140,10 @@ impl Store {
             .into_iter()
             .map(|s| s.id)
             .collect();
-        if !ids.is_empty() {
-            sso_token::Entity::delete_many()
-                .filter(sso_token::Column::SessionId.is_in(ids.clone()))
-                .exec(&txn)
-                .await
-                .map_err(db_err)?;
-            web_session::Entity::delete_many()
-                .filter(web_session::Column::Id.is_in(ids.clone()))
-                .exec(&txn)
-                .await
-                .map_err(db_err)?;
-        }
+        let ended = crate::web_sessions::end_sessions(&txn, ids).await?;
         crate::commit(txn).await?;
-        Ok(ids.len() as u64)
+        let count = ended.len() as u64;
+        self.announcer.announce_all(ended);
+        Ok(count)
     }
 }

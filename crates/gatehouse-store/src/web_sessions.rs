@@ -8,6 +8,7 @@
 use gatehouse_core::Result;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set};
 
+use crate::changes::{self, LoginChange};
 use crate::entity::{sso_token, web_session};
 use crate::{Store, db_err, now};
 
@@ -19,8 +20,13 @@ pub const ADMIN_SESSIONS: &str = "admin";
 pub const DOMAIN_ADMIN_SESSIONS: &str = "domain_admin";
 
 /// Ends every web session of one account (and the SSO tokens they minted) inside the caller's transaction: a
-/// deactivated, removed or re-passworded account keeps no open session anywhere.
-pub(crate) async fn end_sessions_of(db: &impl ConnectionTrait, principal_kind: &str, principal: &str) -> Result<u64> {
+/// deactivated, removed or re-passworded account keeps no open session anywhere. The ends are written to the
+/// change feed; the caller announces the returned changes once its transaction has committed.
+pub(crate) async fn end_sessions_of(
+    db: &impl ConnectionTrait,
+    principal_kind: &str,
+    principal: &str,
+) -> Result<Vec<LoginChange>> {
     let ids: Vec<String> = web_session::Entity::find()
         .filter(web_session::Column::PrincipalKind.eq(principal_kind))
         .filter(web_session::Column::Principal.eq(principal))
@@ -30,8 +36,14 @@ pub(crate) async fn end_sessions_of(db: &impl ConnectionTrait, principal_kind: &
         .into_iter()
         .map(|s| s.id)
         .collect();
+    end_sessions(db, ids).await
+}
+
+/// Ends the web sessions `ids` (and their SSO tokens) inside the caller's transaction and writes their ends to the
+/// change feed; returns the changes to announce after the commit.
+pub(crate) async fn end_sessions(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<LoginChange>> {
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     sso_token::Entity::delete_many()
         .filter(sso_token::Column::SessionId.is_in(ids.clone()))
@@ -43,7 +55,13 @@ pub(crate) async fn end_sessions_of(db: &impl ConnectionTrait, principal_kind: &
         .exec(db)
         .await
         .map_err(db_err)?;
-    Ok(ids.len() as u64)
+    let mut ended = Vec::with_capacity(ids.len());
+    for id in ids {
+        let change = LoginChange::Session(id);
+        changes::record(db, &change).await?;
+        ended.push(change);
+    }
+    Ok(ended)
 }
 
 /// A stored web session.
@@ -115,26 +133,28 @@ impl Store {
 
     /// Replaces a session's state and expiry.
     pub async fn update_web_session(&self, id: &str, data: &str, expires_at: i64) -> Result<()> {
+        let (_writer, txn) = self.begin().await?;
         web_session::Entity::update_many()
             .col_expr(web_session::Column::Data, data.into())
             .col_expr(web_session::Column::ExpiresAt, expires_at.into())
             .filter(web_session::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(db_err)?;
+        let change = LoginChange::Session(id.to_string());
+        changes::record(&txn, &change).await?;
+        crate::commit(txn).await?;
+        self.announcer.announce(change);
         Ok(())
     }
 
     /// Ends a session and every SSO token it minted.
     pub async fn delete_web_session(&self, id: &str) -> Result<()> {
         let (_writer, txn) = self.begin().await?;
-        sso_token::Entity::delete_many()
-            .filter(sso_token::Column::SessionId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        web_session::Entity::delete_by_id(id.to_string()).exec(&txn).await.map_err(db_err)?;
-        crate::commit(txn).await
+        let ended = end_sessions(&txn, vec![id.to_string()]).await?;
+        crate::commit(txn).await?;
+        self.announcer.announce_all(ended);
+        Ok(())
     }
 
     /// Ends every session of one account (after a password change, deactivation, removal). Returns how many.
@@ -142,7 +162,9 @@ impl Store {
         let (_writer, txn) = self.begin().await?;
         let ended = end_sessions_of(&txn, principal_kind, principal).await?;
         crate::commit(txn).await?;
-        Ok(ended)
+        let count = ended.len() as u64;
+        self.announcer.announce_all(ended);
+        Ok(count)
     }
 
     /// Deletes expired sessions and SSO tokens. Returns how many sessions.

@@ -9,7 +9,11 @@ use gatehouse_core::{DomainName, MailboxAddress};
 use gatehouse_store::*;
 use serde_json::json;
 
-gatehouse_testkit::on_every_engine!(every_login_change_is_written_and_announced, the_feed_is_read_from_a_position);
+gatehouse_testkit::on_every_engine!(
+    every_login_change_is_written_and_announced,
+    the_feed_is_read_from_a_position,
+    web_session_changes_and_ends_are_written_and_announced
+);
 
 fn cli() -> Actor {
     Actor { name: "cli:test".into(), role: ActorRole::Cli }
@@ -105,4 +109,45 @@ async fn the_feed_is_read_from_a_position(store: Store) {
     assert_eq!(store.prune_login_changes(gatehouse_core::clock::now() - 60).await.unwrap(), 0, "all recent");
     assert_eq!(store.prune_login_changes(gatehouse_core::clock::now() + 1).await.unwrap(), 4);
     assert_eq!(store.login_changes_after(0, &[], 1000).await.unwrap(), []);
+}
+
+async fn web_session_changes_and_ends_are_written_and_announced(store: Store) {
+    let announced = Arc::new(Mutex::new(Vec::new()));
+    let seen = announced.clone();
+    store.on_login_change(move |change| seen.lock().unwrap().push(change.clone()));
+    let take = || std::mem::take(&mut *announced.lock().unwrap());
+    store.create_domain(&cli(), NewDomain::new(DomainName::parse("example.org").unwrap())).await.unwrap();
+    let alice = address("alice@example.org");
+    store.create_mailbox(&cli(), NewMailbox::new(alice.clone())).await.unwrap();
+    let session = |id: &str| WebSessionRow {
+        id: id.into(),
+        principal_kind: USER_SESSIONS.into(),
+        principal: "alice@example.org".into(),
+        data: "{}".into(),
+        expires_at: gatehouse_core::clock::now() + 600,
+    };
+    for id in ["s1", "s2", "s3"] {
+        store.create_web_session(&session(id)).await.unwrap();
+    }
+    let start = store.latest_login_change().await.unwrap();
+    assert_eq!(take(), [], "a new session changes nothing remembered");
+    store.update_web_session("s1", "{\"x\":1}", gatehouse_core::clock::now() + 600).await.unwrap();
+    store.delete_web_session("s2").await.unwrap();
+    assert_eq!(take(), [LoginChange::Session("s1".into()), LoginChange::Session("s2".into())]);
+    // A new password ends every session of the mailbox, each announced and in the feed.
+    let changes = MailboxChanges { password_hash: Some("{PLAIN}x".into()), ..Default::default() };
+    store.update_mailbox(&cli(), &alice, changes).await.unwrap();
+    let mut ended = take();
+    ended.sort_by_key(|change| format!("{change:?}"));
+    let expected = [
+        LoginChange::Mailbox("alice@example.org".into()),
+        LoginChange::Session("s1".into()),
+        LoginChange::Session("s3".into()),
+    ];
+    assert_eq!(ended, expected);
+    let mut fed = feed_after(&store, start).await;
+    fed.sort_by_key(|change| format!("{change:?}"));
+    assert_eq!(fed.len(), 5, "{fed:?}");
+    assert_eq!(store.web_session("s1").await.unwrap(), None);
+    assert_eq!(store.web_session("s3").await.unwrap(), None);
 }

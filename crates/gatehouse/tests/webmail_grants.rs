@@ -202,3 +202,55 @@ fn nginx_passes_no_client_identity_and_no_gatehouse_cookie_to_sogo() {
     let location = redirected.header("location").unwrap_or_default();
     assert!(location.starts_with("/?m=webmail"), "without web.public_url the redirect is relative: {location}");
 }
+
+#[test]
+fn webmail_sessions_are_answered_from_memory_and_end_within_a_second_of_a_change_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
+    cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    let mut alice = Client::default();
+    assert_eq!(alice.login(server.public, "/", "alice@example.org", "alicepw").status, 303);
+    open_webmail(&mut alice, server.public, "alice@example.org");
+    // Once the feed has brought back this server's own change (opening webmail saved the session), the next
+    // request remembers the session.
+    server.caught_up();
+    assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 200);
+
+    // While the change feed is read, a webmail request needs no database: with the sessions table gone, nginx is
+    // still answered (from memory), and the session is still there once the table is back.
+    let database = dir.path().join("data/gatehouse.db");
+    let sql = |statement: &str| {
+        let status = std::process::Command::new("python3")
+            .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+            .arg(&database)
+            .arg(statement)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{statement}");
+    };
+    sql("ALTER TABLE web_sessions RENAME TO web_sessions_away");
+    assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 200, "answered from memory");
+    sql("ALTER TABLE web_sessions_away RENAME TO web_sessions");
+    assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 200);
+
+    // A password changed with the CLI (another process) ends the session: webmail asks to sign in within a second.
+    cli_ok(dir.path(), db, &["mailbox", "edit", "alice@example.org", "--password-stdin"], "newpw\n");
+    let since = std::time::Instant::now();
+    while nginx_auth(&server, &alice, "/SOGo/so/").0 == 200 {
+        assert!(since.elapsed() < std::time::Duration::from_secs(1), "the ended session still opened webmail");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(nginx_auth(&server, &alice, "/SOGo/so/").0, 401);
+    // A logout on this server ends a session at once.
+    let mut again = Client::default();
+    assert_eq!(again.login(server.public, "/", "alice@example.org", "newpw").status, 303);
+    open_webmail(&mut again, server.public, "alice@example.org");
+    assert_eq!(nginx_auth(&server, &again, "/SOGo/so/").0, 200);
+    let page = again.get(server.public, "/");
+    let csrf = page.form_value("csrf").expect("the user page has a CSRF token");
+    again.post(server.public, "/logout", &[("csrf", &csrf)]);
+    assert_eq!(nginx_auth(&server, &again, "/SOGo/so/").0, 401, "logged out");
+}

@@ -59,7 +59,7 @@ impl Refusal {
 
 /// The session of this request if it is what `need` asks for.
 pub(super) async fn gate(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Session, Refusal> {
-    let session = match state.web.sessions.load(&state.store, headers).await {
+    let session = match state.web.sessions.load(&state.auth, &state.store, headers).await {
         Ok(Some(session)) => session,
         Ok(None) => return Err(Refusal::NoSession),
         Err(err) => return Err(Refusal::Unavailable(err)),

@@ -20,6 +20,7 @@ mod admin;
 mod gate;
 mod login;
 pub mod nginx;
+pub mod remembered;
 mod respond;
 pub mod session;
 mod sign_in;

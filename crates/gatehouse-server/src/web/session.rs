@@ -13,6 +13,8 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use base64::Engine as _;
 use gatehouse_core::{AdminRole, Error};
 use gatehouse_store::{Actor, ActorRole, Store, WebSessionRow};
+
+use crate::AuthService;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -270,11 +272,11 @@ impl SessionPolicy {
     }
 
     /// The live session the request's cookie names, if any. Its expiry slides (written at most once a minute).
-    pub async fn load(&self, store: &Store, headers: &HeaderMap) -> Result<Option<Session>, Error> {
+    pub async fn load(&self, auth: &AuthService, store: &Store, headers: &HeaderMap) -> Result<Option<Session>, Error> {
         let Some(cookie) = cookie(headers, SESSION_COOKIE).filter(|c| !c.is_empty() && c.len() <= 128) else {
             return Ok(None);
         };
-        let Some(row) = store.web_session(&token_hash(&cookie)).await? else { return Ok(None) };
+        let Some(row) = auth.web_session(&token_hash(&cookie)).await? else { return Ok(None) };
         let Ok(mut data) = serde_json::from_str::<SessionData>(&row.data) else {
             tracing::warn!("a web session with unreadable state was ended");
             store.delete_web_session(&row.id).await?;
@@ -288,11 +290,11 @@ impl SessionPolicy {
         let at = now();
         if at - data.last_seen >= 60 {
             data.last_seen = at;
-            let session = Session { id: row.id, data };
+            let session = Session { id: row.id.clone(), data };
             self.save(store, &session).await?;
             return Ok(Some(session));
         }
-        Ok(Some(Session { id: row.id, data }))
+        Ok(Some(Session { id: row.id.clone(), data }))
     }
 
     /// Writes a session's state back.
