@@ -23,15 +23,21 @@ fn address(text: &str) -> MailboxAddress {
     MailboxAddress::parse(text).unwrap()
 }
 
+/// Collects every change the store announces to this process.
+fn record_announcements(store: &Store) -> Arc<Mutex<Vec<LoginChange>>> {
+    let announced = Arc::new(Mutex::new(Vec::new()));
+    let seen = announced.clone();
+    store.on_login_change(move |change| seen.lock().unwrap().push(change.clone()));
+    announced
+}
+
 /// What the feed holds after position `after`.
 async fn feed_after(store: &Store, after: i64) -> Vec<LoginChange> {
     store.login_changes_after(after, &[], 1000).await.unwrap().into_iter().filter_map(|entry| entry.change).collect()
 }
 
 async fn every_login_change_is_written_and_announced(store: Store) {
-    let announced = Arc::new(Mutex::new(Vec::new()));
-    let seen = announced.clone();
-    store.on_login_change(move |change| seen.lock().unwrap().push(change.clone()));
+    let announced = record_announcements(&store);
     let take = || std::mem::take(&mut *announced.lock().unwrap());
 
     store.create_domain(&cli(), NewDomain::new(DomainName::parse("example.org").unwrap())).await.unwrap();
@@ -112,9 +118,7 @@ async fn the_feed_is_read_from_a_position(store: Store) {
 }
 
 async fn web_session_changes_and_ends_are_written_and_announced(store: Store) {
-    let announced = Arc::new(Mutex::new(Vec::new()));
-    let seen = announced.clone();
-    store.on_login_change(move |change| seen.lock().unwrap().push(change.clone()));
+    let announced = record_announcements(&store);
     let take = || std::mem::take(&mut *announced.lock().unwrap());
     store.create_domain(&cli(), NewDomain::new(DomainName::parse("example.org").unwrap())).await.unwrap();
     let alice = address("alice@example.org");

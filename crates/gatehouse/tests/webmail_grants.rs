@@ -34,6 +34,16 @@ fn token_opens_imap(server: &Server, mailbox: &str, token: &str) -> u16 {
     server.post_internal("/dovecot/auth", &body).unwrap().0
 }
 
+/// A fresh folder with a database holding example.org and alice@example.org (password alicepw).
+fn with_alice() -> (tempfile::TempDir, &'static str) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
+    cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    (dir, db)
+}
+
 fn open_webmail(client: &mut Client, port: u16, mailbox: &str) {
     let opened =
         client.send(port, "GET", &format!("/sogo-auth?login={mailbox}"), &[("Sec-Fetch-Site", "same-origin")], "");
@@ -43,11 +53,7 @@ fn open_webmail(client: &mut Client, port: u16, mailbox: &str) {
 
 #[test]
 fn an_impersonation_ends_when_the_setting_is_turned_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = "sqlite://./data/gatehouse.db";
-    support::init(dir.path(), db, "admin-pw");
-    cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
-    cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let (dir, db) = with_alice();
     let allowed = [("ALLOW_ADMIN_EMAIL_LOGIN", "yes")];
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &allowed);
     let mut admin = Client::default();
@@ -154,11 +160,7 @@ fn recording_backend() -> (u16, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn nginx_passes_no_client_identity_and_no_gatehouse_cookie_to_sogo() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = "sqlite://./data/gatehouse.db";
-    support::init(dir.path(), db, "admin-pw");
-    cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
-    cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let (dir, db) = with_alice();
     let server = Server::start(dir.path(), db, Some("admin-pw"));
     let (backend, seen) = recording_backend();
     let sogo = format!("http://127.0.0.1:{backend}");
@@ -205,11 +207,7 @@ fn nginx_passes_no_client_identity_and_no_gatehouse_cookie_to_sogo() {
 
 #[test]
 fn webmail_sessions_are_answered_from_memory_and_end_within_a_second_of_a_change_elsewhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = "sqlite://./data/gatehouse.db";
-    support::init(dir.path(), db, "admin-pw");
-    cli_ok(dir.path(), db, &["domain", "add", "example.org"], "");
-    cli_ok(dir.path(), db, &["mailbox", "add", "alice@example.org", "--password-stdin"], "alicepw\n");
+    let (dir, db) = with_alice();
     let server = Server::start(dir.path(), db, Some("admin-pw"));
     let mut alice = Client::default();
     assert_eq!(alice.login(server.public, "/", "alice@example.org", "alicepw").status, 303);
