@@ -42,16 +42,16 @@ pub struct Doveadm {
 }
 
 impl Doveadm {
-    /// Starts the flusher for doveadm's HTTP API at `url` (`http://127.0.0.1:8080/doveadm/v1`) with its API key.
-    /// Must be called inside the async runtime.
-    pub fn start(url: &str, api_key: &Secret) -> Result<Doveadm, Error> {
+    /// Starts the flusher for doveadm's HTTP API at `url` (`http://127.0.0.1:8080/doveadm/v1`) with its API key,
+    /// which must be set. Must be called inside the async runtime.
+    pub fn start(url: &str, api_key: Option<&Secret>) -> Result<Doveadm, Error> {
         let url = url::Url::parse(url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| Error::invalid(format!("dovecot.doveadm_url is not an http(s) URL: {url}")))?;
-        if api_key.expose().is_empty() {
-            return Err(Error::invalid("dovecot.doveadm_api_key is empty"));
-        }
+        let api_key = api_key
+            .filter(|key| !key.expose().is_empty())
+            .ok_or_else(|| Error::invalid("dovecot.doveadm_url is set but dovecot.doveadm_api_key is not"))?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(api_key.expose());
         let mut authorization = HeaderValue::from_str(&format!("X-Dovecot-API {encoded}"))
             .map_err(|_| Error::invalid("dovecot.doveadm_api_key cannot be sent in a header"))?;

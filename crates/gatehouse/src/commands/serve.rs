@@ -62,9 +62,7 @@ pub async fn run(ctx: &CommandContext, args: ServeArgs) -> anyhow::Result<()> {
     };
     // Dovecot's auth cache emptied of what changes, when doveadm's HTTP API is configured.
     if let Some(url) = ctx.config.dovecot.doveadm_url.as_deref().filter(|u| !u.is_empty()) {
-        let Some(key) = ctx.config.dovecot.doveadm_api_key.as_ref() else {
-            return Err(ConfigProblem("dovecot.doveadm_url is set but dovecot.doveadm_api_key is not".into()).into());
-        };
+        let key = ctx.config.dovecot.doveadm_api_key.as_ref();
         let doveadm =
             gatehouse_server::doveadm::Doveadm::start(url, key).map_err(|err| ConfigProblem(err.to_string()))?;
         state.auth.flush_dovecot_with(doveadm);
