@@ -203,8 +203,8 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     }
 
     /// Notes a good read of the change feed that started at `started_at` (milliseconds since the Unix epoch),
-    /// after every change it returned was passed to [`Engine::forget_change`]. The memory of mailboxes answers
-    /// only while such reads keep coming.
+    /// after every change it returned was forgotten ([`Engine::forget`], [`Engine::forget_every_mailbox`]). The
+    /// memory answers only while such reads keep coming.
     pub fn feed_read(&self, started_at: i64) {
         self.memory.feed_read(started_at);
     }
