@@ -21,6 +21,10 @@ pub struct AuthService {
     pub(crate) engine: Engine<Store, SourceRegistry>,
     master_separator: String,
     log: tokio::sync::mpsc::Sender<LogJob>,
+    /// Tells the log writer to write what is queued and stop.
+    log_closing: tokio::sync::watch::Sender<bool>,
+    /// The log writer, until [`AuthService::finish_logs`] waits for it.
+    log_writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The auth log's counters.
     pub(crate) log_stats: LogStats,
     /// The change feed's follower.
@@ -53,8 +57,11 @@ enum LogJob {
 /// second of the busiest load measured (bench/run) fits, so a writer starved of CPU by a saturated hash pool
 /// catches up instead of dropping.
 const LOG_QUEUE: usize = 100_000;
-/// Most auth-log rows written in one statement.
+/// Most records the writer takes from the queue at a time.
 const LOG_BATCH: usize = 1000;
+/// How long the writer lets records gather after the first arrives: a busy server then wakes the writer and
+/// commits once per interval, not once per login.
+const LOG_GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl AuthService {
     /// Wraps an engine; `master_separator` must be the engine's. Starts the background log writer, so it must
@@ -64,16 +71,20 @@ impl AuthService {
     pub fn new(engine: Engine<Store, SourceRegistry>, master_separator: &str) -> Arc<Self> {
         let store = engine.directory().clone();
         let (log, queue) = tokio::sync::mpsc::channel(LOG_QUEUE);
+        let (log_closing, closing) = tokio::sync::watch::channel(false);
         let service = Arc::new(AuthService {
             engine,
             master_separator: master_separator.to_string(),
             log,
+            log_closing,
+            log_writer: std::sync::Mutex::new(None),
             log_stats: LogStats::default(),
             feed: crate::feed::FeedStats::default(),
             doveadm: std::sync::OnceLock::new(),
             sessions: Default::default(),
         });
-        tokio::spawn(write_logs(store.clone(), queue, Arc::downgrade(&service)));
+        let writer = tokio::spawn(write_logs(store.clone(), queue, closing, Arc::downgrade(&service)));
+        *service.log_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(writer);
         let listener = Arc::downgrade(&service);
         store.on_login_change(move |change| {
             if let Some(service) = listener.upgrade() {
@@ -331,6 +342,18 @@ impl AuthService {
         &self.log_stats
     }
 
+    /// Has the log writer write everything queued and stop, waiting at most `limit` (at shutdown, once no
+    /// request runs any more). Records queued afterwards are counted as dropped.
+    pub async fn finish_logs(&self, limit: std::time::Duration) {
+        let _ = self.log_closing.send(true);
+        let writer = self.log_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(writer) = writer
+            && tokio::time::timeout(limit, writer).await.is_err()
+        {
+            tracing::warn!("the auth log was not written completely within {} s", limit.as_secs());
+        }
+    }
+
     /// The change feed follower's state.
     pub fn feed_stats(&self) -> &crate::feed::FeedStats {
         &self.feed
@@ -394,33 +417,70 @@ async fn write_one(store: &Store, job: LogJob) {
     }
 }
 
-/// The background writer: takes what is queued, writes auth-log rows in batches.
-async fn write_logs(store: Store, mut queue: tokio::sync::mpsc::Receiver<LogJob>, service: Weak<AuthService>) {
-    while let Some(first) = queue.recv().await {
-        let mut auth_rows = Vec::new();
-        let mut others = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                LogJob::Auth(at, entry) => auth_rows.push((at, entry)),
-                other => others.push(other),
+/// The background writer: waits for a record, lets more gather for [`LOG_GATHER`], then writes everything
+/// queued, auth-log rows in batches; when told to close it writes what is queued and ends.
+async fn write_logs(
+    store: Store,
+    mut queue: tokio::sync::mpsc::Receiver<LogJob>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+    service: Weak<AuthService>,
+) {
+    let mut waiting = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = closing.wait_for(|closing| *closing) => {}
+            first = queue.recv() => match first {
+                Some(job) => waiting.push(job),
+                None => return,
+            },
+        }
+        let closed = *closing.borrow();
+        if !closed {
+            tokio::select! {
+                _ = closing.wait_for(|closing| *closing) => {}
+                _ = tokio::time::sleep(LOG_GATHER) => {}
             }
-            if auth_rows.len() < LOG_BATCH {
-                next = queue.try_recv().ok();
+        }
+        // Everything queued by now, a batch at a time.
+        loop {
+            while waiting.len() < LOG_BATCH
+                && let Ok(job) = queue.try_recv()
+            {
+                waiting.push(job);
             }
+            if waiting.is_empty() {
+                break;
+            }
+            write_batch(&store, std::mem::take(&mut waiting), &service).await;
         }
-        let count = auth_rows.len() as u64;
-        let written = store.record_auth_batch(auth_rows).await;
-        if let Some(service) = service.upgrade() {
-            let counter = if written.is_ok() { &service.log_stats.written } else { &service.log_stats.dropped };
-            counter.fetch_add(count, Ordering::Relaxed);
+        if *closing.borrow() {
+            return;
         }
-        if let Err(err) = written {
-            tracing::warn!(records = count, "could not write the auth log: {err}");
+    }
+}
+
+/// Writes the auth-log rows among `jobs` in one transaction, then the other jobs one by one.
+async fn write_batch(store: &Store, jobs: Vec<LogJob>, service: &Weak<AuthService>) {
+    let mut auth_rows = Vec::with_capacity(jobs.len());
+    let mut others = Vec::new();
+    for job in jobs {
+        match job {
+            LogJob::Auth(at, entry) => auth_rows.push((at, entry)),
+            other => others.push(other),
         }
-        for job in others {
-            write_one(&store, job).await;
-        }
+    }
+    let count = auth_rows.len() as u64;
+    let written = store.record_auth_batch(auth_rows).await;
+    if let Some(service) = service.upgrade() {
+        let counter = if written.is_ok() { &service.log_stats.written } else { &service.log_stats.dropped };
+        counter.fetch_add(count, Ordering::Relaxed);
+    }
+    if let Err(err) = written {
+        tracing::warn!(records = count, "could not write the auth log: {err}");
+    }
+    for job in others {
+        write_one(store, job).await;
     }
 }
 

@@ -32,6 +32,8 @@ use tower_http::timeout::TimeoutLayer;
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Upper bound for any request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for the auth log's queued records to be written.
+const LOG_FINISH_LIMIT: Duration = Duration::from_secs(10);
 
 pub mod api;
 pub mod auth;
@@ -246,6 +248,7 @@ impl Bound {
         if let Some(sasl) = sasl {
             sasl.await?;
         }
+        auth.finish_logs(LOG_FINISH_LIMIT).await;
         Ok(())
     }
 }

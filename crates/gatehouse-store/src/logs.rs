@@ -4,10 +4,11 @@
 use gatehouse_core::{DomainName, Result};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, NotSet, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement, Value,
 };
 use serde::Serialize;
+use std::fmt::Write as _;
 
 use crate::entity::{audit_log, auth_log, job_log};
 use crate::{Actor, JobRun, Store, db_err, now};
@@ -165,31 +166,83 @@ fn addresses_in(column: impl sea_orm::sea_query::IntoColumnRef + Copy, domains: 
     })
 }
 
+/// The row counts of the auth log's multi-row inserts, largest first: a batch is written as the fewest of these
+/// that add up to it (512 rows of nine values stay within every database's parameter limit).
+const AUTH_LOG_CHUNKS: [usize; 10] = [512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
+
+/// The auth log's columns as [`Store::record_auth_batch`] fills them, in order.
+const AUTH_LOG_COLUMNS: [&str; 9] = [
+    "created_at",
+    "service",
+    "username",
+    "master_user",
+    "remote_ip",
+    "result",
+    "reason",
+    "via_app_password",
+    "app_password_id",
+];
+
+/// `INSERT INTO auth_log (…) VALUES (…), …` for `rows` rows, with `backend`'s placeholders.
+fn auth_log_insert(backend: DbBackend, rows: usize) -> String {
+    let columns = AUTH_LOG_COLUMNS.len();
+    let mut sql = format!("INSERT INTO auth_log ({}) VALUES ", AUTH_LOG_COLUMNS.join(", "));
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                DbBackend::Postgres => {
+                    let _ = write!(sql, "${}", row * columns + column + 1);
+                }
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 impl Store {
     /// Appends a login decision to the auth log.
     pub async fn record_auth(&self, entry: NewAuthLogEntry) -> Result<()> {
         self.record_auth_batch(vec![(now(), entry)]).await
     }
 
-    /// Appends several login decisions (with their times) in one statement.
+    /// Appends several login decisions (with their times) in one transaction. The rows go in as multi-row
+    /// inserts of [`AUTH_LOG_CHUNKS`] sizes, so the database sees a handful of statement shapes it has already
+    /// prepared; the values are moved into the statement, and nothing is read back.
     pub async fn record_auth_batch(&self, entries: Vec<(i64, NewAuthLogEntry)>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let rows = entries.into_iter().map(|(at, entry)| auth_log::ActiveModel {
-            id: NotSet,
-            created_at: Set(at),
-            service: Set(entry.service),
-            username: Set(entry.username),
-            master_user: Set(entry.master_user),
-            remote_ip: Set(entry.remote_ip),
-            result: Set(entry.result.as_str().to_string()),
-            reason: Set(entry.reason),
-            via_app_password: Set(entry.app_password_id.is_some()),
-            app_password_id: Set(entry.app_password_id),
-        });
-        auth_log::Entity::insert_many(rows).exec(&self.db).await.map_err(db_err)?;
-        Ok(())
+        let backend = self.db.get_database_backend();
+        let (_writer, txn) = self.begin().await?;
+        let mut rows = entries.into_iter();
+        let mut left = rows.len();
+        while left > 0 {
+            let size = AUTH_LOG_CHUNKS.iter().copied().find(|size| *size <= left).unwrap_or(1);
+            let mut values = Vec::with_capacity(size * AUTH_LOG_COLUMNS.len());
+            for (at, entry) in rows.by_ref().take(size) {
+                values.extend([
+                    Value::from(at),
+                    Value::from(entry.service),
+                    Value::from(entry.username),
+                    Value::from(entry.master_user),
+                    Value::from(entry.remote_ip),
+                    Value::from(entry.result.as_str()),
+                    Value::from(entry.reason),
+                    Value::from(entry.app_password_id.is_some()),
+                    Value::from(entry.app_password_id),
+                ]);
+            }
+            let sql = auth_log_insert(backend, size);
+            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.map_err(db_err)?;
+            left -= size;
+        }
+        txn.commit().await.map_err(db_err)
     }
 
     /// Writes an audit-log entry on its own (for events that are not part of a store change, such as an

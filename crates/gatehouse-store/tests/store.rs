@@ -23,6 +23,7 @@ gatehouse_testkit::on_every_engine!(
     identity_provider_secrets_are_never_listed,
     identity_provider_secrets_are_sealed_at_rest,
     logs_record_and_filter,
+    large_auth_log_batches_keep_every_row_in_order,
     concurrent_additions_never_exceed_the_domain_limit,
     login_lookups_and_revisions_for_the_engine,
     job_leases_are_exclusive_until_released_or_expired,
@@ -644,6 +645,40 @@ async fn logs_record_and_filter(store: Store) {
     assert_eq!(done[0].status, "ok");
     assert_eq!(done[0].summary["created"], json!(3));
     assert!(done[0].finished_at.is_some());
+}
+
+async fn large_auth_log_batches_keep_every_row_in_order(store: Store) {
+    // 1 000 rows: written as several multi-row statements of different sizes, in one transaction.
+    let entries: Vec<_> = (0..1000_i64)
+        .map(|n| {
+            let entry = NewAuthLogEntry {
+                service: if n % 2 == 0 { "imap" } else { "smtp" }.into(),
+                username: format!("user{n}@example.org"),
+                master_user: (n % 7 == 0).then(|| "master".to_string()),
+                remote_ip: (n % 3 != 0).then(|| format!("192.0.2.{}", n % 250)),
+                result: if n % 5 == 0 { AuthResult::Failure } else { AuthResult::Success },
+                reason: format!("reason {n}"),
+                app_password_id: (n % 11 == 0).then_some(n),
+            };
+            (1_700_000_000 + n, entry)
+        })
+        .collect();
+    store.record_auth_batch(entries).await.unwrap();
+    let rows = store.auth_log(&LogFilter { limit: Some(5000), ..Default::default() }).await.unwrap();
+    assert_eq!(rows.len(), 1000);
+    // Newest first: row n is the last but n.
+    for (position, row) in rows.iter().rev().enumerate() {
+        let n = position as i64;
+        assert_eq!(row.username, format!("user{n}@example.org"));
+        assert_eq!(row.created_at, 1_700_000_000 + n);
+        assert_eq!(row.service, if n % 2 == 0 { "imap" } else { "smtp" });
+        assert_eq!(row.master_user.as_deref(), (n % 7 == 0).then_some("master"));
+        assert_eq!(row.remote_ip, (n % 3 != 0).then(|| format!("192.0.2.{}", n % 250)));
+        assert_eq!(row.result, if n % 5 == 0 { AuthResult::Failure } else { AuthResult::Success });
+        assert_eq!(row.reason, format!("reason {n}"));
+        assert_eq!((row.via_app_password, row.app_password_id), (n % 11 == 0, (n % 11 == 0).then_some(n)));
+    }
+    store.record_auth_batch(Vec::new()).await.unwrap();
 }
 
 async fn concurrent_additions_never_exceed_the_domain_limit(store: Store) {

@@ -128,8 +128,11 @@ fn keycloak_mailpassword_logins_through_dovecot_and_postfix() {
     // A disabled Keycloak user: refused, and no mailbox is created.
     assert!(!imap_login(dovecot.imap, "dora@example.org", "dorapw").ok());
     assert!(!mailboxes(dir.path()).iter().any(|m| m["address"] == "dora@example.org"));
-    let decisions = run(&["log", "auth", "--json", "--limit", "50"]);
-    assert!(decisions.contains("dora@example.org") && decisions.contains("disabled"), "{decisions}");
+    support::eventually_logged(
+        "the disabled user's refusal is logged",
+        || run(&["log", "auth", "--json", "--limit", "50"]),
+        |decisions| decisions.contains("dora@example.org") && decisions.contains("disabled"),
+    );
 
     // Keycloak stops answering: a login it must check is a temporary failure, never a wrong password.
     // (Passwords checked less than a minute ago are remembered, so this one is new.)

@@ -209,8 +209,11 @@ fn mailbox_users_sign_in_at_an_openid_provider() {
         401,
         "cancelled or refused at the identity provider",
     );
-    let log = run(&["log", "auth", "--json"], "");
-    assert!(log.contains("signed in at corp") && log.contains("belongs to another account"), "{log}");
+    support::eventually_logged(
+        "the provider sign-ins are logged",
+        || run(&["log", "auth", "--json"], ""),
+        |log| log.contains("signed in at corp") && log.contains("belongs to another account"),
+    );
 
     // Administrators and domain administrators by the role claim, each at their own login only.
     let admin_page = Client::default().get(port, "/admin");

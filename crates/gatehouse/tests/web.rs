@@ -198,8 +198,11 @@ fn totp_enrolment_second_factor_recovery_codes_and_replay() {
         let csrf = client.get(port, "/totp").form_value("csrf").unwrap();
         assert_eq!(client.post(port, "/totp", &[("csrf", &csrf), ("code", &codes[0])]).status, expected);
     }
-    let log = run(&["log", "auth", "--json"], "");
-    assert!(log.contains("web-totp"), "second factors are in the auth log: {log}");
+    let log = support::eventually_logged(
+        "second factors are in the auth log",
+        || run(&["log", "auth", "--json"], ""),
+        |log| log.contains("web-totp"),
+    );
     assert!(!log.contains(&codes[0]) && !log.contains(&secret), "no code or secret in the log");
 
     // Turning it off needs a valid code.

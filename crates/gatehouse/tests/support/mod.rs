@@ -310,6 +310,21 @@ pub fn post_json_with(port: u16, path: &str, body: &str, headers: &[(&str, &str)
     read_response(stream)
 }
 
+/// Reads `read` (a log listing) until `check` accepts it, for up to five seconds (log records are written in the
+/// background), and returns it; the panic shows the last listing.
+#[allow(dead_code)]
+pub fn eventually_logged(what: &str, mut read: impl FnMut() -> String, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let listing = read();
+        if check(&listing) {
+            return listing;
+        }
+        assert!(Instant::now() < deadline, "not within 5 s: {what}: {listing}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Polls `check` for up to five seconds (log records are written in the background).
 pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
