@@ -2,7 +2,7 @@
 //! memory stop within a second of a change another process made (an app password revoked and a mailbox
 //! deactivated with the CLI); with the feed unreadable the server answers from the database (a change made by
 //! hand is seen at once) and says so; and after a burst of logins the auth log holds one row per answer, with
-//! nothing dropped.
+//! nothing dropped, also when the server is stopped right after answering.
 
 mod support;
 
@@ -162,6 +162,18 @@ fn a_burst_of_logins_leaves_one_auth_log_row_per_answer() {
     ))
     .unwrap();
     assert_eq!(rows.as_array().unwrap().len(), answered, "one row per answered request");
+
+    // Stopped right after answering: what was still queued is written before the process ends.
+    let more = (0..200).filter(|_| ask(&server, "alice@example.org", "alicepw") == 200).count();
+    assert_eq!(more, 200);
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
+    let rows: Value = serde_json::from_str(&cli_ok(
+        dir.path(),
+        db,
+        &["log", "auth", "--json", "--limit", &((answered + more) * 2).to_string()],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), answered + more, "the rows queued at shutdown are written");
 }
