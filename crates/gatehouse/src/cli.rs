@@ -577,6 +577,18 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "URL")]
         view_url: Option<String>,
     },
+    /// Postfix: the main.cf lines for SMTP AUTH, asked of Gatehouse's auth-protocol listener (listen.sasl) or of
+    /// Dovecot.
+    Postfix {
+        /// `gatehouse`: Postfix asks Gatehouse directly (listen.sasl must be set); `dovecot`: Postfix asks Dovecot's
+        /// auth service, which asks Gatehouse.
+        #[arg(long, value_parser = ["gatehouse", "dovecot"], default_value = "gatehouse")]
+        via: String,
+        /// With --via dovecot: Dovecot's auth socket as Postfix names it (relative to Postfix's queue directory,
+        /// absolute, or inet:host:port).
+        #[arg(long, value_name = "PATH", default_value = "private/auth")]
+        dovecot_auth: String,
+    },
     /// The shared secret callers of the internal listener send as `X-Gatehouse-Secret` (for scripts and
     /// monitoring; `config dovecot` and `config nginx` include it already).
     Secret,

@@ -9,7 +9,6 @@ mod support;
 
 use gatehouse_passwords::{GenerateScheme, generate};
 use gatehouse_testkit::oidc::{KeycloakUser, OpenIdProvider};
-use gatehouse_testkit::postfix::Postfix;
 use serde_json::json;
 use support::mail::imap_login;
 use support::{Server, cli, cli_ok};
@@ -84,7 +83,7 @@ fn keycloak_mailpassword_logins_through_dovecot_and_postfix() {
         &[("GATEHOUSE_LISTEN__SASL", &format!("127.0.0.1:{sasl}"))],
     );
     let Some(dovecot) = support::start_dovecot(dir.path(), DB, server.internal) else { return };
-    let Some(postfix) = Postfix::start(sasl, dovecot.auth) else { return };
+    let Some(postfix) = support::start_postfix(dir.path(), DB, sasl, dovecot.auth) else { return };
     let smtp = |port: u16, user: &str, password: &str| {
         postfix
             .swaks(port, &["--auth", "PLAIN", "--auth-user", user, "--auth-password", password, "--quit-after", "AUTH"])

@@ -14,6 +14,7 @@ use base64::Engine;
 use gatehouse_testkit::dovecot::Dovecot;
 use gatehouse_testkit::free_port;
 use gatehouse_testkit::oidc::{OidcClient, OpenIdProvider, ProviderOptions};
+use gatehouse_testkit::postfix::Postfix;
 use serde_json::{Value, json};
 use sha2::Digest;
 use support::http::{form, request};
@@ -71,34 +72,15 @@ fn access_token_for(op: &OpenIdProvider, client: &str, account: &str, resource: 
 }
 
 /// SMTP `AUTH XOAUTH2` with an initial response; the reply code (a failure's JSON challenge answered empty).
-fn smtp_xoauth2(port: u16, user: &str, token: &str) -> u16 {
-    use std::io::{BufRead, BufReader, Write};
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut reply = || {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return line.get(..3).and_then(|code| code.parse::<u16>().ok()).unwrap_or(0);
-            }
-        }
-    };
-    assert_eq!(reply(), 220);
-    writer.write_all(b"EHLO client.example\r\n").unwrap();
-    assert_eq!(reply(), 250);
+fn smtp_xoauth2(postfix: &Postfix, port: u16, user: &str, token: &str) -> u16 {
+    let mut smtp = postfix.smtp_over_tls(port);
     let payload =
         base64::engine::general_purpose::STANDARD.encode(format!("user={user}\x01auth=Bearer {token}\x01\x01"));
-    writer.write_all(format!("AUTH XOAUTH2 {payload}\r\n").as_bytes()).unwrap();
-    let mut code = reply();
+    let mut code = smtp.command(&format!("AUTH XOAUTH2 {payload}"));
     if code == 334 {
-        writer.write_all(b"\r\n").unwrap();
-        code = reply();
+        code = smtp.command("");
     }
-    let _ = writer.write_all(b"QUIT\r\n");
+    smtp.command("QUIT");
     code
 }
 
@@ -184,9 +166,10 @@ fn mail_clients_log_in_with_provider_access_tokens_through_dovecot() {
     );
 
     // SMTP submission through Postfix, which asks Dovecot's auth service: the same token.
-    let Some(postfix) = gatehouse_testkit::postfix::Postfix::start(1, dovecot.auth) else { return };
-    assert_eq!(smtp_xoauth2(postfix.via_dovecot, "alice@example.org", &alice), 235, "{}", postfix.log());
-    assert_eq!(smtp_xoauth2(postfix.via_dovecot, "alice@example.org", &foreign), 535);
+    let unused = free_port();
+    let Some(postfix) = support::start_postfix(dir.path(), DB, unused, dovecot.auth) else { return };
+    assert_eq!(smtp_xoauth2(&postfix, postfix.via_dovecot, "alice@example.org", &alice), 235, "{}", postfix.log());
+    assert_eq!(smtp_xoauth2(&postfix, postfix.via_dovecot, "alice@example.org", &foreign), 535);
 
     // Deactivating the provider refuses the tokens it issued, remembered or not (Dovecot's cache flushed).
     run(&["idp", "edit", "corp", "--active", "false"], "");

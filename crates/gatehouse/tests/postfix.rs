@@ -1,11 +1,11 @@
-//! Real Postfix 3.7 with swaks: SMTP AUTH PLAIN and LOGIN through Gatehouse's auth-protocol listener directly,
-//! and through Dovecot's auth service; 235 for good credentials, 535 for bad ones, relaying only when
-//! authenticated; and "temporary failure" (454) while Gatehouse is down.
+//! Real Postfix 3.7 configured with what `gatehouse config postfix` prints, driven with swaks: SMTP AUTH PLAIN and
+//! LOGIN through Gatehouse's auth-protocol listener directly, and through Dovecot's auth service; 235 for good
+//! credentials, 535 for bad ones, no AUTH before STARTTLS, relaying only when authenticated; "temporary failure"
+//! (454) while Gatehouse is down. And what the command says when the listener is not configured.
 
 mod support;
 
-use gatehouse_testkit::postfix::Postfix;
-use support::{Server, cli_ok};
+use support::{Server, cli, cli_ok};
 
 #[test]
 fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
@@ -29,7 +29,7 @@ fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
     let server =
         Server::start_with_env(dir.path(), db, Some("pw"), &[("GATEHOUSE_LISTEN__SASL", &format!("127.0.0.1:{sasl}"))]);
     let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
-    let Some(postfix) = Postfix::start(sasl, dovecot.auth) else { return };
+    let Some(postfix) = support::start_postfix(dir.path(), db, sasl, dovecot.auth) else { return };
     let auth = |port: u16, mechanism: &str, user: &str, password: &str| {
         postfix.swaks(
             port,
@@ -44,6 +44,24 @@ fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
         assert!(auth(port, "PLAIN", "alice@example.org", "wrong").has("535"));
         assert!(auth(port, "LOGIN", "nobody@example.org", "x").has("535"));
         assert!(auth(port, "PLAIN", "bob@example.org", "bobpw").has("535"), "bob may not use SMTP");
+        let in_clear = postfix.swaks_without_tls(
+            port,
+            &[
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "alice@example.org",
+                "--auth-password",
+                "alicepw",
+                "--quit-after",
+                "AUTH",
+            ],
+        );
+        assert!(
+            !in_clear.has("235") && !in_clear.transcript.contains("AUTH PLAIN"),
+            "no AUTH before STARTTLS: {}",
+            in_clear.transcript
+        );
 
         let relayed = postfix.swaks(
             port,
@@ -70,4 +88,21 @@ fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
     assert!(status.success());
     let during_outage = auth(postfix.direct, "PLAIN", "alice@example.org", "alicepw");
     assert!(during_outage.has("454"), "{}", during_outage.transcript);
+}
+
+#[test]
+fn postfix_lines_name_the_listener_or_say_how_to_configure_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "pw");
+    let (code, _, stderr) = cli(dir.path(), db, &["config", "postfix"], "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("listen.sasl") && stderr.contains("--via dovecot"), "{stderr}");
+
+    let via_dovecot = cli_ok(dir.path(), db, &["config", "postfix", "--via", "dovecot"], "");
+    assert!(via_dovecot.contains("smtpd_sasl_path = private/auth\n"), "{via_dovecot}");
+    assert!(via_dovecot.contains("unix_listener /var/spool/postfix/private/auth"), "{via_dovecot}");
+    let (code, _, stderr) =
+        cli(dir.path(), db, &["config", "postfix", "--via", "dovecot", "--dovecot-auth", "a b"], "");
+    assert!(code != 0 && stderr.contains("not a socket path"), "{stderr}");
 }

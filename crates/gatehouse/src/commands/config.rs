@@ -14,6 +14,74 @@ const DOVEADM_CONF: &str = include_str!("../../../../integrations/dovecot/gateho
 const NGINX_CONF: &str = include_str!("../../../../integrations/nginx/gatehouse-sogo.conf");
 const NGINX_SOGO_PROXY: &str = include_str!("../../../../integrations/nginx/sogo-proxy.inc");
 const SOGO_CONF: &str = include_str!("../../../../integrations/sogo/sogo.conf");
+const POSTFIX_MAIN_CF: &str = include_str!("../../../../integrations/postfix/main.cf");
+
+/// Whom Postfix asks about SMTP AUTH.
+pub enum PostfixRoute {
+    /// Gatehouse's auth-protocol listener (`listen.sasl`).
+    Gatehouse(gatehouse_server::SaslAddress),
+    /// Dovecot's auth service at this `smtpd_sasl_path`, which asks Gatehouse.
+    Dovecot(String),
+}
+
+/// Postfix's queue directory on Debian: smtpd runs chrooted there, and names sockets below it relative to it.
+const POSTFIX_QUEUE_DIRECTORY: &str = "/var/spool/postfix/";
+
+/// The `main.cf` lines for SMTP AUTH through `route`.
+pub fn postfix_conf(route: &PostfixRoute) -> anyhow::Result<String> {
+    let (sasl_path, route_text) = match route {
+        PostfixRoute::Gatehouse(gatehouse_server::SaslAddress::Tcp(addr)) => (
+            format!("inet:{}", reachable(*addr)),
+            format!(
+                "# Postfix asks Gatehouse's auth-protocol listener (listen.sasl = {addr}) directly, without Dovecot.\n"
+            ),
+        ),
+        PostfixRoute::Gatehouse(gatehouse_server::SaslAddress::Unix(path)) => {
+            let shown = path.display().to_string();
+            let mut text = format!(
+                "# Postfix asks Gatehouse's auth-protocol listener (listen.sasl = unix:{shown}) directly, without \
+                 Dovecot.\n"
+            );
+            let sasl_path = match shown.strip_prefix(POSTFIX_QUEUE_DIRECTORY) {
+                Some(relative) => relative.to_string(),
+                None => {
+                    text.push_str(
+                        "# smtpd reaches a socket outside /var/spool/postfix only when it does not run chrooted (the \
+                         chroot\n# column of its master.cf line is n); a socket in /var/spool/postfix/private avoids \
+                         that.\n",
+                    );
+                    shown
+                }
+            };
+            (sasl_path, text)
+        }
+        PostfixRoute::Dovecot(path) => {
+            if path.is_empty() || path.contains(char::is_whitespace) {
+                return Err(super::ConfigProblem(format!(
+                    "--dovecot-auth '{path}' is not a socket path (private/auth, /run/dovecot/auth-client) or \
+                     inet:host:port"
+                ))
+                .into());
+            }
+            let listener = if path.starts_with("inet:") {
+                "an inet_listener in its service auth".to_string()
+            } else {
+                let absolute =
+                    if path.starts_with('/') { path.clone() } else { format!("{POSTFIX_QUEUE_DIRECTORY}{path}") };
+                format!(
+                    "with this in dovecot.conf:\n#   service auth {{\n#     unix_listener {absolute} {{\n#       mode = \
+                     0660\n#       user = postfix\n#       group = postfix\n#     }}\n#   }}"
+                )
+            };
+            let text = format!(
+                "# Postfix asks Dovecot's auth service, which asks Gatehouse through the passdb of `gatehouse config \
+                 dovecot`.\n# Dovecot must listen where smtpd_sasl_path points, {listener}\n"
+            );
+            (path.clone(), text)
+        }
+    };
+    Ok(POSTFIX_MAIN_CF.replace("@ROUTE@", &route_text).replace("@SASL_PATH@", &sasl_path))
+}
 
 /// The nginx locations, with Gatehouse's listeners, SOGo's address and static files, the shared secret (empty:
 /// none) and the public URL redirects go to (`None`: redirects relative to the request, never to the host the
@@ -157,6 +225,23 @@ pub fn run(ctx: &CommandContext, command: ConfigCommand) -> anyhow::Result<()> {
                 outln!("\n/* The view, created once in Gatehouse's database:\n\n{}*/", sogo_view_sql(kind));
             }
         }
+        ConfigCommand::Postfix { via, dovecot_auth } => {
+            let route = if via == "dovecot" {
+                PostfixRoute::Dovecot(dovecot_auth)
+            } else {
+                let listen = ctx.config.listen.sasl.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+                    super::ConfigProblem(
+                        "listen.sasl (GATEHOUSE_LISTEN__SASL) is not set, so Gatehouse's auth-protocol listener is \
+                         off: set it, e.g. to unix:/var/spool/postfix/private/gatehouse-auth or 127.0.0.1:10013, or \
+                         print the lines for Postfix through Dovecot with --via dovecot"
+                            .into(),
+                    )
+                })?;
+                let address = listen.parse().map_err(|err| super::ConfigProblem(format!("listen.sasl: {err}")))?;
+                PostfixRoute::Gatehouse(address)
+            };
+            out!("{}", postfix_conf(&route)?);
+        }
         ConfigCommand::Secret => outln!("{}", ctx.internal_secret()?.expose()),
         ConfigCommand::Dovecot { part, lua_path, oauth2_path, url, oauth2_url } => {
             let internal = reachable(ctx.config.listen.internal);
@@ -216,4 +301,29 @@ pub async fn sogo_users(ctx: &CommandContext, command: crate::cli::SogoCommand) 
         counts.added, counts.updated, counts.removed, counts.unchanged
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sasl_path(route: &PostfixRoute) -> String {
+        let conf = postfix_conf(route).unwrap();
+        conf.lines().find_map(|line| line.strip_prefix("smtpd_sasl_path = ")).unwrap().to_string()
+    }
+
+    #[test]
+    fn postfix_names_gatehouse_sockets_as_smtpd_reaches_them() {
+        let gatehouse = |listen: &str| PostfixRoute::Gatehouse(listen.parse().unwrap());
+        assert_eq!(sasl_path(&gatehouse("0.0.0.0:10013")), "inet:127.0.0.1:10013");
+        assert_eq!(sasl_path(&gatehouse("[::1]:10013")), "inet:[::1]:10013");
+        // Inside the queue directory: relative, so a chrooted smtpd finds it.
+        let queued = gatehouse("unix:/var/spool/postfix/private/gatehouse-auth");
+        assert_eq!(sasl_path(&queued), "private/gatehouse-auth");
+        assert!(!postfix_conf(&queued).unwrap().contains("chroot"));
+        let elsewhere = gatehouse("unix:/run/gatehouse/auth");
+        assert_eq!(sasl_path(&elsewhere), "/run/gatehouse/auth");
+        assert!(postfix_conf(&elsewhere).unwrap().contains("does not run chrooted"));
+        assert_eq!(sasl_path(&PostfixRoute::Dovecot("inet:127.0.0.1:10001".into())), "inet:127.0.0.1:10001");
+    }
 }

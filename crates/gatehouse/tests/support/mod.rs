@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::dovecot::Dovecot;
 use gatehouse_testkit::free_port;
+use gatehouse_testkit::postfix::Postfix;
 
 /// Milliseconds since the Unix epoch.
 fn unix_millis() -> i64 {
@@ -288,6 +289,21 @@ pub fn start_dovecot(workdir: &Path, database_url: &str, gatehouse_internal: u16
             "",
         )
     })
+}
+
+/// A private Postfix configured with what `gatehouse config postfix` prints: one port asking the Gatehouse whose
+/// auth-protocol listener is `gatehouse_sasl` directly, one asking Dovecot's auth service at `dovecot_auth`;
+/// `None` (after `require_peer`) when Postfix or what it needs is missing.
+#[allow(dead_code)]
+pub fn start_postfix(workdir: &Path, database_url: &str, gatehouse_sasl: u16, dovecot_auth: u16) -> Option<Postfix> {
+    let sasl = format!("127.0.0.1:{gatehouse_sasl}");
+    let (code, direct, stderr) =
+        run_cli(workdir, database_url, &["config", "postfix"], b"", &[("GATEHOUSE_LISTEN__SASL", &sasl)]);
+    assert_eq!(code, 0, "gatehouse config postfix: {stderr}");
+    let dovecot = format!("inet:127.0.0.1:{dovecot_auth}");
+    let via_dovecot =
+        cli_ok(workdir, database_url, &["config", "postfix", "--via", "dovecot", "--dovecot-auth", &dovecot], "");
+    Postfix::start(&direct, &via_dovecot)
 }
 
 /// A minimal HTTP/1.1 POST with a JSON body; returns the status code and body.
