@@ -62,6 +62,11 @@ impl DatabaseUrl {
         Some(PathBuf::from(path))
     }
 
+    /// Whether the URL carries a password.
+    pub fn has_password(&self) -> bool {
+        url::Url::parse(&self.0).is_ok_and(|parsed| parsed.password().is_some())
+    }
+
     /// The URL with the password replaced by `***`.
     pub fn masked(&self) -> String {
         match url::Url::parse(&self.0) {

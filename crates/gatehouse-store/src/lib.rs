@@ -120,7 +120,73 @@ pub struct OpenOptions {
 /// Held for the length of a write transaction; on SQLite it keeps other writers of this process waiting.
 pub(crate) type WriterGuard = Option<tokio::sync::OwnedMutexGuard<()>>;
 
+/// Which migrations a database has, read without changing it ([`Store::inspect_schema`]).
+#[derive(Debug, Clone, Default)]
+pub struct SchemaState {
+    /// Applied migrations this build knows, oldest first.
+    pub applied: Vec<String>,
+    /// Migrations this build applies at its next start, in order.
+    pub pending: Vec<String>,
+    /// Applied migrations this build does not know: a newer Gatehouse upgraded the database, and this build
+    /// refuses it.
+    pub unknown: Vec<String>,
+}
+
 impl Store {
+    /// Reads which migrations the database at `url` has, changing nothing (SQLite is opened read-only). A
+    /// database, or a schema, that does not exist is [`Error::NotFound`].
+    pub async fn inspect_schema(url: &DatabaseUrl) -> Result<SchemaState> {
+        use sea_orm::ConnectionTrait;
+        let kind = url.kind().map_err(Error::Invalid)?;
+        let mut connect_url = url.expose().to_string();
+        if kind == DatabaseKind::Sqlite {
+            if let Some(path) = url.sqlite_path()
+                && !path.exists()
+            {
+                return Err(Error::not_found("database", absolute(&path).display().to_string()));
+            }
+            if !connect_url.contains("mode=") {
+                connect_url.push_str(if connect_url.contains('?') { "&mode=ro" } else { "?mode=ro" });
+            }
+        }
+        let mut connect = ConnectOptions::new(connect_url);
+        connect
+            .max_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        let db = Database::connect(connect)
+            .await
+            .map_err(|err| Error::Unavailable(format!("cannot connect to the database {url}: {err}")))?;
+        let state = async {
+            if !migration::schema_exists(&db).await? {
+                return Err(Error::NotFound { kind: "Gatehouse schema in the database", name: url.to_string() });
+            }
+            let backend = db.get_database_backend();
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    backend,
+                    "SELECT version FROM seaql_migrations ORDER BY version",
+                ))
+                .await
+                .map_err(db_err)?;
+            let applied: Vec<String> = rows
+                .iter()
+                .map(|row| row.try_get::<String>("", "version"))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db_err)?;
+            let known: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_string()).collect();
+            Ok(SchemaState {
+                applied: applied.iter().filter(|name| known.contains(name)).cloned().collect(),
+                pending: known.iter().filter(|name| !applied.contains(name)).cloned().collect(),
+                unknown: applied.iter().filter(|name| !known.contains(name)).cloned().collect(),
+            })
+        }
+        .await;
+        let _ = db.close().await;
+        state
+    }
+
     /// Connects, creates the database if needed, and applies pending migrations, with a key that lives only in
     /// this process (for tests and tools that never share sealed secrets with another process).
     pub async fn open(url: &DatabaseUrl) -> Result<Store> {

@@ -821,6 +821,9 @@ async fn login_lookups_and_revisions_for_the_engine(store: Store) {
 async fn a_database_from_a_newer_gatehouse_is_refused() {
     let database = TestDatabase::create(Engine::Sqlite).await.unwrap();
     let store = Store::open(database.url()).await.unwrap();
+    let current = Store::inspect_schema(database.url()).await.unwrap();
+    assert_eq!(current.applied, store.applied_migrations().await.unwrap());
+    assert!(current.pending.is_empty() && current.unknown.is_empty(), "{current:?}");
     store.close().await;
     let path = database.url().sqlite_path().unwrap();
     let raw = sea_orm::Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
@@ -828,9 +831,22 @@ async fn a_database_from_a_newer_gatehouse_is_refused() {
     raw.execute_unprepared("INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)")
         .await
         .unwrap();
+    raw.execute_unprepared("DELETE FROM seaql_migrations WHERE version = 'm20261207_000008_login_changes'")
+        .await
+        .unwrap();
     raw.close().await.unwrap();
+    // Inspecting says what is missing and what is unknown, and changes nothing.
+    for _ in 0..2 {
+        let state = Store::inspect_schema(database.url()).await.unwrap();
+        assert_eq!(state.pending, vec!["m20261207_000008_login_changes"]);
+        assert_eq!(state.unknown, vec!["m20991231_000001_future"]);
+        assert_eq!(state.applied.len(), current.applied.len() - 1);
+    }
     let err = Store::open(database.url()).await.unwrap_err();
     assert!(err.to_string().contains("m20991231_000001_future"), "{err}");
+    let missing = gatehouse_core::DatabaseUrl::new(format!("sqlite://{}.missing", path.display()));
+    assert!(matches!(Store::inspect_schema(&missing).await, Err(Error::NotFound { .. })));
+    assert!(!std::path::Path::new(&format!("{}.missing", path.display())).exists(), "not created");
 }
 
 #[tokio::test]

@@ -32,6 +32,13 @@ pub enum Command {
     /// Create the database, the secret key file and the first administrator, then exit. Every other command
     /// (but `serve`) uses an existing database only and says which one it looked for.
     Init,
+    /// Check this instance's setup: the configuration and its files, the database and its migrations, the
+    /// listeners and who may call them, a running server, each identity provider. Prints each finding with what
+    /// to do; changes nothing. Exit 0 without problems (warnings allowed), 1 with.
+    Doctor,
+    /// Bring domains and mailboxes over from another mail system.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Manage mail domains.
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -519,6 +526,28 @@ pub enum AuthCommand {
         /// Log in as USER with this master user's password (like a SASL authorization id).
         #[arg(long, value_name = "MASTER")]
         master: Option<String>,
+    },
+}
+
+/// `import …`
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Read a running mailcow's database and create or update its domains and mailboxes here: password hashes
+    /// exactly as mailcow stored them, quotas, protocol flags, forced password change and TOTP enrolment, and the
+    /// identity provider a mailbox signs in at (bound to Gatehouse's provider of the same kind). mailcow's
+    /// database is only read. Running it again updates what changed and nothing else. Exit 1 when a store rule
+    /// refused something (the report says what).
+    Mailcow {
+        /// mailcow's MariaDB database, e.g. mysql://mailcow@127.0.0.1:13306/mailcow; without a password in the
+        /// URL, it is read from MAILCOW_DB_PASSWORD (which keeps it out of the process list).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// Say what would change and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

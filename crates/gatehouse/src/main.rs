@@ -86,6 +86,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(&ctx, args).await,
             Command::Init => commands::serve::init(&ctx).await,
+            Command::Doctor => commands::doctor::run(&ctx, loaded.file.as_deref()).await,
+            Command::Import(command) => commands::import::run(&ctx, command).await,
             Command::Domain(command) => commands::domains::run(&ctx, command).await,
             Command::Template(command) => commands::templates::run(&ctx, command).await,
             Command::Mailbox(command) => commands::mailboxes::run(&ctx, command).await,

@@ -1,0 +1,137 @@
+//! Reading a mailcow database as mailcow's own schema has it (`data/web/inc/init_db.inc.php`): domains with their
+//! limits, and mailboxes with their hash, quota, flags and auth source — in one read-only transaction, so the
+//! snapshot is consistent and nothing can be written there.
+
+use anyhow::Context;
+use sea_orm::{AccessMode, ConnectOptions, ConnectionTrait, Database, Statement, TransactionTrait};
+
+/// A mailcow domain (`domain` table; quotas in MiB).
+#[derive(Debug, Clone)]
+pub struct MailcowDomain {
+    /// `domain`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `active` = 1.
+    pub active: bool,
+    /// `mailboxes`: how many mailboxes it may have.
+    pub max_mailboxes: i64,
+    /// `defquota`.
+    pub default_quota_mib: i64,
+    /// `maxquota`: the most one mailbox may have.
+    pub max_quota_mib: i64,
+    /// `quota`: the most all its mailboxes may have together.
+    pub total_quota_mib: i64,
+}
+
+/// A mailcow mailbox (`mailbox` table).
+#[derive(Debug, Clone)]
+pub struct MailcowMailbox {
+    /// `username`: the address.
+    pub username: String,
+    /// `name`: the display name.
+    pub name: String,
+    /// `password`: a Dovecot hash with its `{SCHEME}` prefix; empty for identity-provider accounts.
+    pub password: String,
+    /// `quota`, in bytes.
+    pub quota_bytes: i64,
+    /// `attributes`: `imap_access`, `force_pw_update`, … as strings `"1"`/`"0"` (or numbers).
+    pub attributes: serde_json::Value,
+    /// `authsource`: `mailcow`, `ldap`, `keycloak` or `generic-oidc`.
+    pub authsource: String,
+    /// `active`: 1 active, 0 inactive, 2 receives mail but may not log in.
+    pub active: i64,
+    /// `kind`: empty for a person's mailbox, else a resource SOGo books (`location`, `equipment`, …).
+    pub kind: String,
+}
+
+impl MailcowMailbox {
+    /// Whether attribute `name` is on (`"1"`, `1` or `true`); a missing attribute is off, as mailcow's Dovecot
+    /// queries read it.
+    pub fn flag(&self, name: &str) -> bool {
+        match self.attributes.get(name) {
+            Some(serde_json::Value::String(text)) => text.trim() == "1",
+            Some(serde_json::Value::Number(number)) => number.as_i64() == Some(1),
+            Some(serde_json::Value::Bool(on)) => *on,
+            _ => false,
+        }
+    }
+}
+
+/// What the import reads from mailcow.
+#[derive(Debug, Default)]
+pub struct MailcowData {
+    /// Every domain, by name.
+    pub domains: Vec<MailcowDomain>,
+    /// Every mailbox, by address.
+    pub mailboxes: Vec<MailcowMailbox>,
+}
+
+/// Reads mailcow's database at `url` (a `mysql://` URL) in one read-only transaction.
+pub async fn read(url: &str) -> anyhow::Result<MailcowData> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(1)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(|err| gatehouse_core::Error::Unavailable(format!("cannot connect to mailcow's database: {}", err)))?;
+    let txn = db
+        .begin_with_config(None, Some(AccessMode::ReadOnly))
+        .await
+        .map_err(|err| gatehouse_core::Error::Unavailable(format!("mailcow's database: {}", err)))?;
+    let backend = txn.get_database_backend();
+    let query = |sql: &str| Statement::from_string(backend, sql.to_string());
+    let read_error = |table: &str| format!("reading mailcow's {table} table (is this mailcow's database?)");
+
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT domain, COALESCE(description, '') AS description, CAST(active AS SIGNED) AS active, \
+             CAST(mailboxes AS SIGNED) AS mailboxes, CAST(defquota AS SIGNED) AS defquota, \
+             CAST(maxquota AS SIGNED) AS maxquota, CAST(quota AS SIGNED) AS quota FROM domain ORDER BY domain",
+        ))
+        .await
+        .with_context(|| read_error("domain"))?;
+    let mut data = MailcowData::default();
+    for row in rows {
+        data.domains.push(MailcowDomain {
+            name: row.try_get("", "domain")?,
+            description: row.try_get("", "description")?,
+            active: row.try_get::<i64>("", "active")? == 1,
+            max_mailboxes: row.try_get("", "mailboxes")?,
+            default_quota_mib: row.try_get("", "defquota")?,
+            max_quota_mib: row.try_get("", "maxquota")?,
+            total_quota_mib: row.try_get("", "quota")?,
+        });
+    }
+
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT username, COALESCE(name, '') AS name, password, CAST(quota AS SIGNED) AS quota, \
+             COALESCE(CAST(attributes AS CHAR), '{}') AS attributes, COALESCE(CAST(authsource AS CHAR), 'mailcow') \
+             AS authsource, CAST(active AS SIGNED) AS active, kind FROM mailbox ORDER BY username",
+        ))
+        .await
+        .with_context(|| read_error("mailbox"))?;
+    for row in rows {
+        let username: String = row.try_get("", "username")?;
+        let attributes: String = row.try_get("", "attributes")?;
+        let attributes = serde_json::from_str(&attributes)
+            .with_context(|| format!("mailcow's attributes of {username} are not JSON"))?;
+        data.mailboxes.push(MailcowMailbox {
+            name: row.try_get("", "name")?,
+            password: row.try_get("", "password")?,
+            quota_bytes: row.try_get("", "quota")?,
+            attributes,
+            authsource: row.try_get("", "authsource")?,
+            active: row.try_get("", "active")?,
+            kind: row.try_get("", "kind")?,
+            username,
+        });
+    }
+    txn.commit().await?;
+    let _ = db.close().await;
+    Ok(data)
+}

@@ -1,0 +1,455 @@
+//! `gatehouse import mailcow`: brings a running mailcow's domains and mailboxes over, password hashes exactly as
+//! mailcow stored them, so nobody resets a password. Names are the keys: a second run updates what changed in
+//! mailcow since and changes nothing else, so an operator can import, test, and import again just before
+//! switching over. mailcow's database is only read. Every change goes through the same store rules (and audit
+//! log) as the other commands; what a rule refuses is reported, not forced.
+
+pub mod mailcow;
+
+use gatehouse_core::{DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
+use gatehouse_store::{
+    DomainChanges, IdentityProvider, IdentityProviderKind, MailboxChanges, NewDomain, NewMailbox, Principal,
+    ScopedStore, Store,
+};
+use serde::Serialize;
+
+use self::mailcow::{MailcowDomain, MailcowMailbox};
+use super::CommandContext;
+use crate::cli::ImportCommand;
+
+/// The environment variable that may hold the password of mailcow's database, so it stays out of the process
+/// list.
+const PASSWORD_VARIABLE: &str = "MAILCOW_DB_PASSWORD";
+
+const MIB: i64 = 1024 * 1024;
+
+/// What happened to one domain or mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    /// Created here (in a dry run: would be).
+    Created,
+    /// Changed to match mailcow (in a dry run: would be).
+    Updated,
+    /// Already as in mailcow.
+    Unchanged,
+    /// Not imported, for the reason given.
+    Skipped,
+    /// Refused by a rule of the store (a limit, a name), for the reason given.
+    Refused,
+}
+
+/// One line of the report.
+#[derive(Debug, Serialize)]
+struct Entry {
+    kind: &'static str,
+    name: String,
+    action: Action,
+    /// The settings that differ (updated), or notes on how a setting was carried over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Entry {
+    fn new(kind: &'static str, name: &str, action: Action) -> Self {
+        Entry { kind, name: name.to_string(), action, changes: Vec::new(), reason: None }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// How many of each action, for one kind.
+#[derive(Debug, Default, Serialize)]
+struct Counts {
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+    skipped: usize,
+    refused: usize,
+}
+
+impl Counts {
+    fn count(&mut self, action: Action) {
+        match action {
+            Action::Created => self.created += 1,
+            Action::Updated => self.updated += 1,
+            Action::Unchanged => self.unchanged += 1,
+            Action::Skipped => self.skipped += 1,
+            Action::Refused => self.refused += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} created, {} updated, {} unchanged, {} skipped, {} refused",
+            self.created, self.updated, self.unchanged, self.skipped, self.refused
+        )
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+struct Report {
+    dry_run: bool,
+    domains: Counts,
+    mailboxes: Counts,
+    entries: Vec<Entry>,
+}
+
+/// What waits for the end of the run: mailcow's inactive domains are created active (the store adds mailboxes to
+/// active domains only), their mailboxes inactive; at the end the domains are deactivated and the mailboxes get
+/// mailcow's flag. No login is possible in between.
+#[derive(Default)]
+struct Deferred {
+    /// Domains to deactivate.
+    domains: Vec<DomainName>,
+    /// Mailboxes created inactive that mailcow has active.
+    mailboxes: Vec<MailboxAddress>,
+}
+
+impl Report {
+    fn add(&mut self, entry: Entry) {
+        match entry.kind {
+            "domain" => self.domains.count(entry.action),
+            _ => self.mailboxes.count(entry.action),
+        }
+        self.entries.push(entry);
+    }
+}
+
+/// Runs `gatehouse import mailcow`.
+pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result<()> {
+    let ImportCommand::Mailcow { from, dry_run, json } = command;
+    let url = source_url(&from)?;
+    let data = mailcow::read(&url).await?;
+    let store = ctx.store().await?;
+    let scoped = store.scoped(Principal::cli());
+    let providers = store.list_identity_providers().await?;
+    let progress = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new((data.domains.len() + data.mailboxes.len()) as u64)
+    };
+    let mut report = Report { dry_run, domains: Counts::default(), mailboxes: Counts::default(), entries: Vec::new() };
+    let mut deferred = Deferred::default();
+    for domain in &data.domains {
+        report.add(import_domain(&scoped, domain, dry_run, &mut deferred).await?);
+        progress.inc(1);
+    }
+    for mailbox in &data.mailboxes {
+        report.add(import_mailbox(&store, &scoped, &providers, mailbox, dry_run, &mut deferred).await?);
+        progress.inc(1);
+    }
+    for domain in &deferred.domains {
+        scoped.update_domain(domain, DomainChanges { active: Some(false), ..Default::default() }).await?;
+    }
+    for address in &deferred.mailboxes {
+        scoped.update_mailbox(address, MailboxChanges { active: Some(true), ..Default::default() }).await?;
+    }
+    progress.finish_and_clear();
+    store.close().await;
+    print_report(&report, json)?;
+    if report.domains.refused + report.mailboxes.refused > 0 {
+        return Err(crate::Exit(std::process::ExitCode::from(1)).into());
+    }
+    Ok(())
+}
+
+/// `--from` with the password from [`PASSWORD_VARIABLE`] when the URL has none.
+fn source_url(from: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(from).map_err(|err| {
+        super::ConfigProblem(format!("--from: not a URL ({err}); e.g. mysql://mailcow@127.0.0.1/mailcow"))
+    })?;
+    if !matches!(url.scheme(), "mysql" | "mariadb") {
+        return Err(super::ConfigProblem(format!(
+            "--from: mailcow keeps its data in MariaDB; give a mysql:// URL, not {}://",
+            url.scheme()
+        ))
+        .into());
+    }
+    let _ = url.set_scheme("mysql");
+    if url.password().is_none()
+        && let Ok(password) = std::env::var(PASSWORD_VARIABLE)
+    {
+        url.set_password(Some(&password)).map_err(|()| super::ConfigProblem("--from names no host".into()))?;
+    }
+    Ok(url.to_string())
+}
+
+/// An entry for a store refusal (a client fault); a server fault ends the import (it can be run again).
+fn refused(kind: &'static str, name: &str, err: Error) -> anyhow::Result<Entry> {
+    if err.fault() == Fault::Server {
+        return Err(err.into());
+    }
+    Ok(Entry::new(kind, name, Action::Refused).because(err.to_string()))
+}
+
+async fn import_domain(
+    scoped: &ScopedStore,
+    from: &MailcowDomain,
+    dry_run: bool,
+    deferred: &mut Deferred,
+) -> anyhow::Result<Entry> {
+    let name = match DomainName::parse(&from.name) {
+        Ok(name) => name,
+        Err(err) => return Ok(Entry::new("domain", &from.name, Action::Skipped).because(err.to_string())),
+    };
+    let shown = name.as_str().to_string();
+    let existing = match scoped.domain(&name).await {
+        Ok(existing) => existing,
+        Err(Error::NotFound { .. }) => {
+            let mut new = NewDomain::new(name.clone());
+            new.description = from.description.clone();
+            // Inactive in mailcow: active until its mailboxes are in (see [`Deferred`]).
+            new.active = true;
+            new.max_mailboxes = from.max_mailboxes;
+            new.default_quota_mib = from.default_quota_mib;
+            new.max_quota_mib = from.max_quota_mib;
+            new.total_quota_mib = from.total_quota_mib;
+            if !dry_run {
+                if let Err(err) = scoped.create_domain(new).await {
+                    return refused("domain", &shown, err);
+                }
+                if !from.active {
+                    deferred.domains.push(name);
+                }
+            }
+            return Ok(Entry::new("domain", &shown, Action::Created));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut changes = DomainChanges::default();
+    let mut changed = Vec::new();
+    if existing.description != from.description {
+        changes.description = Some(from.description.clone());
+        changed.push("description".to_string());
+    }
+    if existing.active != from.active {
+        changes.active = Some(from.active);
+        changed.push("active".into());
+    }
+    for (label, current, wanted, slot) in [
+        ("max_mailboxes", existing.max_mailboxes, from.max_mailboxes, &mut changes.max_mailboxes),
+        ("default_quota_mib", existing.default_quota_mib, from.default_quota_mib, &mut changes.default_quota_mib),
+        ("max_quota_mib", existing.max_quota_mib, from.max_quota_mib, &mut changes.max_quota_mib),
+        ("total_quota_mib", existing.total_quota_mib, from.total_quota_mib, &mut changes.total_quota_mib),
+    ] {
+        if current != wanted {
+            *slot = Some(wanted);
+            changed.push(label.to_string());
+        }
+    }
+    if changed.is_empty() {
+        return Ok(Entry::new("domain", &shown, Action::Unchanged));
+    }
+    if !dry_run && let Err(err) = scoped.update_domain(&name, changes).await {
+        return refused("domain", &shown, err);
+    }
+    let mut entry = Entry::new("domain", &shown, Action::Updated);
+    entry.changes = changed;
+    Ok(entry)
+}
+
+/// A mailbox as mailcow has it, in Gatehouse's terms.
+struct Wanted {
+    display_name: String,
+    auth_source: String,
+    password_hash: Option<String>,
+    quota_mib: i64,
+    protocols: ProtocolSet,
+    active: bool,
+    force_password_change: bool,
+    force_totp: bool,
+}
+
+/// Translates a mailcow mailbox; `Err` is why it is skipped.
+fn wanted(from: &MailcowMailbox, address: &MailboxAddress, providers: &[IdentityProvider]) -> Result<Wanted, String> {
+    if !from.kind.is_empty() {
+        return Err(format!("a resource SOGo books (kind {}), not an account", from.kind));
+    }
+    let (auth_source, password_hash) = match from.authsource.as_str() {
+        "mailcow" | "" => {
+            if from.password.is_empty() {
+                return Err("it has no password hash in mailcow".into());
+            }
+            if gatehouse_passwords::stored_scheme(&from.password).is_none() {
+                let scheme = from.password.split('}').next().unwrap_or("").trim_start_matches('{');
+                return Err(format!("its password hash (scheme {scheme}) is not one Gatehouse verifies"));
+            }
+            (gatehouse_store::LOCAL_AUTH_SOURCE.to_string(), Some(from.password.clone()))
+        }
+        source => {
+            let kind = match source {
+                "ldap" => IdentityProviderKind::Ldap,
+                "keycloak" => IdentityProviderKind::Keycloak,
+                "generic-oidc" => IdentityProviderKind::Oidc,
+                other => return Err(format!("mailcow's auth source {other} is unknown")),
+            };
+            let matching: Vec<&IdentityProvider> = providers.iter().filter(|p| p.kind == kind).collect();
+            match matching.as_slice() {
+                [provider] => (provider.name.clone(), None),
+                [] => {
+                    return Err(format!(
+                        "it signs in at mailcow's {source} identity provider, and Gatehouse has no {} provider to \
+                         bind it to: add it (`gatehouse idp add`) and import again",
+                        kind.as_str()
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "it signs in at mailcow's {source} identity provider, and Gatehouse has several {} \
+                         providers: keep one active and import again",
+                        kind.as_str()
+                    ));
+                }
+            }
+        }
+    };
+    let mut protocols: ProtocolSet =
+        Service::ALL.into_iter().filter(|service| from.flag(&format!("{}_access", service.as_str()))).collect();
+    // mailcow's "active = 2": mail is delivered, logins are refused. Here: active, no protocol.
+    if from.active == 2 {
+        protocols = ProtocolSet::NONE;
+    }
+    Ok(Wanted {
+        display_name: if from.name.trim().is_empty() { address.local_part().to_string() } else { from.name.clone() },
+        auth_source,
+        password_hash,
+        // Bytes to MiB, rounding up so nobody loses space.
+        quota_mib: (from.quota_bytes.max(0) + MIB - 1) / MIB,
+        protocols,
+        active: from.active != 0,
+        force_password_change: from.flag("force_pw_update"),
+        force_totp: from.flag("force_tfa"),
+    })
+}
+
+async fn import_mailbox(
+    store: &Store,
+    scoped: &ScopedStore,
+    providers: &[IdentityProvider],
+    from: &MailcowMailbox,
+    dry_run: bool,
+    deferred: &mut Deferred,
+) -> anyhow::Result<Entry> {
+    let address = match MailboxAddress::parse(&from.username) {
+        Ok(address) => address,
+        Err(err) => return Ok(Entry::new("mailbox", &from.username, Action::Skipped).because(err.to_string())),
+    };
+    let shown = address.to_string();
+    let wanted = match wanted(from, &address, providers) {
+        Ok(wanted) => wanted,
+        Err(why) => return Ok(Entry::new("mailbox", &shown, Action::Skipped).because(why)),
+    };
+    let notes: Vec<String> =
+        if from.active == 2 { vec!["mailcow refuses its logins (active = 2): no protocol".into()] } else { Vec::new() };
+    let existing = match scoped.mailbox(&address).await {
+        Ok(existing) => existing,
+        Err(Error::NotFound { .. }) => {
+            let in_deferred_domain = deferred.domains.contains(address.domain());
+            let mut new = NewMailbox::new(address.clone());
+            new.display_name = Some(wanted.display_name);
+            new.password_hash = wanted.password_hash;
+            new.auth_source = Some(wanted.auth_source);
+            new.quota_mib = Some(wanted.quota_mib);
+            new.protocols = Some(wanted.protocols);
+            new.active = Some(wanted.active && !in_deferred_domain);
+            new.force_password_change = wanted.force_password_change;
+            new.force_totp = wanted.force_totp;
+            if !dry_run {
+                if let Err(err) = scoped.create_mailbox(new).await {
+                    return refused("mailbox", &shown, err);
+                }
+                if in_deferred_domain && wanted.active {
+                    deferred.mailboxes.push(address);
+                }
+            }
+            let mut entry = Entry::new("mailbox", &shown, Action::Created);
+            entry.changes = notes;
+            return Ok(entry);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut changes = MailboxChanges::default();
+    let mut changed = Vec::new();
+    if existing.display_name != wanted.display_name {
+        changes.display_name = Some(wanted.display_name);
+        changed.push("display name".to_string());
+    }
+    if existing.auth_source != wanted.auth_source {
+        changes.auth_source = Some(wanted.auth_source);
+        changed.push("auth source".into());
+    }
+    if let Some(hash) = wanted.password_hash
+        && store.mailbox_password_hash(&address).await?.as_deref() != Some(hash.as_str())
+    {
+        changes.password_hash = Some(hash);
+        changed.push("password".into());
+    }
+    if existing.quota_mib != wanted.quota_mib {
+        changes.quota_mib = Some(wanted.quota_mib);
+        changed.push("quota".into());
+    }
+    if existing.protocols != wanted.protocols {
+        changes.protocols = Some(wanted.protocols);
+        changed.push("protocols".into());
+    }
+    if existing.active != wanted.active {
+        changes.active = Some(wanted.active);
+        changed.push("active".into());
+    }
+    if existing.force_password_change != wanted.force_password_change {
+        changes.force_password_change = Some(wanted.force_password_change);
+        changed.push("forced password change".into());
+    }
+    if existing.force_totp != wanted.force_totp {
+        changes.force_totp = Some(wanted.force_totp);
+        changed.push("forced TOTP enrolment".into());
+    }
+    if changed.is_empty() {
+        return Ok(Entry::new("mailbox", &shown, Action::Unchanged));
+    }
+    if !dry_run && let Err(err) = scoped.update_mailbox(&address, changes).await {
+        return refused("mailbox", &shown, err);
+    }
+    let mut entry = Entry::new("mailbox", &shown, Action::Updated);
+    entry.changes = changed;
+    Ok(entry)
+}
+
+fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    for entry in &report.entries {
+        let action = match entry.action {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Unchanged => continue,
+            Action::Skipped => "skipped",
+            Action::Refused => "REFUSED",
+        };
+        let mut line = format!("{action:<8} {:<8} {}", entry.kind, entry.name);
+        if !entry.changes.is_empty() {
+            line.push_str(&format!(" ({})", entry.changes.join(", ")));
+        }
+        if let Some(reason) = &entry.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        outln!("{line}");
+    }
+    outln!("domains: {}\nmailboxes: {}", report.domains, report.mailboxes);
+    if report.dry_run {
+        outln!("dry run: nothing was written (the store's rules are checked when it is)");
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! `gatehouse import mailcow` against a MariaDB database with mailcow's own tables (its `domain` and `mailbox`
+//! definitions) and representative rows: hashes in each scheme mailcow writes (BLF-CRYPT, SSHA, SSHA256, SSHA512),
+//! protocol flags, forced password change, a mailbox whose logins mailcow refuses (`active = 2`), one bound to
+//! mailcow's LDAP provider, a resource. A dry run writes nothing; the import creates; a second run changes
+//! nothing; a change in mailcow is carried over by the next run; mailcow's tables are never written. Then real
+//! Dovecot logs the imported mailboxes in with their old passwords and honours their flags.
+
+mod support;
+
+use gatehouse_passwords::{GenerateScheme, generate};
+use gatehouse_testkit::{Engine, TestDatabase};
+use serde_json::Value;
+use support::mail::{imap_login, pop3_login};
+use support::{Server, cli, cli_ok};
+
+/// mailcow's `domain` and `mailbox` tables, as `data/web/inc/init_db.inc.php` creates them.
+const MAILCOW_TABLES: &str = "
+CREATE TABLE domain (
+  domain VARCHAR(255) NOT NULL, description VARCHAR(255), aliases INT(10) NOT NULL DEFAULT '0',
+  mailboxes INT(10) NOT NULL DEFAULT '0', defquota BIGINT(20) NOT NULL DEFAULT '3072',
+  maxquota BIGINT(20) NOT NULL DEFAULT '102400', quota BIGINT(20) NOT NULL DEFAULT '102400',
+  relayhost VARCHAR(255) NOT NULL DEFAULT '0', backupmx TINYINT(1) NOT NULL DEFAULT '0',
+  gal TINYINT(1) NOT NULL DEFAULT '1', relay_all_recipients TINYINT(1) NOT NULL DEFAULT '0',
+  relay_unknown_only TINYINT(1) NOT NULL DEFAULT '0', created DATETIME(0) NOT NULL DEFAULT NOW(0),
+  modified DATETIME ON UPDATE CURRENT_TIMESTAMP, active TINYINT(1) NOT NULL DEFAULT '1',
+  PRIMARY KEY (domain)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE mailbox (
+  username VARCHAR(255) NOT NULL, password VARCHAR(255) NOT NULL, name VARCHAR(255), description VARCHAR(255),
+  mailbox_path_prefix VARCHAR(150) DEFAULT '/var/vmail/', quota BIGINT(20) NOT NULL DEFAULT '102400',
+  local_part VARCHAR(255) NOT NULL, domain VARCHAR(255) NOT NULL, attributes JSON,
+  custom_attributes JSON NOT NULL DEFAULT ('{}'), kind VARCHAR(100) NOT NULL DEFAULT '',
+  multiple_bookings INT NOT NULL DEFAULT -1,
+  authsource ENUM('mailcow', 'keycloak', 'generic-oidc', 'ldap') DEFAULT 'mailcow',
+  created DATETIME(0) NOT NULL DEFAULT NOW(0), modified DATETIME ON UPDATE CURRENT_TIMESTAMP,
+  active TINYINT(1) NOT NULL DEFAULT '1',
+  PRIMARY KEY (username), KEY domain (domain), KEY kind (kind)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+";
+
+/// mailcow's attributes of a mailbox with these protocols on (the rest off).
+fn attributes(on: &[&str], force_pw_update: bool) -> String {
+    let mut attributes = serde_json::json!({
+        "force_pw_update": if force_pw_update { "1" } else { "0" },
+        "force_tfa": "0",
+        "tls_enforce_in": "0",
+        "tls_enforce_out": "0",
+        "mailbox_format": "maildir:",
+        "quarantine_notification": "never",
+        "quarantine_category": "reject",
+    });
+    for protocol in ["imap", "pop3", "smtp", "sieve", "sogo", "eas", "dav"] {
+        let value = if on.contains(&protocol) { "1" } else { "0" };
+        attributes[format!("{protocol}_access")] = value.into();
+    }
+    attributes.to_string()
+}
+
+fn mailbox_row(
+    address: &str,
+    hash: &str,
+    quota_mib: i64,
+    attributes: &str,
+    authsource: &str,
+    kind: &str,
+    active: i32,
+) -> String {
+    let (local, domain) = address.split_once('@').unwrap();
+    format!(
+        "INSERT INTO mailbox (username, password, name, quota, local_part, domain, attributes, kind, authsource, \
+         active) VALUES ('{address}', '{hash}', 'Name of {local}', {}, '{local}', '{domain}', '{attributes}', \
+         '{kind}', '{authsource}', {active});",
+        quota_mib * 1024 * 1024
+    )
+}
+
+#[test]
+fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(mailcow) = runtime.block_on(TestDatabase::create(Engine::MariaDb)) else { return };
+    // `{BLF-CRYPT}$2y$10$…`, as mailcow writes it with PHP's password_hash.
+    let alice = generate(b"alicepw", &GenerateScheme::BlfCrypt { cost: 10 }).unwrap();
+    let all = ["imap", "pop3", "smtp", "sieve", "sogo", "eas", "dav"];
+    let mut sql = MAILCOW_TABLES.to_string();
+    sql.push_str(
+        "INSERT INTO domain (domain, description, mailboxes, defquota, maxquota, quota, active) VALUES \
+         ('example.org', 'Main', 10, 1024, 4096, 20480, 1), ('old.example', '', 5, 512, 1024, 2048, 0);",
+    );
+    for row in [
+        mailbox_row("alice@example.org", &alice, 2048, &attributes(&["imap", "smtp", "sogo"], false), "mailcow", "", 1),
+        mailbox_row(
+            "bob@example.org",
+            "{SSHA256}tDHmM3swCa21jFuuHrKAny7HchgtDMEeGVFEEXWLICM1ZjJjOWExZTdiM2Q0YzYw",
+            1024,
+            &attributes(&all, false),
+            "mailcow",
+            "",
+            1,
+        ),
+        mailbox_row(
+            "carol@example.org",
+            "{SSHA512}LfiToc9EDjO9IdhXpqbjUIvYAJytUSeS8OnOGRTWOK4o3zFoVHi32XMeqwUy0r7UeLz/lyVs9SS87sD8+g9+LDVmMmM5YTFlN2IzZDRjNjA=",
+            1024,
+            &attributes(&all, true),
+            "mailcow",
+            "",
+            1,
+        ),
+        mailbox_row(
+            "dave@example.org",
+            "{SSHA}az8Vl5rMqYLz+9XO7Z/WLzE13ps1ZjJjOWExZTdiM2Q0YzYw",
+            1024,
+            &attributes(&all, false),
+            "mailcow",
+            "",
+            1,
+        ),
+        mailbox_row(
+            "erin@example.org",
+            "{SSHA}az8Vl5rMqYLz+9XO7Z/WLzE13ps1ZjJjOWExZTdiM2Q0YzYw",
+            1024,
+            &attributes(&all, false),
+            "mailcow",
+            "",
+            2,
+        ),
+        mailbox_row("frank@example.org", "", 1024, &attributes(&all, false), "ldap", "", 1),
+        mailbox_row(
+            "room@example.org",
+            "{SSHA}az8Vl5rMqYLz+9XO7Z/WLzE13ps1ZjJjOWExZTdiM2Q0YzYw",
+            0,
+            "{}",
+            "mailcow",
+            "location",
+            1,
+        ),
+        mailbox_row(
+            "gone@old.example",
+            "{SSHA}az8Vl5rMqYLz+9XO7Z/WLzE13ps1ZjJjOWExZTdiM2Q0YzYw",
+            512,
+            &attributes(&all, false),
+            "mailcow",
+            "",
+            0,
+        ),
+    ] {
+        sql.push_str(&row);
+    }
+    runtime.block_on(mailcow.execute(&sql));
+    let checksum = || {
+        runtime.block_on(async {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(mailcow.url().expose()).await.unwrap();
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::MySql,
+                    "CHECKSUM TABLE domain, mailbox EXTENDED".to_string(),
+                ))
+                .await
+                .unwrap();
+            let sums: Vec<i64> = rows.iter().map(|row| row.try_get::<i64>("", "Checksum").unwrap()).collect();
+            let _ = db.close().await;
+            sums
+        })
+    };
+    let before = checksum();
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    let from = mailcow.url().expose().to_string();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "mailcow", "--from", from.as_str(), "--json"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = cli(dir.path(), db, &args, "");
+        assert_eq!(code, 0, "{stderr}\n{stdout}");
+        serde_json::from_str::<Value>(&stdout).unwrap()
+    };
+    let mailboxes =
+        || -> Value { serde_json::from_str(&cli_ok(dir.path(), db, &["mailbox", "list", "--json"], "")).unwrap() };
+    let action = |report: &Value, name: &str| {
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {report}"))
+            .clone()
+    };
+
+    // A dry run says what would happen and writes nothing.
+    let planned = import(&["--dry-run"]);
+    assert_eq!(planned["dry_run"], true);
+    assert_eq!(planned["domains"]["created"], 2, "{planned}");
+    assert_eq!(planned["mailboxes"]["created"], 6, "{planned}");
+    assert_eq!(planned["mailboxes"]["skipped"], 2, "{planned}");
+    assert_eq!(mailboxes().as_array().unwrap().len(), 0, "a dry run writes nothing");
+
+    // The import.
+    let report = import(&[]);
+    assert_eq!((&report["domains"]["created"], &report["mailboxes"]["created"]), (&2.into(), &6.into()), "{report}");
+    let frank = action(&report, "frank@example.org");
+    assert_eq!(frank["action"], "skipped");
+    assert!(frank["reason"].as_str().unwrap().contains("no ldap provider"), "{frank}");
+    assert!(action(&report, "room@example.org")["reason"].as_str().unwrap().contains("resource"));
+    let listed = mailboxes();
+    let find = |address: &str| listed.as_array().unwrap().iter().find(|m| m["address"] == address).unwrap().clone();
+    let imported = find("alice@example.org");
+    assert_eq!(
+        (&imported["quota_mib"], &imported["display_name"]),
+        (&2048.into(), &"Name of alice".into()),
+        "{imported}"
+    );
+    assert_eq!(imported["protocols"], serde_json::json!(["imap", "smtp", "sogo"]), "{imported}");
+    assert_eq!(find("carol@example.org")["force_password_change"], true);
+    let erin = find("erin@example.org");
+    assert_eq!((&erin["active"], &erin["protocols"]), (&true.into(), &serde_json::json!([])), "active = 2: {erin}");
+    assert_eq!(find("gone@old.example")["active"], false);
+    let domains: Value = serde_json::from_str(&cli_ok(dir.path(), db, &["domain", "list", "--json"], "")).unwrap();
+    let main = domains.as_array().unwrap().iter().find(|d| d["name"] == "example.org").unwrap();
+    assert_eq!(
+        (&main["max_mailboxes"], &main["default_quota_mib"], &main["max_quota_mib"], &main["total_quota_mib"]),
+        (&10.into(), &1024.into(), &4096.into(), &20480.into()),
+        "{main}"
+    );
+
+    // Again: nothing changes.
+    let again = import(&[]);
+    assert_eq!(again["domains"]["unchanged"], 2, "{again}");
+    assert_eq!(again["mailboxes"]["unchanged"], 6, "{again}");
+    assert_eq!(mailboxes().as_array().unwrap().len(), 6);
+    assert_eq!(checksum(), before, "mailcow's tables are only read");
+
+    // A change in mailcow is carried over, and only that.
+    runtime.block_on(
+        mailcow.execute("UPDATE mailbox SET quota = 3072 * 1024 * 1024 WHERE username = 'alice@example.org'"),
+    );
+    let changed = import(&[]);
+    assert_eq!(changed["mailboxes"]["updated"], 1, "{changed}");
+    assert_eq!(action(&changed, "alice@example.org")["changes"], serde_json::json!(["quota"]));
+    let current = checksum();
+    import(&[]);
+    assert_eq!(checksum(), current, "mailcow's tables are only read");
+
+    // Real Dovecot: the old passwords, the old flags.
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
+    assert!(imap_login(dovecot.imap, "alice@example.org", "alicepw").ok(), "BLF-CRYPT: {}", dovecot.log());
+    assert!(imap_login(dovecot.imap, "bob@example.org", "bobpw").ok(), "SSHA256");
+    assert!(imap_login(dovecot.imap, "carol@example.org", "carolpw").ok(), "SSHA512");
+    assert!(imap_login(dovecot.imap, "dave@example.org", "davepw").ok(), "SSHA");
+    assert!(!imap_login(dovecot.imap, "alice@example.org", "wrong").ok());
+    assert!(!pop3_login(dovecot.pop3, "alice@example.org", "alicepw").ok(), "alice had no POP3 in mailcow");
+    assert!(!imap_login(dovecot.imap, "erin@example.org", "davepw").ok(), "mailcow refused erin's logins");
+    assert!(!imap_login(dovecot.imap, "gone@old.example", "davepw").ok(), "inactive in mailcow");
+}
+
+#[test]
+fn the_import_needs_a_mysql_url_and_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    let (code, _, stderr) = cli(dir.path(), db, &["import", "mailcow", "--from", "postgres://x@127.0.0.1/mailcow"], "");
+    assert!(code != 0 && stderr.contains("mysql://"), "{stderr}");
+    let port = gatehouse_testkit::free_port();
+    let url = format!("mysql://mailcow:secret-pw@127.0.0.1:{port}/mailcow");
+    let (code, _, stderr) = cli(dir.path(), db, &["import", "mailcow", "--from", &url], "");
+    assert_eq!(code, 75, "an unreachable mailcow is a temporary failure: {stderr}");
+    assert!(stderr.contains("cannot connect to mailcow's database") && !stderr.contains("secret-pw"), "{stderr}");
+}
