@@ -394,6 +394,16 @@ impl Store {
         to_record(row, domains).map(Some)
     }
 
+    /// The stored password hash of the administrator or domain administrator (`role`) named `username` (empty for
+    /// one who signs in at an identity provider); `None` when there is no such account.
+    pub async fn admin_password_hash(&self, role: AdminRole, username: &str) -> Result<Option<String>> {
+        match self.admin_row(&self.db, username, role).await {
+            Ok(row) => Ok(Some(row.password_hash)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Administrators or domain administrators, by username, with their domains.
     pub async fn list_admins(&self, role: AdminRole) -> Result<Vec<AdminAccount>> {
         let admins = admin::Entity::find()

@@ -1,17 +1,24 @@
 //! `gatehouse import mailcow` against a MariaDB database with mailcow's own tables (its `domain` and `mailbox`
 //! definitions) and representative rows: hashes in each scheme mailcow writes (BLF-CRYPT, SSHA, SSHA256, SSHA512),
 //! protocol flags, forced password change, a mailbox whose logins mailcow refuses (`active = 2`), one bound to
-//! mailcow's LDAP provider, a resource. A dry run writes nothing; the import creates; a second run changes
+//! mailcow's LDAP provider, a resource; an administrator, a domain administrator without `login_as`; TOTP keys
+//! and a security key. A dry run writes nothing; the import creates; a second run changes
 //! nothing; a change in mailcow is carried over by the next run; mailcow's tables are never written. Then real
-//! Dovecot logs the imported mailboxes in with their old passwords and honours their flags.
+//! Dovecot logs the imported mailboxes in with their old passwords and honours their flags, the web login takes
+//! the old TOTP key, and the administrators sign in with their mailcow passwords.
 
 mod support;
 
 use gatehouse_passwords::{GenerateScheme, generate};
 use gatehouse_testkit::{Engine, TestDatabase};
 use serde_json::Value;
+use support::http::Client;
 use support::mail::{imap_login, pop3_login};
 use support::{Server, cli, cli_ok};
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
 
 /// mailcow's `domain` and `mailbox` tables, as `data/web/inc/init_db.inc.php` creates them.
 const MAILCOW_TABLES: &str = "
@@ -36,7 +43,32 @@ CREATE TABLE mailbox (
   active TINYINT(1) NOT NULL DEFAULT '1',
   PRIMARY KEY (username), KEY domain (domain), KEY kind (kind)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE admin (
+  username VARCHAR(255) NOT NULL, password VARCHAR(255) NOT NULL, superadmin TINYINT(1) NOT NULL DEFAULT '0',
+  created DATETIME(0) NOT NULL DEFAULT NOW(0), modified DATETIME ON UPDATE NOW(0),
+  active TINYINT(1) NOT NULL DEFAULT '1', attributes JSON, PRIMARY KEY (username)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE domain_admins (
+  id INT NOT NULL AUTO_INCREMENT, username VARCHAR(255) NOT NULL, domain VARCHAR(255) NOT NULL,
+  created DATETIME(0) NOT NULL DEFAULT NOW(0), active TINYINT(1) NOT NULL DEFAULT '1',
+  PRIMARY KEY (id), KEY username (username)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE da_acl (
+  username VARCHAR(255) NOT NULL, syncjobs TINYINT(1) NOT NULL DEFAULT '1',
+  quarantine TINYINT(1) NOT NULL DEFAULT '1', login_as TINYINT(1) NOT NULL DEFAULT '1',
+  sogo_access TINYINT(1) NOT NULL DEFAULT '1', app_passwds TINYINT(1) NOT NULL DEFAULT '1',
+  protocol_access TINYINT(1) NOT NULL DEFAULT '1', PRIMARY KEY (username)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE tfa (
+  id INT NOT NULL AUTO_INCREMENT, key_id VARCHAR(255) NOT NULL, username VARCHAR(255) NOT NULL,
+  authmech ENUM('yubi_otp', 'u2f', 'hotp', 'totp', 'webauthn'), secret VARCHAR(255) DEFAULT NULL,
+  keyHandle VARCHAR(1023) DEFAULT NULL, publicKey VARCHAR(4096) DEFAULT NULL, counter INT NOT NULL DEFAULT '0',
+  certificate TEXT, active TINYINT(1) NOT NULL DEFAULT '0', PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
 ";
+
+/// tina's TOTP key in mailcow (base32).
+const TINA_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 /// mailcow's attributes of a mailbox with these protocols on (the rest off).
 fn attributes(on: &[&str], force_pw_update: bool) -> String {
@@ -116,6 +148,15 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
             1,
         ),
         mailbox_row(
+            "tina@example.org",
+            "{SSHA}az8Vl5rMqYLz+9XO7Z/WLzE13ps1ZjJjOWExZTdiM2Q0YzYw",
+            1024,
+            &attributes(&all, false),
+            "mailcow",
+            "",
+            1,
+        ),
+        mailbox_row(
             "erin@example.org",
             "{SSHA}az8Vl5rMqYLz+9XO7Z/WLzE13ps1ZjJjOWExZTdiM2Q0YzYw",
             1024,
@@ -146,6 +187,19 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     ] {
         sql.push_str(&row);
     }
+    let admin_hash = generate(b"mailcow-admin-pw", &GenerateScheme::BlfCrypt { cost: 5 }).unwrap();
+    let helper_hash = generate(b"helper-pw", &GenerateScheme::Ssha512).unwrap();
+    sql.push_str(&format!(
+        "INSERT INTO admin (username, password, superadmin, active, attributes) VALUES \
+         ('admin', '{admin_hash}', 1, 1, '{{\"force_tfa\":\"0\",\"force_pw_update\":\"0\"}}'), \
+         ('helper', '{helper_hash}', 0, 1, '{{\"force_tfa\":\"0\",\"force_pw_update\":\"1\"}}'); \
+         INSERT INTO domain_admins (username, domain) VALUES ('helper', 'example.org'); \
+         INSERT INTO da_acl (username, login_as) VALUES ('helper', 0); \
+         INSERT INTO tfa (key_id, username, authmech, secret, active) VALUES \
+         ('phone', 'tina@example.org', 'totp', '{TINA_TOTP}', 1), \
+         ('tablet', 'tina@example.org', 'totp', 'KRSXG5CTMVRXEZLU', 1), \
+         ('key', 'admin', 'webauthn', NULL, 1);"
+    ));
     runtime.block_on(mailcow.execute(&sql));
     let checksum = || {
         runtime.block_on(async {
@@ -154,7 +208,7 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
             let rows = db
                 .query_all_raw(sea_orm::Statement::from_string(
                     sea_orm::DbBackend::MySql,
-                    "CHECKSUM TABLE domain, mailbox EXTENDED".to_string(),
+                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa EXTENDED".to_string(),
                 ))
                 .await
                 .unwrap();
@@ -192,17 +246,31 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     let planned = import(&["--dry-run"]);
     assert_eq!(planned["dry_run"], true);
     assert_eq!(planned["domains"]["created"], 2, "{planned}");
-    assert_eq!(planned["mailboxes"]["created"], 6, "{planned}");
+    assert_eq!(planned["mailboxes"]["created"], 7, "{planned}");
     assert_eq!(planned["mailboxes"]["skipped"], 2, "{planned}");
     assert_eq!(mailboxes().as_array().unwrap().len(), 0, "a dry run writes nothing");
+    assert_eq!(planned["administrators"]["created"], 1, "helper; admin exists: {planned}");
+    assert_eq!(planned["administrators"]["updated"], 1, "{planned}");
 
     // The import.
     let report = import(&[]);
-    assert_eq!((&report["domains"]["created"], &report["mailboxes"]["created"]), (&2.into(), &6.into()), "{report}");
+    assert_eq!((&report["domains"]["created"], &report["mailboxes"]["created"]), (&2.into(), &7.into()), "{report}");
     let frank = action(&report, "frank@example.org");
     assert_eq!(frank["action"], "skipped");
     assert!(frank["reason"].as_str().unwrap().contains("no ldap provider"), "{frank}");
     assert!(action(&report, "room@example.org")["reason"].as_str().unwrap().contains("resource"));
+    assert_eq!(action(&report, "admin")["changes"], serde_json::json!(["password"]), "{report}");
+    assert_eq!(report["second_factors"]["created"], 1, "{report}");
+    assert_eq!(report["second_factors"]["skipped"], 2, "a second TOTP and a security key: {report}");
+    let key = action(&report, "admin (webauthn key)");
+    assert!(key["reason"].as_str().unwrap().contains("must enrol again"), "{key}");
+    let helper: Value = serde_json::from_str(&cli_ok(dir.path(), db, &["domain-admin", "list", "--json"], "")).unwrap();
+    let helper = &helper[0];
+    assert_eq!(
+        (&helper["username"], &helper["domains"], &helper["acl"], &helper["force_password_change"]),
+        (&"helper".into(), &serde_json::json!(["example.org"]), &serde_json::json!([]), &true.into()),
+        "{helper}"
+    );
     let listed = mailboxes();
     let find = |address: &str| listed.as_array().unwrap().iter().find(|m| m["address"] == address).unwrap().clone();
     let imported = find("alice@example.org");
@@ -227,8 +295,10 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     // Again: nothing changes.
     let again = import(&[]);
     assert_eq!(again["domains"]["unchanged"], 2, "{again}");
-    assert_eq!(again["mailboxes"]["unchanged"], 6, "{again}");
-    assert_eq!(mailboxes().as_array().unwrap().len(), 6);
+    assert_eq!(again["mailboxes"]["unchanged"], 7, "{again}");
+    assert_eq!(again["administrators"]["unchanged"], 2, "{again}");
+    assert_eq!(again["second_factors"]["unchanged"], 1, "{again}");
+    assert_eq!(mailboxes().as_array().unwrap().len(), 7);
     assert_eq!(checksum(), before, "mailcow's tables are only read");
 
     // A change in mailcow is carried over, and only that.
@@ -249,10 +319,24 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert!(imap_login(dovecot.imap, "bob@example.org", "bobpw").ok(), "SSHA256");
     assert!(imap_login(dovecot.imap, "carol@example.org", "carolpw").ok(), "SSHA512");
     assert!(imap_login(dovecot.imap, "dave@example.org", "davepw").ok(), "SSHA");
+    assert!(!imap_login(dovecot.imap, "tina@example.org", "davepw").ok(), "with TOTP, mail needs app passwords");
     assert!(!imap_login(dovecot.imap, "alice@example.org", "wrong").ok());
     assert!(!pop3_login(dovecot.pop3, "alice@example.org", "alicepw").ok(), "alice had no POP3 in mailcow");
     assert!(!imap_login(dovecot.imap, "erin@example.org", "davepw").ok(), "mailcow refused erin's logins");
     assert!(!imap_login(dovecot.imap, "gone@old.example", "davepw").ok(), "inactive in mailcow");
+
+    // The web login with the old TOTP secret; the administrators with their mailcow passwords.
+    let port = server.public;
+    let mut web = Client::default();
+    assert_eq!(web.login(port, "/", "tina@example.org", "davepw").status, 303);
+    assert_eq!(web.get(port, "/").header("location"), Some("/totp"), "the second factor is asked for");
+    let csrf = web.get(port, "/totp").form_value("csrf").unwrap();
+    let code = gatehouse_server::totp::current_code(TINA_TOTP, unix_now()).unwrap();
+    let passed = web.post(port, "/totp", &[("csrf", &csrf), ("code", &code)]);
+    assert_eq!((passed.status, passed.header("location")), (303, Some("/")), "{passed:?}");
+    assert_eq!(Client::default().login(port, "/admin", "admin", "mailcow-admin-pw").status, 303);
+    assert_eq!(Client::default().login(port, "/admin", "admin", "admin-pw").status, 401, "the old password is gone");
+    assert_eq!(Client::default().login(port, "/domainadmin", "helper", "helper-pw").status, 303);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Reading a mailcow database as mailcow's own schema has it (`data/web/inc/init_db.inc.php`): domains with their
-//! limits, and mailboxes with their hash, quota, flags and auth source — in one read-only transaction, so the
-//! snapshot is consistent and nothing can be written there.
+//! limits, mailboxes with their hash, quota, flags and auth source, administrators with their domains and
+//! `login_as`, and second factors — in one read-only transaction, so the snapshot is consistent and nothing can
+//! be written there.
 
 use anyhow::Context;
 use sea_orm::{AccessMode, ConnectOptions, ConnectionTrait, Database, Statement, TransactionTrait};
@@ -49,12 +50,50 @@ impl MailcowMailbox {
     /// Whether attribute `name` is on (`"1"`, `1` or `true`); a missing attribute is off, as mailcow's Dovecot
     /// queries read it.
     pub fn flag(&self, name: &str) -> bool {
-        match self.attributes.get(name) {
-            Some(serde_json::Value::String(text)) => text.trim() == "1",
-            Some(serde_json::Value::Number(number)) => number.as_i64() == Some(1),
-            Some(serde_json::Value::Bool(on)) => *on,
-            _ => false,
-        }
+        attribute_on(&self.attributes, name)
+    }
+}
+
+/// A mailcow administrator (`admin` table) with its domains (`domain_admins`) and `login_as` (`da_acl`).
+#[derive(Debug, Clone)]
+pub struct MailcowAdmin {
+    /// `username`.
+    pub username: String,
+    /// `password`: a Dovecot hash.
+    pub password: String,
+    /// `superadmin` = 1: an administrator; else a domain administrator.
+    pub superadmin: bool,
+    /// `active` = 1.
+    pub active: bool,
+    /// `attributes`: `force_pw_update`, `force_tfa`.
+    pub attributes: serde_json::Value,
+    /// The active `domain_admins` rows' domains.
+    pub domains: Vec<String>,
+    /// `da_acl.login_as` (mailcow's default, on, when the row is missing).
+    pub login_as: bool,
+}
+
+/// A second factor (`tfa` table).
+#[derive(Debug, Clone)]
+pub struct MailcowSecondFactor {
+    /// `username`: a mailbox's address or an administrator's name.
+    pub username: String,
+    /// `authmech`: `totp`, `webauthn`, `yubi_otp`, `u2f` or `hotp`.
+    pub authmech: String,
+    /// `key_id`: the name the user gave it.
+    pub key_id: String,
+    /// `secret`: for TOTP the base32 key.
+    pub secret: String,
+}
+
+/// Whether attribute `name` of a mailcow `attributes` object is on (`"1"`, `1` or `true`); missing is off, as
+/// mailcow's queries read it.
+pub fn attribute_on(attributes: &serde_json::Value, name: &str) -> bool {
+    match attributes.get(name) {
+        Some(serde_json::Value::String(text)) => text.trim() == "1",
+        Some(serde_json::Value::Number(number)) => number.as_i64() == Some(1),
+        Some(serde_json::Value::Bool(on)) => *on,
+        _ => false,
     }
 }
 
@@ -65,6 +104,10 @@ pub struct MailcowData {
     pub domains: Vec<MailcowDomain>,
     /// Every mailbox, by address.
     pub mailboxes: Vec<MailcowMailbox>,
+    /// Every administrator and domain administrator, by name.
+    pub admins: Vec<MailcowAdmin>,
+    /// Every second factor, oldest first.
+    pub second_factors: Vec<MailcowSecondFactor>,
 }
 
 /// Reads mailcow's database at `url` (a `mysql://` URL) in one read-only transaction.
@@ -129,6 +172,58 @@ pub async fn read(url: &str) -> anyhow::Result<MailcowData> {
             active: row.try_get("", "active")?,
             kind: row.try_get("", "kind")?,
             username,
+        });
+    }
+
+    let rows = txn
+        .query_all_raw(query("SELECT username, domain FROM domain_admins WHERE active = 1 ORDER BY username, domain"))
+        .await
+        .with_context(|| read_error("domain_admins"))?;
+    let mut admin_domains: Vec<(String, String)> = Vec::new();
+    for row in rows {
+        admin_domains.push((row.try_get("", "username")?, row.try_get("", "domain")?));
+    }
+    let rows = txn
+        .query_all_raw(query("SELECT username, CAST(login_as AS SIGNED) AS login_as FROM da_acl"))
+        .await
+        .with_context(|| read_error("da_acl"))?;
+    let mut login_as: Vec<(String, bool)> = Vec::new();
+    for row in rows {
+        login_as.push((row.try_get("", "username")?, row.try_get::<i64>("", "login_as")? == 1));
+    }
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT username, password, CAST(superadmin AS SIGNED) AS superadmin, CAST(active AS SIGNED) AS active, \
+             COALESCE(CAST(attributes AS CHAR), '{}') AS attributes FROM admin ORDER BY username",
+        ))
+        .await
+        .with_context(|| read_error("admin"))?;
+    for row in rows {
+        let username: String = row.try_get("", "username")?;
+        let attributes: String = row.try_get("", "attributes")?;
+        data.admins.push(MailcowAdmin {
+            password: row.try_get("", "password")?,
+            superadmin: row.try_get::<i64>("", "superadmin")? == 1,
+            active: row.try_get::<i64>("", "active")? == 1,
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+            domains: admin_domains.iter().filter(|(name, _)| *name == username).map(|(_, d)| d.clone()).collect(),
+            login_as: login_as.iter().find(|(name, _)| *name == username).is_none_or(|(_, on)| *on),
+            username,
+        });
+    }
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT username, COALESCE(CAST(authmech AS CHAR), '') AS authmech, key_id, \
+             COALESCE(secret, '') AS secret FROM tfa ORDER BY id",
+        ))
+        .await
+        .with_context(|| read_error("tfa"))?;
+    for row in rows {
+        data.second_factors.push(MailcowSecondFactor {
+            username: row.try_get("", "username")?,
+            authmech: row.try_get("", "authmech")?,
+            key_id: row.try_get("", "key_id")?,
+            secret: row.try_get("", "secret")?,
         });
     }
     txn.commit().await?;

@@ -1,19 +1,19 @@
-//! `gatehouse import mailcow`: brings a running mailcow's domains and mailboxes over, password hashes exactly as
-//! mailcow stored them, so nobody resets a password. Names are the keys: a second run updates what changed in
+//! `gatehouse import mailcow`: brings a running mailcow's domains, mailboxes, administrators and TOTP keys over,
+//! password hashes exactly as mailcow stored them, so nobody resets a password or reconfigures an authenticator. Names are the keys: a second run updates what changed in
 //! mailcow since and changes nothing else, so an operator can import, test, and import again just before
 //! switching over. mailcow's database is only read. Every change goes through the same store rules (and audit
 //! log) as the other commands; what a rule refuses is reported, not forced.
 
 pub mod mailcow;
 
-use gatehouse_core::{DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
+use gatehouse_core::{AdminRole, DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
 use gatehouse_store::{
-    DomainChanges, IdentityProvider, IdentityProviderKind, MailboxChanges, NewDomain, NewMailbox, Principal,
-    ScopedStore, Store,
+    Actor, AdminChanges, DomainAdminChanges, DomainChanges, IdentityProvider, IdentityProviderKind, MailboxChanges,
+    NewDomain, NewDomainAdmin, NewMailbox, Principal, ScopedStore, Store, TotpPrincipal,
 };
 use serde::Serialize;
 
-use self::mailcow::{MailcowDomain, MailcowMailbox};
+use self::mailcow::{MailcowAdmin, MailcowDomain, MailcowMailbox, MailcowSecondFactor, attribute_on};
 use super::CommandContext;
 use crate::cli::ImportCommand;
 
@@ -22,6 +22,13 @@ use crate::cli::ImportCommand;
 const PASSWORD_VARIABLE: &str = "MAILCOW_DB_PASSWORD";
 
 const MIB: i64 = 1024 * 1024;
+
+/// The kinds of report entries.
+const DOMAIN: &str = "domain";
+const MAILBOX: &str = "mailbox";
+const ADMIN: &str = "administrator";
+const DOMAIN_ADMIN: &str = "domain administrator";
+const SECOND_FACTOR: &str = "second factor";
 
 /// What happened to one domain or mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,6 +108,8 @@ struct Report {
     dry_run: bool,
     domains: Counts,
     mailboxes: Counts,
+    administrators: Counts,
+    second_factors: Counts,
     entries: Vec<Entry>,
 }
 
@@ -118,8 +127,10 @@ struct Deferred {
 impl Report {
     fn add(&mut self, entry: Entry) {
         match entry.kind {
-            "domain" => self.domains.count(entry.action),
-            _ => self.mailboxes.count(entry.action),
+            DOMAIN => self.domains.count(entry.action),
+            MAILBOX => self.mailboxes.count(entry.action),
+            ADMIN | DOMAIN_ADMIN => self.administrators.count(entry.action),
+            _ => self.second_factors.count(entry.action),
         }
         self.entries.push(entry);
     }
@@ -136,9 +147,17 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
     let progress = if json {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new((data.domains.len() + data.mailboxes.len()) as u64)
+        let total = data.domains.len() + data.mailboxes.len() + data.admins.len() + data.second_factors.len();
+        indicatif::ProgressBar::new(total as u64)
     };
-    let mut report = Report { dry_run, domains: Counts::default(), mailboxes: Counts::default(), entries: Vec::new() };
+    let mut report = Report {
+        dry_run,
+        domains: Counts::default(),
+        mailboxes: Counts::default(),
+        administrators: Counts::default(),
+        second_factors: Counts::default(),
+        entries: Vec::new(),
+    };
     let mut deferred = Deferred::default();
     for domain in &data.domains {
         report.add(import_domain(&scoped, domain, dry_run, &mut deferred).await?);
@@ -154,10 +173,26 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
     for address in &deferred.mailboxes {
         scoped.update_mailbox(address, MailboxChanges { active: Some(true), ..Default::default() }).await?;
     }
+    for admin in &data.admins {
+        report.add(import_admin(&store, admin, dry_run).await?);
+        progress.inc(1);
+    }
+    let imported: Vec<String> = report
+        .entries
+        .iter()
+        .filter(|e| matches!(e.kind, MAILBOX | ADMIN | DOMAIN_ADMIN) && e.action != Action::Skipped)
+        .map(|e| e.name.clone())
+        .collect();
+    let mut has_totp: Vec<&str> = Vec::new();
+    for factor in &data.second_factors {
+        report.add(import_second_factor(&store, factor, &imported, &mut has_totp, dry_run).await?);
+        progress.inc(1);
+    }
     progress.finish_and_clear();
     store.close().await;
     print_report(&report, json)?;
-    if report.domains.refused + report.mailboxes.refused > 0 {
+    let refused = [&report.domains, &report.mailboxes, &report.administrators, &report.second_factors];
+    if refused.iter().any(|counts| counts.refused > 0) {
         return Err(crate::Exit(std::process::ExitCode::from(1)).into());
     }
     Ok(())
@@ -200,7 +235,7 @@ async fn import_domain(
 ) -> anyhow::Result<Entry> {
     let name = match DomainName::parse(&from.name) {
         Ok(name) => name,
-        Err(err) => return Ok(Entry::new("domain", &from.name, Action::Skipped).because(err.to_string())),
+        Err(err) => return Ok(Entry::new(DOMAIN, &from.name, Action::Skipped).because(err.to_string())),
     };
     let shown = name.as_str().to_string();
     let existing = match scoped.domain(&name).await {
@@ -216,13 +251,13 @@ async fn import_domain(
             new.total_quota_mib = from.total_quota_mib;
             if !dry_run {
                 if let Err(err) = scoped.create_domain(new).await {
-                    return refused("domain", &shown, err);
+                    return refused(DOMAIN, &shown, err);
                 }
                 if !from.active {
                     deferred.domains.push(name);
                 }
             }
-            return Ok(Entry::new("domain", &shown, Action::Created));
+            return Ok(Entry::new(DOMAIN, &shown, Action::Created));
         }
         Err(err) => return Err(err.into()),
     };
@@ -248,12 +283,12 @@ async fn import_domain(
         }
     }
     if changed.is_empty() {
-        return Ok(Entry::new("domain", &shown, Action::Unchanged));
+        return Ok(Entry::new(DOMAIN, &shown, Action::Unchanged));
     }
     if !dry_run && let Err(err) = scoped.update_domain(&name, changes).await {
-        return refused("domain", &shown, err);
+        return refused(DOMAIN, &shown, err);
     }
-    let mut entry = Entry::new("domain", &shown, Action::Updated);
+    let mut entry = Entry::new(DOMAIN, &shown, Action::Updated);
     entry.changes = changed;
     Ok(entry)
 }
@@ -342,12 +377,12 @@ async fn import_mailbox(
 ) -> anyhow::Result<Entry> {
     let address = match MailboxAddress::parse(&from.username) {
         Ok(address) => address,
-        Err(err) => return Ok(Entry::new("mailbox", &from.username, Action::Skipped).because(err.to_string())),
+        Err(err) => return Ok(Entry::new(MAILBOX, &from.username, Action::Skipped).because(err.to_string())),
     };
     let shown = address.to_string();
     let wanted = match wanted(from, &address, providers) {
         Ok(wanted) => wanted,
-        Err(why) => return Ok(Entry::new("mailbox", &shown, Action::Skipped).because(why)),
+        Err(why) => return Ok(Entry::new(MAILBOX, &shown, Action::Skipped).because(why)),
     };
     let notes: Vec<String> =
         if from.active == 2 { vec!["mailcow refuses its logins (active = 2): no protocol".into()] } else { Vec::new() };
@@ -366,13 +401,13 @@ async fn import_mailbox(
             new.force_totp = wanted.force_totp;
             if !dry_run {
                 if let Err(err) = scoped.create_mailbox(new).await {
-                    return refused("mailbox", &shown, err);
+                    return refused(MAILBOX, &shown, err);
                 }
                 if in_deferred_domain && wanted.active {
                     deferred.mailboxes.push(address);
                 }
             }
-            let mut entry = Entry::new("mailbox", &shown, Action::Created);
+            let mut entry = Entry::new(MAILBOX, &shown, Action::Created);
             entry.changes = notes;
             return Ok(entry);
         }
@@ -415,14 +450,179 @@ async fn import_mailbox(
         changed.push("forced TOTP enrolment".into());
     }
     if changed.is_empty() {
-        return Ok(Entry::new("mailbox", &shown, Action::Unchanged));
+        return Ok(Entry::new(MAILBOX, &shown, Action::Unchanged));
     }
     if !dry_run && let Err(err) = scoped.update_mailbox(&address, changes).await {
-        return refused("mailbox", &shown, err);
+        return refused(MAILBOX, &shown, err);
     }
-    let mut entry = Entry::new("mailbox", &shown, Action::Updated);
+    let mut entry = Entry::new(MAILBOX, &shown, Action::Updated);
     entry.changes = changed;
     Ok(entry)
+}
+
+async fn import_admin(store: &Store, from: &MailcowAdmin, dry_run: bool) -> anyhow::Result<Entry> {
+    let (role, kind) = if from.superadmin { (AdminRole::Admin, ADMIN) } else { (AdminRole::DomainAdmin, DOMAIN_ADMIN) };
+    let name = from.username.as_str();
+    if from.password.is_empty() || gatehouse_passwords::stored_scheme(&from.password).is_none() {
+        return Ok(Entry::new(kind, name, Action::Skipped).because("its password hash is not one Gatehouse verifies"));
+    }
+    let mut domains = Vec::new();
+    for domain in &from.domains {
+        match DomainName::parse(domain) {
+            Ok(domain) => domains.push(domain),
+            Err(err) => return Ok(Entry::new(kind, name, Action::Skipped).because(format!("{domain}: {err}"))),
+        }
+    }
+    let acl: Vec<String> = if from.login_as { vec!["login_as".into()] } else { Vec::new() };
+    let force_password_change = attribute_on(&from.attributes, "force_pw_update");
+    let force_totp = attribute_on(&from.attributes, "force_tfa");
+    let actor = Actor::cli();
+    let Some(existing) = store.admin(role, name).await? else {
+        if !dry_run {
+            let created = match role {
+                AdminRole::Admin => store.create_admin(&actor, name, from.password.clone()).await,
+                _ => {
+                    let new = NewDomainAdmin {
+                        username: name.to_string(),
+                        password_hash: from.password.clone(),
+                        domains,
+                        acl,
+                    };
+                    store.create_domain_admin(&actor, new).await
+                }
+            };
+            if let Err(err) = created {
+                return refused(kind, name, err);
+            }
+            if !from.active || force_password_change || force_totp {
+                let changes = AdminChanges {
+                    active: (!from.active).then_some(false),
+                    force_password_change: Some(force_password_change),
+                    force_totp: Some(force_totp),
+                    password_hash: None,
+                };
+                if let Err(err) = store.update_admin(&actor, name, role, changes).await {
+                    return refused(kind, name, err);
+                }
+            }
+        }
+        return Ok(Entry::new(kind, name, Action::Created));
+    };
+    let mut changes = DomainAdminChanges::default();
+    let mut changed = Vec::new();
+    if store.admin_password_hash(role, name).await?.as_deref() != Some(from.password.as_str()) {
+        changes.password_hash = Some(from.password.clone());
+        changed.push("password".to_string());
+    }
+    if existing.active != from.active {
+        changes.active = Some(from.active);
+        changed.push("active".into());
+    }
+    if existing.force_password_change != force_password_change {
+        changes.force_password_change = Some(force_password_change);
+        changed.push("forced password change".into());
+    }
+    if existing.force_totp != force_totp {
+        changes.force_totp = Some(force_totp);
+        changed.push("forced TOTP enrolment".into());
+    }
+    if role == AdminRole::DomainAdmin {
+        let mut wanted: Vec<String> = domains.iter().map(|d| d.as_str().to_string()).collect();
+        wanted.sort();
+        if existing.domains != wanted {
+            changes.domains = Some(domains);
+            changed.push("domains".into());
+        }
+        if existing.acl != acl {
+            changes.acl = Some(acl);
+            changed.push("permissions".into());
+        }
+    }
+    if changed.is_empty() {
+        return Ok(Entry::new(kind, name, Action::Unchanged));
+    }
+    if !dry_run {
+        let result = match role {
+            AdminRole::Admin => {
+                let changes = AdminChanges {
+                    password_hash: changes.password_hash,
+                    active: changes.active,
+                    force_password_change: changes.force_password_change,
+                    force_totp: changes.force_totp,
+                };
+                store.update_admin(&actor, name, role, changes).await
+            }
+            _ => store.update_domain_admin(&actor, name, changes).await,
+        };
+        if let Err(err) = result {
+            return refused(kind, name, err);
+        }
+    }
+    let mut entry = Entry::new(kind, name, Action::Updated);
+    entry.changes = changed;
+    Ok(entry)
+}
+
+/// A TOTP secret becomes the account's TOTP, enabled (its first one; Gatehouse keeps one per account); other
+/// kinds of second factor cannot be carried over and are listed for enrolling again.
+async fn import_second_factor<'a>(
+    store: &Store,
+    from: &'a MailcowSecondFactor,
+    imported: &[String],
+    has_totp: &mut Vec<&'a str>,
+    dry_run: bool,
+) -> anyhow::Result<Entry> {
+    let name = format!("{} ({} {})", from.username, from.authmech, from.key_id);
+    let skipped = |why: &str| Ok(Entry::new(SECOND_FACTOR, &name, Action::Skipped).because(why));
+    if from.authmech != "totp" {
+        return skipped("must enrol again: only TOTP secrets can be carried over");
+    }
+    if !imported.iter().any(|account| account.eq_ignore_ascii_case(&from.username)) {
+        return skipped("its account was not imported");
+    }
+    if has_totp.iter().any(|account| account.eq_ignore_ascii_case(&from.username)) {
+        return skipped("must enrol again: Gatehouse keeps one TOTP secret per account, and the first was taken");
+    }
+    has_totp.push(&from.username);
+    let secret = from.secret.trim().to_ascii_uppercase();
+    if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b) || b == b'=') {
+        return skipped("must enrol again: its secret is not base32");
+    }
+    let address = MailboxAddress::parse(&from.username).ok().filter(|_| from.username.contains('@'));
+    let is_mailbox = match &address {
+        Some(address) => store.mailbox(address).await.is_ok(),
+        None => false,
+    };
+    let principal = match (&address, is_mailbox) {
+        (Some(address), true) => TotpPrincipal::Mailbox(address),
+        _ => TotpPrincipal::Admin(&from.username),
+    };
+    // In a dry run the account may not exist yet.
+    let current = match store.totp_secret(principal).await {
+        Err(Error::NotFound { .. }) if dry_run => None,
+        other => other?,
+    };
+    let action = match current {
+        Some((current, _)) if current == secret => return Ok(Entry::new(SECOND_FACTOR, &name, Action::Unchanged)),
+        Some(_) => {
+            if !dry_run {
+                store.disable_totp(&Actor::cli(), principal).await?;
+            }
+            Action::Updated
+        }
+        None => Action::Created,
+    };
+    if !dry_run {
+        let actor = Actor::cli();
+        if let Err(err) = store.begin_totp(&actor, principal, &secret).await {
+            return refused(SECOND_FACTOR, &name, err);
+        }
+        // Step 0: every code from now on is new. No recovery codes: mailcow had none to carry over.
+        if let Err(err) = store.confirm_totp(&actor, principal, 0, Vec::new()).await {
+            return refused(SECOND_FACTOR, &name, err);
+        }
+    }
+    Ok(Entry::new(SECOND_FACTOR, &name, action))
 }
 
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
@@ -438,7 +638,7 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
             Action::Skipped => "skipped",
             Action::Refused => "REFUSED",
         };
-        let mut line = format!("{action:<8} {:<8} {}", entry.kind, entry.name);
+        let mut line = format!("{action:<8} {:<20} {}", entry.kind, entry.name);
         if !entry.changes.is_empty() {
             line.push_str(&format!(" ({})", entry.changes.join(", ")));
         }
@@ -447,7 +647,13 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         }
         outln!("{line}");
     }
-    outln!("domains: {}\nmailboxes: {}", report.domains, report.mailboxes);
+    outln!(
+        "domains: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}",
+        report.domains,
+        report.mailboxes,
+        report.administrators,
+        report.second_factors
+    );
     if report.dry_run {
         outln!("dry run: nothing was written (the store's rules are checked when it is)");
     }
