@@ -32,6 +32,8 @@ pub struct MailboxLogin {
     pub password_hash: Option<String>,
     /// A confirmed TOTP secret exists (then the primary password is refused for protocols).
     pub totp_enabled: bool,
+    /// It has legacy app passwords (brought over from another system; typed as the bare secret).
+    pub legacy_app_passwords: bool,
     /// The owner must set up a second factor at the next web login.
     pub force_totp: bool,
     /// The owner must choose a new password at the next web login (local passwords only).
@@ -55,6 +57,15 @@ pub struct AppPasswordLogin {
     pub active: bool,
     /// Unix seconds after which it no longer works.
     pub expires_at: Option<i64>,
+}
+
+/// The legacy app passwords a password login must verify ([`Directory::legacy_app_passwords`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacyCandidates {
+    /// The one whose recorded fingerprint is the typed secret's: the only one to verify.
+    pub by_fingerprint: Option<AppPasswordLogin>,
+    /// Otherwise those never used here yet (no fingerprint recorded), oldest first.
+    pub unrecorded: Vec<AppPasswordLogin>,
 }
 
 /// Which mailboxes a master user may log in as.
@@ -160,6 +171,21 @@ pub trait Directory: Send + Sync + 'static {
     fn mailbox(&self, address: &str) -> impl Future<Output = Result<Option<MailboxLogin>, Error>> + Send;
     /// An app password by id.
     fn app_password(&self, id: i64) -> impl Future<Output = Result<Option<AppPasswordLogin>, Error>> + Send;
+    /// The legacy app passwords of mailbox `mailbox_id` a login with `secret` must verify: the one whose keyed
+    /// fingerprint matches `secret`, else those whose fingerprint is not recorded yet.
+    fn legacy_app_passwords(
+        &self,
+        mailbox_id: i64,
+        secret: &[u8],
+    ) -> impl Future<Output = Result<LegacyCandidates, Error>> + Send;
+    /// Records the keyed fingerprint of `secret` on legacy app password `id` of mailbox `mailbox_id`, after it
+    /// verified, so the next login finds it at once.
+    fn remember_legacy_app_password(
+        &self,
+        mailbox_id: i64,
+        id: i64,
+        secret: &[u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
     /// A master user by login name.
     fn master_user(&self, username: &str) -> impl Future<Output = Result<Option<MasterLogin>, Error>> + Send;
     /// An administrator acting as a master user (only asked when the engine is configured to allow it): an

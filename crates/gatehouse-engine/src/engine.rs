@@ -18,7 +18,9 @@
 //!    asked once: the engine accepts the account it verified); inactive mailbox or domain → "disabled"; the
 //!    service not in the mailbox's protocols → refused *before* any password is tried, each after a dummy hash
 //!    too, so the time of a refusal tells nothing about the mailbox.
-//! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked.
+//! 4. App password (`gh_<id>_<secret>`): exactly one hash, scope, expiry and active flag checked. A legacy app
+//!    password (brought over from mailcow, typed as the bare secret) is found by the keyed fingerprint of the
+//!    secret: one hash too, once it was used here; before that, those not used yet are tried in turn.
 //! 5. The primary credential ([`Credentials`](crate::Credentials): a password, or a bearer token for the
 //!    sources that take one) by auth source: `local` → the stored hash (upgraded when weaker than the
 //!    configured scheme); an identity provider → checked there; TOTP on → app passwords only for the mail
@@ -47,8 +49,8 @@ use crate::decision::{
     WebmailOpener,
 };
 use crate::directory::{
-    AdminLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources, Provisioning,
-    SecondFactorOwner,
+    AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources,
+    Provisioning, SecondFactorOwner,
 };
 use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::memory::MailboxMemory;
@@ -388,10 +390,13 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             None if verified_by_source => {
                 (Decision::allowed(&mailbox.address, None, Via::Password, false), Some(now() + EXTERNAL_CACHE_SECONDS))
             }
-            None if mailbox.auth_source != LOCAL => {
-                (self.external_login(request, &mailbox).await, Some(now() + EXTERNAL_CACHE_SECONDS))
-            }
-            None => (self.primary_login(request, &mailbox).await, None),
+            None => match self.legacy_app_password_login(request, &mailbox).await {
+                Some(outcome) => outcome,
+                None if mailbox.auth_source != LOCAL => {
+                    (self.external_login(request, &mailbox).await, Some(now() + EXTERNAL_CACHE_SECONDS))
+                }
+                None => (self.primary_login(request, &mailbox).await, None),
+            },
         };
         if let Decision::Allowed { via, .. } = &decision {
             let entry = CachedSuccess {
@@ -495,6 +500,54 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
             }
             Err(decision) => return (decision, None),
         }
+        Self::app_password_allows(request, mailbox, &app)
+    }
+
+    /// A legacy app password (brought over from another system, typed as the bare secret): the one the secret's
+    /// fingerprint names costs one hash; until each was used once, those without a fingerprint are tried in
+    /// turn (as the system they came from did). `None` when the mailbox has none or none matches: the login
+    /// goes on as a password login.
+    async fn legacy_app_password_login(
+        &self,
+        request: &LoginRequest,
+        mailbox: &MailboxLogin,
+    ) -> Option<(Decision, Option<i64>)> {
+        if !mailbox.legacy_app_passwords {
+            return None;
+        }
+        let secret = request.credentials.as_password()?;
+        let candidates = match self.directory.legacy_app_passwords(mailbox.id, secret).await {
+            Ok(candidates) => candidates,
+            Err(err) => return Some((lookup_failed(err), None)),
+        };
+        let (recorded, candidates) = match candidates.by_fingerprint {
+            Some(app) => (true, vec![app]),
+            None => (false, candidates.unrecorded),
+        };
+        for app in candidates.into_iter().filter(|app| app.mailbox_id == mailbox.id) {
+            match self.verify(&app.secret_hash, secret).await {
+                Ok(Verification::Match) => {
+                    if !recorded
+                        && let Err(err) = self.directory.remember_legacy_app_password(mailbox.id, app.id, secret).await
+                    {
+                        tracing::warn!(mailbox = %mailbox.address, app_password = app.id, "could not record it: {err}");
+                    }
+                    return Some(Self::app_password_allows(request, mailbox, &app));
+                }
+                Ok(_) => continue,
+                Err(decision) => return Some((decision, None)),
+            }
+        }
+        None
+    }
+
+    /// What a verified app password opens: nothing when revoked or expired, only its protocols, never the web UI.
+    fn app_password_allows(
+        request: &LoginRequest,
+        mailbox: &MailboxLogin,
+        app: &AppPasswordLogin,
+    ) -> (Decision, Option<i64>) {
+        let id = app.id;
         if !app.active {
             return (Decision::denied(DenyReason::Disabled, format!("app password {id} is revoked")), None);
         }

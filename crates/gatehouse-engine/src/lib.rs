@@ -28,8 +28,9 @@ pub use decision::{
     TokenAccount, Via, WebmailOpener,
 };
 pub use directory::{
-    AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, MailboxLogin,
-    MasterLogin, MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
+    AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, LegacyCandidates,
+    MailboxLogin, MasterLogin, MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin,
+    TotpSecretLogin,
 };
 pub use engine::{Engine, EngineConfig};
 pub use guard::{Guard, GuardConfig, GuardEntry, Unbanned, Verdict};

@@ -117,6 +117,7 @@ mod tests {
             external_id: None,
             password_hash: None,
             totp_enabled: false,
+            legacy_app_passwords: false,
             force_totp: false,
             force_password_change: false,
             revision,

@@ -20,6 +20,9 @@ struct Memory {
     /// Unused recovery-code hashes by owner name.
     recovery: Mutex<HashMap<String, Vec<String>>>,
     replaced: Mutex<Vec<(i64, String)>>,
+    /// Legacy app passwords, and the secrets recorded for them (standing in for keyed fingerprints).
+    legacy: Mutex<Vec<AppPasswordLogin>>,
+    legacy_fingerprints: Mutex<HashMap<i64, Vec<u8>>>,
     down: AtomicBool,
     /// Mailbox lookups made (database round trips, in the store).
     lookups: AtomicUsize,
@@ -103,6 +106,23 @@ impl Directory for Dir {
         codes.retain(|hash| hash != code_hash);
         Ok(codes.len() < before)
     }
+    async fn legacy_app_passwords(&self, mailbox_id: i64, secret: &[u8]) -> Result<LegacyCandidates, Error> {
+        self.0.check()?;
+        let recorded = self.0.legacy_fingerprints.lock().unwrap();
+        let mut candidates = LegacyCandidates::default();
+        for app in self.0.legacy.lock().unwrap().iter().filter(|app| app.mailbox_id == mailbox_id) {
+            match recorded.get(&app.id) {
+                Some(known) if known.as_slice() == secret => candidates.by_fingerprint = Some(app.clone()),
+                Some(_) => {}
+                None => candidates.unrecorded.push(app.clone()),
+            }
+        }
+        Ok(candidates)
+    }
+    async fn remember_legacy_app_password(&self, _mailbox_id: i64, id: i64, secret: &[u8]) -> Result<(), Error> {
+        self.0.legacy_fingerprints.lock().unwrap().insert(id, secret.to_vec());
+        Ok(())
+    }
     async fn replace_password_hash(&self, mailbox_id: i64, old: &str, new: &str) -> Result<bool, Error> {
         self.0.check()?;
         let mut mailboxes = self.0.mailboxes.lock().unwrap();
@@ -141,6 +161,7 @@ fn mailbox(id: i64, address: &str, password_hash: Option<String>, protocols: &st
         external_id: None,
         password_hash,
         totp_enabled: false,
+        legacy_app_passwords: false,
         force_totp: false,
         force_password_change: false,
         revision: 0,
@@ -303,6 +324,52 @@ async fn app_passwords_cost_exactly_one_hash_and_respect_scope_expiry_and_owner(
     assert_eq!(reason(&decision), Some(DenyReason::WrongPassword));
     assert_eq!(hashes, 0);
     assert!(f.login(&request("alice@example.org", &token(7), Service::Smtp)).await.0.is_allowed());
+}
+
+#[tokio::test]
+async fn legacy_app_passwords_are_found_by_their_fingerprint_after_the_first_use() {
+    let f = fixture();
+    for (id, secret, protocols) in
+        [(20, "phone-secret", "imap,smtp"), (21, "laptop-secret", "imap"), (22, "tablet-secret", "imap")]
+    {
+        f.memory.legacy.lock().unwrap().push(AppPasswordLogin {
+            id,
+            mailbox_id: 1,
+            secret_hash: generate(secret.as_bytes(), &GenerateScheme::Ssha256).unwrap(),
+            protocols: protocols.parse().unwrap(),
+            active: true,
+            expires_at: None,
+        });
+    }
+    f.set_mailbox("alice@example.org", |m| {
+        m.legacy_app_passwords = true;
+        m.totp_enabled = true;
+        m.revision += 1;
+    });
+    // The first use: those never used are tried in turn (here all three), then the one that matched is recorded.
+    let (decision, hashes) = f.login(&request("alice@example.org", "tablet-secret", Service::Imap)).await;
+    assert!(matches!(decision, Decision::Allowed { via: Via::AppPassword(22), .. }), "{decision:?}");
+    assert_eq!(hashes, 3);
+    f.engine.forget_all();
+    let (decision, hashes) = f.login(&request("alice@example.org", "tablet-secret", Service::Imap)).await;
+    assert!(decision.is_allowed(), "{decision:?}");
+    assert_eq!(hashes, 1, "found by its fingerprint: exactly one hash");
+    // Scopes as for any app password; never the web UI.
+    let (decision, hashes) = f.login(&request("alice@example.org", "laptop-secret", Service::Smtp)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::ServiceNotAllowed));
+    assert_eq!(hashes, 2, "the two not used yet");
+    let web =
+        LoginRequest { service: LoginService::Web, ..request("alice@example.org", "tablet-secret", Service::Imap) };
+    let (decision, _) = f.login(&web).await;
+    assert!(!decision.is_allowed(), "{decision:?}");
+    // Once each was used, a wrong password costs no hash of theirs.
+    f.login(&request("alice@example.org", "phone-secret", Service::Smtp)).await;
+    let (decision, hashes) = f.login(&request("alice@example.org", "guess", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::WrongPassword));
+    assert_eq!(hashes, 0, "two-factor on: the account password is not even tried");
+    // Another mailbox's legacy app password opens nothing here.
+    let (decision, _) = f.login(&request("bob@example.org", "phone-secret", Service::Imap)).await;
+    assert_eq!(reason(&decision), Some(DenyReason::WrongPassword));
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ pub struct AppPassword {
     pub created_at: i64,
     /// Unix seconds of the last successful login with it.
     pub last_used_at: Option<i64>,
+    /// Brought over from another system: its client types the bare secret, not a `gh_` token.
+    pub legacy: bool,
 }
 
 /// An app password to create.
@@ -58,6 +60,7 @@ fn to_record(row: app_password::Model, mailbox: &str) -> Result<AppPassword> {
         expires_at: row.expires_at,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
+        legacy: row.legacy,
     })
 }
 
@@ -68,6 +71,44 @@ impl Store {
         actor: &Actor,
         address: &MailboxAddress,
         new: NewAppPassword,
+    ) -> Result<AppPassword> {
+        self.insert_app_password(actor, address, new, false).await
+    }
+
+    /// Brings over an app password of another system whose client types the bare secret (`secret_hash` is that
+    /// system's hash of it, in a scheme Gatehouse verifies): a login with it is decided like one with a token,
+    /// its protocols and expiry honoured.
+    pub async fn create_legacy_app_password(
+        &self,
+        actor: &Actor,
+        address: &MailboxAddress,
+        new: NewAppPassword,
+    ) -> Result<AppPassword> {
+        self.insert_app_password(actor, address, new, true).await
+    }
+
+    /// The ids and stored hashes of a mailbox's legacy app passwords, oldest first (to recognise them when they
+    /// are brought over again).
+    pub async fn legacy_app_password_hashes(&self, address: &MailboxAddress) -> Result<Vec<(i64, String)>> {
+        let owner = self.mailbox_row(&self.db, address).await?;
+        Ok(app_password::Entity::find()
+            .filter(app_password::Column::MailboxId.eq(owner.id))
+            .filter(app_password::Column::Legacy.eq(true))
+            .order_by_asc(app_password::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|row| (row.id, row.secret_hash))
+            .collect())
+    }
+
+    async fn insert_app_password(
+        &self,
+        actor: &Actor,
+        address: &MailboxAddress,
+        new: NewAppPassword,
+        legacy: bool,
     ) -> Result<AppPassword> {
         let name = new.name.trim().to_string();
         if name.is_empty() {
@@ -97,6 +138,8 @@ impl Store {
             expires_at: Set(new.expires_at),
             created_at: Set(now()),
             last_used_at: Set(None),
+            legacy: Set(legacy),
+            fingerprint: Set(None),
         }
         .insert(&txn)
         .await
@@ -104,6 +147,7 @@ impl Store {
         bump_mailbox_revision(&txn, owner.id, &owner.address).await?;
         audit(&txn, actor, "app_password.add", &owner.address, json!({
             "id": inserted.id, "name": inserted.name, "protocols": inserted.protocols, "expires_at": inserted.expires_at,
+            "legacy": legacy,
         }))
         .await?;
         commit(txn).await?;

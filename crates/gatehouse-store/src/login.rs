@@ -3,11 +3,12 @@
 
 use gatehouse_core::{AdminRole, Error, MailboxAddress, Result};
 use gatehouse_engine::{
-    AdminLogin, AppPasswordLogin, Directory, MailboxLogin, MasterLogin, MasterScopeLogin, SecondFactorOwner,
-    SsoTokenLogin, TotpSecretLogin,
+    AdminLogin, AppPasswordLogin, Directory, LegacyCandidates, MailboxLogin, MasterLogin, MasterScopeLogin,
+    SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use zeroize::Zeroize;
 
 use crate::changes::{self, LoginChange};
 use crate::entity::{
@@ -58,6 +59,32 @@ async fn domain_names(db: &impl ConnectionTrait, ids: impl Iterator<Item = i64>)
     Ok(names)
 }
 
+/// What legacy app passwords' fingerprints are keyed for.
+const LEGACY_FINGERPRINT: &str = "gatehouse legacy app password fingerprint v1";
+
+impl Store {
+    /// The keyed fingerprint of a legacy app password's secret, bound to its mailbox.
+    fn legacy_fingerprint(&self, mailbox_id: i64, secret: &[u8]) -> String {
+        let mut data = mailbox_id.to_be_bytes().to_vec();
+        data.extend_from_slice(secret);
+        let fingerprint = self.secret_key.fingerprint(LEGACY_FINGERPRINT, &data);
+        data.zeroize();
+        fingerprint
+    }
+}
+
+/// An app-password row as the engine sees it.
+fn app_password_login(row: app_password::Model) -> Result<AppPasswordLogin, Error> {
+    Ok(AppPasswordLogin {
+        id: row.id,
+        mailbox_id: row.mailbox_id,
+        protocols: parse_protocols(&row.protocols)?,
+        secret_hash: row.secret_hash,
+        active: row.active,
+        expires_at: row.expires_at,
+    })
+}
+
 impl Directory for Store {
     async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
         // One statement per login (the mailbox, its domain and whether a confirmed TOTP secret exists): this runs
@@ -71,6 +98,15 @@ impl Directory for Store {
                     .equals((mailbox::Entity, mailbox::Column::Id)),
             )
             .and_where(Expr::col((totp_secret::Entity, totp_secret::Column::Confirmed)).eq(true))
+            .to_owned();
+        let legacy = Query::select()
+            .expr(Expr::col((app_password::Entity, app_password::Column::Id)).count())
+            .from(app_password::Entity)
+            .and_where(
+                Expr::col((app_password::Entity, app_password::Column::MailboxId))
+                    .equals((mailbox::Entity, mailbox::Column::Id)),
+            )
+            .and_where(Expr::col((app_password::Entity, app_password::Column::Legacy)).eq(true))
             .to_owned();
         let query = Query::select()
             .columns([
@@ -89,6 +125,7 @@ impl Directory for Store {
             .expr_as(Expr::col((domain::Entity, domain::Column::Active)), "domain_active")
             .expr_as(Expr::col((identity_provider::Entity, identity_provider::Column::Active)), "provider_active")
             .expr_as(SimpleExpr::SubQuery(None, Box::new(totp.into_sub_query_statement())), "totp")
+            .expr_as(SimpleExpr::SubQuery(None, Box::new(legacy.into_sub_query_statement())), "legacy")
             .from(mailbox::Entity)
             .inner_join(
                 domain::Entity,
@@ -107,6 +144,7 @@ impl Directory for Store {
         };
         let get = |err: sea_orm::DbErr| Error::Internal(format!("reading mailbox {address}: {err}"));
         let totp: i64 = row.try_get("", "totp").map_err(get)?;
+        let legacy: i64 = row.try_get("", "legacy").map_err(get)?;
         let protocols: String = row.try_get("", "protocols").map_err(get)?;
         let auth_source: String = row.try_get("", "auth_source").map_err(get)?;
         let provider_active: Option<bool> = row.try_get("", "provider_active").map_err(get)?;
@@ -122,6 +160,7 @@ impl Directory for Store {
             external_id: row.try_get("", "external_id").map_err(get)?,
             password_hash: row.try_get("", "password_hash").map_err(get)?,
             totp_enabled: totp > 0,
+            legacy_app_passwords: legacy > 0,
             force_totp: row.try_get("", "force_totp").map_err(get)?,
             force_password_change: row.try_get("", "force_password_change").map_err(get)?,
             revision: row.try_get("", "revision").map_err(get)?,
@@ -132,14 +171,49 @@ impl Directory for Store {
         let Some(row) = app_password::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)? else {
             return Ok(None);
         };
-        Ok(Some(AppPasswordLogin {
-            id: row.id,
-            mailbox_id: row.mailbox_id,
-            protocols: parse_protocols(&row.protocols)?,
-            secret_hash: row.secret_hash,
-            active: row.active,
-            expires_at: row.expires_at,
-        }))
+        // A legacy app password is typed as the bare secret, never as a token.
+        if row.legacy {
+            return Ok(None);
+        }
+        app_password_login(row).map(Some)
+    }
+
+    async fn legacy_app_passwords(&self, mailbox_id: i64, secret: &[u8]) -> Result<LegacyCandidates, Error> {
+        let fingerprint = self.legacy_fingerprint(mailbox_id, secret);
+        let rows = app_password::Entity::find()
+            .filter(app_password::Column::MailboxId.eq(mailbox_id))
+            .filter(app_password::Column::Legacy.eq(true))
+            .filter(
+                Condition::any()
+                    .add(app_password::Column::Fingerprint.eq(fingerprint.as_str()))
+                    .add(app_password::Column::Fingerprint.is_null()),
+            )
+            .order_by_asc(app_password::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut candidates = LegacyCandidates::default();
+        for row in rows {
+            if row.fingerprint.as_deref() == Some(fingerprint.as_str()) {
+                candidates.by_fingerprint = Some(app_password_login(row)?);
+            } else {
+                candidates.unrecorded.push(app_password_login(row)?);
+            }
+        }
+        Ok(candidates)
+    }
+
+    async fn remember_legacy_app_password(&self, mailbox_id: i64, id: i64, secret: &[u8]) -> Result<(), Error> {
+        app_password::Entity::update_many()
+            .col_expr(app_password::Column::Fingerprint, Expr::value(self.legacy_fingerprint(mailbox_id, secret)))
+            .filter(app_password::Column::Id.eq(id))
+            .filter(app_password::Column::MailboxId.eq(mailbox_id))
+            .filter(app_password::Column::Legacy.eq(true))
+            .filter(app_password::Column::Fingerprint.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn master_user(&self, username: &str) -> Result<Option<MasterLogin>, Error> {

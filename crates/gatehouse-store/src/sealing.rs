@@ -138,6 +138,15 @@ impl SecretKey {
         Ok(Secret::new(text))
     }
 
+    /// A keyed fingerprint of `data` (hex HMAC-SHA256 under the key derived for `purpose`): equal data gives
+    /// equal fingerprints on every process that shares the key file, and nobody without it can compute or test
+    /// one.
+    pub fn fingerprint(&self, purpose: &str, data: &[u8]) -> String {
+        let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, self.bytes.as_slice()), purpose.as_bytes());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        hex::encode(hmac::sign(&key, data).as_ref())
+    }
+
     /// A secret derived from the key for one purpose (HMAC-SHA256 of the purpose, hex): the same on every
     /// process that shares the key file.
     pub fn derive(&self, purpose: &str) -> Secret {

@@ -72,7 +72,8 @@ async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
             "m20261204_000005_oidc_sign_in",
             "m20261204_000006_provider_admins",
             "m20261207_000007_scim",
-            "m20261207_000008_login_changes"
+            "m20261207_000008_login_changes",
+            "m20261207_000009_legacy_app_passwords"
         ]
     );
     store.ping().await.unwrap();

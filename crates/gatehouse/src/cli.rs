@@ -535,7 +535,8 @@ pub enum ImportCommand {
     /// Read a running mailcow's database and create or update its domains and mailboxes here (password hashes
     /// exactly as mailcow stored them, quotas, protocol flags, forced password change and TOTP enrolment, the
     /// identity provider a mailbox signs in at, bound to Gatehouse's provider of the same kind), its
-    /// administrators and domain administrators, and their TOTP keys. mailcow's database is only read. Running it again updates what changed and nothing else. Exit 1 when a store rule
+    /// administrators and domain administrators, their TOTP keys, and app passwords (their clients keep typing
+    /// the same secret). mailcow's database is only read. Running it again updates what changed and nothing else. Exit 1 when a store rule
     /// refused something (the report says what).
     Mailcow {
         /// mailcow's MariaDB database, e.g. mysql://mailcow@127.0.0.1:13306/mailcow; without a password in the

@@ -65,7 +65,49 @@ CREATE TABLE tfa (
   keyHandle VARCHAR(1023) DEFAULT NULL, publicKey VARCHAR(4096) DEFAULT NULL, counter INT NOT NULL DEFAULT '0',
   certificate TEXT, active TINYINT(1) NOT NULL DEFAULT '0', PRIMARY KEY (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE app_passwd (
+  id INT NOT NULL AUTO_INCREMENT, name VARCHAR(255) NOT NULL, mailbox VARCHAR(255) NOT NULL,
+  domain VARCHAR(255) NOT NULL, password VARCHAR(255) NOT NULL, created DATETIME(0) NOT NULL DEFAULT NOW(0),
+  modified DATETIME ON UPDATE CURRENT_TIMESTAMP, imap_access TINYINT(1) NOT NULL DEFAULT '1',
+  smtp_access TINYINT(1) NOT NULL DEFAULT '1', dav_access TINYINT(1) NOT NULL DEFAULT '1',
+  eas_access TINYINT(1) NOT NULL DEFAULT '1', pop3_access TINYINT(1) NOT NULL DEFAULT '1',
+  sieve_access TINYINT(1) NOT NULL DEFAULT '1', active TINYINT(1) NOT NULL DEFAULT '1',
+  PRIMARY KEY (id), KEY mailbox (mailbox), KEY password (password), KEY domain (domain)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
 ";
+
+/// mailcow's app passwords (SSHA256 with a 16-character salt, as mailcow writes them): owner, name, hash, the
+/// secret the client types, active.
+const APP_PASSWORDS: [(&str, &str, &str, &str, i32); 4] = [
+    (
+        "alice@example.org",
+        "Phone",
+        "{SSHA256}GIA6CtD/kfbH+9p4cVlCWhUP3PbCLptHsI0m4+RYlWYwYTFiMmMzZDRlNWY2YTdi",
+        "alice-app-secret",
+        1,
+    ),
+    (
+        "alice@example.org",
+        "Old laptop",
+        "{SSHA256}jME+pdO1kYmgg3PsPs1EyQc3FufCeAlE3KP17zlezEYxYTFiMmMzZDRlNWY2YTdi",
+        "alice-old-secret",
+        0,
+    ),
+    (
+        "tina@example.org",
+        "Phone",
+        "{SSHA256}8zK27L5c4Sn2FgqV0FqgjKSB4IZPyDNtKcCcSFx1Bb4yYTFiMmMzZDRlNWY2YTdi",
+        "tina-app-secret",
+        1,
+    ),
+    (
+        "frank@example.org",
+        "Phone",
+        "{SSHA256}UNRWE+4fTMxTplvzGFv23xK9MjzVWeavbhpNBudjcwAzYTFiMmMzZDRlNWY2YTdi",
+        "frank-app-secret",
+        1,
+    ),
+];
 
 /// tina's TOTP key in mailcow (base32).
 const TINA_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -200,6 +242,13 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
          ('tablet', 'tina@example.org', 'totp', 'KRSXG5CTMVRXEZLU', 1), \
          ('key', 'admin', 'webauthn', NULL, 1);"
     ));
+    for (mailbox, name, hash, _, active) in APP_PASSWORDS {
+        // IMAP and SMTP only, as mailcow's mobileconfig creates them.
+        sql.push_str(&format!(
+            "INSERT INTO app_passwd (name, mailbox, domain, password, dav_access, eas_access, pop3_access, \
+             sieve_access, active) VALUES ('{name}', '{mailbox}', 'example.org', '{hash}', 0, 0, 0, 0, {active});"
+        ));
+    }
     runtime.block_on(mailcow.execute(&sql));
     let checksum = || {
         runtime.block_on(async {
@@ -208,7 +257,8 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
             let rows = db
                 .query_all_raw(sea_orm::Statement::from_string(
                     sea_orm::DbBackend::MySql,
-                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa EXTENDED".to_string(),
+                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa, app_passwd EXTENDED"
+                        .to_string(),
                 ))
                 .await
                 .unwrap();
@@ -261,6 +311,12 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert!(action(&report, "room@example.org")["reason"].as_str().unwrap().contains("resource"));
     assert_eq!(action(&report, "admin")["changes"], serde_json::json!(["password"]), "{report}");
     assert_eq!(report["second_factors"]["created"], 1, "{report}");
+    assert_eq!(report["app_passwords"]["created"], 3, "{report}");
+    assert!(action(&report, "frank@example.org: Phone")["reason"].as_str().unwrap().contains("not imported"));
+    let listed = cli_ok(dir.path(), db, &["app-password", "list", "alice@example.org", "--json"], "");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert!(listed.as_array().unwrap().iter().all(|a| a["legacy"] == true), "{listed}");
     assert_eq!(report["second_factors"]["skipped"], 2, "a second TOTP and a security key: {report}");
     let key = action(&report, "admin (webauthn key)");
     assert!(key["reason"].as_str().unwrap().contains("must enrol again"), "{key}");
@@ -298,6 +354,7 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert_eq!(again["mailboxes"]["unchanged"], 7, "{again}");
     assert_eq!(again["administrators"]["unchanged"], 2, "{again}");
     assert_eq!(again["second_factors"]["unchanged"], 1, "{again}");
+    assert_eq!(again["app_passwords"]["unchanged"], 3, "{again}");
     assert_eq!(mailboxes().as_array().unwrap().len(), 7);
     assert_eq!(checksum(), before, "mailcow's tables are only read");
 
@@ -320,6 +377,12 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert!(imap_login(dovecot.imap, "carol@example.org", "carolpw").ok(), "SSHA512");
     assert!(imap_login(dovecot.imap, "dave@example.org", "davepw").ok(), "SSHA");
     assert!(!imap_login(dovecot.imap, "tina@example.org", "davepw").ok(), "with TOTP, mail needs app passwords");
+    // The app passwords mailcow's clients have: the bare secret, scopes and active flag as in mailcow.
+    assert!(imap_login(dovecot.imap, "tina@example.org", "tina-app-secret").ok(), "{}", dovecot.log());
+    assert!(imap_login(dovecot.imap, "alice@example.org", "alice-app-secret").ok());
+    assert!(!imap_login(dovecot.imap, "alice@example.org", "alice-old-secret").ok(), "revoked in mailcow");
+    assert!(!pop3_login(dovecot.pop3, "alice@example.org", "alice-app-secret").ok(), "IMAP and SMTP only");
+    assert!(!imap_login(dovecot.imap, "tina@example.org", "alice-app-secret").ok(), "alice's, not tina's");
     assert!(!imap_login(dovecot.imap, "alice@example.org", "wrong").ok());
     assert!(!pop3_login(dovecot.pop3, "alice@example.org", "alicepw").ok(), "alice had no POP3 in mailcow");
     assert!(!imap_login(dovecot.imap, "erin@example.org", "davepw").ok(), "mailcow refused erin's logins");

@@ -17,6 +17,10 @@ pub struct Model {
     pub expires_at: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Brought over from another system: its clients type the bare secret.
+    pub legacy: bool,
+    /// The keyed fingerprint of a legacy app password's secret, recorded at its first successful use.
+    pub fingerprint: Option<String>,
 }
 
 /// No relations are declared; joins are written explicitly where needed.

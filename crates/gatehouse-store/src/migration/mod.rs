@@ -16,6 +16,7 @@ mod m20261204_000005_oidc_sign_in;
 mod m20261204_000006_provider_admins;
 mod m20261207_000007_scim;
 mod m20261207_000008_login_changes;
+mod m20261207_000009_legacy_app_passwords;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000006_provider_admins::Migration),
             Box::new(m20261207_000007_scim::Migration),
             Box::new(m20261207_000008_login_changes::Migration),
+            Box::new(m20261207_000009_legacy_app_passwords::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Reading a mailcow database as mailcow's own schema has it (`data/web/inc/init_db.inc.php`): domains with their
 //! limits, mailboxes with their hash, quota, flags and auth source, administrators with their domains and
-//! `login_as`, and second factors — in one read-only transaction, so the snapshot is consistent and nothing can
+//! `login_as`, second factors and app passwords — in one read-only transaction, so the snapshot is consistent and nothing can
 //! be written there.
 
 use anyhow::Context;
@@ -73,6 +73,21 @@ pub struct MailcowAdmin {
     pub login_as: bool,
 }
 
+/// An app password (`app_passwd` table): a hash of the bare secret mail clients type.
+#[derive(Debug, Clone)]
+pub struct MailcowAppPassword {
+    /// `mailbox`: the owner's address.
+    pub mailbox: String,
+    /// `name`.
+    pub name: String,
+    /// `password`: a Dovecot hash.
+    pub password: String,
+    /// The protocols whose `*_access` column is 1 (`imap`, `pop3`, `smtp`, `sieve`, `dav`, `eas`).
+    pub protocols: Vec<&'static str>,
+    /// `active` = 1.
+    pub active: bool,
+}
+
 /// A second factor (`tfa` table).
 #[derive(Debug, Clone)]
 pub struct MailcowSecondFactor {
@@ -108,6 +123,8 @@ pub struct MailcowData {
     pub admins: Vec<MailcowAdmin>,
     /// Every second factor, oldest first.
     pub second_factors: Vec<MailcowSecondFactor>,
+    /// Every app password, oldest first.
+    pub app_passwords: Vec<MailcowAppPassword>,
 }
 
 /// Reads mailcow's database at `url` (a `mysql://` URL) in one read-only transaction.
@@ -224,6 +241,30 @@ pub async fn read(url: &str) -> anyhow::Result<MailcowData> {
             authmech: row.try_get("", "authmech")?,
             key_id: row.try_get("", "key_id")?,
             secret: row.try_get("", "secret")?,
+        });
+    }
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT mailbox, name, password, CAST(active AS SIGNED) AS active, CAST(imap_access AS SIGNED) AS imap, \
+             CAST(pop3_access AS SIGNED) AS pop3, CAST(smtp_access AS SIGNED) AS smtp, \
+             CAST(sieve_access AS SIGNED) AS sieve, CAST(dav_access AS SIGNED) AS dav, \
+             CAST(eas_access AS SIGNED) AS eas FROM app_passwd ORDER BY id",
+        ))
+        .await
+        .with_context(|| read_error("app_passwd"))?;
+    for row in rows {
+        let mut protocols = Vec::new();
+        for protocol in ["imap", "pop3", "smtp", "sieve", "dav", "eas"] {
+            if row.try_get::<i64>("", protocol)? == 1 {
+                protocols.push(protocol);
+            }
+        }
+        data.app_passwords.push(MailcowAppPassword {
+            mailbox: row.try_get("", "mailbox")?,
+            name: row.try_get("", "name")?,
+            password: row.try_get("", "password")?,
+            protocols,
+            active: row.try_get::<i64>("", "active")? == 1,
         });
     }
     txn.commit().await?;

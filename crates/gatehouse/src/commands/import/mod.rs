@@ -1,5 +1,5 @@
-//! `gatehouse import mailcow`: brings a running mailcow's domains, mailboxes, administrators and TOTP keys over,
-//! password hashes exactly as mailcow stored them, so nobody resets a password or reconfigures an authenticator. Names are the keys: a second run updates what changed in
+//! `gatehouse import mailcow`: brings a running mailcow's domains, mailboxes, administrators, TOTP keys and app
+//! passwords over, hashes exactly as mailcow stored them, so nobody resets a password or reconfigures a phone. Names are the keys: a second run updates what changed in
 //! mailcow since and changes nothing else, so an operator can import, test, and import again just before
 //! switching over. mailcow's database is only read. Every change goes through the same store rules (and audit
 //! log) as the other commands; what a rule refuses is reported, not forced.
@@ -9,11 +9,13 @@ pub mod mailcow;
 use gatehouse_core::{AdminRole, DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
 use gatehouse_store::{
     Actor, AdminChanges, DomainAdminChanges, DomainChanges, IdentityProvider, IdentityProviderKind, MailboxChanges,
-    NewDomain, NewDomainAdmin, NewMailbox, Principal, ScopedStore, Store, TotpPrincipal,
+    NewAppPassword, NewDomain, NewDomainAdmin, NewMailbox, Principal, ScopedStore, Store, TotpPrincipal,
 };
 use serde::Serialize;
 
-use self::mailcow::{MailcowAdmin, MailcowDomain, MailcowMailbox, MailcowSecondFactor, attribute_on};
+use self::mailcow::{
+    MailcowAdmin, MailcowAppPassword, MailcowDomain, MailcowMailbox, MailcowSecondFactor, attribute_on,
+};
 use super::CommandContext;
 use crate::cli::ImportCommand;
 
@@ -29,6 +31,7 @@ const MAILBOX: &str = "mailbox";
 const ADMIN: &str = "administrator";
 const DOMAIN_ADMIN: &str = "domain administrator";
 const SECOND_FACTOR: &str = "second factor";
+const APP_PASSWORD: &str = "app password";
 
 /// What happened to one domain or mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -110,6 +113,7 @@ struct Report {
     mailboxes: Counts,
     administrators: Counts,
     second_factors: Counts,
+    app_passwords: Counts,
     entries: Vec<Entry>,
 }
 
@@ -130,6 +134,7 @@ impl Report {
             DOMAIN => self.domains.count(entry.action),
             MAILBOX => self.mailboxes.count(entry.action),
             ADMIN | DOMAIN_ADMIN => self.administrators.count(entry.action),
+            APP_PASSWORD => self.app_passwords.count(entry.action),
             _ => self.second_factors.count(entry.action),
         }
         self.entries.push(entry);
@@ -147,7 +152,11 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
     let progress = if json {
         indicatif::ProgressBar::hidden()
     } else {
-        let total = data.domains.len() + data.mailboxes.len() + data.admins.len() + data.second_factors.len();
+        let total = data.domains.len()
+            + data.mailboxes.len()
+            + data.admins.len()
+            + data.second_factors.len()
+            + data.app_passwords.len();
         indicatif::ProgressBar::new(total as u64)
     };
     let mut report = Report {
@@ -156,6 +165,7 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         mailboxes: Counts::default(),
         administrators: Counts::default(),
         second_factors: Counts::default(),
+        app_passwords: Counts::default(),
         entries: Vec::new(),
     };
     let mut deferred = Deferred::default();
@@ -188,10 +198,15 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         report.add(import_second_factor(&store, factor, &imported, &mut has_totp, dry_run).await?);
         progress.inc(1);
     }
+    for app_password in &data.app_passwords {
+        report.add(import_app_password(&store, app_password, &imported, dry_run).await?);
+        progress.inc(1);
+    }
     progress.finish_and_clear();
     store.close().await;
     print_report(&report, json)?;
-    let refused = [&report.domains, &report.mailboxes, &report.administrators, &report.second_factors];
+    let refused =
+        [&report.domains, &report.mailboxes, &report.administrators, &report.second_factors, &report.app_passwords];
     if refused.iter().any(|counts| counts.refused > 0) {
         return Err(crate::Exit(std::process::ExitCode::from(1)).into());
     }
@@ -625,6 +640,53 @@ async fn import_second_factor<'a>(
     Ok(Entry::new(SECOND_FACTOR, &name, action))
 }
 
+/// An app password becomes a legacy app password of its mailbox: the client keeps typing the same secret, which is
+/// verified against mailcow's hash, its protocols honoured. Known by that hash when imported again.
+async fn import_app_password(
+    store: &Store,
+    from: &MailcowAppPassword,
+    imported: &[String],
+    dry_run: bool,
+) -> anyhow::Result<Entry> {
+    let name = format!("{}: {}", from.mailbox, from.name);
+    let skipped = |why: &str| Ok(Entry::new(APP_PASSWORD, &name, Action::Skipped).because(why));
+    let Some(address) = MailboxAddress::parse(&from.mailbox).ok().filter(|a| imported.contains(&a.to_string())) else {
+        return skipped("its mailbox was not imported");
+    };
+    if gatehouse_passwords::stored_scheme(&from.password).is_none() {
+        return skipped("its hash is not in a scheme Gatehouse verifies");
+    }
+    let protocols: ProtocolSet = from.protocols.iter().filter_map(|p| p.parse::<Service>().ok()).collect();
+    if protocols.is_empty() {
+        return skipped("it opens no protocol");
+    }
+    let existing = match store.legacy_app_password_hashes(&address).await {
+        Ok(existing) => existing,
+        Err(Error::NotFound { .. }) if dry_run => Vec::new(),
+        Err(err) => return Err(err.into()),
+    };
+    if existing.iter().any(|(_, hash)| *hash == from.password) {
+        return Ok(Entry::new(APP_PASSWORD, &name, Action::Unchanged));
+    }
+    if !dry_run {
+        let actor = Actor::cli();
+        let new =
+            NewAppPassword { name: from.name.clone(), protocols, expires_at: None, secret_hash: from.password.clone() };
+        let created = match store.create_legacy_app_password(&actor, &address, new).await {
+            Ok(created) => created,
+            Err(err) => return refused(APP_PASSWORD, &name, err),
+        };
+        if !from.active {
+            store.revoke_app_password(&actor, &address, created.id).await?;
+        }
+    }
+    let mut entry = Entry::new(APP_PASSWORD, &name, Action::Created);
+    if !from.active {
+        entry.changes.push("inactive in mailcow: revoked".into());
+    }
+    Ok(entry)
+}
+
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
         outln!("{}", serde_json::to_string_pretty(report)?);
@@ -648,11 +710,12 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         outln!("{line}");
     }
     outln!(
-        "domains: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}",
+        "domains: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}\napp passwords: {}",
         report.domains,
         report.mailboxes,
         report.administrators,
-        report.second_factors
+        report.second_factors,
+        report.app_passwords
     );
     if report.dry_run {
         outln!("dry run: nothing was written (the store's rules are checked when it is)");
