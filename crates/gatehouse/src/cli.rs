@@ -535,8 +535,9 @@ pub enum ImportCommand {
     /// Read a running mailcow's database and create or update its domains and mailboxes here (password hashes
     /// exactly as mailcow stored them, quotas, protocol flags, forced password change and TOTP enrolment, the
     /// identity provider a mailbox signs in at, bound to Gatehouse's provider of the same kind), its
-    /// administrators and domain administrators, their TOTP keys, and app passwords (their clients keep typing
-    /// the same secret). mailcow's database is only read. Running it again updates what changed and nothing else. Exit 1 when a store rule
+    /// administrators and domain administrators, their TOTP keys, app passwords (their clients keep typing the
+    /// same secret) and API keys (made anew with mailcow's access and networks; the report shows each new token
+    /// once). mailcow's database is only read. Running it again updates what changed and nothing else. Exit 1 when a store rule
     /// refused something (the report says what).
     Mailcow {
         /// mailcow's MariaDB database, e.g. mysql://mailcow@127.0.0.1:13306/mailcow; without a password in the
@@ -549,6 +550,10 @@ pub enum ImportCommand {
         /// The report as JSON.
         #[arg(long)]
         json: bool,
+        /// mailcow.conf, for the settings Gatehouse keeps in its configuration (ALLOW_ADMIN_EMAIL_LOGIN): the
+        /// report says what to set.
+        #[arg(long, value_name = "PATH")]
+        mailcow_conf: Option<std::path::PathBuf>,
     },
 }
 

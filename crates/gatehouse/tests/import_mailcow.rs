@@ -74,6 +74,13 @@ CREATE TABLE app_passwd (
   sieve_access TINYINT(1) NOT NULL DEFAULT '1', active TINYINT(1) NOT NULL DEFAULT '1',
   PRIMARY KEY (id), KEY mailbox (mailbox), KEY password (password), KEY domain (domain)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE api (
+  api_key VARCHAR(255) NOT NULL, allow_from VARCHAR(512) NOT NULL, skip_ip_check TINYINT(1) NOT NULL DEFAULT '0',
+  created DATETIME(0) NOT NULL DEFAULT NOW(0), modified DATETIME ON UPDATE NOW(0),
+  access ENUM('ro', 'rw') NOT NULL DEFAULT 'rw', active TINYINT(1) NOT NULL DEFAULT '1', PRIMARY KEY (api_key)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+INSERT INTO api (api_key, allow_from, access, active) VALUES
+  ('ABCDEF-012345-MAILCOW-RW', '192.0.2.0/24,127.0.0.1', 'rw', 1), ('FEDCBA-543210-MAILCOW-OFF', '127.0.0.1', 'ro', 0);
 ";
 
 /// mailcow's app passwords (SSHA256 with a 16-character salt, as mailcow writes them): owner, name, hash, the
@@ -257,7 +264,7 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
             let rows = db
                 .query_all_raw(sea_orm::Statement::from_string(
                     sea_orm::DbBackend::MySql,
-                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa, app_passwd EXTENDED"
+                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa, app_passwd, api EXTENDED"
                         .to_string(),
                 ))
                 .await
@@ -273,8 +280,11 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     let db = "sqlite://./data/gatehouse.db";
     support::init(dir.path(), db, "admin-pw");
     let from = mailcow.url().expose().to_string();
+    let conf = dir.path().join("mailcow.conf");
+    std::fs::write(&conf, "MAILCOW_HOSTNAME=mail.example.org\nALLOW_ADMIN_EMAIL_LOGIN=y\n").unwrap();
+    let conf = conf.to_str().unwrap().to_string();
     let import = |extra: &[&str]| {
-        let mut args = vec!["import", "mailcow", "--from", from.as_str(), "--json"];
+        let mut args = vec!["import", "mailcow", "--from", from.as_str(), "--json", "--mailcow-conf", &conf];
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = cli(dir.path(), db, &args, "");
         assert_eq!(code, 0, "{stderr}\n{stdout}");
@@ -317,6 +327,14 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert!(listed.as_array().unwrap().iter().all(|a| a["legacy"] == true), "{listed}");
+    // API keys: made anew with mailcow's access and networks, the token shown once.
+    assert_eq!((&report["api_keys"]["created"], &report["api_keys"]["skipped"]), (&1.into(), &1.into()), "{report}");
+    let key = report["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "API key" && e["action"] == "created");
+    let key = key.unwrap().to_string();
+    assert!(key.contains("read-write, from 192.0.2.0/24, 127.0.0.1") && !key.contains("MAILCOW-RW"), "{key}");
+    let token = key.split("shown once): ").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let setting = action(&report, "web.allow_admin_email_login");
+    assert!(setting["reason"].as_str().unwrap().contains("set web.allow_admin_email_login = true"), "{setting}");
     assert_eq!(report["second_factors"]["skipped"], 2, "a second TOTP and a security key: {report}");
     let key = action(&report, "admin (webauthn key)");
     assert!(key["reason"].as_str().unwrap().contains("must enrol again"), "{key}");
@@ -355,6 +373,7 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert_eq!(again["administrators"]["unchanged"], 2, "{again}");
     assert_eq!(again["second_factors"]["unchanged"], 1, "{again}");
     assert_eq!(again["app_passwords"]["unchanged"], 3, "{again}");
+    assert_eq!(again["api_keys"]["unchanged"], 1, "{again}");
     assert_eq!(mailboxes().as_array().unwrap().len(), 7);
     assert_eq!(checksum(), before, "mailcow's tables are only read");
 
@@ -388,8 +407,10 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert!(!imap_login(dovecot.imap, "erin@example.org", "davepw").ok(), "mailcow refused erin's logins");
     assert!(!imap_login(dovecot.imap, "gone@old.example", "davepw").ok(), "inactive in mailcow");
 
-    // The web login with the old TOTP secret; the administrators with their mailcow passwords.
+    // The web login with the old TOTP secret; the administrators with their mailcow passwords; the API key.
     let port = server.public;
+    let listed = support::http::request(port, "GET", "/api/v1/domains", &[("X-API-Key", &token)], "");
+    assert_eq!(listed.status, 200, "{listed:?}");
     let mut web = Client::default();
     assert_eq!(web.login(port, "/", "tina@example.org", "davepw").status, 303);
     assert_eq!(web.get(port, "/").header("location"), Some("/totp"), "the second factor is asked for");

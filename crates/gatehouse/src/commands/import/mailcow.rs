@@ -1,6 +1,6 @@
 //! Reading a mailcow database as mailcow's own schema has it (`data/web/inc/init_db.inc.php`): domains with their
 //! limits, mailboxes with their hash, quota, flags and auth source, administrators with their domains and
-//! `login_as`, second factors and app passwords — in one read-only transaction, so the snapshot is consistent and nothing can
+//! `login_as`, second factors, app passwords and API keys — in one read-only transaction, so the snapshot is consistent and nothing can
 //! be written there.
 
 use anyhow::Context;
@@ -88,6 +88,21 @@ pub struct MailcowAppPassword {
     pub active: bool,
 }
 
+/// An API key (`api` table). mailcow stores the key itself.
+#[derive(Debug, Clone)]
+pub struct MailcowApiKey {
+    /// `api_key`.
+    pub key: String,
+    /// `allow_from`: addresses and networks, comma-separated.
+    pub allow_from: String,
+    /// `skip_ip_check` = 1: any address.
+    pub skip_ip_check: bool,
+    /// `access` = `rw`.
+    pub read_write: bool,
+    /// `active` = 1.
+    pub active: bool,
+}
+
 /// A second factor (`tfa` table).
 #[derive(Debug, Clone)]
 pub struct MailcowSecondFactor {
@@ -125,6 +140,8 @@ pub struct MailcowData {
     pub second_factors: Vec<MailcowSecondFactor>,
     /// Every app password, oldest first.
     pub app_passwords: Vec<MailcowAppPassword>,
+    /// Every API key.
+    pub api_keys: Vec<MailcowApiKey>,
 }
 
 /// Reads mailcow's database at `url` (a `mysql://` URL) in one read-only transaction.
@@ -264,6 +281,22 @@ pub async fn read(url: &str) -> anyhow::Result<MailcowData> {
             name: row.try_get("", "name")?,
             password: row.try_get("", "password")?,
             protocols,
+            active: row.try_get::<i64>("", "active")? == 1,
+        });
+    }
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT api_key, allow_from, CAST(skip_ip_check AS SIGNED) AS skip_ip_check, \
+             CAST(access AS CHAR) AS access, CAST(active AS SIGNED) AS active FROM api ORDER BY created, api_key",
+        ))
+        .await
+        .with_context(|| read_error("api"))?;
+    for row in rows {
+        data.api_keys.push(MailcowApiKey {
+            key: row.try_get("", "api_key")?,
+            allow_from: row.try_get("", "allow_from")?,
+            skip_ip_check: row.try_get::<i64>("", "skip_ip_check")? == 1,
+            read_write: row.try_get::<String>("", "access")? == "rw",
             active: row.try_get::<i64>("", "active")? == 1,
         });
     }

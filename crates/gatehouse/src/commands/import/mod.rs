@@ -8,13 +8,14 @@ pub mod mailcow;
 
 use gatehouse_core::{AdminRole, DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
 use gatehouse_store::{
-    Actor, AdminChanges, DomainAdminChanges, DomainChanges, IdentityProvider, IdentityProviderKind, MailboxChanges,
-    NewAppPassword, NewDomain, NewDomainAdmin, NewMailbox, Principal, ScopedStore, Store, TotpPrincipal,
+    Actor, AdminChanges, ApiKeyAccess, DomainAdminChanges, DomainChanges, IdentityProvider, IdentityProviderKind,
+    MailboxChanges, NewApiKey, NewAppPassword, NewDomain, NewDomainAdmin, NewMailbox, Principal, ScopedStore, Store,
+    TotpPrincipal,
 };
 use serde::Serialize;
 
 use self::mailcow::{
-    MailcowAdmin, MailcowAppPassword, MailcowDomain, MailcowMailbox, MailcowSecondFactor, attribute_on,
+    MailcowAdmin, MailcowApiKey, MailcowAppPassword, MailcowDomain, MailcowMailbox, MailcowSecondFactor, attribute_on,
 };
 use super::CommandContext;
 use crate::cli::ImportCommand;
@@ -32,6 +33,8 @@ const ADMIN: &str = "administrator";
 const DOMAIN_ADMIN: &str = "domain administrator";
 const SECOND_FACTOR: &str = "second factor";
 const APP_PASSWORD: &str = "app password";
+const API_KEY: &str = "API key";
+const SETTING: &str = "setting";
 
 /// What happened to one domain or mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -114,6 +117,7 @@ struct Report {
     administrators: Counts,
     second_factors: Counts,
     app_passwords: Counts,
+    api_keys: Counts,
     entries: Vec<Entry>,
 }
 
@@ -135,6 +139,8 @@ impl Report {
             MAILBOX => self.mailboxes.count(entry.action),
             ADMIN | DOMAIN_ADMIN => self.administrators.count(entry.action),
             APP_PASSWORD => self.app_passwords.count(entry.action),
+            API_KEY => self.api_keys.count(entry.action),
+            SETTING => {}
             _ => self.second_factors.count(entry.action),
         }
         self.entries.push(entry);
@@ -143,7 +149,7 @@ impl Report {
 
 /// Runs `gatehouse import mailcow`.
 pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result<()> {
-    let ImportCommand::Mailcow { from, dry_run, json } = command;
+    let ImportCommand::Mailcow { from, dry_run, json, mailcow_conf } = command;
     let url = source_url(&from)?;
     let data = mailcow::read(&url).await?;
     let store = ctx.store().await?;
@@ -156,7 +162,8 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
             + data.mailboxes.len()
             + data.admins.len()
             + data.second_factors.len()
-            + data.app_passwords.len();
+            + data.app_passwords.len()
+            + data.api_keys.len();
         indicatif::ProgressBar::new(total as u64)
     };
     let mut report = Report {
@@ -166,6 +173,7 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         administrators: Counts::default(),
         second_factors: Counts::default(),
         app_passwords: Counts::default(),
+        api_keys: Counts::default(),
         entries: Vec::new(),
     };
     let mut deferred = Deferred::default();
@@ -202,11 +210,24 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         report.add(import_app_password(&store, app_password, &imported, dry_run).await?);
         progress.inc(1);
     }
+    for key in &data.api_keys {
+        report.add(import_api_key(&store, key, dry_run).await?);
+        progress.inc(1);
+    }
+    if let Some(path) = &mailcow_conf {
+        report.add(admin_email_login(path)?);
+    }
     progress.finish_and_clear();
     store.close().await;
     print_report(&report, json)?;
-    let refused =
-        [&report.domains, &report.mailboxes, &report.administrators, &report.second_factors, &report.app_passwords];
+    let refused = [
+        &report.domains,
+        &report.mailboxes,
+        &report.administrators,
+        &report.second_factors,
+        &report.app_passwords,
+        &report.api_keys,
+    ];
     if refused.iter().any(|counts| counts.refused > 0) {
         return Err(crate::Exit(std::process::ExitCode::from(1)).into());
     }
@@ -687,6 +708,70 @@ async fn import_app_password(
     Ok(entry)
 }
 
+/// The name an imported API key gets: recognisable, stable across runs, and telling nothing about the key.
+fn api_key_name(key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let prefix: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("mailcow-{prefix}")
+}
+
+/// An API key is created anew with mailcow's access mode and networks: Gatehouse's REST API is not mailcow's, so
+/// its scripts change anyway, and Gatehouse's keys are `gk_` tokens of which only a hash is kept. The new token
+/// is shown once, in the report; running the import again finds the key by its name and changes nothing.
+async fn import_api_key(store: &Store, from: &MailcowApiKey, dry_run: bool) -> anyhow::Result<Entry> {
+    let name = api_key_name(&from.key);
+    if !from.active {
+        return Ok(Entry::new(API_KEY, &name, Action::Skipped).because("inactive in mailcow"));
+    }
+    let allowed_networks: Vec<String> = if from.skip_ip_check {
+        Vec::new()
+    } else {
+        from.allow_from.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect()
+    };
+    if !from.skip_ip_check && allowed_networks.is_empty() {
+        return Ok(Entry::new(API_KEY, &name, Action::Skipped).because("mailcow allows it from no address"));
+    }
+    if store.list_api_keys().await?.iter().any(|key| key.name == name) {
+        return Ok(Entry::new(API_KEY, &name, Action::Unchanged));
+    }
+    let access = if from.read_write { ApiKeyAccess::ReadWrite } else { ApiKeyAccess::ReadOnly };
+    let from_where = if allowed_networks.is_empty() { "anywhere".to_string() } else { allowed_networks.join(", ") };
+    let mut entry = Entry::new(API_KEY, &name, Action::Created);
+    entry.changes.push(format!("{access}, from {from_where}"));
+    if !dry_run {
+        let new = NewApiKey { name: name.clone(), access, allowed_networks, domains: Vec::new() };
+        match store.create_api_key(&Actor::cli(), new).await {
+            Ok((_, token)) => entry.changes.push(format!("new token (shown once): {token}")),
+            Err(err) => return refused(API_KEY, &name, err),
+        }
+    }
+    Ok(entry)
+}
+
+/// `ALLOW_ADMIN_EMAIL_LOGIN` of mailcow.conf, as the setting to give Gatehouse (a setting of the configuration,
+/// not of the database).
+fn admin_email_login(path: &std::path::Path) -> anyhow::Result<Entry> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| super::ConfigProblem(format!("--mailcow-conf {}: {err}", path.display())))?;
+    let value = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("ALLOW_ADMIN_EMAIL_LOGIN="))
+        .next_back()
+        .map(|value| value.trim().trim_matches(['"', '\'']).to_ascii_lowercase());
+    let on = matches!(value.as_deref(), Some("y" | "yes"));
+    let mut entry = Entry::new(SETTING, "web.allow_admin_email_login", Action::Unchanged);
+    entry.reason = Some(if on {
+        "mailcow lets administrators open mailboxes' webmail (ALLOW_ADMIN_EMAIL_LOGIN=y): set \
+         web.allow_admin_email_login = true in gatehouse.toml, or ALLOW_ADMIN_EMAIL_LOGIN=y in Gatehouse's \
+         environment"
+            .into()
+    } else {
+        "mailcow does not let administrators open mailboxes' webmail: Gatehouse's default (false) matches".into()
+    });
+    Ok(entry)
+}
+
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
         outln!("{}", serde_json::to_string_pretty(report)?);
@@ -696,7 +781,8 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         let action = match entry.action {
             Action::Created => "created",
             Action::Updated => "updated",
-            Action::Unchanged => continue,
+            Action::Unchanged if entry.kind != SETTING => continue,
+            Action::Unchanged => "setting",
             Action::Skipped => "skipped",
             Action::Refused => "REFUSED",
         };
@@ -710,12 +796,13 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         outln!("{line}");
     }
     outln!(
-        "domains: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}\napp passwords: {}",
+        "domains: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}\napp passwords: {}\nAPI keys: {}",
         report.domains,
         report.mailboxes,
         report.administrators,
         report.second_factors,
-        report.app_passwords
+        report.app_passwords,
+        report.api_keys
     );
     if report.dry_run {
         outln!("dry run: nothing was written (the store's rules are checked when it is)");
