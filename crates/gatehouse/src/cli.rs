@@ -532,7 +532,8 @@ pub enum AuthCommand {
 /// `import …`
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Read a running mailcow's database and create or update its domains and mailboxes here (password hashes
+    /// Read a running mailcow's database and create or update its domains, mailbox templates, LDAP or Keycloak
+    /// provider (with its secret and mappings) and mailboxes here (password hashes
     /// exactly as mailcow stored them, quotas, protocol flags, forced password change and TOTP enrolment, the
     /// identity provider a mailbox signs in at, bound to Gatehouse's provider of the same kind), its
     /// administrators and domain administrators, their TOTP keys, app passwords (their clients keep typing the

@@ -10,6 +10,7 @@
 mod support;
 
 use gatehouse_passwords::{GenerateScheme, generate};
+use gatehouse_testkit::slapd::Slapd;
 use gatehouse_testkit::{Engine, TestDatabase};
 use serde_json::Value;
 use support::http::Client;
@@ -74,6 +75,17 @@ CREATE TABLE app_passwd (
   sieve_access TINYINT(1) NOT NULL DEFAULT '1', active TINYINT(1) NOT NULL DEFAULT '1',
   PRIMARY KEY (id), KEY mailbox (mailbox), KEY password (password), KEY domain (domain)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+CREATE TABLE templates (
+  id INT NOT NULL AUTO_INCREMENT, template VARCHAR(255) NOT NULL, type VARCHAR(255) NOT NULL, attributes JSON,
+  created DATETIME(0) NOT NULL DEFAULT NOW(0), modified DATETIME ON UPDATE CURRENT_TIMESTAMP, PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
+INSERT INTO templates (template, type, attributes) VALUES
+  ('Staff', 'mailbox', '{\"quota\":\"2147483648\",\"active\":\"1\",\"imap_access\":\"1\",\"smtp_access\":\"1\",\"pop3_access\":\"0\",\"sieve_access\":\"1\",\"sogo_access\":\"1\",\"eas_access\":\"0\",\"dav_access\":\"0\"}'),
+  ('Default', 'domain', '{\"max_num_mboxes_for_domain\":\"10\"}');
+CREATE TABLE identity_provider (
+  `key` VARCHAR(255) NOT NULL, `value` TEXT NOT NULL, created DATETIME(0) NOT NULL DEFAULT NOW(0),
+  modified DATETIME ON UPDATE CURRENT_TIMESTAMP, PRIMARY KEY (`key`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 ROW_FORMAT=DYNAMIC;
 CREATE TABLE api (
   api_key VARCHAR(255) NOT NULL, allow_from VARCHAR(512) NOT NULL, skip_ip_check TINYINT(1) NOT NULL DEFAULT '0',
   created DATETIME(0) NOT NULL DEFAULT NOW(0), modified DATETIME ON UPDATE NOW(0),
@@ -115,6 +127,17 @@ const APP_PASSWORDS: [(&str, &str, &str, &str, i32); 4] = [
         1,
     ),
 ];
+
+/// frank, who signs in at mailcow's LDAP directory.
+const FRANK_LDIF: &str = "dn: uid=frank,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: frank
+cn: Frank
+sn: Example
+mail: frank@example.org
+employeeType: staff
+userPassword: frankpw
+";
 
 /// tina's TOTP key in mailcow (base32).
 const TINA_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -256,6 +279,34 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
              sieve_access, active) VALUES ('{name}', '{mailbox}', 'example.org', '{hash}', 0, 0, 0, 0, {active});"
         ));
     }
+    // mailcow's LDAP provider, pointing at a real directory that knows frank.
+    let Some(slapd) = Slapd::start(&format!("{}\n{FRANK_LDIF}", support::LDAP_PEOPLE)) else { return };
+    let ldap = [
+        ("authsource", "ldap".to_string()),
+        ("host", "127.0.0.1".to_string()),
+        ("port", slapd.ldap_port.to_string()),
+        ("use_ssl", "0".to_string()),
+        ("use_tls", "0".to_string()),
+        ("ignore_ssl_error", "0".to_string()),
+        ("basedn", "ou=people,dc=example,dc=org".to_string()),
+        ("binddn", "cn=admin,dc=example,dc=org".to_string()),
+        ("bindpass", "adminpw".to_string()),
+        ("username_field", "mail".to_string()),
+        ("filter", "(objectClass=inetOrgPerson)".to_string()),
+        ("attribute_field", "employeeType".to_string()),
+        ("login_provisioning", "1".to_string()),
+        ("periodic_sync", "0".to_string()),
+        ("import_users", "0".to_string()),
+        ("sync_interval", "15".to_string()),
+        ("mappers", "[\"staff\"]".to_string()),
+        ("templates", "[\"Staff\"]".to_string()),
+    ];
+    for (key, value) in ldap {
+        sql.push_str(&format!(
+            "INSERT INTO identity_provider (`key`, `value`) VALUES ('{key}', '{}');",
+            value.replace('\\', "\\\\").replace('\'', "\\'")
+        ));
+    }
     runtime.block_on(mailcow.execute(&sql));
     let checksum = || {
         runtime.block_on(async {
@@ -264,7 +315,8 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
             let rows = db
                 .query_all_raw(sea_orm::Statement::from_string(
                     sea_orm::DbBackend::MySql,
-                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa, app_passwd, api EXTENDED"
+                    "CHECKSUM TABLE domain, mailbox, admin, domain_admins, da_acl, tfa, app_passwd, api, templates, \
+                     identity_provider EXTENDED"
                         .to_string(),
                 ))
                 .await
@@ -306,23 +358,26 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     let planned = import(&["--dry-run"]);
     assert_eq!(planned["dry_run"], true);
     assert_eq!(planned["domains"]["created"], 2, "{planned}");
-    assert_eq!(planned["mailboxes"]["created"], 7, "{planned}");
-    assert_eq!(planned["mailboxes"]["skipped"], 2, "{planned}");
+    assert_eq!(planned["mailboxes"]["created"], 8, "frank bound to the provider it would create: {planned}");
+    assert_eq!(planned["mailboxes"]["skipped"], 1, "{planned}");
     assert_eq!(mailboxes().as_array().unwrap().len(), 0, "a dry run writes nothing");
     assert_eq!(planned["administrators"]["created"], 1, "helper; admin exists: {planned}");
     assert_eq!(planned["administrators"]["updated"], 1, "{planned}");
 
     // The import.
     let report = import(&[]);
-    assert_eq!((&report["domains"]["created"], &report["mailboxes"]["created"]), (&2.into(), &7.into()), "{report}");
-    let frank = action(&report, "frank@example.org");
-    assert_eq!(frank["action"], "skipped");
-    assert!(frank["reason"].as_str().unwrap().contains("no ldap provider"), "{frank}");
+    assert_eq!((&report["domains"]["created"], &report["mailboxes"]["created"]), (&2.into(), &8.into()), "{report}");
+    assert_eq!(action(&report, "frank@example.org")["action"], "created");
+    assert_eq!((&report["templates"]["created"], &report["identity_providers"]["created"]), (&1.into(), &1.into()));
+    let provider: Value = serde_json::from_str(&cli_ok(dir.path(), db, &["idp", "show", "ldap"], "")).unwrap();
+    assert_eq!(provider["settings"]["user_filter"], "(&(objectClass=inetOrgPerson)(mail=%u))", "{provider}");
+    assert_eq!(provider["mappings"][0]["template"], "Staff", "{provider}");
+    assert!(!provider.to_string().contains("adminpw"), "the bind password is stored as a secret, never shown");
     assert!(action(&report, "room@example.org")["reason"].as_str().unwrap().contains("resource"));
     assert_eq!(action(&report, "admin")["changes"], serde_json::json!(["password"]), "{report}");
     assert_eq!(report["second_factors"]["created"], 1, "{report}");
-    assert_eq!(report["app_passwords"]["created"], 3, "{report}");
-    assert!(action(&report, "frank@example.org: Phone")["reason"].as_str().unwrap().contains("not imported"));
+    assert_eq!(report["app_passwords"]["created"], 4, "{report}");
+    assert_eq!(action(&report, "frank@example.org: Phone")["action"], "created");
     let listed = cli_ok(dir.path(), db, &["app-password", "list", "alice@example.org", "--json"], "");
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
@@ -369,12 +424,14 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     // Again: nothing changes.
     let again = import(&[]);
     assert_eq!(again["domains"]["unchanged"], 2, "{again}");
-    assert_eq!(again["mailboxes"]["unchanged"], 7, "{again}");
+    assert_eq!(again["mailboxes"]["unchanged"], 8, "{again}");
+    assert_eq!(again["templates"]["unchanged"], 1, "{again}");
+    assert_eq!(again["identity_providers"]["unchanged"], 1, "{again}");
     assert_eq!(again["administrators"]["unchanged"], 2, "{again}");
     assert_eq!(again["second_factors"]["unchanged"], 1, "{again}");
-    assert_eq!(again["app_passwords"]["unchanged"], 3, "{again}");
+    assert_eq!(again["app_passwords"]["unchanged"], 4, "{again}");
     assert_eq!(again["api_keys"]["unchanged"], 1, "{again}");
-    assert_eq!(mailboxes().as_array().unwrap().len(), 7);
+    assert_eq!(mailboxes().as_array().unwrap().len(), 8);
     assert_eq!(checksum(), before, "mailcow's tables are only read");
 
     // A change in mailcow is carried over, and only that.
@@ -402,6 +459,10 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert!(!imap_login(dovecot.imap, "alice@example.org", "alice-old-secret").ok(), "revoked in mailcow");
     assert!(!pop3_login(dovecot.pop3, "alice@example.org", "alice-app-secret").ok(), "IMAP and SMTP only");
     assert!(!imap_login(dovecot.imap, "tina@example.org", "alice-app-secret").ok(), "alice's, not tina's");
+    // frank signs in at the LDAP directory mailcow's provider named, and his app password works too.
+    assert!(imap_login(dovecot.imap, "frank@example.org", "frankpw").ok(), "{}", dovecot.log());
+    assert!(imap_login(dovecot.imap, "frank@example.org", "frank-app-secret").ok());
+    assert!(!imap_login(dovecot.imap, "frank@example.org", "wrong").ok());
     assert!(!imap_login(dovecot.imap, "alice@example.org", "wrong").ok());
     assert!(!pop3_login(dovecot.pop3, "alice@example.org", "alicepw").ok(), "alice had no POP3 in mailcow");
     assert!(!imap_login(dovecot.imap, "erin@example.org", "davepw").ok(), "mailcow refused erin's logins");

@@ -1,6 +1,7 @@
 //! Reading a mailcow database as mailcow's own schema has it (`data/web/inc/init_db.inc.php`): domains with their
 //! limits, mailboxes with their hash, quota, flags and auth source, administrators with their domains and
-//! `login_as`, second factors, app passwords and API keys — in one read-only transaction, so the snapshot is consistent and nothing can
+//! `login_as`, second factors, app passwords, API keys, mailbox templates and the identity-provider settings — in
+//! one read-only transaction, so the snapshot is consistent and nothing can
 //! be written there.
 
 use anyhow::Context;
@@ -103,6 +104,15 @@ pub struct MailcowApiKey {
     pub active: bool,
 }
 
+/// A mailbox template (`templates` table, `type = 'mailbox'`).
+#[derive(Debug, Clone)]
+pub struct MailcowTemplate {
+    /// `template`: its name.
+    pub name: String,
+    /// `attributes`: `quota` (bytes), `active`, `*_access`, ….
+    pub attributes: serde_json::Value,
+}
+
 /// A second factor (`tfa` table).
 #[derive(Debug, Clone)]
 pub struct MailcowSecondFactor {
@@ -142,6 +152,10 @@ pub struct MailcowData {
     pub app_passwords: Vec<MailcowAppPassword>,
     /// Every API key.
     pub api_keys: Vec<MailcowApiKey>,
+    /// Every mailbox template.
+    pub templates: Vec<MailcowTemplate>,
+    /// The identity-provider settings (`identity_provider` table: key → value, secrets included).
+    pub identity_provider: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads mailcow's database at `url` (a `mysql://` URL) in one read-only transaction.
@@ -299,6 +313,27 @@ pub async fn read(url: &str) -> anyhow::Result<MailcowData> {
             read_write: row.try_get::<String>("", "access")? == "rw",
             active: row.try_get::<i64>("", "active")? == 1,
         });
+    }
+    let rows = txn
+        .query_all_raw(query(
+            "SELECT template, COALESCE(CAST(attributes AS CHAR), '{}') AS attributes FROM templates \
+             WHERE type = 'mailbox' ORDER BY id",
+        ))
+        .await
+        .with_context(|| read_error("templates"))?;
+    for row in rows {
+        let attributes: String = row.try_get("", "attributes")?;
+        data.templates.push(MailcowTemplate {
+            name: row.try_get("", "template")?,
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+        });
+    }
+    let rows = txn
+        .query_all_raw(query("SELECT `key`, COALESCE(CAST(`value` AS CHAR), '') AS `value` FROM identity_provider"))
+        .await
+        .with_context(|| read_error("identity_provider"))?;
+    for row in rows {
+        data.identity_provider.insert(row.try_get("", "key")?, row.try_get("", "value")?);
     }
     txn.commit().await?;
     let _ = db.close().await;

@@ -8,14 +8,15 @@ pub mod mailcow;
 
 use gatehouse_core::{AdminRole, DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
 use gatehouse_store::{
-    Actor, AdminChanges, ApiKeyAccess, DomainAdminChanges, DomainChanges, IdentityProvider, IdentityProviderKind,
-    MailboxChanges, NewApiKey, NewAppPassword, NewDomain, NewDomainAdmin, NewMailbox, Principal, ScopedStore, Store,
-    TotpPrincipal,
+    Actor, AdminChanges, ApiKeyAccess, DomainAdminChanges, DomainChanges, IdentityProviderChanges,
+    IdentityProviderKind, MailboxChanges, NewApiKey, NewAppPassword, NewDomain, NewDomainAdmin, NewIdentityProvider,
+    NewMailbox, NewTemplate, Principal, ScopedStore, Store, TemplateChanges, TotpPrincipal,
 };
 use serde::Serialize;
 
 use self::mailcow::{
-    MailcowAdmin, MailcowApiKey, MailcowAppPassword, MailcowDomain, MailcowMailbox, MailcowSecondFactor, attribute_on,
+    MailcowAdmin, MailcowApiKey, MailcowAppPassword, MailcowDomain, MailcowMailbox, MailcowSecondFactor,
+    MailcowTemplate, attribute_on,
 };
 use super::CommandContext;
 use crate::cli::ImportCommand;
@@ -34,6 +35,8 @@ const DOMAIN_ADMIN: &str = "domain administrator";
 const SECOND_FACTOR: &str = "second factor";
 const APP_PASSWORD: &str = "app password";
 const API_KEY: &str = "API key";
+const TEMPLATE: &str = "template";
+const PROVIDER: &str = "identity provider";
 const SETTING: &str = "setting";
 
 /// What happened to one domain or mailbox.
@@ -118,6 +121,8 @@ struct Report {
     second_factors: Counts,
     app_passwords: Counts,
     api_keys: Counts,
+    templates: Counts,
+    identity_providers: Counts,
     entries: Vec<Entry>,
 }
 
@@ -140,6 +145,8 @@ impl Report {
             ADMIN | DOMAIN_ADMIN => self.administrators.count(entry.action),
             APP_PASSWORD => self.app_passwords.count(entry.action),
             API_KEY => self.api_keys.count(entry.action),
+            TEMPLATE => self.templates.count(entry.action),
+            PROVIDER => self.identity_providers.count(entry.action),
             SETTING => {}
             _ => self.second_factors.count(entry.action),
         }
@@ -154,7 +161,6 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
     let data = mailcow::read(&url).await?;
     let store = ctx.store().await?;
     let scoped = store.scoped(Principal::cli());
-    let providers = store.list_identity_providers().await?;
     let progress = if json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -163,7 +169,9 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
             + data.admins.len()
             + data.second_factors.len()
             + data.app_passwords.len()
-            + data.api_keys.len();
+            + data.api_keys.len()
+            + data.templates.len()
+            + 1;
         indicatif::ProgressBar::new(total as u64)
     };
     let mut report = Report {
@@ -174,6 +182,8 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         second_factors: Counts::default(),
         app_passwords: Counts::default(),
         api_keys: Counts::default(),
+        templates: Counts::default(),
+        identity_providers: Counts::default(),
         entries: Vec::new(),
     };
     let mut deferred = Deferred::default();
@@ -181,6 +191,23 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         report.add(import_domain(&scoped, domain, dry_run, &mut deferred).await?);
         progress.inc(1);
     }
+    for template in &data.templates {
+        report.add(import_template(&store, template, dry_run).await?);
+        progress.inc(1);
+    }
+    // The providers mailboxes can be bound to: those here, and in a dry run the one the import would create.
+    let mut providers: Vec<(String, IdentityProviderKind)> =
+        store.list_identity_providers().await?.into_iter().map(|p| (p.name, p.kind)).collect();
+    if !data.identity_provider.is_empty() {
+        let entry = import_identity_provider(&store, &data.identity_provider, dry_run).await?;
+        if entry.action == Action::Created
+            && let Ok(kind) = entry.name.parse::<IdentityProviderKind>()
+        {
+            providers.push((entry.name.clone(), kind));
+        }
+        report.add(entry);
+    }
+    progress.inc(1);
     for mailbox in &data.mailboxes {
         report.add(import_mailbox(&store, &scoped, &providers, mailbox, dry_run, &mut deferred).await?);
         progress.inc(1);
@@ -227,6 +254,8 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         &report.second_factors,
         &report.app_passwords,
         &report.api_keys,
+        &report.templates,
+        &report.identity_providers,
     ];
     if refused.iter().any(|counts| counts.refused > 0) {
         return Err(crate::Exit(std::process::ExitCode::from(1)).into());
@@ -342,7 +371,11 @@ struct Wanted {
 }
 
 /// Translates a mailcow mailbox; `Err` is why it is skipped.
-fn wanted(from: &MailcowMailbox, address: &MailboxAddress, providers: &[IdentityProvider]) -> Result<Wanted, String> {
+fn wanted(
+    from: &MailcowMailbox,
+    address: &MailboxAddress,
+    providers: &[(String, IdentityProviderKind)],
+) -> Result<Wanted, String> {
     if !from.kind.is_empty() {
         return Err(format!("a resource SOGo books (kind {}), not an account", from.kind));
     }
@@ -364,9 +397,10 @@ fn wanted(from: &MailcowMailbox, address: &MailboxAddress, providers: &[Identity
                 "generic-oidc" => IdentityProviderKind::Oidc,
                 other => return Err(format!("mailcow's auth source {other} is unknown")),
             };
-            let matching: Vec<&IdentityProvider> = providers.iter().filter(|p| p.kind == kind).collect();
+            let matching: Vec<&String> =
+                providers.iter().filter(|(_, of_kind)| *of_kind == kind).map(|(name, _)| name).collect();
             match matching.as_slice() {
-                [provider] => (provider.name.clone(), None),
+                [provider] => ((*provider).clone(), None),
                 [] => {
                     return Err(format!(
                         "it signs in at mailcow's {source} identity provider, and Gatehouse has no {} provider to \
@@ -406,7 +440,7 @@ fn wanted(from: &MailcowMailbox, address: &MailboxAddress, providers: &[Identity
 async fn import_mailbox(
     store: &Store,
     scoped: &ScopedStore,
-    providers: &[IdentityProvider],
+    providers: &[(String, IdentityProviderKind)],
     from: &MailcowMailbox,
     dry_run: bool,
     deferred: &mut Deferred,
@@ -772,6 +806,202 @@ fn admin_email_login(path: &std::path::Path) -> anyhow::Result<Entry> {
     Ok(entry)
 }
 
+/// A mailbox template: its quota (bytes in mailcow), protocol flags and active flag.
+async fn import_template(store: &Store, from: &MailcowTemplate, dry_run: bool) -> anyhow::Result<Entry> {
+    let name = from.name.trim();
+    let bytes = from.attributes.get("quota").and_then(|q| q.as_i64().or_else(|| q.as_str()?.trim().parse().ok()));
+    let quota_mib = (bytes.unwrap_or(0).max(0) + MIB - 1) / MIB;
+    let protocols: ProtocolSet = Service::ALL
+        .into_iter()
+        .filter(|service| attribute_on(&from.attributes, &format!("{}_access", service.as_str())))
+        .collect();
+    let active = from.attributes.get("active").is_none() || attribute_on(&from.attributes, "active");
+    let existing = store.list_templates().await?.into_iter().find(|t| t.name == name);
+    let Some(existing) = existing else {
+        if !dry_run {
+            let new =
+                NewTemplate { name: name.to_string(), quota_mib, protocols, active, attributes: serde_json::json!({}) };
+            if let Err(err) = store.create_template(&Actor::cli(), new).await {
+                return refused(TEMPLATE, name, err);
+            }
+        }
+        return Ok(Entry::new(TEMPLATE, name, Action::Created));
+    };
+    let mut changes = TemplateChanges::default();
+    let mut changed = Vec::new();
+    if existing.quota_mib != quota_mib {
+        changes.quota_mib = Some(quota_mib);
+        changed.push("quota".to_string());
+    }
+    if existing.protocols != protocols {
+        changes.protocols = Some(protocols);
+        changed.push("protocols".into());
+    }
+    if existing.active != active {
+        changes.active = Some(active);
+        changed.push("active".into());
+    }
+    if changed.is_empty() {
+        return Ok(Entry::new(TEMPLATE, name, Action::Unchanged));
+    }
+    if !dry_run && let Err(err) = store.update_template(&Actor::cli(), name, changes).await {
+        return refused(TEMPLATE, name, err);
+    }
+    let mut entry = Entry::new(TEMPLATE, name, Action::Updated);
+    entry.changes = changed;
+    Ok(entry)
+}
+
+/// mailcow's identity-provider settings (key → value).
+type ProviderSettings = std::collections::BTreeMap<String, String>;
+
+/// mailcow's identity provider (one per installation) as a Gatehouse provider named after its kind (`ldap`,
+/// `keycloak`), with its secret, provisioning and sync settings and its attribute mappings. Left alone when
+/// Gatehouse already has a provider of that kind under another name (the mailboxes are bound to that one).
+async fn import_identity_provider(store: &Store, from: &ProviderSettings, dry_run: bool) -> anyhow::Result<Entry> {
+    use gatehouse_sources::dispatch::{LDAP_BIND_PASSWORD, OIDC_CLIENT_SECRET, check_provider};
+    let get = |key: &str| from.get(key).map(|v| v.trim().to_string()).unwrap_or_default();
+    let on = |key: &str| matches!(get(key).to_ascii_lowercase().as_str(), "1" | "true" | "on" | "yes");
+    let name = get("authsource").to_ascii_lowercase();
+    let (kind, secret_name, secret) = match name.as_str() {
+        "ldap" => (IdentityProviderKind::Ldap, LDAP_BIND_PASSWORD, get("bindpass")),
+        "keycloak" => (IdentityProviderKind::Keycloak, OIDC_CLIENT_SECRET, get("client_secret")),
+        "generic-oidc" => {
+            return Ok(Entry::new(PROVIDER, &name, Action::Skipped).because(
+                "mailcow's generic OIDC settings name endpoints but no issuer, which Gatehouse needs to check ID \
+                 tokens: add it with `gatehouse idp add NAME --type oidc --settings '{\"issuer\": …}'`",
+            ));
+        }
+        other => return Ok(Entry::new(PROVIDER, other, Action::Skipped).because("unknown auth source")),
+    };
+    let mut settings = match kind {
+        IdentityProviderKind::Ldap => ldap_settings(&get, &on),
+        _ => serde_json::json!({
+            "server_url": get("server_url").trim_end_matches('/'),
+            "realm": get("realm"),
+            "client_id": get("client_id"),
+            "mailpassword_flow": on("mailpassword_flow"),
+            "ignore_tls_errors": on("ignore_ssl_error"),
+        }),
+    };
+    settings["create_on_login"] = (from.get("login_provisioning").is_none() || on("login_provisioning")).into();
+    settings["periodic_sync"] = on("periodic_sync").into();
+    settings["import_users"] = on("import_users").into();
+    settings["sync_interval_minutes"] =
+        get("sync_interval").parse::<u64>().ok().filter(|m| *m >= 1).unwrap_or(15).into();
+    let template = get("default_template");
+    if !template.is_empty() {
+        settings["default_template"] = template.into();
+    }
+    // mappers[i] → templates[i], both JSON arrays; only templates that exist here.
+    let list = |key: &str| serde_json::from_str::<Vec<String>>(&get(key)).unwrap_or_default();
+    let known: Vec<String> = store.list_templates().await?.into_iter().map(|t| t.name).collect();
+    let mut notes = Vec::new();
+    let mut mappings = Vec::new();
+    for (value, template) in list("mappers").into_iter().zip(list("templates")) {
+        if value.trim().is_empty() || template.trim().is_empty() {
+            continue;
+        }
+        if known.contains(&template) || dry_run {
+            mappings.push((value, template));
+        } else {
+            notes.push(format!("mapping {value} → {template} left out: no such template"));
+        }
+    }
+    let providers = store.list_identity_providers().await?;
+    if let Some(other) = providers.iter().find(|p| p.kind == kind && p.name != name) {
+        return Ok(Entry::new(PROVIDER, &name, Action::Skipped).because(format!(
+            "Gatehouse has a {} provider already ({}): mailboxes are bound to it, and it is left as it is",
+            kind.as_str(),
+            other.name
+        )));
+    }
+    let mut secrets = std::collections::BTreeMap::new();
+    if !secret.is_empty() {
+        secrets.insert(secret_name.to_string(), gatehouse_core::Secret::new(secret.as_str()));
+    }
+    let existing = providers.into_iter().find(|p| p.name == name);
+    let stored: Vec<String> = existing.as_ref().map(|p| p.secret_names.clone()).unwrap_or_default();
+    if let Err(err) = check_provider(kind, &settings, &secrets, &stored) {
+        return refused(PROVIDER, &name, err);
+    }
+    let action = match &existing {
+        None => Action::Created,
+        Some(current) => {
+            let secret_same = match store.identity_provider_secrets(&name).await?.get(secret_name) {
+                Some(current) => current.expose() == secret,
+                None => secret.is_empty(),
+            };
+            let mapped: Vec<(String, String)> =
+                current.mappings.iter().map(|m| (m.attribute_value.clone(), m.template.clone())).collect();
+            if current.settings == settings && secret_same && mapped == mappings {
+                return Ok(Entry::new(PROVIDER, &name, Action::Unchanged));
+            }
+            Action::Updated
+        }
+    };
+    if !dry_run {
+        let actor = Actor::cli();
+        let written = match action {
+            Action::Created => {
+                let new = NewIdentityProvider { name: name.clone(), kind, settings, secrets };
+                store.create_identity_provider(&actor, new).await.map(|_| ())
+            }
+            _ => {
+                let changes = IdentityProviderChanges { settings: Some(settings), active: None, secrets };
+                store.update_identity_provider(&actor, &name, changes).await.map(|_| ())
+            }
+        };
+        if let Err(err) = written {
+            return refused(PROVIDER, &name, err);
+        }
+        store.set_attribute_mappings(&actor, &name, &mappings).await?;
+    }
+    let mut entry = Entry::new(PROVIDER, &name, action);
+    entry.changes = notes;
+    Ok(entry)
+}
+
+/// mailcow's LDAP settings in Gatehouse's terms: its filter and username field combined into one search filter.
+fn ldap_settings(get: &dyn Fn(&str) -> String, on: &dyn Fn(&str) -> bool) -> serde_json::Value {
+    let field = get("username_field").to_ascii_lowercase();
+    let field = if field.is_empty() { "mail".to_string() } else { field };
+    let filter = get("filter");
+    let user_filter = if filter.is_empty() {
+        format!("({field}=%u)")
+    } else if filter.starts_with('(') {
+        format!("(&{filter}({field}=%u))")
+    } else {
+        format!("(&({filter})({field}=%u))")
+    };
+    let security = if on("use_ssl") {
+        "ldaps"
+    } else if on("use_tls") {
+        "starttls"
+    } else {
+        "plain"
+    };
+    let hosts: Vec<String> =
+        get("host").replace(' ', "").split(',').filter(|h| !h.is_empty()).map(String::from).collect();
+    let mut settings = serde_json::json!({
+        "hosts": hosts,
+        "security": security,
+        "bind_dn": get("binddn"),
+        "base_dn": get("basedn"),
+        "user_filter": user_filter,
+        "mail_attribute": field,
+        "ignore_tls_errors": on("ignore_ssl_error"),
+    });
+    if let Ok(port) = get("port").parse::<u16>() {
+        settings["port"] = port.into();
+    }
+    let attribute = get("attribute_field").to_ascii_lowercase();
+    if !attribute.is_empty() {
+        settings["template_attribute"] = attribute.into();
+    }
+    settings
+}
+
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
         outln!("{}", serde_json::to_string_pretty(report)?);
@@ -796,8 +1026,11 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         outln!("{line}");
     }
     outln!(
-        "domains: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}\napp passwords: {}\nAPI keys: {}",
+        "domains: {}\ntemplates: {}\nidentity providers: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}\n\
+         app passwords: {}\nAPI keys: {}",
         report.domains,
+        report.templates,
+        report.identity_providers,
         report.mailboxes,
         report.administrators,
         report.second_factors,
