@@ -89,6 +89,15 @@ pub enum Command {
     /// Hash a password like `doveadm pw`, or test one against a hash (`--test`). The password is read from
     /// the terminal without echo, or as one line from standard input.
     Pw(PwArgs),
+    /// Print the shell completions for bash, zsh, fish, elvish or PowerShell (the Debian package installs
+    /// bash's, zsh's and fish's).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these help texts.
+    #[command(hide = true)]
+    Manpage,
 }
 
 /// Options of `pw`.

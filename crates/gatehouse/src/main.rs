@@ -43,6 +43,34 @@ const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Completions and the manual page need no configuration; written through the same output as every command,
+    // so a closed pipe ends them quietly.
+    let generated = match &cli.command {
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "gatehouse", &mut text);
+            Some(Ok(text))
+        }
+        Command::Manpage => {
+            let command =
+                <Cli as clap::CommandFactory>::command().about("the authentication hub of a self-hosted mail server");
+            let mut text = Vec::new();
+            Some(clap_mangen::Man::new(command).render(&mut text).map(|()| text))
+        }
+        _ => None,
+    };
+    if let Some(generated) = generated {
+        return match generated {
+            Ok(text) => {
+                out!("{}", String::from_utf8_lossy(&text));
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("gatehouse: error: {err}");
+                ExitCode::from(EXIT_INTERNAL)
+            }
+        };
+    }
     if let Command::Pw(args) = &cli.command {
         // `pw` needs no configuration beyond the password scheme, and has doveadm's exit codes.
         return commands::pw::run(args, cli.config.as_deref());
@@ -104,7 +132,9 @@ fn main() -> ExitCode {
             Command::Config(command) => commands::config::run(&ctx, command),
             Command::AppPassword(command) => commands::app_passwords::run(&ctx, command).await,
             Command::Auth(command) => commands::auth::run(&ctx, command).await,
-            Command::Pw(_) => unreachable!("handled before the runtime starts"),
+            Command::Pw(_) | Command::Completions { .. } | Command::Manpage => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

@@ -397,3 +397,27 @@ fn sync_failures_are_one_line_and_listings_hide_gatehouses_own_bookkeeping() {
     let listed = sandbox.json(&["mailbox", "list", "--json"]);
     assert!(!listed.to_string().contains("template_hash"), "{listed}");
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_help_texts() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse")).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.contains("_gatehouse()") && bash.contains("import") && bash.contains("doctor"), "{bash}");
+    assert!(run(&["completions", "zsh"]).contains("#compdef gatehouse"));
+    let page = run(&["manpage"]);
+    assert!(page.contains(".TH gatehouse 1") && page.contains("the authentication hub"), "{page}");
+    // A closed pipe ends them quietly, as every command.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["completions", "zsh"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{output:?}");
+}
