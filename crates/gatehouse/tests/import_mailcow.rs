@@ -5,11 +5,14 @@
 //! and a security key. A dry run writes nothing; the import creates; a second run changes
 //! nothing; a change in mailcow is carried over by the next run; mailcow's tables are never written. Then real
 //! Dovecot logs the imported mailboxes in with their old passwords and honours their flags, the web login takes
-//! the old TOTP key, and the administrators sign in with their mailcow passwords.
+//! the old TOTP key, and the administrators sign in with their mailcow passwords. A second mailcow with a Keycloak
+//! provider (the admin API stand-in beside the real oidc-provider): the provider comes across with its client
+//! secret sealed, its user's mailbox is bound to it, and the mailpassword flow logs in through Dovecot.
 
 mod support;
 
 use gatehouse_passwords::{GenerateScheme, generate};
+use gatehouse_testkit::oidc::{KeycloakUser, OpenIdProvider};
 use gatehouse_testkit::slapd::Slapd;
 use gatehouse_testkit::{Engine, TestDatabase};
 use serde_json::Value;
@@ -496,4 +499,68 @@ fn the_import_needs_a_mysql_url_and_says_what_is_wrong() {
     let (code, _, stderr) = cli(dir.path(), db, &["import", "mailcow", "--from", &url], "");
     assert_eq!(code, 75, "an unreachable mailcow is a temporary failure: {stderr}");
     assert!(stderr.contains("cannot connect to mailcow's database") && !stderr.contains("secret-pw"), "{stderr}");
+}
+
+#[test]
+fn mailcows_keycloak_provider_comes_across_and_its_users_log_in_with_their_mail_password() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(mailcow) = runtime.block_on(TestDatabase::create(Engine::MariaDb)) else { return };
+    let Some(mut keycloak) = OpenIdProvider::start_keycloak("mail", "gatehouse", "service-secret") else { return };
+    let mut kim = KeycloakUser::new("kim", "kim@example.org", &[]);
+    let hash = generate(b"kimpw", &GenerateScheme::BlfCrypt { cost: 5 }).unwrap();
+    kim.attributes.insert("mailcow_password".into(), vec![hash]);
+    kim.attributes.insert("mailcow_template".into(), vec!["staff".into()]);
+    keycloak.set_keycloak_users(&[kim]);
+
+    let mut sql = MAILCOW_TABLES.to_string();
+    sql.push_str(
+        "INSERT INTO domain (domain, mailboxes, defquota, maxquota, quota) VALUES ('example.org', 10, 1024, 4096, \
+         20480);",
+    );
+    sql.push_str(&mailbox_row("kim@example.org", "", 1024, &attributes(&["imap"], false), "keycloak", "", 1));
+    let settings = [
+        ("authsource", "keycloak".to_string()),
+        ("server_url", format!("http://127.0.0.1:{}/", keycloak.port)),
+        ("realm", "mail".to_string()),
+        ("client_id", "gatehouse".to_string()),
+        ("client_secret", "service-secret".to_string()),
+        ("redirect_url", "https://mail.example.org/".to_string()),
+        ("version", "26.1.3".to_string()),
+        ("mailpassword_flow", "1".to_string()),
+        ("periodic_sync", "0".to_string()),
+        ("import_users", "0".to_string()),
+        ("sync_interval", "15".to_string()),
+        ("ignore_ssl_error", "0".to_string()),
+        ("login_provisioning", "1".to_string()),
+    ];
+    for (key, value) in settings {
+        sql.push_str(&format!("INSERT INTO identity_provider (`key`, `value`) VALUES ('{key}', '{value}');"));
+    }
+    runtime.block_on(mailcow.execute(&sql));
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    let from = mailcow.url().expose().to_string();
+    let (code, stdout, stderr) = cli(dir.path(), db, &["import", "mailcow", "--from", &from, "--json"], "");
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["identity_providers"]["created"], 1, "{report}");
+    assert_eq!(report["mailboxes"]["created"], 1, "{report}");
+    let provider: Value = serde_json::from_str(&cli_ok(dir.path(), db, &["idp", "show", "keycloak"], "")).unwrap();
+    assert_eq!(provider["settings"]["server_url"], format!("http://127.0.0.1:{}", keycloak.port), "{provider}");
+    assert_eq!(provider["settings"]["mailpassword_flow"], true, "{provider}");
+    assert!(!provider.to_string().contains("service-secret"), "the client secret is stored as a secret");
+    let listed: Value = serde_json::from_str(&cli_ok(dir.path(), db, &["mailbox", "list", "--json"], "")).unwrap();
+    assert_eq!(listed[0]["auth_source"], "keycloak", "{listed}");
+    // The browser sign-in step of the test needs the address Keycloak sends browsers back to.
+    std::fs::write(dir.path().join("gatehouse.toml"), "[web]\npublic_url = \"https://mail.example.org/\"\n").unwrap();
+    let (code, tested, stderr) = cli(dir.path(), db, &["idp", "test", "keycloak"], "");
+    assert!(code == 0 && tested.contains("ok    client credentials"), "{tested}\n{stderr}");
+
+    // Keycloak's mailpassword flow through real Dovecot, as in mailcow.
+    let server = Server::start(dir.path(), db, Some("admin-pw"));
+    let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
+    assert!(imap_login(dovecot.imap, "kim@example.org", "kimpw").ok(), "{}", dovecot.log());
+    assert!(!imap_login(dovecot.imap, "kim@example.org", "wrong").ok());
 }
