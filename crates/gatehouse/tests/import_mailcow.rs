@@ -505,7 +505,7 @@ fn the_import_needs_a_mysql_url_and_says_what_is_wrong() {
 fn mailcows_keycloak_provider_comes_across_and_its_users_log_in_with_their_mail_password() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let Some(mailcow) = runtime.block_on(TestDatabase::create(Engine::MariaDb)) else { return };
-    let Some(mut keycloak) = OpenIdProvider::start_keycloak("mail", "gatehouse", "service-secret") else { return };
+    let Some(keycloak) = OpenIdProvider::start_keycloak("mail", "gatehouse", "service-secret") else { return };
     let mut kim = KeycloakUser::new("kim", "kim@example.org", &[]);
     let hash = generate(b"kimpw", &GenerateScheme::BlfCrypt { cost: 5 }).unwrap();
     kim.attributes.insert("mailcow_password".into(), vec![hash]);
