@@ -59,17 +59,9 @@ fn doctor_finds_what_is_wrong_and_says_what_to_do() {
 
     // An LDAP directory: passes while slapd answers, a problem once it is down.
     if let Some(mut slapd) = Slapd::start(support::LDAP_PEOPLE) {
-        let settings = serde_json::json!({
-            "hosts": ["127.0.0.1"],
-            "port": slapd.ldap_port,
-            "security": "starttls",
-            "ca_file": slapd.ca_file(),
-            "bind_dn": "cn=admin,dc=example,dc=org",
-            "base_dn": "ou=people,dc=example,dc=org",
-            "user_filter": "(&(objectClass=inetOrgPerson)(mail=%u))",
-            "timeout_seconds": 2,
-        })
-        .to_string();
+        let mut settings = support::ldap_settings(&slapd);
+        settings["timeout_seconds"] = 2.into();
+        let settings = settings.to_string();
         cli_ok(
             dir.path(),
             db,

@@ -40,18 +40,10 @@ fn ldap_bound_mailboxes_log_in_through_dovecot() {
     support::init(dir.path(), db, "admin-pw");
     let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
     run(&["domain", "add", "example.org"], "");
-    let settings = serde_json::json!({
-        "hosts": ["127.0.0.1"],
-        "port": slapd.ldap_port,
-        "security": "starttls",
-        "ca_file": slapd.ca_file(),
-        "bind_dn": "cn=admin,dc=example,dc=org",
-        "base_dn": "ou=people,dc=example,dc=org",
-        "user_filter": "(&(objectClass=inetOrgPerson)(mail=%u))",
-        "template_attribute": "employeeType",
-        "create_on_login": true,
-    })
-    .to_string();
+    let mut settings = support::ldap_settings(&slapd);
+    settings["template_attribute"] = "employeeType".into();
+    settings["create_on_login"] = true.into();
+    let settings = settings.to_string();
     let (code, _, stderr) = cli(
         dir.path(),
         db,

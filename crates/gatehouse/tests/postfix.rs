@@ -30,12 +30,12 @@ fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
         Server::start_with_env(dir.path(), db, Some("pw"), &[("GATEHOUSE_LISTEN__SASL", &format!("127.0.0.1:{sasl}"))]);
     let Some(dovecot) = support::start_dovecot(dir.path(), db, server.internal) else { return };
     let Some(postfix) = support::start_postfix(dir.path(), db, sasl, dovecot.auth) else { return };
-    let auth = |port: u16, mechanism: &str, user: &str, password: &str| {
-        postfix.swaks(
-            port,
-            &["--auth", mechanism, "--auth-user", user, "--auth-password", password, "--quit-after", "AUTH"],
-        )
+    let auth_with = |tls: bool, port: u16, mechanism: &str, user: &str, password: &str| {
+        let args = ["--auth", mechanism, "--auth-user", user, "--auth-password", password, "--quit-after", "AUTH"];
+        if tls { postfix.swaks(port, &args) } else { postfix.swaks_without_tls(port, &args) }
     };
+    let auth =
+        |port: u16, mechanism: &str, user: &str, password: &str| auth_with(true, port, mechanism, user, password);
 
     for port in [postfix.direct, postfix.via_dovecot] {
         let plain = auth(port, "PLAIN", "alice@example.org", "alicepw");
@@ -44,19 +44,7 @@ fn postfix_smtp_auth_through_gatehouse_directly_and_through_dovecot() {
         assert!(auth(port, "PLAIN", "alice@example.org", "wrong").has("535"));
         assert!(auth(port, "LOGIN", "nobody@example.org", "x").has("535"));
         assert!(auth(port, "PLAIN", "bob@example.org", "bobpw").has("535"), "bob may not use SMTP");
-        let in_clear = postfix.swaks_without_tls(
-            port,
-            &[
-                "--auth",
-                "PLAIN",
-                "--auth-user",
-                "alice@example.org",
-                "--auth-password",
-                "alicepw",
-                "--quit-after",
-                "AUTH",
-            ],
-        );
+        let in_clear = auth_with(false, port, "PLAIN", "alice@example.org", "alicepw");
         assert!(
             !in_clear.has("235") && !in_clear.transcript.contains("AUTH PLAIN"),
             "no AUTH before STARTTLS: {}",

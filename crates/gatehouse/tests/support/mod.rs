@@ -291,6 +291,21 @@ pub fn start_dovecot(workdir: &Path, database_url: &str, gatehouse_internal: u16
     })
 }
 
+/// The settings of an LDAP provider for the private `slapd` (StartTLS with its CA, the admin bind, people under
+/// `ou=people`, found by `mail`); tests add what they exercise.
+#[allow(dead_code)]
+pub fn ldap_settings(slapd: &gatehouse_testkit::slapd::Slapd) -> serde_json::Value {
+    serde_json::json!({
+        "hosts": ["127.0.0.1"],
+        "port": slapd.ldap_port,
+        "security": "starttls",
+        "ca_file": slapd.ca_file(),
+        "bind_dn": "cn=admin,dc=example,dc=org",
+        "base_dn": "ou=people,dc=example,dc=org",
+        "user_filter": "(&(objectClass=inetOrgPerson)(mail=%u))",
+    })
+}
+
 /// A private Postfix configured with what `gatehouse config postfix` prints: one port asking the Gatehouse whose
 /// auth-protocol listener is `gatehouse_sasl` directly, one asking Dovecot's auth service at `dovecot_auth`;
 /// `None` (after `require_peer`) when Postfix or what it needs is missing.
