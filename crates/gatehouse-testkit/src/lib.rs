@@ -8,6 +8,7 @@
 //! - [`postfix`]: a private Postfix with two submission ports, driven with swaks.
 //! - [`slapd`]: a private OpenLDAP server with TLS.
 //! - [`postgres`]: a private PostgreSQL server a test may stop and start (a database outage).
+//! - [`redis`]: a private Redis with a password.
 //! - [`nginx`]: a private nginx with the caller's `server { ... }` block.
 //! - [`scim`]: the SCIM 2.0 conformance checker (PyPI scim2-tester).
 //! - [`sogo`]: a private SOGo 5.8 (`sogod`) on a fresh PostgreSQL database, trusting proxy authentication.
@@ -25,6 +26,7 @@ pub mod oidc;
 pub mod postfix;
 pub mod postgres;
 mod process;
+pub mod redis;
 pub mod scim;
 pub mod slapd;
 pub mod sogo;

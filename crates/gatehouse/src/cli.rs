@@ -546,7 +546,7 @@ pub enum ImportCommand {
     /// exactly as mailcow stored them, quotas, protocol flags, forced password change and TOTP enrolment, the
     /// identity provider a mailbox signs in at, bound to Gatehouse's provider of the same kind), its
     /// administrators and domain administrators, their TOTP keys, app passwords (their clients keep typing the
-    /// same secret) and API keys (made anew with mailcow's access and networks; the report shows each new token
+    /// same secret), app links (from mailcow's Redis) and API keys (made anew with mailcow's access and networks; the report shows each new token
     /// once). mailcow's database is only read. Running it again updates what changed and nothing else. Exit 1 when a store rule
     /// refused something (the report says what).
     Mailcow {
@@ -564,6 +564,11 @@ pub enum ImportCommand {
         /// report says what to set.
         #[arg(long, value_name = "PATH")]
         mailcow_conf: Option<std::path::PathBuf>,
+        /// mailcow's Redis, for the app links mailcow keeps there, e.g. redis://127.0.0.1:7654 (mailcow's
+        /// REDIS_PORT); without a password in the URL, it is read from MAILCOW_REDIS_PASSWORD, else from
+        /// REDISPASS in --mailcow-conf. Only read.
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
     },
 }
 

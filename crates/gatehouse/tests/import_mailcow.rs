@@ -2,8 +2,8 @@
 //! definitions) and representative rows: hashes in each scheme mailcow writes (BLF-CRYPT, SSHA, SSHA256, SSHA512),
 //! protocol flags, forced password change, a mailbox whose logins mailcow refuses (`active = 2`), one bound to
 //! mailcow's LDAP provider, a resource; an administrator, a domain administrator without `login_as`; TOTP keys
-//! and a security key. A dry run writes nothing; the import creates; a second run changes
-//! nothing; a change in mailcow is carried over by the next run; mailcow's tables are never written. Then real
+//! and a security key; app links in mailcow's Redis. A dry run writes nothing; the import creates; a second run changes
+//! nothing; a change in mailcow is carried over by the next run; mailcow's tables and Redis are never written. Then real
 //! Dovecot logs the imported mailboxes in with their old passwords and honours their flags, the web login takes
 //! the old TOTP key, and the administrators sign in with their mailcow passwords. A second mailcow with a Keycloak
 //! provider (the admin API stand-in beside the real oidc-provider): the provider comes across with its client
@@ -13,6 +13,7 @@ mod support;
 
 use gatehouse_passwords::{GenerateScheme, generate};
 use gatehouse_testkit::oidc::{KeycloakUser, OpenIdProvider};
+use gatehouse_testkit::redis::Redis;
 use gatehouse_testkit::slapd::Slapd;
 use gatehouse_testkit::{Engine, TestDatabase};
 use serde_json::Value;
@@ -330,16 +331,38 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
         })
     };
     let before = checksum();
+    // mailcow's app links live in its Redis (key APP_LINKS, JSON as mailcow's customize() writes it; "Old" in the
+    // shape older versions wrote), behind the password mailcow.conf's REDISPASS holds.
+    let Some(redis) = Redis::start("mailcow-redis-pw") else { return };
+    redis.command(&[
+        "SET",
+        "APP_LINKS",
+        r#"[{"Webmail":{"link":"/SOGo/so/","user_link":"/SOGo/so/%u","hide":true}},{"Wiki":{"link":"https://wiki.example.org/","user_link":"https://wiki.example.org/u/%u","hide":false}},{"Old":"https://old.example.org/"}]"#,
+    ]);
+    redis.command(&["SET", "OTHER", "untouched"]);
+    let redis_before = redis.snapshot();
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
 
     let dir = tempfile::tempdir().unwrap();
     let db = "sqlite://./data/gatehouse.db";
     support::init(dir.path(), db, "admin-pw");
     let from = mailcow.url().expose().to_string();
     let conf = dir.path().join("mailcow.conf");
-    std::fs::write(&conf, "MAILCOW_HOSTNAME=mail.example.org\nALLOW_ADMIN_EMAIL_LOGIN=y\n").unwrap();
+    std::fs::write(&conf, "MAILCOW_HOSTNAME=mail.example.org\nALLOW_ADMIN_EMAIL_LOGIN=y\nREDISPASS=mailcow-redis-pw\n")
+        .unwrap();
     let conf = conf.to_str().unwrap().to_string();
     let import = |extra: &[&str]| {
-        let mut args = vec!["import", "mailcow", "--from", from.as_str(), "--json", "--mailcow-conf", &conf];
+        let mut args = vec![
+            "import",
+            "mailcow",
+            "--from",
+            from.as_str(),
+            "--json",
+            "--mailcow-conf",
+            &conf,
+            "--redis",
+            &redis_url,
+        ];
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = cli(dir.path(), db, &args, "");
         assert_eq!(code, 0, "{stderr}\n{stdout}");
@@ -366,6 +389,7 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert_eq!(mailboxes().as_array().unwrap().len(), 0, "a dry run writes nothing");
     assert_eq!(planned["administrators"]["created"], 1, "helper; admin exists: {planned}");
     assert_eq!(planned["administrators"]["updated"], 1, "{planned}");
+    assert_eq!(planned["app_links"]["created"], 3, "{planned}");
 
     // The import.
     let report = import(&[]);
@@ -391,6 +415,7 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     let key = key.unwrap().to_string();
     assert!(key.contains("read-write, from 192.0.2.0/24, 127.0.0.1") && !key.contains("MAILCOW-RW"), "{key}");
     let token = key.split("shown once): ").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_eq!(report["app_links"]["created"], 3, "{report}");
     let setting = action(&report, "web.allow_admin_email_login");
     assert!(setting["reason"].as_str().unwrap().contains("set web.allow_admin_email_login = true"), "{setting}");
     assert_eq!(report["second_factors"]["skipped"], 2, "a second TOTP and a security key: {report}");
@@ -434,19 +459,43 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     assert_eq!(again["second_factors"]["unchanged"], 1, "{again}");
     assert_eq!(again["app_passwords"]["unchanged"], 4, "{again}");
     assert_eq!(again["api_keys"]["unchanged"], 1, "{again}");
+    assert_eq!(again["app_links"]["unchanged"], 3, "{again}");
     assert_eq!(mailboxes().as_array().unwrap().len(), 8);
     assert_eq!(checksum(), before, "mailcow's tables are only read");
+    assert_eq!(redis.snapshot(), redis_before, "mailcow's Redis is only read");
 
     // A change in mailcow is carried over, and only that.
     runtime.block_on(
         mailcow.execute("UPDATE mailbox SET quota = 3072 * 1024 * 1024 WHERE username = 'alice@example.org'"),
     );
+    redis.command(&[
+        "SET",
+        "APP_LINKS",
+        r#"[{"Webmail":{"link":"/SOGo/so/","user_link":"/SOGo/so/%u","hide":true}},{"Wiki":{"link":"https://wiki.example.org/","user_link":"https://wiki.example.org/u/%u","hide":false}},{"Old":{"link":"https://old.example.org/","user_link":"","hide":"1"}}]"#,
+    ]);
+    let redis_current = redis.snapshot();
     let changed = import(&[]);
     assert_eq!(changed["mailboxes"]["updated"], 1, "{changed}");
     assert_eq!(action(&changed, "alice@example.org")["changes"], serde_json::json!(["quota"]));
+    assert_eq!(changed["app_links"]["updated"], 1, "{changed}");
+    assert_eq!(action(&changed, "Old")["changes"], serde_json::json!(["hidden_on_login"]), "{changed}");
+
     let current = checksum();
     import(&[]);
     assert_eq!(checksum(), current, "mailcow's tables are only read");
+    assert_eq!(redis.snapshot(), redis_current, "mailcow's Redis is only read");
+    // A wrong Redis password, and a Redis that does not answer: a clear error, and nothing changes here.
+    let audit_rows = || cli_ok(dir.path(), db, &["log", "audit", "--json"], "");
+    let audited = audit_rows();
+    let wrong = format!("redis://:not-the-password@127.0.0.1:{}", redis.port);
+    let (code, _, stderr) = cli(dir.path(), db, &["import", "mailcow", "--from", &from, "--redis", &wrong], "");
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains("refused the password") && !stderr.contains("not-the-password"), "{stderr}");
+    let down = format!("redis://127.0.0.1:{}", gatehouse_testkit::free_port());
+    let (code, _, stderr) = cli(dir.path(), db, &["import", "mailcow", "--from", &from, "--redis", &down], "");
+    assert_eq!(code, 75, "an unreachable Redis is a temporary failure: {stderr}");
+    assert!(stderr.contains("mailcow's Redis"), "{stderr}");
+    assert_eq!(audit_rows(), audited, "nothing was written");
 
     // Real Dovecot: the old passwords, the old flags.
     let server = Server::start(dir.path(), db, Some("admin-pw"));
@@ -476,12 +525,24 @@ fn a_mailcow_database_comes_across_and_dovecot_logs_its_mailboxes_in() {
     let listed = support::http::request(port, "GET", "/api/v1/domains", &[("X-API-Key", &token)], "");
     assert_eq!(listed.status, 200, "{listed:?}");
     let mut web = Client::default();
+    // mailcow's app links: the login page shows those mailcow did not hide there, the user page each with %u.
+    let login_page = web.get(port, "/").body;
+    assert!(login_page.contains(r#"<a href="https://wiki.example.org/">Wiki</a>"#), "{login_page}");
+    assert!(!login_page.contains("Webmail") && !login_page.contains("old.example.org"), "{login_page}");
     assert_eq!(web.login(port, "/", "tina@example.org", "davepw").status, 303);
     assert_eq!(web.get(port, "/").header("location"), Some("/totp"), "the second factor is asked for");
     let csrf = web.get(port, "/totp").form_value("csrf").unwrap();
     let code = gatehouse_server::totp::current_code(TINA_TOTP, unix_now()).unwrap();
     let passed = web.post(port, "/totp", &[("csrf", &csrf), ("code", &code)]);
     assert_eq!((passed.status, passed.header("location")), (303, Some("/")), "{passed:?}");
+    let user_page = web.get(port, "/").body;
+    for link in [
+        r#"<a href="/SOGo/so/tina%40example.org">Webmail</a>"#,
+        r#"<a href="https://wiki.example.org/u/tina%40example.org">Wiki</a>"#,
+        r#"<a href="https://old.example.org/">Old</a>"#,
+    ] {
+        assert!(user_page.contains(link), "{link}: {user_page}");
+    }
     assert_eq!(Client::default().login(port, "/admin", "admin", "mailcow-admin-pw").status, 303);
     assert_eq!(Client::default().login(port, "/admin", "admin", "admin-pw").status, 401, "the old password is gone");
     assert_eq!(Client::default().login(port, "/domainadmin", "helper", "helper-pw").status, 303);

@@ -339,3 +339,137 @@ pub async fn read(url: &str) -> anyhow::Result<MailcowData> {
     let _ = db.close().await;
     Ok(data)
 }
+
+/// An app link as mailcow keeps it in Redis (key `APP_LINKS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailcowAppLink {
+    /// The app's name, which the link says.
+    pub name: String,
+    /// `link`: where it leads on the login page.
+    pub link: String,
+    /// `user_link`: where it leads for a logged-in user (`%u` stands for the mailbox).
+    pub user_link: String,
+    /// `hide`: not shown on the login page.
+    pub hidden: bool,
+}
+
+/// The Redis key of mailcow's app links.
+pub const APP_LINKS_KEY: &str = "APP_LINKS";
+
+/// Reads mailcow's app links from its Redis at `url` (`redis://[:password@]host:port`): one `GET`, nothing
+/// written. A missing key means no app links.
+pub async fn read_app_links(url: &str) -> anyhow::Result<Vec<MailcowAppLink>> {
+    let unavailable = |err: &dyn std::fmt::Display| {
+        gatehouse_core::Error::Unavailable(format!("mailcow's Redis: {}", err.to_string().replace('\n', " ")))
+    };
+    let client = redis::Client::open(url)
+        .map_err(|err| crate::commands::ConfigProblem(format!("--redis: not a Redis URL ({err})")))?;
+    let read = async {
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("GET").arg(APP_LINKS_KEY).query_async::<Option<String>>(&mut connection).await
+    };
+    let value = match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
+        Err(_) => return Err(unavailable(&"no answer within 10 seconds").into()),
+        Ok(Err(err))
+            if matches!(err.kind(), redis::ErrorKind::AuthenticationFailed) || err.code() == Some("NOAUTH") =>
+        {
+            return Err(crate::commands::ConfigProblem(format!(
+                "mailcow's Redis refused the password ({}); give REDISPASS from mailcow.conf in the URL \
+                 (redis://:PASSWORD@127.0.0.1:7654) or in MAILCOW_REDIS_PASSWORD",
+                err.to_string().replace('\n', " ")
+            ))
+            .into());
+        }
+        Ok(Err(err)) => return Err(unavailable(&err).into()),
+        Ok(Ok(value)) => value,
+    };
+    match value {
+        None => Ok(Vec::new()),
+        Some(text) => parse_app_links(&text),
+    }
+}
+
+/// Parses mailcow's `APP_LINKS` value: a JSON list (or, as PHP writes a list with gaps, an object) of one-key
+/// objects `{name: {link, user_link, hide}}`; older mailcow versions kept `{name: url}`, which stands for both
+/// links.
+pub fn parse_app_links(text: &str) -> anyhow::Result<Vec<MailcowAppLink>> {
+    let value: serde_json::Value = serde_json::from_str(text).context("mailcow's APP_LINKS in Redis is not JSON")?;
+    let entries: Vec<&serde_json::Value> = match &value {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::Array(items) => items.iter().collect(),
+        serde_json::Value::Object(items) => items.values().collect(),
+        _ => anyhow::bail!("mailcow's APP_LINKS in Redis is not a list of app links"),
+    };
+    let mut links = Vec::new();
+    for entry in entries {
+        let Some(apps) = entry.as_object() else {
+            anyhow::bail!("mailcow's APP_LINKS in Redis holds an entry that is not an object: {entry}");
+        };
+        for (name, link) in apps {
+            let text = |field: &str| link.get(field).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+            let parsed = match link {
+                serde_json::Value::String(url) => {
+                    MailcowAppLink { name: name.clone(), link: url.clone(), user_link: url.clone(), hidden: false }
+                }
+                serde_json::Value::Object(_) => MailcowAppLink {
+                    name: name.clone(),
+                    link: text("link"),
+                    user_link: text("user_link"),
+                    hidden: match link.get("hide") {
+                        Some(serde_json::Value::Bool(on)) => *on,
+                        Some(serde_json::Value::Number(n)) => n.as_i64() != Some(0),
+                        Some(serde_json::Value::String(s)) => !matches!(s.trim(), "" | "0" | "false"),
+                        _ => false,
+                    },
+                },
+                other => anyhow::bail!("mailcow's app link {name} is neither a URL nor an object: {other}"),
+            };
+            links.push(parsed);
+        }
+    }
+    Ok(links)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_links_in_every_shape_mailcow_wrote() {
+        let links = parse_app_links(
+            r#"[{"Webmail":{"link":"/SOGo/so/","user_link":"/SOGo/so/%u","hide":true}},
+                {"Wiki":{"link":"https://wiki.example.org","user_link":"","hide":false}},
+                {"Old":"https://old.example.org"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            links,
+            vec![
+                MailcowAppLink {
+                    name: "Webmail".into(),
+                    link: "/SOGo/so/".into(),
+                    user_link: "/SOGo/so/%u".into(),
+                    hidden: true
+                },
+                MailcowAppLink {
+                    name: "Wiki".into(),
+                    link: "https://wiki.example.org".into(),
+                    user_link: String::new(),
+                    hidden: false
+                },
+                MailcowAppLink {
+                    name: "Old".into(),
+                    link: "https://old.example.org".into(),
+                    user_link: "https://old.example.org".into(),
+                    hidden: false
+                },
+            ]
+        );
+        let gapped = parse_app_links(r#"{"1":{"A":{"link":"/a","user_link":"/a","hide":"0"}}}"#).unwrap();
+        assert_eq!(gapped.len(), 1);
+        assert!(!gapped[0].hidden);
+        assert!(parse_app_links("null").unwrap().is_empty());
+        assert!(parse_app_links("not json").is_err());
+        assert!(parse_app_links(r#"[1]"#).is_err());
+    }
+}

@@ -1,22 +1,22 @@
-//! `gatehouse import mailcow`: brings a running mailcow's domains, mailboxes, administrators, TOTP keys and app
-//! passwords over, hashes exactly as mailcow stored them, so nobody resets a password or reconfigures a phone. Names are the keys: a second run updates what changed in
+//! `gatehouse import mailcow`: brings a running mailcow's domains, mailboxes, administrators, TOTP keys, app
+//! passwords and app links over, hashes exactly as mailcow stored them, so nobody resets a password or reconfigures a phone. Names are the keys: a second run updates what changed in
 //! mailcow since and changes nothing else, so an operator can import, test, and import again just before
-//! switching over. mailcow's database is only read. Every change goes through the same store rules (and audit
+//! switching over. mailcow's database and Redis are only read. Every change goes through the same store rules (and audit
 //! log) as the other commands; what a rule refuses is reported, not forced.
 
 pub mod mailcow;
 
 use gatehouse_core::{AdminRole, DomainName, Error, Fault, MailboxAddress, ProtocolSet, Service};
 use gatehouse_store::{
-    Actor, AdminChanges, ApiKeyAccess, DomainAdminChanges, DomainChanges, IdentityProviderChanges,
-    IdentityProviderKind, MailboxChanges, NewApiKey, NewAppPassword, NewDomain, NewDomainAdmin, NewIdentityProvider,
-    NewMailbox, NewTemplate, Principal, ScopedStore, Store, TemplateChanges, TotpPrincipal,
+    Actor, AdminChanges, ApiKeyAccess, AppLinkChanges, DomainAdminChanges, DomainChanges, IdentityProviderChanges,
+    IdentityProviderKind, MailboxChanges, NewApiKey, NewAppLink, NewAppPassword, NewDomain, NewDomainAdmin,
+    NewIdentityProvider, NewMailbox, NewTemplate, Principal, ScopedStore, Store, TemplateChanges, TotpPrincipal,
 };
 use serde::Serialize;
 
 use self::mailcow::{
-    MailcowAdmin, MailcowApiKey, MailcowAppPassword, MailcowDomain, MailcowMailbox, MailcowSecondFactor,
-    MailcowTemplate, attribute_on,
+    MailcowAdmin, MailcowApiKey, MailcowAppLink, MailcowAppPassword, MailcowDomain, MailcowMailbox,
+    MailcowSecondFactor, MailcowTemplate, attribute_on,
 };
 use super::CommandContext;
 use crate::cli::ImportCommand;
@@ -24,6 +24,9 @@ use crate::cli::ImportCommand;
 /// The environment variable that may hold the password of mailcow's database, so it stays out of the process
 /// list.
 const PASSWORD_VARIABLE: &str = "MAILCOW_DB_PASSWORD";
+
+/// The environment variable that may hold the password of mailcow's Redis (REDISPASS in mailcow.conf).
+const REDIS_PASSWORD_VARIABLE: &str = "MAILCOW_REDIS_PASSWORD";
 
 const MIB: i64 = 1024 * 1024;
 
@@ -35,6 +38,7 @@ const DOMAIN_ADMIN: &str = "domain administrator";
 const SECOND_FACTOR: &str = "second factor";
 const APP_PASSWORD: &str = "app password";
 const API_KEY: &str = "API key";
+const APP_LINK: &str = "app link";
 const TEMPLATE: &str = "template";
 const PROVIDER: &str = "identity provider";
 const SETTING: &str = "setting";
@@ -121,6 +125,7 @@ struct Report {
     second_factors: Counts,
     app_passwords: Counts,
     api_keys: Counts,
+    app_links: Counts,
     templates: Counts,
     identity_providers: Counts,
     entries: Vec<Entry>,
@@ -145,6 +150,7 @@ impl Report {
             ADMIN | DOMAIN_ADMIN => self.administrators.count(entry.action),
             APP_PASSWORD => self.app_passwords.count(entry.action),
             API_KEY => self.api_keys.count(entry.action),
+            APP_LINK => self.app_links.count(entry.action),
             TEMPLATE => self.templates.count(entry.action),
             PROVIDER => self.identity_providers.count(entry.action),
             SETTING => {}
@@ -156,9 +162,21 @@ impl Report {
 
 /// Runs `gatehouse import mailcow`.
 pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result<()> {
-    let ImportCommand::Mailcow { from, dry_run, json, mailcow_conf } = command;
+    let ImportCommand::Mailcow { from, dry_run, json, mailcow_conf, redis } = command;
     let url = source_url(&from)?;
+    let conf = match &mailcow_conf {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|err| super::ConfigProblem(format!("--mailcow-conf {}: {err}", path.display())))?,
+        ),
+        None => None,
+    };
     let data = mailcow::read(&url).await?;
+    // Everything is read before anything is written: a mailcow that cannot be read changes nothing here.
+    let app_links = match &redis {
+        Some(redis) => Some(mailcow::read_app_links(&redis_url(redis, conf.as_deref())?).await?),
+        None => None,
+    };
     let store = ctx.store().await?;
     let scoped = store.scoped(Principal::cli());
     let progress = if json {
@@ -171,6 +189,7 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
             + data.app_passwords.len()
             + data.api_keys.len()
             + data.templates.len()
+            + app_links.as_ref().map_or(0, Vec::len)
             + 1;
         indicatif::ProgressBar::new(total as u64)
     };
@@ -182,6 +201,7 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         second_factors: Counts::default(),
         app_passwords: Counts::default(),
         api_keys: Counts::default(),
+        app_links: Counts::default(),
         templates: Counts::default(),
         identity_providers: Counts::default(),
         entries: Vec::new(),
@@ -241,8 +261,20 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         report.add(import_api_key(&store, key, dry_run).await?);
         progress.inc(1);
     }
-    if let Some(path) = &mailcow_conf {
-        report.add(admin_email_login(path)?);
+    match &app_links {
+        Some(links) => {
+            for link in links {
+                report.add(import_app_link(&store, link, dry_run).await?);
+                progress.inc(1);
+            }
+        }
+        None => report.add(Entry::new(APP_LINK, "all", Action::Skipped).because(
+            "mailcow keeps its app links in Redis: give --redis redis://127.0.0.1:7654 (REDISPASS from mailcow.conf \
+             as the password) to import them",
+        )),
+    }
+    if let Some(text) = &conf {
+        report.add(admin_email_login(text));
     }
     progress.finish_and_clear();
     store.close().await;
@@ -254,6 +286,7 @@ pub async fn run(ctx: &CommandContext, command: ImportCommand) -> anyhow::Result
         &report.second_factors,
         &report.app_passwords,
         &report.api_keys,
+        &report.app_links,
         &report.templates,
         &report.identity_providers,
     ];
@@ -282,6 +315,39 @@ fn source_url(from: &str) -> anyhow::Result<String> {
         url.set_password(Some(&password)).map_err(|()| super::ConfigProblem("--from names no host".into()))?;
     }
     Ok(url.to_string())
+}
+
+/// `--redis` with a password from [`REDIS_PASSWORD_VARIABLE`], else from REDISPASS in mailcow.conf, when the URL
+/// has none.
+fn redis_url(redis: &str, conf: Option<&str>) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(redis)
+        .map_err(|err| super::ConfigProblem(format!("--redis: not a URL ({err}); e.g. redis://127.0.0.1:7654")))?;
+    if !matches!(url.scheme(), "redis" | "redis+unix") {
+        return Err(super::ConfigProblem(format!(
+            "--redis: give a redis:// URL (mailcow's Redis listens on 127.0.0.1:7654), not {}://",
+            url.scheme()
+        ))
+        .into());
+    }
+    if url.password().is_none() {
+        let password = std::env::var(REDIS_PASSWORD_VARIABLE)
+            .ok()
+            .or_else(|| conf.and_then(|text| conf_value(text, "REDISPASS")))
+            .filter(|password| !password.is_empty());
+        if let Some(password) = password {
+            url.set_password(Some(&password)).map_err(|()| super::ConfigProblem("--redis names no host".into()))?;
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// The last value of `KEY=` in mailcow.conf, without quotes.
+fn conf_value(text: &str, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix(prefix.as_str()))
+        .next_back()
+        .map(|value| value.trim().trim_matches(['"', '\'']).to_string())
 }
 
 /// An entry for a store refusal (a client fault); a server fault ends the import (it can be run again).
@@ -785,14 +851,8 @@ async fn import_api_key(store: &Store, from: &MailcowApiKey, dry_run: bool) -> a
 
 /// `ALLOW_ADMIN_EMAIL_LOGIN` of mailcow.conf, as the setting to give Gatehouse (a setting of the configuration,
 /// not of the database).
-fn admin_email_login(path: &std::path::Path) -> anyhow::Result<Entry> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| super::ConfigProblem(format!("--mailcow-conf {}: {err}", path.display())))?;
-    let value = text
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("ALLOW_ADMIN_EMAIL_LOGIN="))
-        .next_back()
-        .map(|value| value.trim().trim_matches(['"', '\'']).to_ascii_lowercase());
+fn admin_email_login(conf: &str) -> Entry {
+    let value = conf_value(conf, "ALLOW_ADMIN_EMAIL_LOGIN").map(|value| value.to_ascii_lowercase());
     let on = matches!(value.as_deref(), Some("y" | "yes"));
     let mut entry = Entry::new(SETTING, "web.allow_admin_email_login", Action::Unchanged);
     entry.reason = Some(if on {
@@ -803,6 +863,55 @@ fn admin_email_login(path: &std::path::Path) -> anyhow::Result<Entry> {
     } else {
         "mailcow does not let administrators open mailboxes' webmail: Gatehouse's default (false) matches".into()
     });
+    entry
+}
+
+/// An app link, matched by name: mailcow's link, per-user link (`%u` means the same in both) and hidden flag. A
+/// per-user link equal to the link is kept as none (the link serves both).
+async fn import_app_link(store: &Store, from: &MailcowAppLink, dry_run: bool) -> anyhow::Result<Entry> {
+    let name = from.name.trim();
+    let user_url = |url: &str, user_url: &str| -> Option<String> {
+        let user_url = user_url.trim();
+        (!user_url.is_empty() && user_url != url.trim()).then(|| user_url.to_string())
+    };
+    let wanted_user_url = user_url(&from.link, &from.user_link);
+    let existing = store.list_app_links().await?.into_iter().find(|link| link.name == name);
+    let Some(existing) = existing else {
+        if !dry_run {
+            let new = NewAppLink {
+                name: name.to_string(),
+                url: from.link.trim().to_string(),
+                user_url: wanted_user_url,
+                hidden_on_login: from.hidden,
+            };
+            if let Err(err) = store.create_app_link(&Actor::cli(), new).await {
+                return refused(APP_LINK, name, err);
+            }
+        }
+        return Ok(Entry::new(APP_LINK, name, Action::Created));
+    };
+    let mut changes = AppLinkChanges::default();
+    let mut changed = Vec::new();
+    if existing.url != from.link.trim() {
+        changes.url = Some(from.link.trim().to_string());
+        changed.push("url".to_string());
+    }
+    if user_url(&existing.url, existing.user_url.as_deref().unwrap_or("")) != wanted_user_url {
+        changes.user_url = Some(wanted_user_url);
+        changed.push("user_url".into());
+    }
+    if existing.hidden_on_login != from.hidden {
+        changes.hidden_on_login = Some(from.hidden);
+        changed.push("hidden_on_login".into());
+    }
+    if changed.is_empty() {
+        return Ok(Entry::new(APP_LINK, name, Action::Unchanged));
+    }
+    if !dry_run && let Err(err) = store.update_app_link(&Actor::cli(), existing.id, changes).await {
+        return refused(APP_LINK, name, err);
+    }
+    let mut entry = Entry::new(APP_LINK, name, Action::Updated);
+    entry.changes = changed;
     Ok(entry)
 }
 
@@ -1027,7 +1136,7 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     }
     outln!(
         "domains: {}\ntemplates: {}\nidentity providers: {}\nmailboxes: {}\nadministrators: {}\nsecond factors: {}\n\
-         app passwords: {}\nAPI keys: {}",
+         app passwords: {}\nAPI keys: {}\napp links: {}",
         report.domains,
         report.templates,
         report.identity_providers,
@@ -1035,7 +1144,8 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         report.administrators,
         report.second_factors,
         report.app_passwords,
-        report.api_keys
+        report.api_keys,
+        report.app_links
     );
     if report.dry_run {
         outln!("dry run: nothing was written (the store's rules are checked when it is)");
