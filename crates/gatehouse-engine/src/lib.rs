@@ -6,7 +6,7 @@
 //! - [`decision`]: the request and the answer.
 //! - [`directory`]: what the engine needs to know about accounts.
 //! - [`app_password`]: the `gh_<id>_<secret>` token format; [`sso`]: webmail single-sign-on tokens; [`totp`]:
-//!   the second factor's codes and recovery codes.
+//!   the second factor's codes and recovery codes; [`passkey`]: the WebAuthn ceremonies of passkeys.
 //! - [`guard`]: the brute-force guard.
 //! - `engine`: the pipeline; `cache`: the revision-checked result cache; [`memory`]: the mailboxes remembered
 //!   between logins, kept coherent by the change feed.
@@ -19,6 +19,7 @@ mod engine;
 pub mod guard;
 pub mod login_name;
 pub mod memory;
+pub mod passkey;
 pub mod sso;
 pub mod totp;
 

@@ -549,6 +549,7 @@ impl Store {
         }
         let removed = current.username.clone();
         crate::totp::delete_totp_of(&txn, "admin", current.id).await?;
+        crate::passkeys::delete_passkeys_of(&txn, "admin", current.id).await?;
         let kind = if role == AdminRole::Admin { crate::ADMIN_SESSIONS } else { crate::DOMAIN_ADMIN_SESSIONS };
         let ended = crate::web_sessions::end_sessions_of(&txn, kind, &current.username).await?;
         current.delete(&txn).await.map_err(db_err)?;

@@ -27,6 +27,7 @@ mod logs;
 mod mailboxes;
 mod master_users;
 mod oidc_sign_ins;
+mod passkeys;
 mod scim_tokens;
 mod scim_users;
 mod scoped;
@@ -69,6 +70,7 @@ pub use mailboxes::{
 };
 pub use master_users::{MasterScope, MasterUser, NewMasterScope, NewMasterUser};
 pub use oidc_sign_ins::{NewSignIn, PendingSignIn};
+pub use passkeys::{MAX_PASSKEYS, NewPasskey, Passkey, PasskeyOwner};
 pub use scim_tokens::{NewScimToken, SCIM_TOKEN_PREFIX, ScimToken};
 pub use scim_users::{ScimSelect, ScimUser};
 pub use scoped::{Access, Principal, ScopedStore};

@@ -585,6 +585,7 @@ impl Store {
         let current = self.mailbox_row(&txn, address).await?;
         let removed = current.address.clone();
         crate::totp::delete_totp_of(&txn, "mailbox", current.id).await?;
+        crate::passkeys::delete_passkeys_of(&txn, "mailbox", current.id).await?;
         let ended = crate::web_sessions::end_sessions_of(&txn, crate::USER_SESSIONS, &current.address).await?;
         current.delete(&txn).await.map_err(db_err)?;
         audit(&txn, actor, "mailbox.remove", &removed, json!({})).await?;

@@ -47,31 +47,35 @@ pub struct TotpState {
 }
 
 /// A principal resolved to its row.
-struct Principal {
+pub(crate) struct Principal {
     /// `mailbox` or `admin`, as stored in `principal_kind`.
-    kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The mailbox's or admin's id.
-    id: i64,
+    pub(crate) id: i64,
     /// The address or username, for messages and the audit log.
-    name: String,
+    pub(crate) name: String,
 }
 
 impl Principal {
     /// Bumps the mailbox revision when TOTP on a mailbox changed (admins have no login cache entry to expire);
     /// [`Principal::change`] is then announced after the commit.
-    async fn bump_revision(&self, db: &impl ConnectionTrait) -> Result<()> {
+    pub(crate) async fn bump_revision(&self, db: &impl ConnectionTrait) -> Result<()> {
         if self.kind == "mailbox" { bump_mailbox_revision(db, self.id, &self.name).await } else { Ok(()) }
     }
 
     /// The login change a TOTP change of this principal is (none for administrators).
-    fn change(&self) -> Option<crate::LoginChange> {
+    pub(crate) fn change(&self) -> Option<crate::LoginChange> {
         (self.kind == "mailbox").then(|| crate::LoginChange::Mailbox(self.name.clone()))
     }
 }
 
 impl Store {
     /// Resolves a principal to its row id; an unknown one is [`Error::NotFound`].
-    async fn totp_principal(&self, db: &impl ConnectionTrait, principal: TotpPrincipal<'_>) -> Result<Principal> {
+    pub(crate) async fn totp_principal(
+        &self,
+        db: &impl ConnectionTrait,
+        principal: TotpPrincipal<'_>,
+    ) -> Result<Principal> {
         match principal {
             TotpPrincipal::Mailbox(address) => {
                 let row = self.mailbox_row(db, address).await?;

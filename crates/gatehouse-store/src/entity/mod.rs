@@ -20,6 +20,7 @@ pub mod mailbox_template;
 pub mod master_user;
 pub mod master_user_domain;
 pub mod oidc_sign_in;
+pub mod passkey;
 pub mod scim_token;
 pub mod sso_token;
 pub mod totp_recovery_code;

@@ -17,6 +17,7 @@ mod m20261204_000006_provider_admins;
 mod m20261207_000007_scim;
 mod m20261207_000008_login_changes;
 mod m20261207_000009_legacy_app_passwords;
+mod m20261207_000010_passkeys;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_scim::Migration),
             Box::new(m20261207_000008_login_changes::Migration),
             Box::new(m20261207_000009_legacy_app_passwords::Migration),
+            Box::new(m20261207_000010_passkeys::Migration),
         ]
     }
 }
