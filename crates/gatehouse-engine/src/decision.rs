@@ -263,8 +263,8 @@ pub enum RequiredStep {
 /// What the engine knows about an account's required steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AccountSteps {
-    /// TOTP is on.
-    pub totp_enabled: bool,
+    /// A second factor (TOTP or a passkey) is on.
+    pub second_factor_enabled: bool,
     /// Must set up a second factor.
     pub force_totp: bool,
     /// Must choose a new password.
@@ -278,8 +278,8 @@ impl AccountSteps {
     /// used.
     pub fn next_after(self, done: Option<RequiredStep>) -> Option<RequiredStep> {
         let pending = [
-            (RequiredStep::SecondFactor, self.totp_enabled),
-            (RequiredStep::EnrolSecondFactor, self.force_totp && !self.totp_enabled),
+            (RequiredStep::SecondFactor, self.second_factor_enabled),
+            (RequiredStep::EnrolSecondFactor, self.force_totp && !self.second_factor_enabled),
             (RequiredStep::ChangePassword, self.force_password_change && self.password_changeable),
         ];
         pending.into_iter().find(|(step, due)| *due && done.is_none_or(|done| *step > done)).map(|(step, _)| step)
@@ -293,6 +293,19 @@ pub struct SecondFactorRequest {
     pub owner: crate::SecondFactorOwner,
     /// The six-digit TOTP code or a recovery code, as typed.
     pub code: Zeroizing<String>,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
+}
+
+/// A web login's second factor by passkey: the browser's answer to a challenge.
+#[derive(Debug, Clone)]
+pub struct PasskeyFactorRequest {
+    /// Whose.
+    pub owner: crate::SecondFactorOwner,
+    /// The ceremony the challenge was issued for.
+    pub ceremony: String,
+    /// The browser's `PublicKeyCredential`, as JSON with its binary fields base64url.
+    pub answer: String,
     /// The client's address.
     pub remote_ip: Option<IpAddr>,
 }

@@ -30,8 +30,9 @@ pub struct MailboxLogin {
     pub external_id: Option<String>,
     /// The local password hash, if any.
     pub password_hash: Option<String>,
-    /// A confirmed TOTP secret exists (then the primary password is refused for protocols).
-    pub totp_enabled: bool,
+    /// A second factor is on: a confirmed TOTP secret or a passkey (then the primary password is refused for
+    /// the mail protocols).
+    pub second_factor_enabled: bool,
     /// It has legacy app passwords (brought over from another system; typed as the bare secret).
     pub legacy_app_passwords: bool,
     /// The owner must set up a second factor at the next web login.
@@ -131,8 +132,8 @@ pub struct AdminLogin {
     pub password_hash: String,
     /// Active.
     pub active: bool,
-    /// A confirmed TOTP secret exists.
-    pub totp_enabled: bool,
+    /// A second factor is on: a confirmed TOTP secret or a passkey.
+    pub second_factor_enabled: bool,
     /// Must set up a second factor at the next login.
     pub force_totp: bool,
     /// Must choose a new password at the next login.
@@ -162,6 +163,15 @@ impl SecondFactorOwner {
 pub struct TotpSecretLogin {
     /// The base32 secret.
     pub secret: String,
+}
+
+/// A passkey as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyLogin {
+    /// Row id, to record a use.
+    pub id: i64,
+    /// The relying party's record of the credential (JSON).
+    pub credential: String,
 }
 
 /// The lookups and updates the engine needs. Errors with [`gatehouse_core::Fault::Server`] make the engine
@@ -210,6 +220,15 @@ pub trait Directory: Send + Sync + 'static {
         owner: &SecondFactorOwner,
         code_hash: &str,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// The passkeys of `owner` (none for an unknown account).
+    fn passkeys(&self, owner: &SecondFactorOwner) -> impl Future<Output = Result<Vec<PasskeyLogin>, Error>> + Send;
+    /// Records a sign-in with passkey `id`: its new signature counter and credential record.
+    fn record_passkey_use(
+        &self,
+        id: i64,
+        counter: i64,
+        credential: String,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Replaces a mailbox's password hash if it is still `old` (rehash on login); returns whether it did.
     fn replace_password_hash(
         &self,

@@ -45,8 +45,8 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{
     AccessTokenRequest, AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService,
-    ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep, SecondFactorRequest, TokenAccount, Via,
-    WebmailOpener,
+    PasskeyFactorRequest, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep, SecondFactorRequest,
+    TokenAccount, Via, WebmailOpener,
 };
 use crate::directory::{
     AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources,
@@ -54,6 +54,7 @@ use crate::directory::{
 };
 use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::memory::MailboxMemory;
+use crate::passkey::{Challenge, Passkeys};
 use crate::{app_password, parse_login_name, sso, totp};
 
 /// The auth source of mailboxes with a local password.
@@ -117,6 +118,19 @@ pub struct Engine<D: Directory, S: IdentitySources = NoIdentitySources> {
     cache: ResultCache,
     memory: MailboxMemory,
     guard: Guard,
+    passkeys: Option<Passkeys>,
+}
+
+/// The account a passkey ceremony is bound to.
+pub fn passkey_account(owner: &SecondFactorOwner) -> String {
+    match owner {
+        SecondFactorOwner::Mailbox(address) => format!("mailbox:{address}"),
+        SecondFactorOwner::Administrator(name) => format!("admin:{name}"),
+    }
+}
+
+fn passkeys_not_set_up() -> Error {
+    Error::Unavailable("passkeys need web.public_url, the address browsers reach the web interface at".into())
 }
 
 /// Turns a directory error into the engine's answer: server faults are temporary failures.
@@ -134,7 +148,7 @@ fn pool_failed(err: PoolError) -> Decision {
 /// What a mailbox's owner must do before a web session is usable.
 fn mailbox_steps(mailbox: &MailboxLogin) -> AccountSteps {
     AccountSteps {
-        totp_enabled: mailbox.totp_enabled,
+        second_factor_enabled: mailbox.second_factor_enabled,
         force_totp: mailbox.force_totp,
         force_password_change: mailbox.force_password_change,
         password_changeable: mailbox.auth_source == LOCAL
@@ -145,7 +159,7 @@ fn mailbox_steps(mailbox: &MailboxLogin) -> AccountSteps {
 /// What an administrator must do before a web session is usable.
 fn admin_steps(admin: &AdminLogin) -> AccountSteps {
     AccountSteps {
-        totp_enabled: admin.totp_enabled,
+        second_factor_enabled: admin.second_factor_enabled,
         force_totp: admin.force_totp,
         force_password_change: admin.force_password_change,
         password_changeable: true,
@@ -184,7 +198,18 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         let cache = ResultCache::new(config.cache_ttl, config.cache_capacity);
         let memory = MailboxMemory::new(config.cache_capacity);
         let guard = Guard::new(config.guard.clone());
-        Engine { directory, sources, pool, config, cache, memory, guard }
+        Engine { directory, sources, pool, config, cache, memory, guard, passkeys: None }
+    }
+
+    /// The engine with passkeys: the relying party of the web interface's public URL.
+    pub fn with_passkeys(mut self, passkeys: Passkeys) -> Self {
+        self.passkeys = Some(passkeys);
+        self
+    }
+
+    /// The relying party of passkeys, when the web interface's public URL is known.
+    pub fn passkeys(&self) -> Option<&Passkeys> {
+        self.passkeys.as_ref()
     }
 
     /// The mailbox `address` (canonical), from memory while the change feed is being read, else from the
@@ -703,6 +728,52 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         }
     }
 
+    /// Starts checking `owner`'s passkey as the second factor of a web login: a challenge naming the owner's
+    /// passkeys. An account without passkeys, or a server without a public URL, is refused.
+    pub async fn start_passkey_factor(&self, owner: &SecondFactorOwner) -> Result<Challenge, Error> {
+        let passkeys = self.passkeys.as_ref().ok_or_else(passkeys_not_set_up)?;
+        let stored: Vec<String> = self.directory.passkeys(owner).await?.into_iter().map(|p| p.credential).collect();
+        passkeys.start_authentication(&passkey_account(owner), &stored)
+    }
+
+    /// Decides a web login's second factor by passkey: the browser's answer to the challenge of
+    /// [`Engine::start_passkey_factor`], checked against the passkeys the account has now, behind the
+    /// brute-force guard like a password; an allowed factor carries the step the session continues with.
+    pub async fn passkey_factor(&self, request: &PasskeyFactorRequest) -> Decision {
+        self.guarded(request.remote_ip, request.owner.name(), self.decide_passkey_factor(request)).await
+    }
+
+    async fn decide_passkey_factor(&self, request: &PasskeyFactorRequest) -> Decision {
+        let owner = &request.owner;
+        let Some(passkeys) = self.passkeys.as_ref() else { return lookup_failed(passkeys_not_set_up()) };
+        let stored = try_lookup!(self.directory.passkeys(owner).await);
+        let credentials: Vec<String> = stored.iter().map(|p| p.credential.clone()).collect();
+        let used = match passkeys.finish_authentication(
+            &request.ceremony,
+            &passkey_account(owner),
+            &request.answer,
+            &credentials,
+        ) {
+            Ok(used) => used,
+            Err(err) if err.fault() == Fault::Client => {
+                return Decision::denied(DenyReason::WrongPassword, format!("passkey refused: {err}"));
+            }
+            Err(err) => return lookup_failed(err),
+        };
+        let id = stored[used.index].id;
+        try_lookup!(self.directory.record_passkey_use(id, used.counter, used.credential).await);
+        match self.steps_of(owner).await {
+            Ok(steps) => Decision::Allowed {
+                user: owner.name().to_string(),
+                master_user: None,
+                via: Via::SecondFactor,
+                cached: false,
+                next: steps.next_after(Some(RequiredStep::SecondFactor)),
+            },
+            Err(decision) => decision,
+        }
+    }
+
     /// The step a web session continues with once `done` is done (`None`: it may be used), from the account's
     /// state now.
     pub async fn step_after(
@@ -713,13 +784,21 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         Ok(self.steps_of(owner).await?.next_after(Some(done)))
     }
 
+    /// The required steps of an account that may still sign in: a mailbox or domain deactivated, or an
+    /// administrator deactivated, since the password was checked is refused.
     async fn steps_of(&self, owner: &SecondFactorOwner) -> Result<AccountSteps, Decision> {
         match owner {
             SecondFactorOwner::Mailbox(address) => match self.lookup_mailbox(address).await.map_err(lookup_failed)? {
+                Some(mailbox) if !mailbox.active || !mailbox.domain_active => {
+                    Err(Decision::denied(DenyReason::Disabled, "the mailbox or its domain is deactivated"))
+                }
                 Some(mailbox) => Ok(mailbox_steps(&mailbox)),
                 None => Err(Decision::denied(DenyReason::UnknownUser, "no such mailbox")),
             },
             SecondFactorOwner::Administrator(name) => match self.directory.admin(name).await.map_err(lookup_failed)? {
+                Some(admin) if !admin.active => {
+                    Err(Decision::denied(DenyReason::Disabled, "the administrator is deactivated"))
+                }
                 Some(admin) => Ok(admin_steps(&admin)),
                 None => Err(Decision::denied(DenyReason::UnknownUser, "no such administrator")),
             },
@@ -933,7 +1012,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
 
     /// The password of a mailbox bound to an identity provider, checked there.
     async fn external_login(&self, request: &LoginRequest, mailbox: &MailboxLogin) -> Decision {
-        if mailbox.totp_enabled && request.service != LoginService::Web {
+        if mailbox.second_factor_enabled && request.service != LoginService::Web {
             return Decision::denied(
                 DenyReason::WrongPassword,
                 "two-factor authentication is on: mail clients must use an app password",
@@ -959,7 +1038,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
     }
 
     async fn primary_login(&self, request: &LoginRequest, mailbox: &MailboxLogin) -> Decision {
-        if mailbox.totp_enabled && request.service != LoginService::Web {
+        if mailbox.second_factor_enabled && request.service != LoginService::Web {
             return Decision::denied(
                 DenyReason::WrongPassword,
                 "two-factor authentication is on: mail clients must use an app password",

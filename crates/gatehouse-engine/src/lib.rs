@@ -25,14 +25,14 @@ pub mod totp;
 
 pub use decision::{
     AccessTokenRequest, AccountSteps, AdminGrant, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint,
-    LoginRequest, LoginService, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep, SecondFactorRequest,
-    TokenAccount, Via, WebmailOpener,
+    LoginRequest, LoginService, PasskeyFactorRequest, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep,
+    SecondFactorRequest, TokenAccount, Via, WebmailOpener,
 };
 pub use directory::{
     AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, LegacyCandidates,
-    MailboxLogin, MasterLogin, MasterScopeLogin, NoIdentitySources, Provisioning, SecondFactorOwner, SsoTokenLogin,
-    TotpSecretLogin,
+    MailboxLogin, MasterLogin, MasterScopeLogin, NoIdentitySources, PasskeyLogin, Provisioning, SecondFactorOwner,
+    SsoTokenLogin, TotpSecretLogin,
 };
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, passkey_account};
 pub use guard::{Guard, GuardConfig, GuardEntry, Unbanned, Verdict};
 pub use login_name::{LoginName, parse_login_name};

@@ -116,7 +116,7 @@ mod tests {
             source_active: true,
             external_id: None,
             password_hash: None,
-            totp_enabled: false,
+            second_factor_enabled: false,
             legacy_app_passwords: false,
             force_totp: false,
             force_password_change: false,

@@ -55,6 +55,8 @@ pub struct RegisteredPasskey {
 /// A passkey used by a finished authentication.
 #[derive(Debug, Clone)]
 pub struct PasskeyUse {
+    /// Which of the credentials given signed.
+    pub index: usize,
     /// The credential id that signed, base64url without padding.
     pub credential_id: String,
     /// Its signature counter now.
@@ -222,12 +224,13 @@ impl Passkeys {
         }
         let answer: PublicKeyCredential =
             serde_json::from_str(answer).map_err(|err| refused("the passkey answer is malformed", err))?;
-        let mut current = credentials
+        let (index, mut current) = credentials
             .iter()
             .map(|c| stored(c))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
-            .find(|p| p.cred_id().as_slice() == AsRef::<[u8]>::as_ref(&answer.raw_id))
+            .enumerate()
+            .find(|(_, p)| p.cred_id().as_slice() == AsRef::<[u8]>::as_ref(&answer.raw_id))
             .ok_or_else(|| Error::invalid("this passkey is not registered to the account"))?;
         let result = self
             .webauthn
@@ -235,6 +238,7 @@ impl Passkeys {
             .map_err(|err| refused("the passkey was not accepted", err))?;
         current.update_credential(&result);
         Ok(PasskeyUse {
+            index,
             credential_id: BASE64URL_NOPAD.encode(result.cred_id()),
             counter: i64::from(result.counter()),
             credential: record(&current)?,

@@ -67,13 +67,13 @@ impl Directory for Dir {
     }
     async fn admin(&self, username: &str) -> Result<Option<AdminLogin>, Error> {
         self.0.check()?;
-        let totp_enabled = self.0.totp.lock().unwrap().contains_key(username);
+        let second_factor_enabled = self.0.totp.lock().unwrap().contains_key(username);
         let admin = |kind, active| AdminLogin {
             username: username.into(),
             kind,
             password_hash: hash("adminpw"),
             active,
-            totp_enabled,
+            second_factor_enabled,
             force_totp: false,
             force_password_change: username == "helper",
         };
@@ -97,6 +97,13 @@ impl Directory for Dir {
         }
         *last = Some(step);
         Ok(true)
+    }
+    async fn passkeys(&self, _owner: &SecondFactorOwner) -> Result<Vec<PasskeyLogin>, Error> {
+        self.0.check()?;
+        Ok(Vec::new())
+    }
+    async fn record_passkey_use(&self, _id: i64, _counter: i64, _credential: String) -> Result<(), Error> {
+        self.0.check()
     }
     async fn use_recovery_code(&self, owner: &SecondFactorOwner, code_hash: &str) -> Result<bool, Error> {
         self.0.check()?;
@@ -160,7 +167,7 @@ fn mailbox(id: i64, address: &str, password_hash: Option<String>, protocols: &st
         source_active: true,
         external_id: None,
         password_hash,
-        totp_enabled: false,
+        second_factor_enabled: false,
         legacy_app_passwords: false,
         force_totp: false,
         force_password_change: false,
@@ -317,7 +324,7 @@ async fn app_passwords_cost_exactly_one_hash_and_respect_scope_expiry_and_owner(
 
     // Two-factor authentication: the primary password no longer opens protocols, app passwords still do.
     f.set_mailbox("alice@example.org", |m| {
-        m.totp_enabled = true;
+        m.second_factor_enabled = true;
         m.revision += 1;
     });
     let (decision, hashes) = f.login(&request("alice@example.org", "alicepw", Service::Smtp)).await;
@@ -343,7 +350,7 @@ async fn legacy_app_passwords_are_found_by_their_fingerprint_after_the_first_use
     }
     f.set_mailbox("alice@example.org", |m| {
         m.legacy_app_passwords = true;
-        m.totp_enabled = true;
+        m.second_factor_enabled = true;
         m.revision += 1;
     });
     // The first use: those never used are tried in turn (here all three), then the one that matched is recorded.
@@ -783,7 +790,7 @@ async fn a_web_login_says_which_step_comes_next() {
     assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), Some(RequiredStep::ChangePassword));
     f.set_mailbox("bob@example.org", |m| m.force_totp = true);
     assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), Some(RequiredStep::EnrolSecondFactor));
-    f.set_mailbox("bob@example.org", |m| m.totp_enabled = true);
+    f.set_mailbox("bob@example.org", |m| m.second_factor_enabled = true);
     assert_eq!(next(f.login(&web("bob@example.org", "bobpw")).await.0), Some(RequiredStep::SecondFactor));
     // Mail protocols carry no steps.
     let (imap, _) = f.login(&request("bob@example.org", "bobpw", Service::Imap)).await;
@@ -845,6 +852,10 @@ async fn the_second_factor_is_decided_by_the_engine_behind_the_guard() {
     }
     let banned = engine.second_factor(&factor(&recovery[1], "198.51.100.9")).await;
     assert_eq!(reason(&banned), Some(DenyReason::Banned), "{banned:?}");
+    // Deactivated after the password was checked: a right second factor opens nothing.
+    memory.mailboxes.lock().unwrap().get_mut("bob@example.org").unwrap().active = false;
+    let disabled = engine.second_factor(&factor(&recovery[2], "192.0.2.52")).await;
+    assert_eq!(reason(&disabled), Some(DenyReason::Disabled), "{disabled:?}");
     memory.down.store(true, Ordering::Relaxed);
     let down = engine.second_factor(&factor(&recovery[1], "192.0.2.51")).await;
     assert!(matches!(down, Decision::TempFail { .. }), "{down:?}");

@@ -124,6 +124,28 @@ impl AuthService {
         decision
     }
 
+    /// The relying party of passkeys, when the web interface's public URL is known.
+    pub fn passkeys(&self) -> Option<&gatehouse_engine::passkey::Passkeys> {
+        self.engine.passkeys()
+    }
+
+    /// Starts a passkey check as the second factor of `owner`'s web login.
+    pub async fn start_passkey_factor(
+        &self,
+        owner: &SecondFactorOwner,
+    ) -> Result<gatehouse_engine::passkey::Challenge, gatehouse_core::Error> {
+        self.engine.start_passkey_factor(owner).await
+    }
+
+    /// Decides a web login's second factor by passkey and records it in the auth log (service `web-passkey`,
+    /// `web-admin-passkey` or `web-domainadmin-passkey`).
+    pub async fn passkey_factor(&self, request: &gatehouse_engine::PasskeyFactorRequest, service: &str) -> Decision {
+        let decision = self.engine.passkey_factor(request).await;
+        let entry = Recorded { service, username: request.owner.name().to_string(), remote_ip: request.remote_ip };
+        self.record_decision(entry, &decision, "second factor".to_string(), "second factor");
+        decision
+    }
+
     /// The step a web session continues with once `done` is done (`None`: it may be used).
     pub async fn step_after(
         &self,

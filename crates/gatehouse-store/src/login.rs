@@ -4,7 +4,7 @@
 use gatehouse_core::{AdminRole, Error, MailboxAddress, Result};
 use gatehouse_engine::{
     AdminLogin, AppPasswordLogin, Directory, LegacyCandidates, MailboxLogin, MasterLogin, MasterScopeLogin,
-    SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
+    PasskeyLogin, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -12,7 +12,8 @@ use zeroize::Zeroize;
 
 use crate::changes::{self, LoginChange};
 use crate::entity::{
-    admin, admin_domain, app_password, domain, identity_provider, mailbox, master_user, master_user_domain, totp_secret,
+    admin, admin_domain, app_password, domain, identity_provider, mailbox, master_user, master_user_domain, passkey,
+    totp_secret,
 };
 use crate::templates::parse_protocols;
 use crate::{Store, db_err};
@@ -87,7 +88,7 @@ fn app_password_login(row: app_password::Model) -> Result<AppPasswordLogin, Erro
 
 impl Directory for Store {
     async fn mailbox(&self, address: &str) -> Result<Option<MailboxLogin>, Error> {
-        // One statement per login (the mailbox, its domain and whether a confirmed TOTP secret exists): this runs
+        // One statement per login (the mailbox, its domain, whether a confirmed TOTP secret or a passkey exists): this runs
         // for every login, cached ones included, so it stays a single round trip.
         let totp = Query::select()
             .expr(Expr::col((totp_secret::Entity, totp_secret::Column::Id)).count())
@@ -98,6 +99,15 @@ impl Directory for Store {
                     .equals((mailbox::Entity, mailbox::Column::Id)),
             )
             .and_where(Expr::col((totp_secret::Entity, totp_secret::Column::Confirmed)).eq(true))
+            .to_owned();
+        let passkeys = Query::select()
+            .expr(Expr::col((passkey::Entity, passkey::Column::Id)).count())
+            .from(passkey::Entity)
+            .and_where(Expr::col((passkey::Entity, passkey::Column::PrincipalKind)).eq("mailbox"))
+            .and_where(
+                Expr::col((passkey::Entity, passkey::Column::PrincipalId))
+                    .equals((mailbox::Entity, mailbox::Column::Id)),
+            )
             .to_owned();
         let legacy = Query::select()
             .expr(Expr::col((app_password::Entity, app_password::Column::Id)).count())
@@ -125,6 +135,7 @@ impl Directory for Store {
             .expr_as(Expr::col((domain::Entity, domain::Column::Active)), "domain_active")
             .expr_as(Expr::col((identity_provider::Entity, identity_provider::Column::Active)), "provider_active")
             .expr_as(SimpleExpr::SubQuery(None, Box::new(totp.into_sub_query_statement())), "totp")
+            .expr_as(SimpleExpr::SubQuery(None, Box::new(passkeys.into_sub_query_statement())), "passkeys")
             .expr_as(SimpleExpr::SubQuery(None, Box::new(legacy.into_sub_query_statement())), "legacy")
             .from(mailbox::Entity)
             .inner_join(
@@ -144,6 +155,7 @@ impl Directory for Store {
         };
         let get = |err: sea_orm::DbErr| Error::Internal(format!("reading mailbox {address}: {err}"));
         let totp: i64 = row.try_get("", "totp").map_err(get)?;
+        let passkeys: i64 = row.try_get("", "passkeys").map_err(get)?;
         let legacy: i64 = row.try_get("", "legacy").map_err(get)?;
         let protocols: String = row.try_get("", "protocols").map_err(get)?;
         let auth_source: String = row.try_get("", "auth_source").map_err(get)?;
@@ -159,7 +171,7 @@ impl Directory for Store {
             auth_source,
             external_id: row.try_get("", "external_id").map_err(get)?,
             password_hash: row.try_get("", "password_hash").map_err(get)?,
-            totp_enabled: totp > 0,
+            second_factor_enabled: totp > 0 || passkeys > 0,
             legacy_app_passwords: legacy > 0,
             force_totp: row.try_get("", "force_totp").map_err(get)?,
             force_password_change: row.try_get("", "force_password_change").map_err(get)?,
@@ -292,13 +304,15 @@ impl Directory for Store {
         let row =
             admin::Entity::find().filter(admin::Column::Username.eq(username)).one(&self.db).await.map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let totp_enabled = self.totp_state(crate::TotpPrincipal::Admin(&row.username)).await?.enabled;
+        let principal = crate::TotpPrincipal::Admin(&row.username);
+        let second_factor_enabled =
+            self.totp_state(principal).await?.enabled || !self.passkeys(principal).await?.is_empty();
         Ok(Some(AdminLogin {
             kind: AdminRole::parse(&row.role)?,
             username: row.username,
             password_hash: row.password_hash,
             active: row.active,
-            totp_enabled,
+            second_factor_enabled,
             force_totp: row.force_totp,
             force_password_change: row.force_password_change,
         }))
@@ -312,6 +326,26 @@ impl Directory for Store {
             SecondFactorOwner::Administrator(name) => self.totp_secret(crate::TotpPrincipal::Admin(name)).await?,
         };
         Ok(secret.map(|(secret, _)| TotpSecretLogin { secret }))
+    }
+
+    async fn passkeys(&self, owner: &SecondFactorOwner) -> Result<Vec<PasskeyLogin>, Error> {
+        let found = match owner {
+            SecondFactorOwner::Mailbox(address) => {
+                Store::passkeys(self, crate::TotpPrincipal::Mailbox(&MailboxAddress::parse(address)?)).await
+            }
+            SecondFactorOwner::Administrator(name) => Store::passkeys(self, crate::TotpPrincipal::Admin(name)).await,
+        };
+        match found {
+            Ok(passkeys) => {
+                Ok(passkeys.into_iter().map(|p| PasskeyLogin { id: p.id, credential: p.credential }).collect())
+            }
+            Err(Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn record_passkey_use(&self, id: i64, counter: i64, credential: String) -> Result<(), Error> {
+        Store::record_passkey_use(self, id, counter, credential).await
     }
 
     async fn claim_totp_step(&self, owner: &SecondFactorOwner, step: i64) -> Result<bool, Error> {

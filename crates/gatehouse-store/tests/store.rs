@@ -73,7 +73,8 @@ async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
             "m20261204_000006_provider_admins",
             "m20261207_000007_scim",
             "m20261207_000008_login_changes",
-            "m20261207_000009_legacy_app_passwords"
+            "m20261207_000009_legacy_app_passwords",
+            "m20261207_000010_passkeys"
         ]
     );
     store.ping().await.unwrap();
@@ -727,7 +728,7 @@ async fn login_lookups_and_revisions_for_the_engine(store: Store) {
     let login = Directory::mailbox(&store, "alice@example.org").await.unwrap().unwrap();
     assert_eq!((login.domain.as_str(), login.active, login.domain_active), ("example.org", true, true));
     assert_eq!(login.protocols.to_string(), "imap,smtp");
-    assert!(!login.totp_enabled);
+    assert!(!login.second_factor_enabled);
     assert!(Directory::mailbox(&store, "nobody@example.org").await.unwrap().is_none());
 
     // Every change that can affect a login bumps the revision.

@@ -36,7 +36,7 @@ async fn alice(store: &Store) -> MailboxAddress {
 /// The mailbox as the login engine sees it: (TOTP enabled, revision).
 async fn login_view(store: &Store, address: &str) -> (bool, i64) {
     let login = Directory::mailbox(store, address).await.unwrap().unwrap();
-    (login.totp_enabled, login.revision)
+    (login.second_factor_enabled, login.revision)
 }
 
 async fn audit_actions(store: &Store, subject: &str) -> Vec<String> {

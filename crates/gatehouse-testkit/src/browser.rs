@@ -9,7 +9,8 @@
 //! (the machine's closed network refuses them). `HOME` points into the temporary folder too.
 //!
 //! The helpers panic with context on WebDriver errors, as a test wants; [`Browser::client`] gives the full
-//! fantoccini API. Element lookups wait up to [`WAIT`] for the element to appear. [`Browser::close`] ends the
+//! fantoccini API. [`Browser::add_virtual_authenticator`] gives the page a virtual WebAuthn authenticator (the
+//! WebDriver WebAuthn extension) for passkey tests. Element lookups wait up to [`WAIT`] for the element to appear. [`Browser::close`] ends the
 //! session; drop kills chromedriver and every Chromium process of the instance (found by its profile folder).
 
 use std::path::{Path, PathBuf};
@@ -226,5 +227,62 @@ impl Drop for Browser {
         // Without a runtime to await the session's end, chromedriver and Chromium are killed.
         self.client.take();
         self.kill();
+    }
+}
+
+/// A command of WebDriver's WebAuthn extension: `<method> /session/{id}/webauthn/<path>`.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/webauthn/{}", session_id.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(|body| body.to_string()))
+    }
+}
+
+impl Browser {
+    async fn webauthn(&self, method: http::Method, path: String, body: Option<serde_json::Value>) -> serde_json::Value {
+        let command = WebAuthnCommand { method, path: path.clone(), body };
+        self.client().issue_cmd(command).await.unwrap_or_else(|err| panic!("webauthn/{path}: {err}"))
+    }
+
+    /// Adds a virtual CTAP2 authenticator (internal transport, resident keys, user verification that succeeds)
+    /// to the session; returns its id. Passkey ceremonies on the page use it without any prompt.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let id = self.webauthn(http::Method::POST, "authenticator".into(), Some(options)).await;
+        id.as_str().unwrap_or_else(|| panic!("webauthn/authenticator answered {id}")).to_string()
+    }
+
+    /// Removes a virtual authenticator (its credentials go with it).
+    pub async fn remove_virtual_authenticator(&self, authenticator: &str) {
+        self.webauthn(http::Method::DELETE, format!("authenticator/{authenticator}"), None).await;
+    }
+
+    /// The credentials a virtual authenticator holds (`credentialId`, `rpId`, `signCount`, …).
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<serde_json::Value> {
+        let listed = self.webauthn(http::Method::GET, format!("authenticator/{authenticator}/credentials"), None).await;
+        listed.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Adds a credential to a virtual authenticator (`credentialId`, `isResidentCredential`, `rpId`,
+    /// `privateKey` (PKCS#8, base64url), `userHandle`, `signCount`), e.g. one taken from another authenticator.
+    pub async fn add_virtual_credential(&self, authenticator: &str, credential: serde_json::Value) {
+        self.webauthn(http::Method::POST, format!("authenticator/{authenticator}/credential"), Some(credential)).await;
     }
 }

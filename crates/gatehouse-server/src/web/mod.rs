@@ -20,6 +20,7 @@ mod admin;
 mod gate;
 mod login;
 pub mod nginx;
+mod passkeys;
 pub mod remembered;
 mod respond;
 pub mod session;
@@ -120,6 +121,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/totp/setup", get(steps::setup_form).post(steps::confirm_setup))
         .route("/totp/setup/start", post(steps::start_setup))
         .route("/totp/disable", post(steps::disable))
+        .route("/totp/passkey/start", post(passkeys::start_sign_in))
+        .route("/totp/passkey/finish", post(passkeys::finish_sign_in))
+        .route("/passkeys.js", get(passkeys::script))
+        .route("/passkeys/register/start", post(passkeys::start_registration))
+        .route("/passkeys/register/finish", post(passkeys::finish_registration))
+        .route("/passkeys/{id}/remove", post(passkeys::remove))
         .route("/password/required", get(steps::password_form).post(steps::password_required))
         .route("/oidc/sign-in/{provider}", get(sign_in::start))
         .route("/oidc/callback", get(sign_in::callback))
@@ -132,7 +139,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// Headers every page carries: no framing, no sniffing, no caching of pages with personal data, a strict
-/// content security policy (the pages use no scripts).
+/// content security policy (scripts only from this site's own files: the passkey ceremonies).
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
@@ -142,7 +149,7 @@ async fn security_headers(mut response: Response) -> Response {
         ("cache-control", "no-store"),
         (
             "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     ] {
         if let Ok(value) = value.parse() {

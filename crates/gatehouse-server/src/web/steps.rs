@@ -34,6 +34,8 @@ struct CodePage {
     error: Option<String>,
     action: &'static str,
     csrf: String,
+    /// The account has passkeys: the page offers them.
+    passkey: bool,
 }
 
 #[derive(Template)]
@@ -93,8 +95,8 @@ async fn posting_session(
     gate_form(state, headers, Need::At(accepts), csrf).await.map_err(|refusal| refusal.response(Role::User))
 }
 
-/// Who a session's TOTP belongs to.
-fn principal_of(session: &Session) -> Result<Principal, Error> {
+/// Who a session's TOTP and passkeys belong to.
+pub(super) fn principal_of(session: &Session) -> Result<Principal, Error> {
     Ok(match session.data.role {
         Role::User => Principal::Mailbox(MailboxAddress::parse(&session.data.principal)?),
         Role::Admin | Role::DomainAdmin => Principal::Admin(session.data.principal.clone()),
@@ -102,13 +104,13 @@ fn principal_of(session: &Session) -> Result<Principal, Error> {
 }
 
 /// An owned [`TotpPrincipal`].
-enum Principal {
+pub(super) enum Principal {
     Mailbox(MailboxAddress),
     Admin(String),
 }
 
 impl Principal {
-    fn as_ref(&self) -> TotpPrincipal<'_> {
+    pub(super) fn as_ref(&self) -> TotpPrincipal<'_> {
         match self {
             Principal::Mailbox(address) => TotpPrincipal::Mailbox(address),
             Principal::Admin(name) => TotpPrincipal::Admin(name),
@@ -117,7 +119,7 @@ impl Principal {
 }
 
 /// Whose second factor a session's holder has.
-fn owner_of(session: &Session) -> SecondFactorOwner {
+pub(super) fn owner_of(session: &Session) -> SecondFactorOwner {
     match session.data.role {
         Role::User => SecondFactorOwner::Mailbox(session.data.principal.clone()),
         Role::Admin | Role::DomainAdmin => SecondFactorOwner::Administrator(session.data.principal.clone()),
@@ -143,39 +145,58 @@ async fn stage_after(state: &AppState, session: &Session, done: RequiredStep) ->
     }
 }
 
-/// Replaces the session by a new one at `stage` (new cookie), and sends the browser on.
-async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response {
-    let created = state
+/// Replaces the session by a new one at `stage`: the page to go to and the new cookie's `Set-Cookie` value.
+pub(super) async fn advance_session(
+    state: &AppState,
+    session: &Session,
+    stage: Stage,
+) -> Result<(&'static str, String), Error> {
+    let (next, cookie) = state
         .web
         .sessions
         .create(&state.store, session.data.role, &session.data.principal, stage, session.data.provider.clone())
-        .await;
-    let (next, cookie) = match created {
-        Ok(created) => created,
-        Err(err) => return unavailable(err),
-    };
-    if stage == Stage::TotpEnrolment
-        && let Err(err) = begin_enrolment(state, &next).await
-    {
-        return unavailable(err);
+        .await?;
+    if stage == Stage::TotpEnrolment {
+        begin_enrolment(state, &next).await?;
     }
-    if let Err(err) = state.store.delete_web_session(&session.id).await {
-        return unavailable(err);
+    state.store.delete_web_session(&session.id).await?;
+    Ok((stage_page(session.data.role, stage), state.web.sessions.cookie_header(&cookie)))
+}
+
+/// Replaces the session by a new one at `stage` (new cookie), and sends the browser on.
+async fn advance(state: &AppState, session: &Session, stage: Stage) -> Response {
+    match advance_session(state, session, stage).await {
+        Ok((page, cookie)) => {
+            let mut response = redirect(page);
+            add_set_cookie(response.headers_mut(), &cookie);
+            response
+        }
+        Err(err) => unavailable(err),
     }
-    let mut response = redirect(stage_page(session.data.role, stage));
-    add_set_cookie(response.headers_mut(), &state.web.sessions.cookie_header(&cookie));
-    response
 }
 
 /// `GET /totp`: the code form of a login waiting for its second factor.
 pub async fn code_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match step_session(&state, &headers, |stage| stage == Stage::PendingTotp).await {
-        Ok(session) => render(
-            &CodePage { notice: None, error: None, action: "/totp", csrf: session.data.csrf.clone() },
-            StatusCode::OK,
-        ),
+        Ok(session) => {
+            let passkey = match has_passkeys(&state, &session).await {
+                Ok(passkey) => passkey,
+                Err(err) => return unavailable(err),
+            };
+            let page =
+                CodePage { notice: None, error: None, action: "/totp", csrf: session.data.csrf.clone(), passkey };
+            render(&page, StatusCode::OK)
+        }
         Err(response) => response,
     }
+}
+
+/// Whether the session's holder has passkeys this server can check.
+async fn has_passkeys(state: &AppState, session: &Session) -> Result<bool, Error> {
+    if state.auth.passkeys().is_none() {
+        return Ok(false);
+    }
+    Ok(!state.store.passkeys(principal_of(session)?.as_ref()).await?.is_empty())
 }
 
 /// `POST /totp`: the second factor.
@@ -207,11 +228,16 @@ pub async fn check_code(
                 .into_response()
         }
         Decision::Denied { .. } => {
+            let passkey = match has_passkeys(&state, &session).await {
+                Ok(passkey) => passkey,
+                Err(err) => return unavailable(err),
+            };
             let page = CodePage {
                 notice: None,
                 error: Some("Wrong or already used code.".into()),
                 action: "/totp",
                 csrf: session.data.csrf.clone(),
+                passkey,
             };
             render(&page, StatusCode::UNAUTHORIZED)
         }
@@ -372,7 +398,7 @@ pub async fn disable(
             Decision::Denied { .. } => return Ok("Wrong or already used code; two-factor authentication stays on."),
         }
         state.store.disable_totp(&session.actor(), principal_of(&session)?.as_ref()).await?;
-        Ok::<_, Error>("Two-factor authentication is off.")
+        Ok::<_, Error>("The authenticator app (TOTP) is off.")
     };
     let outcome = outcome.await;
     let mut session = session;

@@ -1,5 +1,5 @@
 //! The user page of a mailbox owner: webmail, app links, app passwords (created with the token shown once,
-//! revoked), the password of a local mailbox, TOTP, and the mailbox's recent logins.
+//! revoked), the password of a local mailbox, TOTP, passkeys, and the mailbox's recent logins.
 
 // Handlers return `Result<_, Response>` so a refusal is the page to send; a boxed error would gain nothing.
 #![allow(clippy::result_large_err)]
@@ -36,6 +36,13 @@ struct AppPasswordView {
     active: bool,
 }
 
+struct PasskeyView {
+    id: i64,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
 struct LogView {
     time: String,
     service: String,
@@ -54,7 +61,11 @@ struct UserPage {
     new_token: Option<String>,
     webmail: bool,
     links: Vec<LinkView>,
+    /// TOTP or a passkey is on: the mail protocols take app passwords only.
+    second_factor: bool,
     totp_enabled: bool,
+    passkeys: Vec<PasskeyView>,
+    passkeys_available: bool,
     app_passwords: Vec<AppPasswordView>,
     protocol_choices: Vec<(&'static str, &'static str)>,
     local_password: bool,
@@ -108,9 +119,10 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         let log = state.store.auth_log(&filter).await?;
         let totp = state.store.totp_state(TotpPrincipal::Mailbox(&address)).await?;
         let links = state.store.list_app_links().await?;
-        Ok::<_, Error>((mailbox, apps, log, totp, links))
+        let passkeys = state.store.passkeys(TotpPrincipal::Mailbox(&address)).await?;
+        Ok::<_, Error>((mailbox, apps, log, totp, links, passkeys))
     };
-    let (mailbox, apps, log, totp, links) = match loaded.await {
+    let (mailbox, apps, log, totp, links, passkeys) = match loaded.await {
         Ok(loaded) => loaded,
         Err(err) => return unavailable(err),
     };
@@ -123,7 +135,18 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         new_token,
         webmail: mailbox.protocols.contains(Service::Sogo),
         links: links.iter().map(|l| LinkView { name: l.name.clone(), url: l.url_for(&mailbox.address) }).collect(),
+        second_factor: totp.enabled || !passkeys.is_empty(),
         totp_enabled: totp.enabled,
+        passkeys: passkeys
+            .into_iter()
+            .map(|p| PasskeyView {
+                id: p.id,
+                name: p.name,
+                created: date_time(p.created_at),
+                last_used: p.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+        passkeys_available: state.auth.passkeys().is_some(),
         app_passwords: apps
             .into_iter()
             .map(|app| AppPasswordView {

@@ -206,7 +206,14 @@ impl CommandContext {
             ..EngineConfig::default()
         };
         let sources = SourceRegistry::new(store.clone()).with_hash_pool(pool.clone());
-        let engine = Engine::with_sources(store.clone(), sources, pool.clone(), config);
+        let mut engine = Engine::with_sources(store.clone(), sources, pool.clone(), config);
+        // Passkeys belong to the site browsers reach: without web.public_url there is no relying party.
+        if let Some(url) = self.config.web.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            match gatehouse_engine::passkey::Passkeys::new(url, "Gatehouse") {
+                Ok(passkeys) => engine = engine.with_passkeys(passkeys),
+                Err(err) => tracing::warn!("passkeys are off: {err}"),
+            }
+        }
         Ok(AuthService::new(engine, &auth.master_separator))
     }
 

@@ -1,0 +1,260 @@
+//! Passkeys on the web pages: the script that runs the browser's side of the ceremonies, registering and
+//! removing a mailbox's passkeys on the user page, and a passkey as the second factor of a login.
+//!
+//! The ceremonies' endpoints take and answer JSON (`{"csrf": …}` first, the session's token as on every form);
+//! a refusal is `{"error": "…"}` with a status: 400 for an answer the relying party does not accept, 401 for a
+//! refused second factor, 409 for a passkey registered already, 422 for a rule of the store, 429 for a banned
+//! address, 503 when the database or the relying party is not available. The engine decides the second factor
+//! (guard, auth log); the store keeps the passkeys.
+
+// Handlers return `Result<_, Response>` so a refusal is the answer to send.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::{Error, Fault};
+use gatehouse_engine::{Decision, DenyReason, PasskeyFactorRequest, passkey_account};
+use gatehouse_store::NewPasskey;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::gate::{Need, Refusal, gate_form};
+use super::login::TokenForm;
+use super::respond::{redirect, sentence, unavailable};
+use super::session::{Role, Session, Stage, add_set_cookie};
+use super::steps::{advance_session, owner_of, principal_of, stage_for};
+use crate::AppState;
+
+/// The browser's side of the ceremonies.
+const SCRIPT: &str = include_str!("../../static/passkeys.js");
+
+/// `GET /passkeys.js`.
+pub async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response()
+}
+
+/// A ceremony's first request.
+#[derive(Deserialize)]
+pub struct StartRequest {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The browser's answer to a registration challenge.
+#[derive(Deserialize)]
+pub struct RegistrationAnswer {
+    #[serde(default)]
+    csrf: String,
+    ceremony: String,
+    name: String,
+    credential: serde_json::Value,
+}
+
+/// The browser's answer to a sign-in challenge.
+#[derive(Deserialize)]
+pub struct SignInAnswer {
+    #[serde(default)]
+    csrf: String,
+    ceremony: String,
+    credential: serde_json::Value,
+}
+
+/// A JSON refusal.
+fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// A store or relying-party error as a JSON refusal.
+fn error_answer(err: Error) -> Response {
+    match err {
+        Error::AlreadyExists { .. } => refusal(StatusCode::CONFLICT, "This passkey is registered already."),
+        Error::Refused(message) => refusal(StatusCode::UNPROCESSABLE_ENTITY, message),
+        err if err.fault() == Fault::Client => refusal(StatusCode::BAD_REQUEST, sentence(&err)),
+        err => {
+            tracing::warn!("passkeys: {err}");
+            refusal(StatusCode::SERVICE_UNAVAILABLE, "Passkeys are not available right now. Try again later.")
+        }
+    }
+}
+
+/// What the gate's refusal means to a script: sign in again, or a forged request.
+fn gate_answer(refused: Refusal) -> Response {
+    match refused {
+        Refusal::Forged => refusal(StatusCode::FORBIDDEN, "The page is out of date. Reload it."),
+        Refusal::Unavailable(err) => error_answer(err),
+        _ => refusal(StatusCode::UNAUTHORIZED, "Your session has ended. Log in again."),
+    }
+}
+
+/// The session of a ceremony request: a finished user login (registration) or one waiting for its second
+/// factor (sign-in).
+async fn ceremony_session(state: &AppState, headers: &HeaderMap, need: Need, csrf: &str) -> Result<Session, Response> {
+    gate_form(state, headers, need, csrf).await.map_err(gate_answer)
+}
+
+/// `POST /passkeys/register/start`: a registration challenge for the session's mailbox.
+pub async fn start_registration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<StartRequest>,
+) -> Response {
+    let session = match ceremony_session(&state, &headers, Need::Ready(Role::User), &request.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let Some(passkeys) = state.auth.passkeys() else {
+        return error_answer(Error::Unavailable("passkeys need web.public_url".into()));
+    };
+    let principal = match principal_of(&session) {
+        Ok(principal) => principal,
+        Err(err) => return error_answer(err),
+    };
+    let existing = match state.store.passkeys(principal.as_ref()).await {
+        Ok(existing) => existing,
+        Err(err) => return error_answer(err),
+    };
+    // One user handle per account: the authenticator keeps it with each of the account's passkeys.
+    let handle = existing
+        .first()
+        .map(|p| p.user_handle.clone())
+        .unwrap_or_else(gatehouse_engine::passkey::Passkeys::new_user_handle);
+    let credentials: Vec<String> = existing.into_iter().map(|p| p.credential).collect();
+    let name = &session.data.principal;
+    match passkeys.start_registration(&passkey_account(&owner_of(&session)), &handle, name, name, &credentials) {
+        Ok(challenge) => {
+            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
+        }
+        Err(err) => error_answer(err),
+    }
+}
+
+/// `POST /passkeys/register/finish`: checks the browser's new credential and keeps it under the name given.
+pub async fn finish_registration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(answer): Json<RegistrationAnswer>,
+) -> Response {
+    let mut session = match ceremony_session(&state, &headers, Need::Ready(Role::User), &answer.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let Some(passkeys) = state.auth.passkeys() else {
+        return error_answer(Error::Unavailable("passkeys need web.public_url".into()));
+    };
+    let principal = match principal_of(&session) {
+        Ok(principal) => principal,
+        Err(err) => return error_answer(err),
+    };
+    let account = passkey_account(&owner_of(&session));
+    let registered = match passkeys.finish_registration(&answer.ceremony, &account, &answer.credential.to_string()) {
+        Ok(registered) => registered,
+        Err(err) => return error_answer(err),
+    };
+    let new = NewPasskey {
+        name: answer.name,
+        credential_id: registered.credential_id,
+        user_handle: registered.user_handle,
+        credential: registered.credential,
+        counter: registered.counter,
+    };
+    let added = match state.store.add_passkey(&session.actor(), principal.as_ref(), new).await {
+        Ok(added) => added,
+        Err(err) => return error_answer(err),
+    };
+    session.data.notice = Some(format!("Passkey \"{}\" added.", added.name));
+    if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+        return error_answer(err);
+    }
+    Json(json!({ "id": added.id, "name": added.name })).into_response()
+}
+
+/// `POST /passkeys/{id}/remove`: removes one of the session's mailbox's passkeys.
+pub async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Response {
+    let mut session = match gate_form(&state, &headers, Need::Ready(Role::User), &form.csrf).await {
+        Ok(session) => session,
+        Err(refused) => return refused.response(Role::User),
+    };
+    let principal = match principal_of(&session) {
+        Ok(principal) => principal,
+        Err(err) => return unavailable(err),
+    };
+    // The store only removes a passkey of this account; another account's id is "not found".
+    session.data.notice = Some(match state.store.remove_passkey(&session.actor(), principal.as_ref(), id).await {
+        Ok(()) => "Passkey removed.".to_string(),
+        Err(err) if err.fault() == Fault::Client => "No such passkey.".to_string(),
+        Err(err) => return unavailable(err),
+    });
+    if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+        return unavailable(err);
+    }
+    redirect("/")
+}
+
+/// `POST /totp/passkey/start`: a challenge for the passkeys of a login waiting for its second factor.
+pub async fn start_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<StartRequest>,
+) -> Response {
+    let need = Need::At(|stage| stage == Stage::PendingTotp);
+    let session = match ceremony_session(&state, &headers, need, &request.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match state.auth.start_passkey_factor(&owner_of(&session)).await {
+        Ok(challenge) => {
+            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
+        }
+        Err(err) => error_answer(err),
+    }
+}
+
+/// `POST /totp/passkey/finish`: the second factor by passkey. Allowed, the session is replaced by one at the
+/// next step (new cookie) and the answer names the page to go to.
+pub async fn finish_sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(answer): Json<SignInAnswer>,
+) -> Response {
+    let need = Need::At(|stage| stage == Stage::PendingTotp);
+    let session = match ceremony_session(&state, &headers, need, &answer.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let service = match session.data.role {
+        Role::User => "web-passkey",
+        Role::Admin => "web-admin-passkey",
+        Role::DomainAdmin => "web-domainadmin-passkey",
+    };
+    let request = PasskeyFactorRequest {
+        owner: owner_of(&session),
+        ceremony: answer.ceremony,
+        answer: answer.credential.to_string(),
+        remote_ip: Some(state.web.client_ip(peer, &headers)),
+    };
+    match state.auth.passkey_factor(&request, service).await {
+        Decision::Allowed { next, .. } => match advance_session(&state, &session, stage_for(next)).await {
+            Ok((page, cookie)) => {
+                let mut response = Json(json!({ "next": page })).into_response();
+                add_set_cookie(response.headers_mut(), &cookie);
+                response
+            }
+            Err(err) => error_answer(err),
+        },
+        Decision::Denied { reason: DenyReason::Banned, .. } => {
+            refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
+        }
+        Decision::Denied { .. } => refusal(StatusCode::UNAUTHORIZED, "The passkey was not accepted."),
+        Decision::TempFail { cause } => error_answer(cause),
+    }
+}

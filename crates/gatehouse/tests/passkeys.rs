@@ -1,0 +1,254 @@
+//! Passkeys in a real browser: headless Chromium with a virtual CTAP2 authenticator (WebDriver's WebAuthn
+//! extension: resident keys, user verification) behind real nginx with the generated configuration. A mailbox
+//! owner registers a passkey on the user page, and it becomes the second factor after the password (the mail
+//! protocols then refuse the password); signing in with it works; then the refusals, each from the server: a
+//! passkey of another account, an answer to another challenge, an answer used twice, a removed passkey, and a
+//! mailbox deactivated while its login waits for the passkey.
+
+mod support;
+
+use std::path::PathBuf;
+
+use gatehouse_testkit::browser::Browser;
+use gatehouse_testkit::browser::fantoccini::Locator;
+use gatehouse_testkit::free_port;
+use serde_json::{Value, json};
+use support::{Server, cli, cli_ok};
+
+/// Where the screenshots go (kept for CI artifacts with the browser test's).
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("passkey-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn log_in(browser: &Browser, base: &str, username: &str, password: &str) {
+    browser.goto(&format!("{base}/")).await;
+    browser.fill("#username", username).await;
+    browser.fill("#password", password).await;
+    browser.click("#login button[type=submit]").await;
+    wait_for(browser, &["#logout", "#totp", "#error"]).await;
+}
+
+/// Waits (up to 10 s) until an element matches one of `selectors`; returns the one that did.
+async fn wait_for(browser: &Browser, selectors: &[&str]) -> String {
+    for _ in 0..100 {
+        for selector in selectors {
+            if browser.exists(selector).await {
+                return selector.to_string();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("none of {selectors:?} appeared: {}", browser.source().await);
+}
+
+/// The text of the element `css` once it has `wanted` (up to 10 s); pages are replaced meanwhile, so an
+/// element found may be gone a moment later.
+async fn wait_text(browser: &Browser, css: &str, wanted: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = browser.client().find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text.contains(wanted) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} did not show {wanted:?} (last: {last:?})");
+}
+
+async fn log_out(browser: &Browser) {
+    browser.click("#logout button").await;
+    browser.find("#login").await;
+}
+
+/// Registers a passkey named `name` on the user page, through the page's own script.
+async fn add_passkey(browser: &Browser, name: &str) {
+    browser.fill("#passkey-name", name).await;
+    browser.click("#passkey-add button[type=submit]").await;
+    for _ in 0..100 {
+        // The page is replaced when the passkey is in: an element found may be gone a moment later.
+        if let Ok(notice) = browser.client().find(Locator::Css("#notice")).await
+            && notice.text().await.is_ok_and(|text| text.contains(name))
+        {
+            return;
+        }
+        if browser.exists("#passkey-error:not([hidden])").await {
+            panic!("registering {name}: {}", browser.text("#passkey-error").await);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("registering {name} did not finish: {}", browser.source().await);
+}
+
+/// A second-factor attempt made by hand from the `/totp` page, with the browser's authenticator, to reach
+/// what the page's script never sends: `allow` replaces the credentials the server named; with `other_ceremony`
+/// the answer is posted under a second challenge's ceremony; `times` posts the same answer again. Returns the
+/// status and body of each post.
+const ATTEMPT: &str = r#"
+const [allow, otherCeremony, times, done] = arguments;
+const bytes = (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - text.length % 4) % 4)), c => c.charCodeAt(0)).buffer;
+const b64 = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const post = async (url, body) => {
+  const response = await fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await response.text();
+  try { return { status: response.status, body: JSON.parse(text) }; } catch (err) { return { status: response.status, body: text }; }
+};
+(async () => {
+  const csrf = document.querySelector('#passkey-use input[name=csrf]').value;
+  const started = await post('/totp/passkey/start', { csrf });
+  if (started.status !== 200) return [started];
+  const options = started.body.publicKey;
+  const ids = allow || options.allowCredentials.map(c => c.id);
+  const credential = await navigator.credentials.get({ publicKey: {
+    challenge: bytes(options.challenge), rpId: options.rpId, userVerification: 'required', timeout: 10000,
+    allowCredentials: ids.map(id => ({ type: 'public-key', id: bytes(id) })),
+  } });
+  const answer = { id: credential.id, rawId: b64(credential.rawId), type: credential.type, extensions: {}, response: {
+    authenticatorData: b64(credential.response.authenticatorData), clientDataJSON: b64(credential.response.clientDataJSON),
+    signature: b64(credential.response.signature),
+    userHandle: credential.response.userHandle ? b64(credential.response.userHandle) : null,
+  } };
+  const ceremony = otherCeremony ? (await post("/totp/passkey/start", { csrf })).body.ceremony : started.body.ceremony;
+  const results = [];
+  for (let i = 0; i < times; i++) results.push(await post('/totp/passkey/finish', { csrf, ceremony, credential: answer }));
+  return results;
+})().then(done, err => done([{ status: 0, body: String(err) }]));
+"#;
+
+async fn attempt(browser: &Browser, allow: Option<Vec<String>>, other_ceremony: bool, times: u32) -> Vec<(u64, Value)> {
+    let result = browser
+        .client()
+        .execute_async(ATTEMPT, vec![json!(allow), json!(other_ceremony), json!(times)])
+        .await
+        .expect("the attempt's script");
+    result
+        .as_array()
+        .unwrap_or_else(|| panic!("{result}"))
+        .iter()
+        .map(|r| (r["status"].as_u64().unwrap_or(0), r["body"].clone()))
+        .collect()
+}
+
+/// The credential ids a virtual authenticator holds.
+async fn credential_ids(browser: &Browser, authenticator: &str) -> Vec<String> {
+    let credentials = browser.virtual_credentials(authenticator).await;
+    credentials.iter().map(|c| c["credentialId"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_as_second_factor_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    for (address, password) in [("alice@example.org", "alicepw"), ("bob@example.org", "bobpw")] {
+        run(&["mailbox", "add", address, "--password-stdin"], &format!("{password}\n"));
+    }
+    // WebAuthn needs a secure context and a domain as RP ID: http://localhost is both.
+    let port = free_port();
+    let base = format!("http://localhost:{port}");
+    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_WEB__PUBLIC_URL", &base)]);
+    let locations = support::nginx_locations(dir.path(), db, &server, "http://127.0.0.1:9");
+    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
+    let Some(browser) = Browser::start().await else { return };
+    let shots = shots_dir();
+    let first = browser.add_virtual_authenticator().await;
+
+    // alice registers a passkey: a discoverable credential of this site on the authenticator.
+    log_in(&browser, &base, "alice@example.org", "alicepw").await;
+    assert!(browser.exists("#logout").await, "no second factor yet");
+    add_passkey(&browser, "Laptop").await;
+    browser.screenshot(shots.join("01-passkey-added.png")).await;
+    assert!(browser.text("#passkeys").await.contains("Laptop"));
+    let credentials = browser.virtual_credentials(&first).await;
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!((&credentials[0]["rpId"], &credentials[0]["isResidentCredential"]), (&json!("localhost"), &json!(true)));
+    let laptop = credentials[0]["credentialId"].as_str().unwrap().to_string();
+    // A passkey is a second factor: the mail protocols now take app passwords only.
+    let (code, _, stderr) =
+        cli(dir.path(), db, &["auth", "test", "alice@example.org", "--service", "imap"], "alicepw\n");
+    assert_ne!(code, 0, "the password no longer opens IMAP: {stderr}");
+    log_out(&browser).await;
+
+    // The password, then the passkey.
+    log_in(&browser, &base, "alice@example.org", "alicepw").await;
+    assert!(browser.exists("#passkey-use").await, "the second factor page offers the passkey");
+    browser.screenshot(shots.join("02-second-factor.png")).await;
+    browser.click("#passkey-use button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    assert!(!browser.text("#passkeys").await.contains("never"), "its last use is shown");
+    support::eventually_logged(
+        "the passkey sign-in is in the auth log",
+        || run(&["log", "auth", "--json", "--subject", "alice@example.org"], ""),
+        |log| log.contains("\"web-passkey\""),
+    );
+    log_out(&browser).await;
+
+    // bob registers his own passkey on the same authenticator.
+    log_in(&browser, &base, "bob@example.org", "bobpw").await;
+    add_passkey(&browser, "Bob's key").await;
+    log_out(&browser).await;
+    let bobs = credential_ids(&browser, &first).await.into_iter().find(|id| *id != laptop).expect("bob's credential");
+
+    // Refused by the server: bob's passkey for alice; an answer under another challenge; one answer twice.
+    log_in(&browser, &base, "alice@example.org", "alicepw").await;
+    let refused = attempt(&browser, Some(vec![bobs.clone()]), false, 1).await;
+    assert_eq!(refused[0].0, 401, "another account's passkey: {refused:?}");
+    let refused = attempt(&browser, None, true, 1).await;
+    assert_eq!(refused[0].0, 401, "an answer to another challenge: {refused:?}");
+    let twice = attempt(&browser, None, false, 2).await;
+    assert_eq!((twice[0].0, &twice[0].1["next"]), (200, &json!("/")), "{twice:?}");
+    assert_eq!(twice[1].0, 401, "the same answer again: {twice:?}");
+    browser.goto(&format!("{base}/")).await;
+    browser.find("#logout").await;
+
+    // A second authenticator with a second passkey; the first one removed on the page.
+    let saved = browser.virtual_credentials(&first).await;
+    browser.remove_virtual_authenticator(&first).await;
+    let second = browser.add_virtual_authenticator().await;
+    add_passkey(&browser, "Key").await;
+    let remove = browser.find("#passkeys tbody tr:first-child button").await;
+    remove.click().await.unwrap();
+    wait_text(&browser, "#notice", "Passkey removed.").await;
+    let table = browser.text("#passkeys").await;
+    assert!(table.contains("Key") && !table.contains("Laptop"), "{table}");
+    log_out(&browser).await;
+
+    // The removed passkey, still on an authenticator, is refused; the remaining one works.
+    let saved = saved.into_iter().find(|c| c["credentialId"] == json!(laptop)).unwrap();
+    // Not resident: the authenticator keeps one resident credential per account and site, "Key" now.
+    let laptop_credential = json!({
+        "credentialId": saved["credentialId"], "isResidentCredential": false, "rpId": saved["rpId"],
+        "privateKey": saved["privateKey"], "signCount": saved["signCount"],
+    });
+    browser.add_virtual_credential(&second, laptop_credential).await;
+    log_in(&browser, &base, "alice@example.org", "alicepw").await;
+    let refused = attempt(&browser, Some(vec![laptop.clone()]), false, 1).await;
+    assert_eq!(refused[0].0, 401, "a removed passkey: {refused:?}");
+    browser.click("#passkey-use button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    log_out(&browser).await;
+
+    // Deactivated while the login waits for its passkey: the session is gone, the passkey opens nothing.
+    log_in(&browser, &base, "alice@example.org", "alicepw").await;
+    assert!(browser.exists("#passkey-use").await);
+    run(&["mailbox", "edit", "alice@example.org", "--active", "false"], "");
+    // Another process's change reaches the server within a second (the change feed).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    browser.click("#passkey-use button[type=submit]").await;
+    let seen = wait_for(&browser, &["#passkey-error:not([hidden])", "#logout", "#login"]).await;
+    assert_eq!(seen, "#passkey-error:not([hidden])", "{}", browser.source().await);
+    let message = browser.text("#passkey-error").await;
+    assert!(message.contains("Log in again"), "{message}");
+    browser.screenshot(shots.join("03-refused.png")).await;
+    browser.goto(&format!("{base}/")).await;
+    browser.find("#login").await;
+    browser.close().await;
+}
