@@ -66,7 +66,7 @@
         options.user.id = bytes(options.user.id);
         for (const credential of options.excludeCredentials || []) credential.id = bytes(credential.id);
         const credential = await navigator.credentials.create({ publicKey: options });
-        await post('/passkeys/register/finish', {
+        const finished = await post('/passkeys/register/finish', {
           csrf,
           ceremony: started.ceremony,
           name: add.elements.name.value,
@@ -81,7 +81,7 @@
             extensions: credential.getClientExtensionResults(),
           },
         });
-        window.location.assign('/');
+        window.location.assign(finished.next);
       } catch (err) {
         show(error, failure(err));
       }

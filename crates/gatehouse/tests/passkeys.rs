@@ -3,7 +3,8 @@
 //! owner registers a passkey on the user page, and it becomes the second factor after the password (the mail
 //! protocols then refuse the password); signing in with it works; then the refusals, each from the server: a
 //! passkey of another account, an answer to another challenge, an answer used twice, a removed passkey, and a
-//! mailbox deactivated while its login waits for the passkey.
+//! mailbox deactivated while its login waits for the passkey. An administrator registers one on `/passkeys`
+//! and signs in with it; a mailbox that must set up a second factor may choose a passkey.
 
 mod support;
 
@@ -24,11 +25,15 @@ fn shots_dir() -> PathBuf {
 }
 
 async fn log_in(browser: &Browser, base: &str, username: &str, password: &str) {
-    browser.goto(&format!("{base}/")).await;
+    log_in_at(browser, base, "/", username, password).await;
+}
+
+async fn log_in_at(browser: &Browser, base: &str, page: &str, username: &str, password: &str) {
+    browser.goto(&format!("{base}{page}")).await;
     browser.fill("#username", username).await;
     browser.fill("#password", password).await;
     browser.click("#login button[type=submit]").await;
-    wait_for(browser, &["#logout", "#totp", "#error"]).await;
+    wait_for(browser, &["#logout", "#totp", "#totp-start", "#totp-setup", "#error"]).await;
 }
 
 /// Waits (up to 10 s) until an element matches one of `selectors`; returns the one that did.
@@ -250,5 +255,56 @@ async fn passkeys_as_second_factor_in_chromium() {
     browser.screenshot(shots.join("03-refused.png")).await;
     browser.goto(&format!("{base}/")).await;
     browser.find("#login").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_and_forced_enrolment_take_passkeys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://./data/gatehouse.db";
+    support::init(dir.path(), db, "admin-pw");
+    let run = |args: &[&str], stdin: &str| cli_ok(dir.path(), db, args, stdin);
+    run(&["domain", "add", "example.org"], "");
+    run(&["mailbox", "add", "carol@example.org", "--password-stdin"], "carolpw\n");
+    run(&["mailbox", "edit", "carol@example.org", "--force-totp", "true"], "");
+    let port = free_port();
+    let base = format!("http://localhost:{port}");
+    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_WEB__PUBLIC_URL", &base)]);
+    let locations = support::nginx_locations(dir.path(), db, &server, "http://127.0.0.1:9");
+    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
+    let Some(browser) = Browser::start().await else { return };
+    browser.add_virtual_authenticator().await;
+
+    // The administrator adds a passkey on /passkeys (linked from the admin pages) and signs in with it.
+    log_in_at(&browser, &base, "/admin", "admin", "admin-pw").await;
+    browser.click("#admin-nav a[href='/passkeys']").await;
+    browser.find("#no-passkeys").await;
+    add_passkey(&browser, "Admin key").await;
+    assert!(browser.text("#passkeys").await.contains("Admin key"));
+    log_out(&browser).await;
+    log_in_at(&browser, &base, "/admin", "admin", "admin-pw").await;
+    assert!(browser.exists("#passkey-use").await, "the administrator's second factor");
+    browser.click("#passkey-use button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
+    assert_eq!(browser.current_url().await.path(), "/admin");
+    support::eventually_logged(
+        "the administrator's passkey sign-in is in the auth log",
+        || run(&["log", "auth", "--json", "--subject", "admin"], ""),
+        |log| log.contains("\"web-admin-passkey\""),
+    );
+    log_out(&browser).await;
+
+    // carol must set up a second factor: a passkey does, and the login goes on to her page.
+    log_in(&browser, &base, "carol@example.org", "carolpw").await;
+    assert!(browser.exists("#passkey-add").await, "the enrolment page offers a passkey");
+    browser.fill("#passkey-name", "Phone").await;
+    browser.click("#passkey-add button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    assert!(browser.text("#passkeys").await.contains("Phone"));
+    log_out(&browser).await;
+    log_in(&browser, &base, "carol@example.org", "carolpw").await;
+    assert!(browser.exists("#passkey-use").await, "now the passkey is asked for");
+    browser.click("#passkey-use button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
     browser.close().await;
 }

@@ -234,6 +234,7 @@ impl Ctx {
         if self.is_admin() {
             nav.push(("/admin/logs/jobs".into(), "Job log"));
         }
+        nav.push(("/passkeys".into(), "Passkeys"));
         Chrome {
             title: if self.is_admin() { "Administration" } else { "Domain administration" },
             username: self.account.username.clone(),

@@ -1,5 +1,6 @@
 //! Passkeys on the web pages: the script that runs the browser's side of the ceremonies, registering and
-//! removing a mailbox's passkeys on the user page, and a passkey as the second factor of a login.
+//! removing passkeys (a mailbox's on the user page, an administrator's on `/passkeys`, and any account's
+//! during a forced second-factor enrolment), and a passkey as the second factor of a login.
 //!
 //! The ceremonies' endpoints take and answer JSON (`{"csrf": …}` first, the session's token as on every form);
 //! a refusal is `{"error": "…"}` with a status: 400 for an answer the relying party does not accept, 401 for a
@@ -12,21 +13,22 @@
 
 use std::net::SocketAddr;
 
+use askama::Template;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::{Error, Fault};
-use gatehouse_engine::{Decision, DenyReason, PasskeyFactorRequest, passkey_account};
+use gatehouse_engine::{Decision, DenyReason, PasskeyFactorRequest, RequiredStep, passkey_account};
 use gatehouse_store::NewPasskey;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::gate::{Need, Refusal, gate_form};
+use super::gate::{Need, Refusal, gate, gate_form};
 use super::login::TokenForm;
-use super::respond::{redirect, sentence, unavailable};
+use super::respond::{date_time, redirect, render, sentence, unavailable};
 use super::session::{Role, Session, Stage, add_set_cookie};
-use super::steps::{advance_session, owner_of, principal_of, stage_for};
+use super::steps::{advance_session, owner_of, principal_of, stage_after, stage_for};
 use crate::AppState;
 
 /// The browser's side of the ceremonies.
@@ -96,13 +98,21 @@ async fn ceremony_session(state: &AppState, headers: &HeaderMap, need: Need, csr
     gate_form(state, headers, need, csrf).await.map_err(gate_answer)
 }
 
+/// Who may register a passkey: a finished login, or one that must set up a second factor first.
+const REGISTERING: Need = Need::At(|stage| matches!(stage, Stage::Ready | Stage::TotpEnrolment));
+
+/// Where an account's passkeys are listed.
+fn passkeys_page(role: Role) -> &'static str {
+    if role == Role::User { "/" } else { "/passkeys" }
+}
+
 /// `POST /passkeys/register/start`: a registration challenge for the session's mailbox.
 pub async fn start_registration(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(request): Json<StartRequest>,
 ) -> Response {
-    let session = match ceremony_session(&state, &headers, Need::Ready(Role::User), &request.csrf).await {
+    let session = match ceremony_session(&state, &headers, REGISTERING, &request.csrf).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -138,7 +148,7 @@ pub async fn finish_registration(
     headers: HeaderMap,
     Json(answer): Json<RegistrationAnswer>,
 ) -> Response {
-    let mut session = match ceremony_session(&state, &headers, Need::Ready(Role::User), &answer.csrf).await {
+    let mut session = match ceremony_session(&state, &headers, REGISTERING, &answer.csrf).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -165,21 +175,36 @@ pub async fn finish_registration(
         Ok(added) => added,
         Err(err) => return error_answer(err),
     };
+    if session.data.stage == Stage::TotpEnrolment {
+        // The required second factor is in place: the login goes on to its next step, with a new session.
+        let stage = match stage_after(&state, &session, RequiredStep::EnrolSecondFactor).await {
+            Ok(stage) => stage,
+            Err(response) => return response,
+        };
+        return match advance_session(&state, &session, stage).await {
+            Ok((page, cookie)) => {
+                let mut response = Json(json!({ "id": added.id, "name": added.name, "next": page })).into_response();
+                add_set_cookie(response.headers_mut(), &cookie);
+                response
+            }
+            Err(err) => error_answer(err),
+        };
+    }
     session.data.notice = Some(format!("Passkey \"{}\" added.", added.name));
     if let Err(err) = state.web.sessions.save(&state.store, &session).await {
         return error_answer(err);
     }
-    Json(json!({ "id": added.id, "name": added.name })).into_response()
+    Json(json!({ "id": added.id, "name": added.name, "next": passkeys_page(session.data.role) })).into_response()
 }
 
-/// `POST /passkeys/{id}/remove`: removes one of the session's mailbox's passkeys.
+/// `POST /passkeys/{id}/remove`: removes one of the session holder's passkeys.
 pub async fn remove(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
-    let mut session = match gate_form(&state, &headers, Need::Ready(Role::User), &form.csrf).await {
+    let mut session = match gate_form(&state, &headers, Need::AnyReady, &form.csrf).await {
         Ok(session) => session,
         Err(refused) => return refused.response(Role::User),
     };
@@ -196,7 +221,71 @@ pub async fn remove(
     if let Err(err) = state.web.sessions.save(&state.store, &session).await {
         return unavailable(err);
     }
-    redirect("/")
+    redirect(passkeys_page(session.data.role))
+}
+
+/// A passkey as the pages list it.
+pub(super) struct PasskeyView {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) created: String,
+    pub(super) last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "passkeys.html")]
+struct PasskeysPage {
+    notice: Option<String>,
+    home: &'static str,
+    csrf: String,
+    passkeys: Vec<PasskeyView>,
+    available: bool,
+}
+
+/// `GET /passkeys`: an administrator's or domain administrator's passkeys (a mailbox's are on its user page).
+pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut session = match gate(&state, &headers, Need::AnyReady).await {
+        Ok(session) => session,
+        Err(refused) => return refused.response(Role::Admin),
+    };
+    if session.data.role == Role::User {
+        return redirect("/");
+    }
+    let notice = session.data.notice.take();
+    if notice.is_some()
+        && let Err(err) = state.web.sessions.save(&state.store, &session).await
+    {
+        return unavailable(err);
+    }
+    let listed = match principal_of(&session) {
+        Ok(principal) => state.store.passkeys(principal.as_ref()).await,
+        Err(err) => Err(err),
+    };
+    let passkeys = match listed {
+        Ok(passkeys) => passkeys,
+        Err(err) => return unavailable(err),
+    };
+    let page = PasskeysPage {
+        notice,
+        home: session.data.role.home(),
+        csrf: session.data.csrf.clone(),
+        passkeys: views(passkeys),
+        available: state.auth.passkeys().is_some(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// Passkeys as the pages list them.
+pub(super) fn views(passkeys: Vec<gatehouse_store::Passkey>) -> Vec<PasskeyView> {
+    passkeys
+        .into_iter()
+        .map(|p| PasskeyView {
+            id: p.id,
+            name: p.name,
+            created: date_time(p.created_at),
+            last_used: p.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
+        })
+        .collect()
 }
 
 /// `POST /totp/passkey/start`: a challenge for the passkeys of a login waiting for its second factor.

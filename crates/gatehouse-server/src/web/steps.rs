@@ -44,6 +44,8 @@ struct SetupPage {
     notice: Option<String>,
     error: Option<String>,
     required: bool,
+    /// A passkey can be registered instead (the server has a relying party).
+    passkeys: bool,
     qr: String,
     secret: String,
     csrf: String,
@@ -137,7 +139,7 @@ pub(super) fn stage_for(next: Option<RequiredStep>) -> Stage {
 }
 
 /// The stage after `done`, as the engine decides it from the account's state now.
-async fn stage_after(state: &AppState, session: &Session, done: RequiredStep) -> Result<Stage, Response> {
+pub(super) async fn stage_after(state: &AppState, session: &Session, done: RequiredStep) -> Result<Stage, Response> {
     match state.auth.step_after(&owner_of(session), done).await {
         Ok(next) => Ok(stage_for(next)),
         Err(Decision::TempFail { cause }) => Err(unavailable(cause)),
@@ -307,6 +309,7 @@ async fn setup_page(state: &AppState, session: &Session, error: Option<&str>) ->
                 notice: None,
                 error: error.map(str::to_string),
                 required: session.data.stage == Stage::TotpEnrolment,
+                passkeys: state.auth.passkeys().is_some(),
                 qr,
                 secret,
                 csrf: session.data.csrf.clone(),

@@ -36,13 +36,6 @@ struct AppPasswordView {
     active: bool,
 }
 
-struct PasskeyView {
-    id: i64,
-    name: String,
-    created: String,
-    last_used: String,
-}
-
 struct LogView {
     time: String,
     service: String,
@@ -64,7 +57,7 @@ struct UserPage {
     /// TOTP or a passkey is on: the mail protocols take app passwords only.
     second_factor: bool,
     totp_enabled: bool,
-    passkeys: Vec<PasskeyView>,
+    passkeys: Vec<super::passkeys::PasskeyView>,
     passkeys_available: bool,
     app_passwords: Vec<AppPasswordView>,
     protocol_choices: Vec<(&'static str, &'static str)>,
@@ -137,15 +130,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         links: links.iter().map(|l| LinkView { name: l.name.clone(), url: l.url_for(&mailbox.address) }).collect(),
         second_factor: totp.enabled || !passkeys.is_empty(),
         totp_enabled: totp.enabled,
-        passkeys: passkeys
-            .into_iter()
-            .map(|p| PasskeyView {
-                id: p.id,
-                name: p.name,
-                created: date_time(p.created_at),
-                last_used: p.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
-            })
-            .collect(),
+        passkeys: super::passkeys::views(passkeys),
         passkeys_available: state.auth.passkeys().is_some(),
         app_passwords: apps
             .into_iter()
