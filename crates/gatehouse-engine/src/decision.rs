@@ -241,8 +241,10 @@ pub enum Via {
     SsoToken(i64),
     /// A web session opening webmail (its owner's mailbox, or an administrator's impersonation).
     WebSession,
-    /// A web login's second factor (TOTP or a recovery code).
+    /// A web login's second factor (TOTP, a recovery code or a passkey).
     SecondFactor,
+    /// A passwordless web sign-in with a passkey, by the passkey's id.
+    Passkey(i64),
     /// A browser sign-in at an identity provider, by the provider's name.
     IdentityProvider(String),
     /// An access token of an identity provider, by the provider's name.
@@ -302,6 +304,28 @@ pub struct SecondFactorRequest {
 pub struct PasskeyFactorRequest {
     /// Whose.
     pub owner: crate::SecondFactorOwner,
+    /// The ceremony the challenge was issued for.
+    pub ceremony: String,
+    /// The browser's `PublicKeyCredential`, as JSON with its binary fields base64url.
+    pub answer: String,
+    /// The client's address.
+    pub remote_ip: Option<IpAddr>,
+}
+
+/// The login page a passwordless sign-in came from: which kind of account it may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInArea {
+    /// The mailbox login.
+    Mailbox,
+    /// The administrator or the domain administrator login.
+    Admin(gatehouse_core::AdminRole),
+}
+
+/// A passwordless web sign-in: the browser's answer to a challenge no account was named for.
+#[derive(Debug, Clone)]
+pub struct PasskeySignInRequest {
+    /// The login page it came from.
+    pub area: SignInArea,
     /// The ceremony the challenge was issued for.
     pub ceremony: String,
     /// The browser's `PublicKeyCredential`, as JSON with its binary fields base64url.

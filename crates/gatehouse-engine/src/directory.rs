@@ -174,6 +174,17 @@ pub struct PasskeyLogin {
     pub credential: String,
 }
 
+/// A passkey found by its credential id, with its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyOwnerLogin {
+    /// Whose.
+    pub owner: SecondFactorOwner,
+    /// The passkey.
+    pub passkey: PasskeyLogin,
+    /// The user handle stored with it.
+    pub user_handle: String,
+}
+
 /// The lookups and updates the engine needs. Errors with [`gatehouse_core::Fault::Server`] make the engine
 /// answer "temporary failure".
 pub trait Directory: Send + Sync + 'static {
@@ -222,6 +233,11 @@ pub trait Directory: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
     /// The passkeys of `owner` (none for an unknown account).
     fn passkeys(&self, owner: &SecondFactorOwner) -> impl Future<Output = Result<Vec<PasskeyLogin>, Error>> + Send;
+    /// The passkey with this credential id (base64url), and whose it is.
+    fn passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> impl Future<Output = Result<Option<PasskeyOwnerLogin>, Error>> + Send;
     /// Records a sign-in with passkey `id`: its new signature counter and credential record.
     fn record_passkey_use(
         &self,

@@ -45,12 +45,12 @@ use gatehouse_passwords::{GenerateScheme, HashPool, PoolError, Verification, Ver
 use crate::cache::{CachedSuccess, ResultCache};
 use crate::decision::{
     AccessTokenRequest, AccountSteps, AdminLoginRequest, Decision, DenyReason, LoginRequest, LoginService,
-    PasskeyFactorRequest, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep, SecondFactorRequest,
-    TokenAccount, Via, WebmailOpener,
+    PasskeyFactorRequest, PasskeySignInRequest, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep,
+    SecondFactorRequest, SignInArea, TokenAccount, Via, WebmailOpener,
 };
 use crate::directory::{
     AdminLogin, AppPasswordLogin, Directory, ExternalCheck, IdentitySources, MailboxLogin, NoIdentitySources,
-    Provisioning, SecondFactorOwner,
+    PasskeyOwnerLogin, Provisioning, SecondFactorOwner,
 };
 use crate::guard::{Guard, GuardConfig, Verdict};
 use crate::memory::MailboxMemory;
@@ -771,6 +771,103 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
                 next: steps.next_after(Some(RequiredStep::SecondFactor)),
             },
             Err(decision) => decision,
+        }
+    }
+
+    /// Starts a passwordless sign-in: a challenge any of this site's discoverable passkeys can answer.
+    pub fn start_passkey_sign_in(&self) -> Result<Challenge, Error> {
+        self.passkeys.as_ref().ok_or_else(passkeys_not_set_up)?.start_sign_in()
+    }
+
+    /// Decides a passwordless sign-in: the account is the one the answering passkey is registered to, of the
+    /// kind the login page is for; the passkey's signature (with user verification) stands for the password
+    /// and the second factor. Behind the brute-force guard; an inactive account (or domain, or identity
+    /// provider) is refused; the account's other required steps (a password change) still follow.
+    pub async fn passkey_sign_in(&self, request: &PasskeySignInRequest) -> Decision {
+        let Some(passkeys) = self.passkeys.as_ref() else { return lookup_failed(passkeys_not_set_up()) };
+        let found = match passkeys.claimed(&request.answer) {
+            Ok(claimed) => match self.directory.passkey_by_credential(&claimed.credential_id).await {
+                Ok(found) => Ok(found.filter(|f| f.user_handle == claimed.user_handle)),
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        let name = match &found {
+            Ok(Some(found)) => found.owner.name().to_string(),
+            _ => String::new(),
+        };
+        self.guarded(request.remote_ip, &name, self.decide_passkey_sign_in(passkeys, request, found)).await
+    }
+
+    async fn decide_passkey_sign_in(
+        &self,
+        passkeys: &Passkeys,
+        request: &PasskeySignInRequest,
+        found: Result<Option<PasskeyOwnerLogin>, Error>,
+    ) -> Decision {
+        let found = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                passkeys.abandon(&request.ceremony);
+                return Decision::denied(DenyReason::UnknownUser, "no such passkey");
+            }
+            Err(err) => {
+                passkeys.abandon(&request.ceremony);
+                return match err.fault() {
+                    Fault::Client => Decision::denied(DenyReason::BadRequest, format!("passkey refused: {err}")),
+                    Fault::Server => lookup_failed(err),
+                };
+            }
+        };
+        // The account, of the kind this login page is for, and allowed to sign in now.
+        let steps = match (&found.owner, request.area) {
+            (SecondFactorOwner::Mailbox(address), SignInArea::Mailbox) => {
+                match try_lookup!(self.lookup_mailbox(address).await) {
+                    Some(mailbox) if !mailbox.active || !mailbox.domain_active => {
+                        Err(Decision::denied(DenyReason::Disabled, "the mailbox or its domain is deactivated"))
+                    }
+                    Some(mailbox) if mailbox.auth_source != LOCAL && !mailbox.source_active => {
+                        Err(Decision::denied(DenyReason::Disabled, "the mailbox's identity provider is deactivated"))
+                    }
+                    Some(mailbox) => Ok(mailbox_steps(&mailbox)),
+                    None => Err(Decision::denied(DenyReason::UnknownUser, "no such mailbox")),
+                }
+            }
+            (SecondFactorOwner::Administrator(name), SignInArea::Admin(kind)) => {
+                match try_lookup!(self.directory.admin(name).await) {
+                    Some(admin) if admin.kind != kind => {
+                        Err(Decision::denied(DenyReason::UnknownUser, "a passkey of another kind of administrator"))
+                    }
+                    Some(admin) if !admin.active => {
+                        Err(Decision::denied(DenyReason::Disabled, "the administrator is deactivated"))
+                    }
+                    Some(admin) => Ok(admin_steps(&admin)),
+                    None => Err(Decision::denied(DenyReason::UnknownUser, "no such administrator")),
+                }
+            }
+            _ => Err(Decision::denied(DenyReason::UnknownUser, "a passkey of another kind of account")),
+        };
+        let steps = match steps {
+            Ok(steps) => steps,
+            Err(decision) => {
+                passkeys.abandon(&request.ceremony);
+                return decision;
+            }
+        };
+        let used = match passkeys.finish_sign_in(&request.ceremony, &request.answer, &found.passkey.credential) {
+            Ok(used) => used,
+            Err(err) if err.fault() == Fault::Client => {
+                return Decision::denied(DenyReason::WrongPassword, format!("passkey refused: {err}"));
+            }
+            Err(err) => return lookup_failed(err),
+        };
+        try_lookup!(self.directory.record_passkey_use(found.passkey.id, used.counter, used.credential).await);
+        Decision::Allowed {
+            user: found.owner.name().to_string(),
+            master_user: None,
+            via: Via::Passkey(found.passkey.id),
+            cached: false,
+            next: steps.next_after(Some(RequiredStep::SecondFactor)),
         }
     }
 

@@ -25,13 +25,13 @@ pub mod totp;
 
 pub use decision::{
     AccessTokenRequest, AccountSteps, AdminGrant, AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint,
-    LoginRequest, LoginService, PasskeyFactorRequest, ProviderAdminSignInRequest, ProviderSignInRequest, RequiredStep,
-    SecondFactorRequest, TokenAccount, Via, WebmailOpener,
+    LoginRequest, LoginService, PasskeyFactorRequest, PasskeySignInRequest, ProviderAdminSignInRequest,
+    ProviderSignInRequest, RequiredStep, SecondFactorRequest, SignInArea, TokenAccount, Via, WebmailOpener,
 };
 pub use directory::{
     AdminLogin, AppPasswordLogin, Directory, ExternalAccount, ExternalCheck, IdentitySources, LegacyCandidates,
-    MailboxLogin, MasterLogin, MasterScopeLogin, NoIdentitySources, PasskeyLogin, Provisioning, SecondFactorOwner,
-    SsoTokenLogin, TotpSecretLogin,
+    MailboxLogin, MasterLogin, MasterScopeLogin, NoIdentitySources, PasskeyLogin, PasskeyOwnerLogin, Provisioning,
+    SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 pub use engine::{Engine, EngineConfig, passkey_account};
 pub use guard::{Guard, GuardConfig, GuardEntry, Unbanned, Verdict};

@@ -21,8 +21,8 @@ use std::time::Duration;
 use data_encoding::BASE64URL_NOPAD;
 use gatehouse_core::Error;
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid,
-    Webauthn, WebauthnBuilder,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 /// How long a started ceremony can be finished.
@@ -69,6 +69,16 @@ pub struct PasskeyUse {
 enum Pending {
     Registration { account: String, user_handle: String, state: PasskeyRegistration },
     Authentication { account: String, state: PasskeyAuthentication },
+    SignIn { state: DiscoverableAuthentication },
+}
+
+/// Who answered a passwordless sign-in, as the answer says (not checked yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The user handle the authenticator keeps with the credential.
+    pub user_handle: String,
+    /// The credential id, base64url without padding.
+    pub credential_id: String,
 }
 
 /// The relying party: the ceremonies of one public URL.
@@ -246,6 +256,68 @@ impl Passkeys {
     }
 }
 
+impl Passkeys {
+    /// Starts a passwordless sign-in: a challenge any discoverable credential of this site can answer, with
+    /// user verification required. The account is learnt from the answer ([`Passkeys::claimed`]).
+    pub fn start_sign_in(&self) -> Result<Challenge, Error> {
+        let (options, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|err| Error::Internal(format!("a passkey sign-in cannot start: {err}")))?;
+        let mut options = serde_json::to_value(&options)
+            .map_err(|err| Error::Internal(format!("passkey options cannot be written: {err}")))?;
+        // A button starts it, not the browser's autofill: the modal request, not the conditional one.
+        if let Some(options) = options.as_object_mut() {
+            options.remove("mediation");
+        }
+        let ceremony = self.remember(Pending::SignIn { state });
+        Ok(Challenge { ceremony, options })
+    }
+
+    /// Forgets a started ceremony (an answer refused before it was checked: the challenge is used up).
+    pub fn abandon(&self, ceremony: &str) {
+        self.pending.invalidate(ceremony);
+    }
+
+    /// The user handle and credential id a sign-in answer names, to find the stored credential by; nothing
+    /// is verified yet.
+    pub fn claimed(&self, answer: &str) -> Result<Claimed, Error> {
+        let answer: PublicKeyCredential =
+            serde_json::from_str(answer).map_err(|err| refused("the passkey answer is malformed", err))?;
+        let (handle, credential_id) = self
+            .webauthn
+            .identify_discoverable_authentication(&answer)
+            .map_err(|err| refused("the passkey names no account", err))?;
+        Ok(Claimed { user_handle: handle.to_string(), credential_id: BASE64URL_NOPAD.encode(credential_id) })
+    }
+
+    /// Finishes a passwordless sign-in against `credential`, the stored record of the credential the answer
+    /// names (found through [`Passkeys::claimed`]); the ceremony works once.
+    pub fn finish_sign_in(&self, ceremony: &str, answer: &str, credential: &str) -> Result<PasskeyUse, Error> {
+        let pending = self.take(ceremony).ok_or_else(|| Error::invalid("the passkey sign-in expired; start again"))?;
+        let Pending::SignIn { state } = pending.as_ref() else {
+            return Err(Error::invalid("not a passwordless sign-in"));
+        };
+        let answer: PublicKeyCredential =
+            serde_json::from_str(answer).map_err(|err| refused("the passkey answer is malformed", err))?;
+        let mut current = stored(credential)?;
+        if current.cred_id().as_slice() != AsRef::<[u8]>::as_ref(&answer.raw_id) {
+            return Err(Error::invalid("the answer is not from this passkey"));
+        }
+        let result = self
+            .webauthn
+            .finish_discoverable_authentication_v2(&answer, state.clone(), &current)
+            .map_err(|err| refused("the passkey was not accepted", err))?;
+        current.update_credential(&result);
+        Ok(PasskeyUse {
+            index: 0,
+            credential_id: BASE64URL_NOPAD.encode(result.cred_id()),
+            counter: i64::from(result.counter()),
+            credential: record(&current)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +360,21 @@ mod tests {
         assert!(matches!(malformed, Err(Error::Invalid(ref m)) if m.contains("malformed")), "{malformed:?}");
         let unknown = passkeys.finish_authentication("nope", "mailbox:alice@example.org", "{}", &[]);
         assert!(matches!(unknown, Err(Error::Invalid(_))), "{unknown:?}");
+    }
+
+    #[test]
+    fn a_passwordless_sign_in_names_no_credential_and_requires_verification() {
+        let passkeys = relying_party();
+        let started = passkeys.start_sign_in().unwrap();
+        let options = &started.options["publicKey"];
+        assert_eq!(options["userVerification"], "required", "{options}");
+        assert!(options["allowCredentials"].as_array().is_none_or(|a| a.is_empty()), "{options}");
+        assert!(started.options.get("mediation").is_none(), "a button starts it: {}", started.options);
+        let malformed = passkeys.finish_sign_in(&started.ceremony, "{}", "{}");
+        assert!(matches!(malformed, Err(Error::Invalid(_))), "{malformed:?}");
+        let again = passkeys.finish_sign_in(&started.ceremony, "{}", "{}");
+        assert!(matches!(again, Err(Error::Invalid(ref m)) if m.contains("expired")), "works once: {again:?}");
+        assert!(matches!(passkeys.claimed("{}"), Err(Error::Invalid(_))));
     }
 
     #[test]

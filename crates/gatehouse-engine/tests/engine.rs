@@ -102,6 +102,10 @@ impl Directory for Dir {
         self.0.check()?;
         Ok(Vec::new())
     }
+    async fn passkey_by_credential(&self, _credential_id: &str) -> Result<Option<PasskeyOwnerLogin>, Error> {
+        self.0.check()?;
+        Ok(None)
+    }
     async fn record_passkey_use(&self, _id: i64, _counter: i64, _credential: String) -> Result<(), Error> {
         self.0.check()
     }

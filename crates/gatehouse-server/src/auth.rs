@@ -146,6 +146,24 @@ impl AuthService {
         decision
     }
 
+    /// Starts a passwordless sign-in.
+    pub fn start_passkey_sign_in(&self) -> Result<gatehouse_engine::passkey::Challenge, gatehouse_core::Error> {
+        self.engine.start_passkey_sign_in()
+    }
+
+    /// Decides a passwordless sign-in and records it in the auth log (service `web-passkey`,
+    /// `web-admin-passkey` or `web-domainadmin-passkey`; a passkey nobody has is logged as `(passkey)`).
+    pub async fn passkey_sign_in(&self, request: &gatehouse_engine::PasskeySignInRequest, service: &str) -> Decision {
+        let decision = self.engine.passkey_sign_in(request).await;
+        let username = match &decision {
+            Decision::Allowed { user, .. } => user.clone(),
+            _ => "(passkey)".to_string(),
+        };
+        let entry = Recorded { service, username, remote_ip: request.remote_ip };
+        self.record_decision(entry, &decision, "passkey".to_string(), "passkey sign-in");
+        decision
+    }
+
     /// The step a web session continues with once `done` is done (`None`: it may be used).
     pub async fn step_after(
         &self,

@@ -1,5 +1,5 @@
-// Passkeys in the browser: registering one on the user page (#passkey-add) and using one as the second factor
-// (#passkey-use). The server sends WebAuthn options as JSON with binary fields in base64url; this turns them
+// Passkeys in the browser: registering one (#passkey-add), using one as the second factor (#passkey-use) or to
+// sign in without a password (#passkey-sign-in). The server sends WebAuthn options as JSON with binary fields in base64url; this turns them
 // into what navigator.credentials expects, and the credential back into JSON.
 'use strict';
 (function () {
@@ -88,8 +88,9 @@
     });
   }
 
-  const use = document.getElementById('passkey-use');
-  if (use) {
+  // A passkey as the second factor (#passkey-use), or signing in with one alone (#passkey-sign-in).
+  for (const use of [document.getElementById('passkey-use'), document.getElementById('passkey-sign-in')]) {
+    if (!use) continue;
     use.addEventListener('submit', async (event) => {
       event.preventDefault();
       const error = document.getElementById('passkey-error');
@@ -97,13 +98,15 @@
       const csrf = use.elements.csrf.value;
       try {
         if (!window.PublicKeyCredential) throw new Error('This browser does not support passkeys.');
-        const started = await post(use.dataset.start, { csrf });
+        const area = use.dataset.area;
+        const started = await post(use.dataset.start, { csrf, area });
         const options = withoutNulls(started.publicKey);
         options.challenge = bytes(options.challenge);
         for (const credential of options.allowCredentials || []) credential.id = bytes(credential.id);
         const credential = await navigator.credentials.get({ publicKey: options });
         const finished = await post(use.dataset.finish, {
           csrf,
+          area,
           ceremony: started.ceremony,
           credential: {
             id: credential.id,

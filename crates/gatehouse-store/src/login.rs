@@ -4,7 +4,7 @@
 use gatehouse_core::{AdminRole, Error, MailboxAddress, Result};
 use gatehouse_engine::{
     AdminLogin, AppPasswordLogin, Directory, LegacyCandidates, MailboxLogin, MasterLogin, MasterScopeLogin,
-    PasskeyLogin, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
+    PasskeyLogin, PasskeyOwnerLogin, SecondFactorOwner, SsoTokenLogin, TotpSecretLogin,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -342,6 +342,17 @@ impl Directory for Store {
             Err(Error::NotFound { .. }) => Ok(Vec::new()),
             Err(err) => Err(err),
         }
+    }
+
+    async fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<PasskeyOwnerLogin>, Error> {
+        Ok(Store::passkey_by_credential(self, credential_id).await?.map(|(owner, passkey)| PasskeyOwnerLogin {
+            owner: match owner {
+                crate::PasskeyOwner::Mailbox(address) => SecondFactorOwner::Mailbox(address),
+                crate::PasskeyOwner::Admin(name) => SecondFactorOwner::Administrator(name),
+            },
+            user_handle: passkey.user_handle,
+            passkey: PasskeyLogin { id: passkey.id, credential: passkey.credential },
+        }))
     }
 
     async fn record_passkey_use(&self, id: i64, counter: i64, credential: String) -> Result<(), Error> {

@@ -3,7 +3,8 @@
 //! owner registers a passkey on the user page, and it becomes the second factor after the password (the mail
 //! protocols then refuse the password); signing in with it works; then the refusals, each from the server: a
 //! passkey of another account, an answer to another challenge, an answer used twice, a removed passkey, and a
-//! mailbox deactivated while its login waits for the passkey. An administrator registers one on `/passkeys`
+//! mailbox deactivated while its login waits for the passkey. Signing in with the passkey alone (a discoverable
+//! credential names its account), refused on another kind of login page and for a deactivated mailbox. An administrator registers one on `/passkeys`
 //! and signs in with it; a mailbox that must set up a second factor may choose a passkey.
 
 mod support;
@@ -241,6 +242,18 @@ async fn passkeys_as_second_factor_in_chromium() {
     assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
     log_out(&browser).await;
 
+    // Without a password: the passkey names its account. Not on the administrators' login page, though.
+    browser.goto(&format!("{base}/")).await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    assert_eq!(browser.current_url().await.path(), "/");
+    assert!(browser.source().await.contains("alice@example.org"));
+    browser.screenshot(shots.join("03-passwordless.png")).await;
+    log_out(&browser).await;
+    browser.goto(&format!("{base}/admin")).await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+
     // Deactivated while the login waits for its passkey: the session is gone, the passkey opens nothing.
     log_in(&browser, &base, "alice@example.org", "alicepw").await;
     assert!(browser.exists("#passkey-use").await);
@@ -252,9 +265,11 @@ async fn passkeys_as_second_factor_in_chromium() {
     assert_eq!(seen, "#passkey-error:not([hidden])", "{}", browser.source().await);
     let message = browser.text("#passkey-error").await;
     assert!(message.contains("Log in again"), "{message}");
-    browser.screenshot(shots.join("03-refused.png")).await;
+    browser.screenshot(shots.join("04-refused.png")).await;
+    // Nor does it sign in without a password.
     browser.goto(&format!("{base}/")).await;
-    browser.find("#login").await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
     browser.close().await;
 }
 
@@ -287,6 +302,11 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     browser.click("#passkey-use button[type=submit]").await;
     assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
     assert_eq!(browser.current_url().await.path(), "/admin");
+    log_out(&browser).await;
+    // And without the password.
+    browser.goto(&format!("{base}/admin")).await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
     support::eventually_logged(
         "the administrator's passkey sign-in is in the auth log",
         || run(&["log", "auth", "--json", "--subject", "admin"], ""),

@@ -43,6 +43,10 @@ struct LoginPage {
     other_logins: Vec<(&'static str, &'static str)>,
     providers: Vec<ProviderButton>,
     show_form: bool,
+    /// "Sign in with a passkey" is offered (the server has a relying party).
+    passkeys: bool,
+    /// Which login this is, for the passkey sign-in (`user`, `admin`, `domainadmin`).
+    area: &'static str,
 }
 
 /// A button that starts a sign-in at an identity provider.
@@ -146,6 +150,12 @@ pub(super) async fn login_page_with_form(
         other_logins,
         providers: provider_buttons(state, role).await,
         show_form,
+        passkeys: state.auth.passkeys().is_some(),
+        area: match role {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::DomainAdmin => "domainadmin",
+        },
     };
     let mut response = render(&page, status);
     let secure = state.web.sessions.secure_cookies;

@@ -128,6 +128,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/passkeys/register/start", post(passkeys::start_registration))
         .route("/passkeys/register/finish", post(passkeys::finish_registration))
         .route("/passkeys/{id}/remove", post(passkeys::remove))
+        .route("/passkeys/sign-in/start", post(passkeys::start_passwordless))
+        .route("/passkeys/sign-in/finish", post(passkeys::finish_passwordless))
         .route("/password/required", get(steps::password_form).post(steps::password_required))
         .route("/oidc/sign-in/{provider}", get(sign_in::start))
         .route("/oidc/callback", get(sign_in::callback))

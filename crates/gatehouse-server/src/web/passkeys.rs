@@ -1,6 +1,7 @@
 //! Passkeys on the web pages: the script that runs the browser's side of the ceremonies, registering and
 //! removing passkeys (a mailbox's on the user page, an administrator's on `/passkeys`, and any account's
-//! during a forced second-factor enrolment), and a passkey as the second factor of a login.
+//! during a forced second-factor enrolment), a passkey as the second factor of a login, and signing in with a
+//! passkey alone on each login page (a discoverable credential names its account).
 //!
 //! The ceremonies' endpoints take and answer JSON (`{"csrf": …}` first, the session's token as on every form);
 //! a refusal is `{"error": "…"}` with a status: 400 for an answer the relying party does not accept, 401 for a
@@ -18,16 +19,19 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::AdminRole;
 use gatehouse_core::{Error, Fault};
-use gatehouse_engine::{Decision, DenyReason, PasskeyFactorRequest, RequiredStep, passkey_account};
+use gatehouse_engine::{
+    Decision, DenyReason, PasskeyFactorRequest, PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
+};
 use gatehouse_store::NewPasskey;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::gate::{Need, Refusal, gate, gate_form};
+use super::gate::{Need, Refusal, gate, gate_form, stage_page};
 use super::login::TokenForm;
 use super::respond::{date_time, redirect, render, sentence, unavailable};
-use super::session::{Role, Session, Stage, add_set_cookie};
+use super::session::{LOGIN_CSRF_COOKIE, Role, Session, Stage, add_set_cookie, clear_cookie, cookie, same_token};
 use super::steps::{advance_session, owner_of, principal_of, stage_after, stage_for};
 use crate::AppState;
 
@@ -344,6 +348,108 @@ pub async fn finish_sign_in(
             refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
         }
         Decision::Denied { .. } => refusal(StatusCode::UNAUTHORIZED, "The passkey was not accepted."),
+        Decision::TempFail { cause } => error_answer(cause),
+    }
+}
+
+/// The start of a passwordless sign-in, from a login page.
+#[derive(Deserialize)]
+pub struct SignInStart {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    area: String,
+}
+
+/// The browser's answer to a passwordless sign-in.
+#[derive(Deserialize)]
+pub struct SignInFinish {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    area: String,
+    ceremony: String,
+    credential: serde_json::Value,
+}
+
+/// The login page a passwordless sign-in came from.
+fn sign_in_area(area: &str) -> Option<(SignInArea, Role)> {
+    match area {
+        "user" => Some((SignInArea::Mailbox, Role::User)),
+        "admin" => Some((SignInArea::Admin(AdminRole::Admin), Role::Admin)),
+        "domainadmin" => Some((SignInArea::Admin(AdminRole::DomainAdmin), Role::DomainAdmin)),
+        _ => None,
+    }
+}
+
+/// Whether the request carries the login page's token (the double-submit cookie against login CSRF).
+fn login_token_ok(headers: &HeaderMap, csrf: &str) -> bool {
+    cookie(headers, LOGIN_CSRF_COOKIE).is_some_and(|expected| same_token(&expected, csrf))
+}
+
+/// `POST /passkeys/sign-in/start`: a challenge for any of this site's passkeys.
+pub async fn start_passwordless(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<SignInStart>,
+) -> Response {
+    if !login_token_ok(&headers, &request.csrf) {
+        return refusal(StatusCode::FORBIDDEN, "The page is out of date. Reload it.");
+    }
+    if sign_in_area(&request.area).is_none() {
+        return refusal(StatusCode::BAD_REQUEST, "Unknown login.");
+    }
+    match state.auth.start_passkey_sign_in() {
+        Ok(challenge) => {
+            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
+        }
+        Err(err) => error_answer(err),
+    }
+}
+
+/// `POST /passkeys/sign-in/finish`: signs in with the passkey that answered; allowed, a session starts at the
+/// account's next step and the answer names its page.
+pub async fn finish_passwordless(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(answer): Json<SignInFinish>,
+) -> Response {
+    if !login_token_ok(&headers, &answer.csrf) {
+        return refusal(StatusCode::FORBIDDEN, "The page is out of date. Reload it.");
+    }
+    let Some((area, role)) = sign_in_area(&answer.area) else {
+        return refusal(StatusCode::BAD_REQUEST, "Unknown login.");
+    };
+    let service = match role {
+        Role::User => "web-passkey",
+        Role::Admin => "web-admin-passkey",
+        Role::DomainAdmin => "web-domainadmin-passkey",
+    };
+    let request = PasskeySignInRequest {
+        area,
+        ceremony: answer.ceremony,
+        answer: answer.credential.to_string(),
+        remote_ip: Some(state.web.client_ip(peer, &headers)),
+    };
+    match state.auth.passkey_sign_in(&request, service).await {
+        Decision::Allowed { user, next, .. } => {
+            let stage = stage_for(next);
+            match state.web.sessions.create(&state.store, role, &user, stage, None).await {
+                Ok((_, cookie_value)) => {
+                    let mut response = Json(json!({ "next": stage_page(role, stage) })).into_response();
+                    let secure = state.web.sessions.secure_cookies;
+                    add_set_cookie(response.headers_mut(), &state.web.sessions.cookie_header(&cookie_value));
+                    add_set_cookie(response.headers_mut(), &clear_cookie(LOGIN_CSRF_COOKIE, secure));
+                    response
+                }
+                Err(err) => error_answer(err),
+            }
+        }
+        Decision::Denied { reason: DenyReason::Banned, .. } => {
+            refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
+        }
+        Decision::Denied { .. } => refusal(StatusCode::UNAUTHORIZED, "Login failed."),
         Decision::TempFail { cause } => error_answer(cause),
     }
 }
