@@ -2,10 +2,11 @@
 //! extension: resident keys, user verification) behind real nginx with the generated configuration. A mailbox
 //! owner registers a passkey on the user page, and it becomes the second factor after the password (the mail
 //! protocols then refuse the password); signing in with it works; then the refusals, each from the server: a
-//! passkey of another account, an answer to another challenge, an answer used twice, a removed passkey, and a
-//! mailbox deactivated while its login waits for the passkey. Signing in with the passkey alone (a discoverable
-//! credential names its account), refused on another kind of login page and for a deactivated mailbox. An administrator registers one on `/passkeys`
-//! and signs in with it; a mailbox that must set up a second factor may choose a passkey.
+//! passkey of another account, an answer to another challenge, client data naming another origin, an answer
+//! used twice, a removed passkey, and a mailbox deactivated while its login waits for the passkey. Signing in
+//! with the passkey alone (a discoverable credential names its account) works, and is refused on another kind
+//! of login page and for a deactivated mailbox. An administrator registers one on `/passkeys` and signs in with
+//! it (also without the password); a mailbox that must set up a second factor may choose a passkey.
 
 mod support;
 
@@ -94,10 +95,10 @@ async fn add_passkey(browser: &Browser, name: &str) {
 
 /// A second-factor attempt made by hand from the `/totp` page, with the browser's authenticator, to reach
 /// what the page's script never sends: `allow` replaces the credentials the server named; with `other_ceremony`
-/// the answer is posted under a second challenge's ceremony; `times` posts the same answer again. Returns the
-/// status and body of each post.
+/// the answer is posted under a second challenge's ceremony; `times` posts the same answer again; `origin`
+/// replaces the origin the browser wrote into the signed client data. Returns the status and body of each post.
 const ATTEMPT: &str = r#"
-const [allow, otherCeremony, times, done] = arguments;
+const [allow, otherCeremony, times, origin, done] = arguments;
 const bytes = (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - text.length % 4) % 4)), c => c.charCodeAt(0)).buffer;
 const b64 = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 const post = async (url, body) => {
@@ -115,8 +116,14 @@ const post = async (url, body) => {
     challenge: bytes(options.challenge), rpId: options.rpId, userVerification: 'required', timeout: 10000,
     allowCredentials: ids.map(id => ({ type: 'public-key', id: bytes(id) })),
   } });
+  let clientData = credential.response.clientDataJSON;
+  if (origin) {
+    const parsed = JSON.parse(new TextDecoder().decode(clientData));
+    parsed.origin = origin;
+    clientData = new TextEncoder().encode(JSON.stringify(parsed)).buffer;
+  }
   const answer = { id: credential.id, rawId: b64(credential.rawId), type: credential.type, extensions: {}, response: {
-    authenticatorData: b64(credential.response.authenticatorData), clientDataJSON: b64(credential.response.clientDataJSON),
+    authenticatorData: b64(credential.response.authenticatorData), clientDataJSON: b64(clientData),
     signature: b64(credential.response.signature),
     userHandle: credential.response.userHandle ? b64(credential.response.userHandle) : null,
   } };
@@ -128,9 +135,19 @@ const post = async (url, body) => {
 "#;
 
 async fn attempt(browser: &Browser, allow: Option<Vec<String>>, other_ceremony: bool, times: u32) -> Vec<(u64, Value)> {
+    attempt_from(browser, allow, other_ceremony, times, None).await
+}
+
+async fn attempt_from(
+    browser: &Browser,
+    allow: Option<Vec<String>>,
+    other_ceremony: bool,
+    times: u32,
+    origin: Option<&str>,
+) -> Vec<(u64, Value)> {
     let result = browser
         .client()
-        .execute_async(ATTEMPT, vec![json!(allow), json!(other_ceremony), json!(times)])
+        .execute_async(ATTEMPT, vec![json!(allow), json!(other_ceremony), json!(times), json!(origin)])
         .await
         .expect("the attempt's script");
     result
@@ -209,6 +226,13 @@ async fn passkeys_as_second_factor_in_chromium() {
     assert_eq!(refused[0].0, 401, "another account's passkey: {refused:?}");
     let refused = attempt(&browser, None, true, 1).await;
     assert_eq!(refused[0].0, 401, "an answer to another challenge: {refused:?}");
+    let refused = attempt_from(&browser, None, false, 1, Some("http://evil.example")).await;
+    assert_eq!(refused[0].0, 401, "another origin: {refused:?}");
+    support::eventually_logged(
+        "the refusals and their reasons are in the auth log",
+        || run(&["log", "auth", "--json", "--subject", "alice@example.org"], ""),
+        |log| log.contains("not registered to the account") && log.contains("origin does not match"),
+    );
     let twice = attempt(&browser, None, false, 2).await;
     assert_eq!((twice[0].0, &twice[0].1["next"]), (200, &json!("/")), "{twice:?}");
     assert_eq!(twice[1].0, 401, "the same answer again: {twice:?}");
