@@ -22,7 +22,7 @@ use data_encoding::BASE64URL_NOPAD;
 use gatehouse_core::Error;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 /// How long a started ceremony can be finished.
@@ -96,6 +96,16 @@ impl std::fmt::Debug for Passkeys {
 /// A client fault: what the browser sent does not complete the ceremony.
 fn refused(what: &str, err: impl std::fmt::Display) -> Error {
     Error::invalid(format!("{what}: {err}"))
+}
+
+/// A refused authentication. A signature counter that did not grow, on an authenticator that keeps one, means
+/// the key may have been copied: said as such, and logged as a warning.
+fn not_accepted(err: WebauthnError) -> Error {
+    if matches!(err, WebauthnError::CredentialPossibleCompromise) {
+        tracing::warn!("a passkey's signature counter went back: the passkey may have been copied");
+        return Error::invalid("the passkey's signature counter went back: it may have been copied");
+    }
+    refused("the passkey was not accepted", err)
 }
 
 /// Reads a stored credential record.
@@ -242,10 +252,7 @@ impl Passkeys {
             .enumerate()
             .find(|(_, p)| p.cred_id().as_slice() == AsRef::<[u8]>::as_ref(&answer.raw_id))
             .ok_or_else(|| Error::invalid("this passkey is not registered to the account"))?;
-        let result = self
-            .webauthn
-            .finish_passkey_authentication(&answer, state)
-            .map_err(|err| refused("the passkey was not accepted", err))?;
+        let result = self.webauthn.finish_passkey_authentication(&answer, state).map_err(not_accepted)?;
         current.update_credential(&result);
         Ok(PasskeyUse {
             index,
@@ -307,7 +314,7 @@ impl Passkeys {
         let result = self
             .webauthn
             .finish_discoverable_authentication_v2(&answer, state.clone(), &current)
-            .map_err(|err| refused("the passkey was not accepted", err))?;
+            .map_err(not_accepted)?;
         current.update_credential(&result);
         Ok(PasskeyUse {
             index: 0,

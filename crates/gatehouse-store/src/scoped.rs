@@ -304,6 +304,21 @@ impl ScopedStore {
         self.store.revoke_app_password(self.actor(), address, id).await
     }
 
+    // ---- Passkeys
+
+    /// The passkeys of a mailbox within reach.
+    pub async fn list_passkeys(&self, address: &MailboxAddress) -> Result<Vec<crate::Passkey>> {
+        self.visible(address.domain(), "mailbox", &address.to_string())?;
+        self.store.passkeys(crate::TotpPrincipal::Mailbox(address)).await
+    }
+
+    /// Removes passkey `id` of a mailbox within reach (another mailbox's id is "not found"), for a lost device.
+    pub async fn remove_passkey(&self, address: &MailboxAddress, id: i64) -> Result<()> {
+        self.visible(address.domain(), "mailbox", &address.to_string())?;
+        self.writable()?;
+        self.store.remove_passkey(self.actor(), crate::TotpPrincipal::Mailbox(address), id).await
+    }
+
     // ---- Logs
 
     /// `filter` limited to the domains within reach.

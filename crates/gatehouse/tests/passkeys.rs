@@ -6,7 +6,8 @@
 //! used twice, a removed passkey, and a mailbox deactivated while its login waits for the passkey. Signing in
 //! with the passkey alone (a discoverable credential names its account) works, and is refused on another kind
 //! of login page and for a deactivated mailbox. An administrator registers one on `/passkeys` and signs in with
-//! it (also without the password); a mailbox that must set up a second factor may choose a passkey.
+//! it (also without the password); a mailbox that must set up a second factor may choose a passkey, and its
+//! domain administrator removes it when the device is lost.
 
 mod support;
 
@@ -306,13 +307,14 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     run(&["domain", "add", "example.org"], "");
     run(&["mailbox", "add", "carol@example.org", "--password-stdin"], "carolpw\n");
     run(&["mailbox", "edit", "carol@example.org", "--force-totp", "true"], "");
+    run(&["domain-admin", "add", "helper", "--domains", "example.org", "--password-stdin"], "helperpw\n");
     let port = free_port();
     let base = format!("http://localhost:{port}");
     let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_WEB__PUBLIC_URL", &base)]);
     let locations = support::nginx_locations(dir.path(), db, &server, "http://127.0.0.1:9");
     let Some(_nginx) = support::start_nginx(port, &locations) else { return };
     let Some(browser) = Browser::start().await else { return };
-    browser.add_virtual_authenticator().await;
+    let first = browser.add_virtual_authenticator().await;
 
     // The administrator adds a passkey on /passkeys (linked from the admin pages) and signs in with it.
     log_in_at(&browser, &base, "/admin", "admin", "admin-pw").await;
@@ -320,6 +322,8 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     browser.find("#no-passkeys").await;
     add_passkey(&browser, "Admin key").await;
     assert!(browser.text("#passkeys").await.contains("Admin key"));
+    // A copy of the key as it is now, for the signature counter below.
+    let copy = browser.virtual_credentials(&first).await.remove(0);
     log_out(&browser).await;
     log_in_at(&browser, &base, "/admin", "admin", "admin-pw").await;
     assert!(browser.exists("#passkey-use").await, "the administrator's second factor");
@@ -338,6 +342,35 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     );
     log_out(&browser).await;
 
+    // The copy signs with a counter the server has seen already: refused, and said why.
+    browser.remove_virtual_authenticator(&first).await;
+    let second = browser.add_virtual_authenticator().await;
+    browser.add_virtual_credential(&second, copy).await;
+    browser.goto(&format!("{base}/admin")).await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+    support::eventually_logged(
+        "the counter that went back is in the auth log",
+        || run(&["log", "auth", "--json", "--subject", "(passkey)"], ""),
+        |log| log.contains("may have been copied"),
+    );
+    browser.remove_virtual_authenticator(&second).await;
+
+    // A domain administrator's passkey: its own login page, not the administrators'.
+    browser.add_virtual_authenticator().await;
+    log_in_at(&browser, &base, "/domainadmin", "helper", "helperpw").await;
+    browser.click("#admin-nav a[href='/passkeys']").await;
+    add_passkey(&browser, "Helper key").await;
+    log_out(&browser).await;
+    browser.goto(&format!("{base}/admin")).await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+    browser.goto(&format!("{base}/domainadmin")).await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
+    assert_eq!(browser.current_url().await.path(), "/domainadmin");
+    log_out(&browser).await;
+
     // carol must set up a second factor: a passkey does, and the login goes on to her page.
     log_in(&browser, &base, "carol@example.org", "carolpw").await;
     assert!(browser.exists("#passkey-add").await, "the enrolment page offers a passkey");
@@ -350,5 +383,18 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     assert!(browser.exists("#passkey-use").await, "now the passkey is asked for");
     browser.click("#passkey-use button[type=submit]").await;
     assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    log_out(&browser).await;
+
+    // carol lost her phone: her domain administrator sees her passkey and removes it.
+    log_in_at(&browser, &base, "/domainadmin", "helper", "helperpw").await;
+    browser.click("#passkey-use button[type=submit]").await;
+    wait_for(&browser, &["#admin-nav"]).await;
+    browser.goto(&format!("{base}/domainadmin/mailboxes/carol%40example.org")).await;
+    assert!(browser.text("#passkeys").await.contains("Phone"));
+    browser.find("#passkeys tbody tr:first-child button").await.click().await.unwrap();
+    wait_text(&browser, "#notice", "Passkey of carol@example.org removed.").await;
+    assert!(browser.exists("#no-passkeys").await);
+    let audit = run(&["log", "audit", "--json", "--subject", "carol@example.org"], "");
+    assert!(audit.contains("passkey.remove") && audit.contains("helper"), "{audit}");
     browser.close().await;
 }

@@ -92,6 +92,7 @@ fn shared<const DA: bool>(router: Router<AppState>, prefix: &str) -> Router<AppS
             &format!("{prefix}/mailboxes/{{address}}/app-passwords/{{id}}/revoke"),
             post(mailboxes::revoke_app_password::<DA>),
         )
+        .route(&format!("{prefix}/mailboxes/{{address}}/passkeys/{{id}}/remove"), post(mailboxes::remove_passkey::<DA>))
         .route(&format!("{prefix}/logs/auth"), get(logs::auth::<DA>))
         .route(&format!("{prefix}/logs/audit"), get(logs::audit::<DA>))
 }

@@ -89,6 +89,7 @@ struct MailboxPage {
     templates: Vec<Choice>,
     protocols: Vec<Choice>,
     app_passwords: Vec<AppPasswordView>,
+    passkeys: Vec<crate::web::passkeys::PasskeyView>,
     can_impersonate: bool,
 }
 
@@ -224,13 +225,14 @@ pub(super) async fn show<const DA: bool>(
     let (address, mailbox) = owned_mailbox(&ctx, &address).await?;
     let loaded = async {
         let apps = ctx.store.list_app_passwords(&address).await?;
+        let passkeys = ctx.store.list_passkeys(&address).await?;
         let (sources, templates) = match ctx.store.instance() {
             Ok(store) => (auth_sources(store, &mailbox.auth_source).await?, template_choices(store).await?),
             Err(_) => (Vec::new(), Vec::new()),
         };
-        Ok::<_, Error>((apps, sources, templates))
+        Ok::<_, Error>((apps, passkeys, sources, templates))
     };
-    let (apps, auth_sources, templates) = loaded.await.map_err(unavailable)?;
+    let (apps, passkeys, auth_sources, templates) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let page = MailboxPage {
@@ -254,6 +256,7 @@ pub(super) async fn show<const DA: bool>(
                 last_used: app.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
             })
             .collect(),
+        passkeys: crate::web::passkeys::views(passkeys),
     };
     Ok(render(&page, StatusCode::OK))
 }
@@ -371,5 +374,20 @@ pub(super) async fn revoke_app_password<const DA: bool>(
         .revoke_app_password(&address, id)
         .await
         .map(|app| format!("App password \"{}\" of {} revoked.", app.name, current.address));
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST {prefix}/mailboxes/{address}/passkeys/{id}/remove`: removes a passkey (a lost device).
+pub(super) async fn remove_passkey<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((address, id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let to = mailbox_page(&ctx, &current.address);
+    // The store removes only a passkey of this mailbox; another mailbox's id is "not found".
+    let result =
+        ctx.store.remove_passkey(&address, id).await.map(|()| format!("Passkey of {} removed.", current.address));
     finish(&state, ctx, result, &to).await
 }
