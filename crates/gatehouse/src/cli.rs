@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage app passwords (per-client credentials for mail programs).
     #[command(subcommand, name = "app-password")]
     AppPassword(AppPasswordCommand),
+    /// List or remove passkeys (the WebAuthn second factor and passwordless sign-in), e.g. for a lost device.
+    #[command(subcommand)]
+    Passkey(PasskeyCommand),
     /// Ask the login engine for a decision, as Dovecot would (the password is read from the terminal or
     /// standard input). Exit 0 allowed, 1 denied, 75 temporary failure.
     #[command(subcommand)]
@@ -516,6 +519,32 @@ pub enum AppPasswordCommand {
         address: String,
         /// The app password's id (from `list`).
         id: i64,
+    },
+}
+
+/// `passkey …`
+#[derive(Debug, Subcommand)]
+pub enum PasskeyCommand {
+    /// List the passkeys of a mailbox (or, with --admin, of an administrator or domain administrator).
+    List {
+        /// The mailbox, or the administrator's name with --admin.
+        account: String,
+        /// ACCOUNT is an administrator or domain administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Remove a passkey; it stops working at once (an account left without a second factor signs in with its
+    /// password alone again).
+    Remove {
+        /// The mailbox, or the administrator's name with --admin.
+        account: String,
+        /// The passkey's id (from `list`).
+        id: i64,
+        /// ACCOUNT is an administrator or domain administrator.
+        #[arg(long)]
+        admin: bool,
     },
 }
 

@@ -131,6 +131,7 @@ fn main() -> ExitCode {
             Command::Guard(command) => commands::guard::run(&ctx, command).await,
             Command::Config(command) => commands::config::run(&ctx, command),
             Command::AppPassword(command) => commands::app_passwords::run(&ctx, command).await,
+            Command::Passkey(command) => commands::passkeys::run(&ctx, command).await,
             Command::Auth(command) => commands::auth::run(&ctx, command).await,
             Command::Pw(_) | Command::Completions { .. } | Command::Manpage => {
                 unreachable!("handled before the runtime starts")

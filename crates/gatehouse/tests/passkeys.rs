@@ -7,7 +7,7 @@
 //! with the passkey alone (a discoverable credential names its account) works, and is refused on another kind
 //! of login page and for a deactivated mailbox. An administrator registers one on `/passkeys` and signs in with
 //! it (also without the password); a mailbox that must set up a second factor may choose a passkey, and its
-//! domain administrator removes it when the device is lost.
+//! domain administrator removes it when the device is lost; the command line lists and removes them too.
 
 mod support;
 
@@ -397,4 +397,15 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     let audit = run(&["log", "audit", "--json", "--subject", "carol@example.org"], "");
     assert!(audit.contains("passkey.remove") && audit.contains("helper"), "{audit}");
     browser.close().await;
+
+    // The operator's way, for an administrator locked out: the command line.
+    let listed: Value = serde_json::from_str(&run(&["passkey", "list", "admin", "--admin", "--json"], "")).unwrap();
+    assert_eq!(listed[0]["name"], "Admin key", "{listed}");
+    assert!(listed[0].get("credential").is_none(), "the credential record stays inside: {listed}");
+    let id = listed[0]["id"].to_string();
+    run(&["passkey", "remove", "admin", &id, "--admin"], "");
+    assert_eq!(run(&["passkey", "list", "admin", "--admin", "--json"], "").trim(), "[]");
+    assert_eq!(run(&["passkey", "list", "carol@example.org", "--json"], "").trim(), "[]");
+    let (code, _, stderr) = cli(dir.path(), db, &["passkey", "remove", "carol@example.org", &id], "");
+    assert_ne!(code, 0, "{stderr}");
 }

@@ -13,6 +13,7 @@ pub mod idp;
 pub mod import;
 pub mod logs;
 pub mod mailboxes;
+pub mod passkeys;
 pub mod pw;
 pub mod scim_tokens;
 pub mod serve;
