@@ -716,6 +716,12 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         if !valid {
             return Decision::denied(DenyReason::WrongPassword, "wrong or reused TOTP code");
         }
+        self.second_factor_passed(owner).await
+    }
+
+    /// A right second factor: allowed, with the step the session continues with, if the account may still sign
+    /// in.
+    async fn second_factor_passed(&self, owner: &SecondFactorOwner) -> Decision {
         match self.steps_of(owner).await {
             Ok(steps) => Decision::Allowed {
                 user: owner.name().to_string(),
@@ -762,16 +768,7 @@ impl<D: Directory, S: IdentitySources> Engine<D, S> {
         };
         let id = stored[used.index].id;
         try_lookup!(self.directory.record_passkey_use(id, used.counter, used.credential).await);
-        match self.steps_of(owner).await {
-            Ok(steps) => Decision::Allowed {
-                user: owner.name().to_string(),
-                master_user: None,
-                via: Via::SecondFactor,
-                cached: false,
-                next: steps.next_after(Some(RequiredStep::SecondFactor)),
-            },
-            Err(decision) => decision,
-        }
+        self.second_factor_passed(owner).await
     }
 
     /// Starts a passwordless sign-in: a challenge any of this site's discoverable passkeys can answer.

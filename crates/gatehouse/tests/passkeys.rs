@@ -70,6 +70,16 @@ async fn wait_text(browser: &Browser, css: &str, wanted: &str) -> String {
     panic!("{css} did not show {wanted:?} (last: {last:?})");
 }
 
+/// Presses the button of the passkey form `form` (the page's script runs the ceremony) and waits until `lands_on`
+/// appears, or fails with the error the page shows instead.
+async fn press_passkey(browser: &Browser, form: &str, lands_on: &str) {
+    browser.click(&format!("{form} button[type=submit]")).await;
+    let seen = wait_for(browser, &[lands_on, "#passkey-error:not([hidden])"]).await;
+    if seen != lands_on {
+        panic!("{form}: {}", browser.text("#passkey-error").await);
+    }
+}
+
 async fn log_out(browser: &Browser) {
     browser.click("#logout button").await;
     browser.find("#login").await;
@@ -205,8 +215,7 @@ async fn passkeys_as_second_factor_in_chromium() {
     log_in(&browser, &base, "alice@example.org", "alicepw").await;
     assert!(browser.exists("#passkey-use").await, "the second factor page offers the passkey");
     browser.screenshot(shots.join("02-second-factor.png")).await;
-    browser.click("#passkey-use button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    press_passkey(&browser, "#passkey-use", "#logout").await;
     assert!(!browser.text("#passkeys").await.contains("never"), "its last use is shown");
     support::eventually_logged(
         "the passkey sign-in is in the auth log",
@@ -263,21 +272,19 @@ async fn passkeys_as_second_factor_in_chromium() {
     log_in(&browser, &base, "alice@example.org", "alicepw").await;
     let refused = attempt(&browser, Some(vec![laptop.clone()]), false, 1).await;
     assert_eq!(refused[0].0, 401, "a removed passkey: {refused:?}");
-    browser.click("#passkey-use button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    press_passkey(&browser, "#passkey-use", "#logout").await;
     log_out(&browser).await;
 
     // Without a password: the passkey names its account. Not on the administrators' login page, though.
     browser.goto(&format!("{base}/")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    press_passkey(&browser, "#passkey-sign-in", "#logout").await;
     assert_eq!(browser.current_url().await.path(), "/");
     assert!(browser.source().await.contains("alice@example.org"));
     browser.screenshot(shots.join("03-passwordless.png")).await;
     log_out(&browser).await;
     browser.goto(&format!("{base}/admin")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+    press_passkey(&browser, "#passkey-sign-in", "#passkey-error:not([hidden])").await;
+    assert_eq!(browser.text("#passkey-error").await.trim(), "Login failed.");
 
     // Deactivated while the login waits for its passkey: the session is gone, the passkey opens nothing.
     log_in(&browser, &base, "alice@example.org", "alicepw").await;
@@ -285,16 +292,14 @@ async fn passkeys_as_second_factor_in_chromium() {
     run(&["mailbox", "edit", "alice@example.org", "--active", "false"], "");
     // Another process's change reaches the server within a second (the change feed).
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    browser.click("#passkey-use button[type=submit]").await;
-    let seen = wait_for(&browser, &["#passkey-error:not([hidden])", "#logout", "#login"]).await;
-    assert_eq!(seen, "#passkey-error:not([hidden])", "{}", browser.source().await);
+    press_passkey(&browser, "#passkey-use", "#passkey-error:not([hidden])").await;
     let message = browser.text("#passkey-error").await;
     assert!(message.contains("Log in again"), "{message}");
     browser.screenshot(shots.join("04-refused.png")).await;
     // Nor does it sign in without a password.
     browser.goto(&format!("{base}/")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+    press_passkey(&browser, "#passkey-sign-in", "#passkey-error:not([hidden])").await;
+    assert_eq!(browser.text("#passkey-error").await.trim(), "Login failed.");
     browser.close().await;
 }
 
@@ -327,14 +332,12 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     log_out(&browser).await;
     log_in_at(&browser, &base, "/admin", "admin", "admin-pw").await;
     assert!(browser.exists("#passkey-use").await, "the administrator's second factor");
-    browser.click("#passkey-use button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
+    press_passkey(&browser, "#passkey-use", "#admin-nav").await;
     assert_eq!(browser.current_url().await.path(), "/admin");
     log_out(&browser).await;
     // And without the password.
     browser.goto(&format!("{base}/admin")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
+    press_passkey(&browser, "#passkey-sign-in", "#admin-nav").await;
     support::eventually_logged(
         "the administrator's passkey sign-in is in the auth log",
         || run(&["log", "auth", "--json", "--subject", "admin"], ""),
@@ -347,8 +350,8 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     let second = browser.add_virtual_authenticator().await;
     browser.add_virtual_credential(&second, copy).await;
     browser.goto(&format!("{base}/admin")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+    press_passkey(&browser, "#passkey-sign-in", "#passkey-error:not([hidden])").await;
+    assert_eq!(browser.text("#passkey-error").await.trim(), "Login failed.");
     support::eventually_logged(
         "the counter that went back is in the auth log",
         || run(&["log", "auth", "--json", "--subject", "(passkey)"], ""),
@@ -363,11 +366,10 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     add_passkey(&browser, "Helper key").await;
     log_out(&browser).await;
     browser.goto(&format!("{base}/admin")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_text(&browser, "#passkey-error", "Login failed").await.trim(), "Login failed.");
+    press_passkey(&browser, "#passkey-sign-in", "#passkey-error:not([hidden])").await;
+    assert_eq!(browser.text("#passkey-error").await.trim(), "Login failed.");
     browser.goto(&format!("{base}/domainadmin")).await;
-    browser.click("#passkey-sign-in button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#admin-nav", "#passkey-error:not([hidden])"]).await, "#admin-nav");
+    press_passkey(&browser, "#passkey-sign-in", "#admin-nav").await;
     assert_eq!(browser.current_url().await.path(), "/domainadmin");
     log_out(&browser).await;
 
@@ -375,20 +377,17 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     log_in(&browser, &base, "carol@example.org", "carolpw").await;
     assert!(browser.exists("#passkey-add").await, "the enrolment page offers a passkey");
     browser.fill("#passkey-name", "Phone").await;
-    browser.click("#passkey-add button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    press_passkey(&browser, "#passkey-add", "#logout").await;
     assert!(browser.text("#passkeys").await.contains("Phone"));
     log_out(&browser).await;
     log_in(&browser, &base, "carol@example.org", "carolpw").await;
     assert!(browser.exists("#passkey-use").await, "now the passkey is asked for");
-    browser.click("#passkey-use button[type=submit]").await;
-    assert_eq!(wait_for(&browser, &["#logout", "#passkey-error:not([hidden])"]).await, "#logout");
+    press_passkey(&browser, "#passkey-use", "#logout").await;
     log_out(&browser).await;
 
     // carol lost her phone: her domain administrator sees her passkey and removes it.
     log_in_at(&browser, &base, "/domainadmin", "helper", "helperpw").await;
-    browser.click("#passkey-use button[type=submit]").await;
-    wait_for(&browser, &["#admin-nav"]).await;
+    press_passkey(&browser, "#passkey-use", "#admin-nav").await;
     browser.goto(&format!("{base}/domainadmin/mailboxes/carol%40example.org")).await;
     assert!(browser.text("#passkeys").await.contains("Phone"));
     browser.find("#passkeys tbody tr:first-child button").await.click().await.unwrap();

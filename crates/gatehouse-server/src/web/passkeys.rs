@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::AdminRole;
 use gatehouse_core::{Error, Fault};
+use gatehouse_engine::passkey::Challenge;
 use gatehouse_engine::{
     Decision, DenyReason, PasskeyFactorRequest, PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
 };
@@ -87,6 +88,27 @@ fn error_answer(err: Error) -> Response {
     }
 }
 
+/// A ceremony's challenge for the browser: its id and the options of `navigator.credentials`.
+fn challenge_answer(challenge: Result<Challenge, Error>) -> Response {
+    match challenge {
+        Ok(challenge) => {
+            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
+        }
+        Err(err) => error_answer(err),
+    }
+}
+
+/// A decision that let nobody in, as a JSON refusal (`denied` says a refused passkey).
+fn refused_answer(decision: Decision, denied: &str) -> Response {
+    match decision {
+        Decision::Denied { reason: DenyReason::Banned, .. } => {
+            refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
+        }
+        Decision::TempFail { cause } => error_answer(cause),
+        _ => refusal(StatusCode::UNAUTHORIZED, denied),
+    }
+}
+
 /// What the gate's refusal means to a script: sign in again, or a forged request.
 fn gate_answer(refused: Refusal) -> Response {
     match refused {
@@ -138,12 +160,8 @@ pub async fn start_registration(
         .unwrap_or_else(gatehouse_engine::passkey::Passkeys::new_user_handle);
     let credentials: Vec<String> = existing.into_iter().map(|p| p.credential).collect();
     let name = &session.data.principal;
-    match passkeys.start_registration(&passkey_account(&owner_of(&session)), &handle, name, name, &credentials) {
-        Ok(challenge) => {
-            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
-        }
-        Err(err) => error_answer(err),
-    }
+    let account = passkey_account(&owner_of(&session));
+    challenge_answer(passkeys.start_registration(&account, &handle, name, name, &credentials))
 }
 
 /// `POST /passkeys/register/finish`: checks the browser's new credential and keeps it under the name given.
@@ -243,7 +261,7 @@ struct PasskeysPage {
     home: &'static str,
     csrf: String,
     passkeys: Vec<PasskeyView>,
-    available: bool,
+    passkeys_available: bool,
 }
 
 /// `GET /passkeys`: an administrator's or domain administrator's passkeys (a mailbox's are on its user page).
@@ -274,7 +292,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
         home: session.data.role.home(),
         csrf: session.data.csrf.clone(),
         passkeys: views(passkeys),
-        available: state.auth.passkeys().is_some(),
+        passkeys_available: state.auth.passkeys().is_some(),
     };
     render(&page, StatusCode::OK)
 }
@@ -303,12 +321,7 @@ pub async fn start_sign_in(
         Ok(session) => session,
         Err(response) => return response,
     };
-    match state.auth.start_passkey_factor(&owner_of(&session)).await {
-        Ok(challenge) => {
-            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
-        }
-        Err(err) => error_answer(err),
-    }
+    challenge_answer(state.auth.start_passkey_factor(&owner_of(&session)).await)
 }
 
 /// `POST /totp/passkey/finish`: the second factor by passkey. Allowed, the session is replaced by one at the
@@ -344,11 +357,7 @@ pub async fn finish_sign_in(
             }
             Err(err) => error_answer(err),
         },
-        Decision::Denied { reason: DenyReason::Banned, .. } => {
-            refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
-        }
-        Decision::Denied { .. } => refusal(StatusCode::UNAUTHORIZED, "The passkey was not accepted."),
-        Decision::TempFail { cause } => error_answer(cause),
+        refused => refused_answer(refused, "The passkey was not accepted."),
     }
 }
 
@@ -399,12 +408,7 @@ pub async fn start_passwordless(
     if sign_in_area(&request.area).is_none() {
         return refusal(StatusCode::BAD_REQUEST, "Unknown login.");
     }
-    match state.auth.start_passkey_sign_in() {
-        Ok(challenge) => {
-            Json(json!({ "ceremony": challenge.ceremony, "publicKey": challenge.options["publicKey"] })).into_response()
-        }
-        Err(err) => error_answer(err),
-    }
+    challenge_answer(state.auth.start_passkey_sign_in())
 }
 
 /// `POST /passkeys/sign-in/finish`: signs in with the passkey that answered; allowed, a session starts at the
@@ -446,10 +450,6 @@ pub async fn finish_passwordless(
                 Err(err) => error_answer(err),
             }
         }
-        Decision::Denied { reason: DenyReason::Banned, .. } => {
-            refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later.")
-        }
-        Decision::Denied { .. } => refusal(StatusCode::UNAUTHORIZED, "Login failed."),
-        Decision::TempFail { cause } => error_answer(cause),
+        refused => refused_answer(refused, "Login failed."),
     }
 }
