@@ -60,7 +60,8 @@
       const csrf = add.elements.csrf.value;
       try {
         if (!window.PublicKeyCredential) throw new Error('This browser does not support passkeys.');
-        const started = await post('/passkeys/register/start', { csrf });
+        const password = add.elements.password ? add.elements.password.value : '';
+        const started = await post('/passkeys/register/start', { csrf, password });
         const options = withoutNulls(started.publicKey);
         options.challenge = bytes(options.challenge);
         options.user.id = bytes(options.user.id);

@@ -1,6 +1,6 @@
 //! Passkeys in a real browser: headless Chromium with a virtual CTAP2 authenticator (WebDriver's WebAuthn
 //! extension: resident keys, user verification) behind real nginx with the generated configuration. A mailbox
-//! owner registers a passkey on the user page, and it becomes the second factor after the password (the mail
+//! owner registers a passkey on the user page (confirmed with the password), and it becomes the second factor after the password (the mail
 //! protocols then refuse the password); signing in with it works; then the refusals, each from the server: a
 //! passkey of another account, an answer to another challenge, client data naming another origin, an answer
 //! used twice, a removed passkey, and a mailbox deactivated while its login waits for the passkey. Signing in
@@ -85,9 +85,10 @@ async fn log_out(browser: &Browser) {
     browser.find("#login").await;
 }
 
-/// Registers a passkey named `name` on the user page, through the page's own script.
-async fn add_passkey(browser: &Browser, name: &str) {
+/// Registers a passkey named `name` through the page's own script, confirming with the account's `password`.
+async fn add_passkey(browser: &Browser, name: &str, password: &str) {
     browser.fill("#passkey-name", name).await;
+    browser.fill("#passkey-password", password).await;
     browser.click("#passkey-add button[type=submit]").await;
     for _ in 0..100 {
         // The page is replaced when the passkey is in: an element found may be gone a moment later.
@@ -198,7 +199,13 @@ async fn passkeys_as_second_factor_in_chromium() {
     // alice registers a passkey: a discoverable credential of this site on the authenticator.
     log_in(&browser, &base, "alice@example.org", "alicepw").await;
     assert!(browser.exists("#logout").await, "no second factor yet");
-    add_passkey(&browser, "Laptop").await;
+    // A session alone does not add a passkey: the password confirms the owner.
+    browser.fill("#passkey-name", "Intruder").await;
+    browser.fill("#passkey-password", "not-alicepw").await;
+    press_passkey(&browser, "#passkey-add", "#passkey-error:not([hidden])").await;
+    assert_eq!(browser.text("#passkey-error").await.trim(), "The password is wrong.");
+    assert!(browser.virtual_credentials(&first).await.is_empty(), "no credential was made");
+    add_passkey(&browser, "Laptop", "alicepw").await;
     browser.screenshot(shots.join("01-passkey-added.png")).await;
     assert!(browser.text("#passkeys").await.contains("Laptop"));
     let credentials = browser.virtual_credentials(&first).await;
@@ -226,7 +233,7 @@ async fn passkeys_as_second_factor_in_chromium() {
 
     // bob registers his own passkey on the same authenticator.
     log_in(&browser, &base, "bob@example.org", "bobpw").await;
-    add_passkey(&browser, "Bob's key").await;
+    add_passkey(&browser, "Bob's key", "bobpw").await;
     log_out(&browser).await;
     let bobs = credential_ids(&browser, &first).await.into_iter().find(|id| *id != laptop).expect("bob's credential");
 
@@ -253,7 +260,7 @@ async fn passkeys_as_second_factor_in_chromium() {
     let saved = browser.virtual_credentials(&first).await;
     browser.remove_virtual_authenticator(&first).await;
     let second = browser.add_virtual_authenticator().await;
-    add_passkey(&browser, "Key").await;
+    add_passkey(&browser, "Key", "alicepw").await;
     let remove = browser.find("#passkeys tbody tr:first-child button").await;
     remove.click().await.unwrap();
     wait_text(&browser, "#notice", "Passkey removed.").await;
@@ -325,7 +332,7 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     log_in_at(&browser, &base, "/admin", "admin", "admin-pw").await;
     browser.click("#admin-nav a[href='/passkeys']").await;
     browser.find("#no-passkeys").await;
-    add_passkey(&browser, "Admin key").await;
+    add_passkey(&browser, "Admin key", "admin-pw").await;
     assert!(browser.text("#passkeys").await.contains("Admin key"));
     // A copy of the key as it is now, for the signature counter below.
     let copy = browser.virtual_credentials(&first).await.remove(0);
@@ -363,7 +370,7 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     browser.add_virtual_authenticator().await;
     log_in_at(&browser, &base, "/domainadmin", "helper", "helperpw").await;
     browser.click("#admin-nav a[href='/passkeys']").await;
-    add_passkey(&browser, "Helper key").await;
+    add_passkey(&browser, "Helper key", "helperpw").await;
     log_out(&browser).await;
     browser.goto(&format!("{base}/admin")).await;
     press_passkey(&browser, "#passkey-sign-in", "#passkey-error:not([hidden])").await;

@@ -23,8 +23,10 @@ use gatehouse_core::AdminRole;
 use gatehouse_core::{Error, Fault};
 use gatehouse_engine::passkey::Challenge;
 use gatehouse_engine::{
-    Decision, DenyReason, PasskeyFactorRequest, PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
+    AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, PasskeyFactorRequest,
+    PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
 };
+use gatehouse_passwords::Zeroizing;
 use gatehouse_store::NewPasskey;
 use serde::Deserialize;
 use serde_json::json;
@@ -49,6 +51,81 @@ pub async fn script() -> Response {
 pub struct StartRequest {
     #[serde(default)]
     csrf: String,
+}
+
+/// The start of a registration: the account's password confirms that the one adding a passkey is its owner.
+#[derive(Deserialize)]
+pub struct RegistrationStart {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// How long after signing in at an identity provider a passkey may be added without signing in again.
+const RECENT_SIGN_IN: i64 = 600;
+
+/// Whether adding a passkey asks for the account's password: not during a required enrolment (the password was
+/// just checked) and not for a session from an identity provider (which must be recent instead).
+pub(super) fn asks_password(session: &Session) -> bool {
+    session.data.stage == Stage::Ready && session.data.provider.is_none()
+}
+
+/// Confirms that the one adding a passkey is the account's owner, not someone holding a session cookie: the
+/// password through the engine (the guard counts a wrong one), or for a session from an identity provider, a
+/// sign-in of the last ten minutes. A passkey outlives password changes, so this is asked every time.
+async fn confirm_owner(
+    state: &AppState,
+    session: &Session,
+    password: String,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    if session.data.stage != Stage::Ready {
+        return Ok(());
+    }
+    if session.data.provider.is_some() {
+        if gatehouse_core::clock::now() - session.data.created_at > RECENT_SIGN_IN {
+            return Err(refusal(StatusCode::FORBIDDEN, "Sign in again to add a passkey."));
+        }
+        return Ok(());
+    }
+    if password.is_empty() {
+        return Err(refusal(StatusCode::BAD_REQUEST, "Enter your password to add a passkey."));
+    }
+    let remote_ip = Some(state.web.client_ip(peer, headers));
+    let decision = match session.data.role.admin_role() {
+        None => {
+            let request = LoginRequest {
+                username: session.data.principal.clone(),
+                authzid: None,
+                credentials: Credentials::password(password.into_bytes()),
+                service: LoginService::Web,
+                remote_ip,
+                secured: false,
+                entry: EntryPoint::WebUi,
+                master_second_pass: None,
+            };
+            state.auth.login(&request).await
+        }
+        Some(kind) => {
+            let request = AdminLoginRequest {
+                username: session.data.principal.clone(),
+                password: Zeroizing::new(password.into_bytes()),
+                kind,
+                remote_ip,
+            };
+            state.auth.login_admin(&request).await
+        }
+    };
+    match decision {
+        Decision::Allowed { .. } => Ok(()),
+        Decision::Denied { reason: DenyReason::Banned, .. } => {
+            Err(refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later."))
+        }
+        Decision::Denied { .. } => Err(refusal(StatusCode::UNAUTHORIZED, "The password is wrong.")),
+        Decision::TempFail { cause } => Err(error_answer(cause)),
+    }
 }
 
 /// The browser's answer to a registration challenge.
@@ -132,16 +209,21 @@ fn passkeys_page(role: Role) -> &'static str {
     if role == Role::User { "/" } else { "/passkeys" }
 }
 
-/// `POST /passkeys/register/start`: a registration challenge for the session's mailbox.
+/// `POST /passkeys/register/start`: a registration challenge for the session's account, once its owner is
+/// confirmed.
 pub async fn start_registration(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(request): Json<StartRequest>,
+    Json(request): Json<RegistrationStart>,
 ) -> Response {
     let session = match ceremony_session(&state, &headers, REGISTERING, &request.csrf).await {
         Ok(session) => session,
         Err(response) => return response,
     };
+    if let Err(response) = confirm_owner(&state, &session, request.password, peer, &headers).await {
+        return response;
+    }
     let Some(passkeys) = state.auth.passkeys() else {
         return error_answer(Error::Unavailable("passkeys need web.public_url".into()));
     };
@@ -262,6 +344,7 @@ struct PasskeysPage {
     csrf: String,
     passkeys: Vec<PasskeyView>,
     passkeys_available: bool,
+    ask_password: bool,
 }
 
 /// `GET /passkeys`: an administrator's or domain administrator's passkeys (a mailbox's are on its user page).
@@ -293,6 +376,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
         csrf: session.data.csrf.clone(),
         passkeys: views(passkeys),
         passkeys_available: state.auth.passkeys().is_some(),
+        ask_password: asks_password(&session),
     };
     render(&page, StatusCode::OK)
 }

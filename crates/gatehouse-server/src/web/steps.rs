@@ -46,6 +46,8 @@ struct SetupPage {
     required: bool,
     /// A passkey can be registered instead (the server has a relying party).
     passkeys: bool,
+    /// Adding a passkey asks for the password (not during a required enrolment).
+    ask_password: bool,
     qr: String,
     secret: String,
     csrf: String,
@@ -310,6 +312,7 @@ async fn setup_page(state: &AppState, session: &Session, error: Option<&str>) ->
                 error: error.map(str::to_string),
                 required: session.data.stage == Stage::TotpEnrolment,
                 passkeys: state.auth.passkeys().is_some(),
+                ask_password: super::passkeys::asks_password(session),
                 qr,
                 secret,
                 csrf: session.data.csrf.clone(),

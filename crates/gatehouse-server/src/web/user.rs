@@ -59,6 +59,7 @@ struct UserPage {
     totp_enabled: bool,
     passkeys: Vec<super::passkeys::PasskeyView>,
     passkeys_available: bool,
+    ask_password: bool,
     app_passwords: Vec<AppPasswordView>,
     protocol_choices: Vec<(&'static str, &'static str)>,
     local_password: bool,
@@ -132,6 +133,7 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         totp_enabled: totp.enabled,
         passkeys: super::passkeys::views(passkeys),
         passkeys_available: state.auth.passkeys().is_some(),
+        ask_password: super::passkeys::asks_password(&session),
         app_passwords: apps
             .into_iter()
             .map(|app| AppPasswordView {
