@@ -176,6 +176,28 @@ async fn credential_ids(browser: &Browser, authenticator: &str) -> Vec<String> {
     credentials.iter().map(|c| c["credentialId"].as_str().unwrap().to_string()).collect()
 }
 
+/// Gatehouse behind nginx at `base` (`http://localhost:<port>`, its `web.public_url`), and a browser.
+struct Site {
+    base: String,
+    browser: Browser,
+    _server: Server,
+    _nginx: gatehouse_testkit::nginx::Nginx,
+}
+
+impl Site {
+    /// `None` (after `require_peer`) when nginx or Chromium is missing.
+    async fn start(dir: &std::path::Path, db: &str) -> Option<Site> {
+        // WebAuthn needs a secure context and a domain as RP ID: http://localhost is both.
+        let port = free_port();
+        let base = format!("http://localhost:{port}");
+        let server = Server::start_with_env(dir, db, Some("admin-pw"), &[("GATEHOUSE_WEB__PUBLIC_URL", &base)]);
+        let locations = support::nginx_locations(dir, db, &server, "http://127.0.0.1:9");
+        let nginx = support::start_nginx(port, &locations)?;
+        let browser = Browser::start().await?;
+        Some(Site { base, browser, _server: server, _nginx: nginx })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passkeys_as_second_factor_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,13 +208,8 @@ async fn passkeys_as_second_factor_in_chromium() {
     for (address, password) in [("alice@example.org", "alicepw"), ("bob@example.org", "bobpw")] {
         run(&["mailbox", "add", address, "--password-stdin"], &format!("{password}\n"));
     }
-    // WebAuthn needs a secure context and a domain as RP ID: http://localhost is both.
-    let port = free_port();
-    let base = format!("http://localhost:{port}");
-    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_WEB__PUBLIC_URL", &base)]);
-    let locations = support::nginx_locations(dir.path(), db, &server, "http://127.0.0.1:9");
-    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
-    let Some(browser) = Browser::start().await else { return };
+    // The server and nginx live as long as their bindings.
+    let Some(Site { base, browser, _server, _nginx }) = Site::start(dir.path(), db).await else { return };
     let shots = shots_dir();
     let first = browser.add_virtual_authenticator().await;
 
@@ -320,12 +337,8 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     run(&["mailbox", "add", "carol@example.org", "--password-stdin"], "carolpw\n");
     run(&["mailbox", "edit", "carol@example.org", "--force-totp", "true"], "");
     run(&["domain-admin", "add", "helper", "--domains", "example.org", "--password-stdin"], "helperpw\n");
-    let port = free_port();
-    let base = format!("http://localhost:{port}");
-    let server = Server::start_with_env(dir.path(), db, Some("admin-pw"), &[("GATEHOUSE_WEB__PUBLIC_URL", &base)]);
-    let locations = support::nginx_locations(dir.path(), db, &server, "http://127.0.0.1:9");
-    let Some(_nginx) = support::start_nginx(port, &locations) else { return };
-    let Some(browser) = Browser::start().await else { return };
+    // The server and nginx live as long as their bindings.
+    let Some(Site { base, browser, _server, _nginx }) = Site::start(dir.path(), db).await else { return };
     let first = browser.add_virtual_authenticator().await;
 
     // The administrator adds a passkey on /passkeys (linked from the admin pages) and signs in with it.
