@@ -559,7 +559,9 @@ fn admin_pages_manage_the_store_within_its_rules() {
             && !p.contains("/mailboxes/")
     }) {
         let path = path.replacen("/admin/", "/domainadmin/", 1);
-        assert_eq!(helper.get(&path).status, 404, "GET {path}");
+        let missing = helper.get(&path);
+        assert_eq!(missing.status, 404, "GET {path}");
+        assert!(missing.body.contains("no such page") && missing.body.contains(r#"id="back""#), "{path}");
         assert_eq!(helper.post(&path, &[]).status, 404, "POST {path}");
     }
     run(&["app-password", "add", "bob@other.org", "--name", "bobphone", "--protocols", "imap"], "");

@@ -41,6 +41,8 @@ fn logins_sessions_forms_and_app_passwords() {
         "username=alice%40example.org&password=alicepw&csrf=x",
     );
     assert_eq!(cross_site.status, 403);
+    // Refusals are pages that say what happened and lead back, not blank 403s.
+    assert!(cross_site.body.contains("came from another site") && cross_site.body.contains(r#"id="back""#));
 
     // Session fixation: a session cookie planted before the login is not the one after it.
     let mut alice = Client::default();
@@ -62,6 +64,7 @@ fn logins_sessions_forms_and_app_passwords() {
     // App passwords: a form without the session's token is refused; with it, the secret is shown once.
     let forged = alice.post(port, "/app-passwords", &[("csrf", "wrong"), ("name", "phone"), ("protocol", "imap")]);
     assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("nothing was changed") && forged.body.contains(r#"href="/" id="back""#));
     let created = alice.send(
         port,
         "POST",

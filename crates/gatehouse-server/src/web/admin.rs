@@ -30,7 +30,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use gatehouse_core::{Error, Fault, ProtocolSet, Service};
 use gatehouse_passwords::Zeroizing;
@@ -39,7 +39,7 @@ use gatehouse_store::{Actor, AdminAccount, AdminRole, Principal, ScopedStore, St
 use super::gate::{Need, Refusal, check_csrf, gate};
 use super::login::{MessageQuery, login_message, login_page};
 pub(super) use super::respond::{date_time, segment};
-use super::respond::{redirect, render, sentence, unavailable};
+use super::respond::{error_page, redirect, render, sentence, unavailable};
 use super::session::{Role, Session};
 use crate::AppState;
 
@@ -73,6 +73,15 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/identity-providers/{name}/dry-run", post(idps::dry_run))
         .route("/admin/identity-providers/{name}/remove", post(idps::remove))
         .route("/admin/logs/jobs", get(logs::jobs))
+        // Anything else under the two areas: a page that says so, with a way back.
+        .route("/admin/{*rest}", axum::routing::any(no_such_page::<false>))
+        .route("/domainadmin/{*rest}", axum::routing::any(no_such_page::<true>))
+}
+
+/// 404 for a path under `/admin/` or `/domainadmin/` that names no page.
+async fn no_such_page<const DA: bool>() -> Response {
+    let home = if DA { Role::DomainAdmin.home() } else { Role::Admin.home() };
+    error_page(StatusCode::NOT_FOUND, "There is no such page, or it is not one this login may see.", home)
 }
 
 /// The pages both roles have, under `prefix` (`DA`: the domain-administrator instance).
@@ -261,12 +270,12 @@ pub(super) struct Chrome {
 
 /// 403: a session of the other role.
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, "That is not available to this login.").into_response()
+    error_page(StatusCode::FORBIDDEN, "That is not available to this login.", "/")
 }
 
 /// 404: no such object, or not one of this domain administrator's.
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "Not found.").into_response()
+    error_page(StatusCode::NOT_FOUND, "There is no such page, or it is not one this login may see.", "/")
 }
 
 /// The logged-in, fully authenticated session of `role` with its account, or the response to send instead (a

@@ -7,10 +7,10 @@
 //! next step, whichever page it asks for.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use gatehouse_core::Error;
 
-use super::respond::{redirect, unavailable};
+use super::respond::{error_page, redirect, unavailable};
 use super::session::{Role, Session, Stage, same_token};
 use crate::AppState;
 
@@ -48,10 +48,12 @@ impl Refusal {
         match self {
             Refusal::NoSession | Refusal::OtherRole => redirect(&format!("{}?m=expired", role.home())),
             Refusal::Pending { role: pending_role, stage } => redirect(stage_page(pending_role, stage)),
-            Refusal::Forged => {
-                (StatusCode::FORBIDDEN, "The form is out of date or came from another site. Reload the page.")
-                    .into_response()
-            }
+            Refusal::Forged => error_page(
+                StatusCode::FORBIDDEN,
+                "The form is out of date or came from another site: nothing was changed. Go back, reload the page \
+                 and try again.",
+                role.home(),
+            ),
             Refusal::Unavailable(err) => unavailable(err),
         }
     }

@@ -104,9 +104,19 @@ impl WebConfig {
 
 /// The public listener's web routes (the caller adds `/healthz` and the API).
 pub fn router(state: &AppState) -> Router<AppState> {
-    let mut csrf = CsrfLayer::new();
+    // A post from another site is refused with a page that says so (not a blank 403).
+    let refused = |_: tower_http::csrf::ProtectionError| {
+        respond::error_page(
+            axum::http::StatusCode::FORBIDDEN,
+            "The form came from another site and was refused: nothing was changed. Open Gatehouse's own page and \
+             try again.",
+            "/",
+        )
+    };
+    let mut csrf = CsrfLayer::new().with_rejection_response(refused);
     if let Some(url) = &state.web.public_url
-        && let Ok(with_origin) = CsrfLayer::new().add_trusted_origin(url.origin().ascii_serialization())
+        && let Ok(with_origin) =
+            CsrfLayer::new().with_rejection_response(refused).add_trusted_origin(url.origin().ascii_serialization())
     {
         csrf = with_origin;
     }

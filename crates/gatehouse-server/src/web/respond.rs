@@ -37,17 +37,22 @@ pub(super) fn unavailable(err: impl Into<Error>) -> Response {
                 Error::AlreadyExists { .. } => StatusCode::CONFLICT,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            render(&ErrorPage { notice: None, message: sentence(&err) }, status)
+            error_page(status, &sentence(&err), "/")
         }
         Fault::Server => {
             tracing::warn!("web request failed: {err}");
-            (
+            error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Gatehouse cannot answer right now (a database or directory is unreachable). Try again in a moment.",
+                "/",
             )
-                .into_response()
         }
     }
+}
+
+/// A page that says what went wrong, with a link to `back` (a fixed path).
+pub(super) fn error_page(status: StatusCode, message: &str, back: &'static str) -> Response {
+    render(&ErrorPage { notice: None, message: message.to_string(), back }, status)
 }
 
 #[derive(Template)]
@@ -55,6 +60,7 @@ pub(super) fn unavailable(err: impl Into<Error>) -> Response {
 struct ErrorPage {
     notice: Option<String>,
     message: String,
+    back: &'static str,
 }
 
 /// A rule's refusal as a sentence on a page ("The password needs at least 8 characters.").
