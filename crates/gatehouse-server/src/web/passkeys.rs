@@ -23,10 +23,8 @@ use gatehouse_core::AdminRole;
 use gatehouse_core::{Error, Fault};
 use gatehouse_engine::passkey::Challenge;
 use gatehouse_engine::{
-    AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, PasskeyFactorRequest,
-    PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
+    Decision, DenyReason, PasskeyFactorRequest, PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
 };
-use gatehouse_passwords::Zeroizing;
 use gatehouse_store::NewPasskey;
 use serde::Deserialize;
 use serde_json::json;
@@ -35,7 +33,7 @@ use super::gate::{Need, Refusal, gate, gate_form, stage_page};
 use super::login::TokenForm;
 use super::respond::{date_time, redirect, render, sentence, unavailable};
 use super::session::{LOGIN_CSRF_COOKIE, Role, Session, Stage, add_set_cookie, clear_cookie, cookie, same_token};
-use super::steps::{advance_session, owner_of, principal_of, stage_after, stage_for};
+use super::steps::{advance_session, check_own_password, owner_of, principal_of, stage_after, stage_for};
 use crate::AppState;
 
 /// The browser's side of the ceremonies.
@@ -94,30 +92,7 @@ async fn confirm_owner(
         return Err(refusal(StatusCode::BAD_REQUEST, "Enter your password to add a passkey."));
     }
     let remote_ip = Some(state.web.client_ip(peer, headers));
-    let decision = match session.data.role.admin_role() {
-        None => {
-            let request = LoginRequest {
-                username: session.data.principal.clone(),
-                authzid: None,
-                credentials: Credentials::password(password.into_bytes()),
-                service: LoginService::Web,
-                remote_ip,
-                secured: false,
-                entry: EntryPoint::WebUi,
-                master_second_pass: None,
-            };
-            state.auth.login(&request).await
-        }
-        Some(kind) => {
-            let request = AdminLoginRequest {
-                username: session.data.principal.clone(),
-                password: Zeroizing::new(password.into_bytes()),
-                kind,
-                remote_ip,
-            };
-            state.auth.login_admin(&request).await
-        }
-    };
+    let decision = check_own_password(state, session, password.into_bytes(), remote_ip).await;
     match decision {
         Decision::Allowed { .. } => Ok(()),
         Decision::Denied { reason: DenyReason::Banned, .. } => {

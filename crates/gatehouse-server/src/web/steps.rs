@@ -25,7 +25,10 @@ use super::login::TokenForm;
 use super::respond::{redirect, render, sentence, unavailable};
 use super::session::{Role, Session, Stage, add_set_cookie};
 use crate::{AppState, totp};
-use gatehouse_engine::{Decision, DenyReason, RequiredStep, SecondFactorOwner, SecondFactorRequest};
+use gatehouse_engine::{
+    AdminLoginRequest, Credentials, Decision, DenyReason, EntryPoint, LoginRequest, LoginService, RequiredStep,
+    SecondFactorOwner, SecondFactorRequest,
+};
 
 #[derive(Template)]
 #[template(path = "totp_login.html")]
@@ -118,6 +121,40 @@ impl Principal {
         match self {
             Principal::Mailbox(address) => TotpPrincipal::Mailbox(address),
             Principal::Admin(name) => TotpPrincipal::Admin(name),
+        }
+    }
+}
+
+/// Checks the session holder's own password through the engine (the guard counts a wrong one, the auth log
+/// records it): before a change only the owner may make.
+pub(super) async fn check_own_password(
+    state: &AppState,
+    session: &Session,
+    password: Vec<u8>,
+    remote_ip: Option<std::net::IpAddr>,
+) -> Decision {
+    match session.data.role.admin_role() {
+        None => {
+            let request = LoginRequest {
+                username: session.data.principal.clone(),
+                authzid: None,
+                credentials: Credentials::password(password),
+                service: LoginService::Web,
+                remote_ip,
+                secured: false,
+                entry: EntryPoint::WebUi,
+                master_second_pass: None,
+            };
+            state.auth.login(&request).await
+        }
+        Some(kind) => {
+            let request = AdminLoginRequest {
+                username: session.data.principal.clone(),
+                password: Zeroizing::new(password),
+                kind,
+                remote_ip,
+            };
+            state.auth.login_admin(&request).await
         }
     }
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::now;
 use gatehouse_core::{Error, MailboxAddress, ProtocolSet, Service};
-use gatehouse_engine::{Credentials, Decision, EntryPoint, LoginRequest, LoginService, app_password};
+use gatehouse_engine::{Decision, app_password};
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
     Actor, ActorRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, TotpPrincipal,
@@ -299,17 +299,8 @@ pub async fn change_password(
         session.data.notice = Some(problem);
         return show_user_page(&state, session, None).await;
     }
-    let request = LoginRequest {
-        username: session.data.principal.clone(),
-        authzid: None,
-        credentials: Credentials::password(form.current.into_bytes()),
-        service: LoginService::Web,
-        remote_ip: Some(state.web.client_ip(peer, &headers)),
-        secured: false,
-        entry: EntryPoint::WebUi,
-        master_second_pass: None,
-    };
-    match state.auth.login(&request).await {
+    let remote_ip = Some(state.web.client_ip(peer, &headers));
+    match super::steps::check_own_password(&state, &session, form.current.into_bytes(), remote_ip).await {
         Decision::Allowed { .. } => {}
         Decision::TempFail { cause } => return unavailable(cause),
         Decision::Denied { .. } => {
