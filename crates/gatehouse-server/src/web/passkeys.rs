@@ -19,8 +19,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::AdminRole;
-use gatehouse_core::{Error, Fault};
+use gatehouse_core::{AdminRole, Error, Fault};
 use gatehouse_engine::passkey::Challenge;
 use gatehouse_engine::{
     Decision, DenyReason, PasskeyFactorRequest, PasskeySignInRequest, RequiredStep, SignInArea, passkey_account,
@@ -92,14 +91,9 @@ async fn confirm_owner(
         return Err(refusal(StatusCode::BAD_REQUEST, "Enter your password to add a passkey."));
     }
     let remote_ip = Some(state.web.client_ip(peer, headers));
-    let decision = check_own_password(state, session, password.into_bytes(), remote_ip).await;
-    match decision {
+    match check_own_password(state, session, password.into_bytes(), remote_ip).await {
         Decision::Allowed { .. } => Ok(()),
-        Decision::Denied { reason: DenyReason::Banned, .. } => {
-            Err(refusal(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address. Try again later."))
-        }
-        Decision::Denied { .. } => Err(refusal(StatusCode::UNAUTHORIZED, "The password is wrong.")),
-        Decision::TempFail { cause } => Err(error_answer(cause)),
+        refused => Err(refused_answer(refused, "The password is wrong.")),
     }
 }
 
