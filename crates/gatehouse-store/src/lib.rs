@@ -12,6 +12,7 @@
 pub mod entity;
 mod migration;
 
+mod activity;
 mod actor;
 mod admins;
 mod api_keys;
@@ -22,6 +23,7 @@ mod db_error;
 mod domains;
 mod identity_providers;
 mod jobs;
+mod listing;
 mod login;
 mod logs;
 mod mailboxes;
@@ -49,6 +51,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use activity::{ActivityCount, FailureCount, FailureKey};
 pub use actor::{Actor, ActorRole};
 pub use admins::{
     AdminAccount, AdminChanges, DOMAIN_ADMIN_PERMISSIONS, DomainAdminChanges, NewDomainAdmin, ProviderAdmin,
@@ -63,10 +66,11 @@ pub use identity_providers::{
     AttributeMapping, IdentityProvider, IdentityProviderChanges, IdentityProviderKind, NewIdentityProvider,
 };
 pub use jobs::JobRun;
+pub use listing::{MAX_PAGE_SIZE, Page, Window};
 pub use logs::{AuditEntry, AuthLogEntry, AuthResult, LogFilter, NewAuthLogEntry};
 pub use mailboxes::{
-    DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, SCIM_ATTRIBUTE, TEMPLATE_HASH,
-    public_attributes,
+    DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, MailboxOrder, MailboxSearch, NewMailbox,
+    SCIM_ATTRIBUTE, TEMPLATE_HASH, public_attributes,
 };
 pub use master_users::{MasterScope, MasterUser, NewMasterScope, NewMasterUser};
 pub use oidc_sign_ins::{NewSignIn, PendingSignIn};

@@ -160,7 +160,7 @@ fn parse_json(text: &str) -> serde_json::Value {
 }
 
 /// Addresses (`…@domain`, compared case-insensitively) in any of `domains`; no domains match nothing.
-fn addresses_in(column: impl sea_orm::sea_query::IntoColumnRef + Copy, domains: &[DomainName]) -> Condition {
+pub(crate) fn addresses_in(column: impl sea_orm::sea_query::IntoColumnRef + Copy, domains: &[DomainName]) -> Condition {
     domains.iter().fold(Condition::any(), |any, domain| {
         any.add(Expr::expr(Func::lower(Expr::col(column))).like(format!("%@{}", domain.as_str())))
     })

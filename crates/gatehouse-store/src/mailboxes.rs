@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::domains::{check_quota, usage};
 use crate::entity::{domain, identity_provider, mailbox, mailbox_template};
+use crate::listing::{Page, Window, any_contains};
 use crate::logs::audit;
 use crate::scim_users::{ScimUser, check_scim_user_name, set_scim_user};
 use crate::templates::{parse_protocols, template_hash, template_row};
@@ -23,6 +24,41 @@ use crate::{Actor, Store, commit, db_err, now};
 
 /// The auth source of mailboxes whose password Gatehouse itself stores.
 pub const LOCAL_AUTH_SOURCE: &str = "local";
+
+/// The order of a mailbox list (ties are broken by address).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MailboxOrder {
+    /// By address.
+    #[default]
+    Address,
+    /// By display name.
+    DisplayName,
+    /// By quota (unlimited, 0, first).
+    Quota,
+    /// By auth source.
+    AuthSource,
+    /// Inactive first.
+    Active,
+}
+
+/// A search of the mailboxes, answered a page at a time ([`Store::search_mailboxes`]).
+#[derive(Debug, Clone, Default)]
+pub struct MailboxSearch {
+    /// Only mailboxes of these domains (`None`: of every domain).
+    pub domains: Option<Vec<DomainName>>,
+    /// Only mailboxes whose address or display name contains this, ignoring case.
+    pub text: Option<String>,
+    /// Only active (`true`) or inactive (`false`) mailboxes.
+    pub active: Option<bool>,
+    /// Only mailboxes of this auth source.
+    pub auth_source: Option<String>,
+    /// The order.
+    pub order: MailboxOrder,
+    /// Reverse the order.
+    pub descending: bool,
+    /// Which page.
+    pub window: Window,
+}
 
 /// A mailbox, as shown to operators. The password hash is never included.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -453,6 +489,56 @@ impl Store {
         }
         let rows = query.all(&self.db).await.map_err(db_err)?;
         self.records(rows).await
+    }
+
+    /// One page of the mailboxes matching `search`, searched, sorted and counted in the database.
+    pub async fn search_mailboxes(&self, search: &MailboxSearch) -> Result<Page<Mailbox>> {
+        let window = search.window;
+        let mut query = mailbox::Entity::find();
+        if let Some(names) = &search.domains {
+            let names: Vec<&str> = names.iter().map(DomainName::as_str).collect();
+            let ids: Vec<i64> = domain::Entity::find()
+                .filter(domain::Column::Name.is_in(names))
+                .all(&self.db)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
+            if ids.is_empty() {
+                return Ok(Page::empty(window.offset, window.limit));
+            }
+            query = query.filter(mailbox::Column::DomainId.is_in(ids));
+        }
+        if let Some(text) = search.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            query = query.filter(any_contains(&[mailbox::Column::Address, mailbox::Column::DisplayName], text));
+        }
+        if let Some(active) = search.active {
+            query = query.filter(mailbox::Column::Active.eq(active));
+        }
+        if let Some(source) = &search.auth_source {
+            query = query.filter(mailbox::Column::AuthSource.eq(source.as_str()));
+        }
+        let total = query.clone().count(&self.db).await.map_err(db_err)?;
+        let order = if search.descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
+        let column = match search.order {
+            MailboxOrder::Address => None,
+            MailboxOrder::DisplayName => Some(mailbox::Column::DisplayName),
+            MailboxOrder::Quota => Some(mailbox::Column::QuotaMib),
+            MailboxOrder::AuthSource => Some(mailbox::Column::AuthSource),
+            MailboxOrder::Active => Some(mailbox::Column::Active),
+        };
+        if let Some(column) = column {
+            query = query.order_by(column, order.clone());
+        }
+        let rows = query
+            .order_by(mailbox::Column::Address, order)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(Page { items: self.records(rows).await?, total, offset: window.offset, limit: window.limit })
     }
 
     /// Changes a mailbox, checking the same rules as creation.

@@ -16,8 +16,9 @@
 use gatehouse_core::{DomainName, Error, MailboxAddress, Result};
 
 use crate::{
-    Actor, ActorRole, AppPassword, AuditEntry, AuthLogEntry, Domain, DomainChanges, JobRun, LogFilter, Mailbox,
-    MailboxChanges, NewAppPassword, NewDomain, NewMailbox, Store,
+    ActivityCount, Actor, ActorRole, AppPassword, AuditEntry, AuthLogEntry, Domain, DomainChanges, FailureCount,
+    FailureKey, JobRun, LogFilter, Mailbox, MailboxChanges, MailboxSearch, NewAppPassword, NewDomain, NewMailbox, Page,
+    Store,
 };
 
 /// What a principal may do within its domains.
@@ -245,6 +246,28 @@ impl ScopedStore {
         }
     }
 
+    /// One page of the mailboxes within reach that match `search`; a domain asked for outside reach is "not
+    /// found".
+    pub async fn search_mailboxes(&self, search: MailboxSearch) -> Result<Page<Mailbox>> {
+        let mut search = search;
+        match (&search.domains, &self.principal.domains) {
+            (Some(wanted), _) => {
+                for domain in wanted {
+                    self.visible(domain, "domain", domain.as_str())?;
+                }
+            }
+            (None, Some(own)) => search.domains = Some(own.clone()),
+            (None, None) => {}
+        }
+        self.store.search_mailboxes(&search).await
+    }
+
+    /// How many web sessions a mailbox within reach has open.
+    pub async fn count_web_sessions(&self, address: &MailboxAddress) -> Result<u64> {
+        self.visible(address.domain(), "mailbox", &address.to_string())?;
+        self.store.count_web_sessions_of(crate::USER_SESSIONS, &address.to_string()).await
+    }
+
     /// A mailbox within reach.
     pub async fn mailbox(&self, address: &MailboxAddress) -> Result<Mailbox> {
         self.visible(address.domain(), "mailbox", &address.to_string())?;
@@ -341,6 +364,16 @@ impl ScopedStore {
     /// Audit-log entries about the domains within reach (the entry's target is one, or an address in one).
     pub async fn audit_log(&self, filter: &LogFilter) -> Result<Vec<AuditEntry>> {
         self.store.audit_log(&self.within_reach(filter)).await
+    }
+
+    /// Decisions about the domains within reach since `since`, per bucket, service and outcome.
+    pub async fn auth_activity(&self, since: i64, bucket_seconds: i64) -> Result<Vec<ActivityCount>> {
+        self.store.auth_activity(since, bucket_seconds, self.principal.domains.as_deref()).await
+    }
+
+    /// The usernames or addresses with the most failures since `since`, of the domains within reach.
+    pub async fn top_failures(&self, key: FailureKey, since: i64, limit: u64) -> Result<Vec<FailureCount>> {
+        self.store.top_failures(key, since, limit, self.principal.domains.as_deref()).await
     }
 
     /// Job runs (identity-provider syncs): they concern every domain, so a principal limited to some gets none.

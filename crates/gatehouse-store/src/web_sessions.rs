@@ -6,7 +6,7 @@
 //! expiry) or when the web layer ends the impersonation it was minted for.
 
 use gatehouse_core::Result;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, Set};
 
 use crate::changes::{self, LoginChange};
 use crate::entity::{sso_token, web_session};
@@ -155,6 +155,17 @@ impl Store {
         crate::commit(txn).await?;
         self.announcer.announce_all(ended);
         Ok(())
+    }
+
+    /// How many unexpired sessions one account has open.
+    pub async fn count_web_sessions_of(&self, principal_kind: &str, principal: &str) -> Result<u64> {
+        web_session::Entity::find()
+            .filter(web_session::Column::PrincipalKind.eq(principal_kind))
+            .filter(web_session::Column::Principal.eq(principal))
+            .filter(web_session::Column::ExpiresAt.gt(now()))
+            .count(&self.db)
+            .await
+            .map_err(db_err)
     }
 
     /// Ends every session of one account (after a password change, deactivation, removal). Returns how many.

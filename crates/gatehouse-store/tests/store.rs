@@ -30,6 +30,8 @@ gatehouse_testkit::on_every_engine!(
     deprovisioning_is_recorded_and_cleared_by_an_admin,
     web_sessions_end_with_the_account_changes_that_matter,
     batches_of_mailboxes_keep_what_the_rules_allow,
+    mailbox_lists_are_searched_sorted_and_paged_in_the_database,
+    auth_activity_is_counted_per_bucket_and_top_failures,
 );
 
 fn cli() -> Actor {
@@ -1017,4 +1019,110 @@ async fn batches_of_mailboxes_keep_what_the_rules_allow(store: Store) {
     // Each created mailbox has its audit entry; the refused ones left nothing behind.
     let adds = LogFilter { action_prefix: Some("mailbox.add".into()), ..Default::default() };
     assert_eq!(store.audit_log(&adds).await.unwrap().len(), 3);
+}
+
+async fn mailbox_lists_are_searched_sorted_and_paged_in_the_database(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    add_domain(&store, "shop.example", |_| {}).await;
+    for i in 0..30 {
+        let text = format!("user{i:02}@example.org");
+        add_mailbox(&store, &text, |m| {
+            m.quota_mib = Some(1000 - i);
+            m.display_name = Some(if i % 10 == 0 { format!("Team Lead {i}") } else { format!("Person {i}") });
+            m.active = Some(i % 3 != 0);
+        })
+        .await
+        .unwrap();
+    }
+    add_mailbox(&store, "under_score@shop.example", |m| m.display_name = Some("50% Off".into())).await.unwrap();
+    add_mailbox(&store, "underXscore@shop.example", |_| {}).await.unwrap();
+    let addresses = |page: &Page<Mailbox>| page.items.iter().map(|m| m.address.clone()).collect::<Vec<_>>();
+
+    let first =
+        store.search_mailboxes(&MailboxSearch { window: Window::new(0, 10), ..Default::default() }).await.unwrap();
+    assert_eq!((first.total, first.items.len()), (32, 10));
+    assert_eq!(first.items[0].address, "under_score@shop.example");
+    let last =
+        store.search_mailboxes(&MailboxSearch { window: Window::new(30, 10), ..Default::default() }).await.unwrap();
+    assert_eq!(addresses(&last), ["user28@example.org", "user29@example.org"]);
+    assert_eq!(last.total, 32);
+
+    // Sorted by quota (ties by address), both ways.
+    let by_quota = MailboxSearch { order: MailboxOrder::Quota, window: Window::new(0, 3), ..Default::default() };
+    let page = store.search_mailboxes(&by_quota).await.unwrap();
+    assert_eq!(addresses(&page), ["under_score@shop.example", "underxscore@shop.example", "user29@example.org"]);
+    let page = store.search_mailboxes(&MailboxSearch { descending: true, ..by_quota.clone() }).await.unwrap();
+    assert_eq!(page.items[0].address, "user00@example.org");
+
+    // Text in the address or the display name, any case; wildcards taken literally.
+    let text = |t: &str| MailboxSearch { text: Some(t.into()), ..Default::default() };
+    let page = store.search_mailboxes(&text("TEAM lead")).await.unwrap();
+    assert_eq!(addresses(&page), ["user00@example.org", "user10@example.org", "user20@example.org"]);
+    assert_eq!(addresses(&store.search_mailboxes(&text("r_s")).await.unwrap()), ["under_score@shop.example"]);
+    assert_eq!(addresses(&store.search_mailboxes(&text("50%")).await.unwrap()), ["under_score@shop.example"]);
+    assert_eq!(store.search_mailboxes(&text("%")).await.unwrap().total, 1);
+
+    // Domains and state.
+    let shop = MailboxSearch { domains: Some(vec![domain("shop.example")]), ..Default::default() };
+    assert_eq!(store.search_mailboxes(&shop).await.unwrap().total, 2);
+    let inactive = MailboxSearch { active: Some(false), ..Default::default() };
+    assert_eq!(store.search_mailboxes(&inactive).await.unwrap().total, 10);
+    let nowhere = MailboxSearch { domains: Some(vec![domain("nowhere.example")]), ..Default::default() };
+    assert_eq!(store.search_mailboxes(&nowhere).await.unwrap(), Page::empty(0, 50));
+
+    // A domain administrator's view: its domains only, and other domains are "not found".
+    let helper = store.scoped(Principal::domain_admin("helper", &["shop.example".to_string()]));
+    assert_eq!(helper.search_mailboxes(MailboxSearch::default()).await.unwrap().total, 2);
+    let err = helper
+        .search_mailboxes(MailboxSearch { domains: Some(vec![domain("example.org")]), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+async fn auth_activity_is_counted_per_bucket_and_top_failures(store: Store) {
+    let entry = |service: &str, user: &str, ip: &str, result: AuthResult| NewAuthLogEntry {
+        service: service.into(),
+        username: user.into(),
+        master_user: None,
+        remote_ip: Some(ip.into()),
+        result,
+        reason: "test".into(),
+        app_password_id: None,
+    };
+    let hour = 3600;
+    let base = 1_800_000_000 - 1_800_000_000 % hour;
+    let mut rows = vec![(base - 10, entry("imap", "old@example.org", "192.0.2.1", AuthResult::Failure))];
+    for i in 0..5 {
+        rows.push((base + i, entry("imap", "alice@example.org", "192.0.2.1", AuthResult::Success)));
+    }
+    for i in 0..3 {
+        rows.push((base + hour + i, entry("imap", "bob@other.org", "192.0.2.9", AuthResult::Failure)));
+    }
+    rows.push((base + hour + 5, entry("smtp", "alice@example.org", "192.0.2.7", AuthResult::Failure)));
+    rows.push((base + hour + 6, entry("web", "carol@example.org", "192.0.2.7", AuthResult::TempFail)));
+    store.record_auth_batch(rows).await.unwrap();
+
+    let activity = store.auth_activity(base, hour, None).await.unwrap();
+    let counted: Vec<(i64, &str, AuthResult, u64)> =
+        activity.iter().map(|a| (a.bucket - base, a.service.as_str(), a.result, a.count)).collect();
+    assert!(counted.contains(&(0, "imap", AuthResult::Success, 5)), "{counted:?}");
+    assert!(counted.contains(&(hour, "imap", AuthResult::Failure, 3)), "{counted:?}");
+    assert!(counted.contains(&(hour, "smtp", AuthResult::Failure, 1)), "{counted:?}");
+    assert!(counted.contains(&(hour, "web", AuthResult::TempFail, 1)), "{counted:?}");
+    assert_eq!(counted.len(), 4, "the row before `since` is left out: {counted:?}");
+
+    let users = store.top_failures(FailureKey::Username, base, 10, None).await.unwrap();
+    let users: Vec<(&str, u64)> = users.iter().map(|f| (f.key.as_str(), f.failures)).collect();
+    assert_eq!(users, [("bob@other.org", 3), ("alice@example.org", 1)]);
+    let addresses = store.top_failures(FailureKey::RemoteIp, base, 1, None).await.unwrap();
+    assert_eq!(addresses, [FailureCount { key: "192.0.2.9".into(), failures: 3 }]);
+
+    // A domain's view counts its mailboxes only.
+    let mine = [domain("example.org")];
+    let users = store.top_failures(FailureKey::Username, base, 10, Some(&mine)).await.unwrap();
+    assert_eq!(users, [FailureCount { key: "alice@example.org".into(), failures: 1 }]);
+    let activity = store.auth_activity(base, hour, Some(&mine)).await.unwrap();
+    assert_eq!(activity.iter().map(|a| a.count).sum::<u64>(), 7);
+    assert!(store.auth_activity(base, hour, Some(&[])).await.unwrap().is_empty());
 }
