@@ -58,6 +58,9 @@ impl Browser {
     }
 }
 
+/// The field a confirmation page adds to the form it posts again.
+const CONFIRMED: &[(&str, &str)] = &[("confirmed", "yes")];
+
 /// The page's notice (HTML-escaped as shown).
 fn notice(page: &Response) -> String {
     page.body.split("id=\"notice\">").nth(1).and_then(|rest| rest.split('<').next()).unwrap_or("").to_string()
@@ -169,7 +172,11 @@ fn admin_pages_manage_the_store_within_its_rules() {
     let port = server.public;
     let mut admin = Browser::login(port, "/admin", "admin", "admin-pw");
     let home = admin.get("/admin");
-    assert!(home.body.contains("href=\"/admin/identity-providers\"") && home.body.contains("/admin/mailboxes/"));
+    assert!(home.body.contains("href=\"/admin/identity-providers\""), "{}", home.body);
+    // The overview: counts, the chart of the last 24 hours, and the current page marked in the navigation.
+    assert!(home.body.contains(">2 domain(s)</a>") && home.body.contains(">2 mailbox(es)</a>"), "{}", home.body);
+    assert!(home.body.contains(r#"<svg id="activity-chart""#), "{}", home.body);
+    assert!(home.body.contains(r#"<a href="/admin" aria-current="page">Overview</a>"#), "{}", home.body);
 
     // Domains.
     let page = admin.submit(
@@ -219,7 +226,7 @@ fn admin_pages_manage_the_store_within_its_rules() {
     assert!(notice(&page).contains("saved"), "{}", page.body);
     let bad = admin.submit("/admin/templates/basic", &[("quota_mib", "20"), ("attributes", "[1]")]);
     assert!(notice(&bad).contains("Not saved"), "{}", bad.body);
-    admin.submit("/admin/templates/spare/remove", &[]);
+    admin.submit("/admin/templates/spare/remove", CONFIRMED);
     let templates = json(&run(&["template", "list", "--json"], ""));
     let basic = find(&templates, "name", "basic").expect("the template exists");
     assert_eq!((basic["quota_mib"].as_i64(), protocols(basic).as_str()), (Some(20), "imap,sogo"));
@@ -330,14 +337,24 @@ fn admin_pages_manage_the_store_within_its_rules() {
     let apps = json(&run(&["app-password", "list", "carol@shop.example", "--json"], ""));
     let id = apps[0]["id"].as_i64().unwrap().to_string();
     assert!(admin.get("/admin/mailboxes/carol@shop.example").body.contains("phone"));
-    let page = admin.submit(&format!("/admin/mailboxes/carol@shop.example/app-passwords/{id}/revoke"), &[]);
+    // Without confirmation, a page of its own says what would happen, and nothing does.
+    let ask = admin.post(&format!("/admin/mailboxes/carol@shop.example/app-passwords/{id}/revoke"), &[]);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("Revoke app password &#34;phone&#34; of carol@shop.example?"), "{}", ask.body);
+    assert!(ask.body.contains(r#"name="confirmed" value="yes""#) && ask.body.contains(r#"id="back""#), "{}", ask.body);
+    assert!(admin.get("/admin/mailboxes/carol@shop.example").body.contains(">Revoke<"), "still active");
+    let page = admin.submit(&format!("/admin/mailboxes/carol@shop.example/app-passwords/{id}/revoke"), CONFIRMED);
     assert!(notice(&page).contains("revoked"), "{}", page.body);
     let apps = json(&run(&["app-password", "list", "carol@shop.example", "--json"], ""));
     assert_eq!(apps[0]["active"], false);
-    let page = admin.submit("/admin/mailboxes/carol@shop.example/remove", &[]);
+    let ask = admin.post("/admin/mailboxes/carol@shop.example/remove", &[]);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("it has no active app password or passkey to remove"), "{}", ask.body);
+    assert!(ask.body.contains("it has no open web session to end"), "{}", ask.body);
+    let page = admin.submit("/admin/mailboxes/carol@shop.example/remove", CONFIRMED);
     assert!(notice(&page).contains("removed"), "{}", page.body);
     assert!(!run(&["mailbox", "list", "--json"], "").contains("carol@"), "the mailbox is gone");
-    let page = admin.submit("/admin/domains/shop.example/remove", &[]);
+    let page = admin.submit("/admin/domains/shop.example/remove", CONFIRMED);
     assert!(notice(&page).contains("removed"), "{}", page.body);
 
     // Administrators, domain administrators (domains and login_as), master users.
@@ -372,10 +389,10 @@ fn admin_pages_manage_the_store_within_its_rules() {
     let da = find(&listed, "username", "da2").unwrap();
     assert_eq!(da["domains"], serde_json::json!(["example.org", "other.org"]));
     assert_eq!((da["acl"].as_array().unwrap().len(), da["active"].as_bool()), (0, Some(false)));
-    admin.submit("/admin/domain-admins/da2/remove", &[]);
-    let page = admin.submit("/admin/admins/second/remove", &[]);
+    admin.submit("/admin/domain-admins/da2/remove", CONFIRMED);
+    let page = admin.submit("/admin/admins/second/remove", CONFIRMED);
     assert!(notice(&page).contains("removed"), "{}", page.body);
-    let page = admin.submit("/admin/admins/admin/remove", &[]);
+    let page = admin.submit("/admin/admins/admin/remove", CONFIRMED);
     assert!(notice(&page).contains("your own account"), "{}", page.body);
     let page = admin.submit(
         "/admin/master-users",
@@ -420,7 +437,7 @@ fn admin_pages_manage_the_store_within_its_rules() {
     let page = admin.get("/admin/app-links/1");
     assert!(page.body.contains("value=\"/files/\"") && !page.body.contains(" checked>"), "{}", page.body);
     admin.submit("/admin/app-links", &[("name", "Webmail"), ("url", "/SOGo/so/")]);
-    admin.submit("/admin/app-links/2/remove", &[]);
+    admin.submit("/admin/app-links/2/remove", CONFIRMED);
     assert!(!admin.get("/admin/app-links").body.contains("Webmail"));
     // The login page lists the links not hidden there; a user's page lists them all, with %u filled in.
     let status = [
@@ -534,7 +551,7 @@ fn admin_pages_manage_the_store_within_its_rules() {
     assert!(!helper.get("/domainadmin/logs/auth").body.contains("bob@other.org"));
     let audit = helper.get("/domainadmin/logs/audit");
     assert!(audit.body.contains("eve@example.org") && !audit.body.contains("shop.example"), "{}", audit.body);
-    helper.submit("/domainadmin/mailboxes/eve@example.org/remove", &[]);
+    helper.submit("/domainadmin/mailboxes/eve@example.org/remove", CONFIRMED);
 
     // ... and nothing else: every administrator route is 403, every other domain's object 404.
     for path in ADMIN_GETS {
@@ -593,7 +610,8 @@ fn admin_pages_manage_the_store_within_its_rules() {
         assert_eq!(status, 404, "{method} {path} as the domain admin of example.org");
     }
     // A revoke naming its own mailbox with another mailbox's app password finds nothing either.
-    let page = helper.submit(&format!("/domainadmin/mailboxes/alice@example.org/app-passwords/{bob_app}/revoke"), &[]);
+    let page =
+        helper.submit(&format!("/domainadmin/mailboxes/alice@example.org/app-passwords/{bob_app}/revoke"), CONFIRMED);
     assert!(notice(&page).contains("Not saved"), "{}", page.body);
     assert_eq!(run(&["mailbox", "list", "--json"], ""), bob_before, "bob and other.org are untouched");
     assert_eq!(json(&run(&["app-password", "list", "bob@other.org", "--json"], ""))[0]["active"], true);
@@ -716,7 +734,7 @@ fn ldap_provider_form_test_and_sync() {
     let page = admin.submit("/admin/identity-providers/corp/dry-run", &[]);
     assert!(notice(&page).contains("(dry run): 2 entries; 2 created"), "{}", page.body);
     assert!(!run(&["mailbox", "list", "--json"], "").contains("carol@"), "a dry run changes nothing");
-    let page = admin.submit("/admin/identity-providers/corp/sync", &[]);
+    let page = admin.submit("/admin/identity-providers/corp/sync", CONFIRMED);
     assert!(notice(&page).contains("corp: 2 entries; 2 created"), "{}", page.body);
     assert!(page.body.contains("sync-dry-run") && page.body.contains("<td>ok</td>"), "recent runs: {}", page.body);
     let mailboxes = json(&run(&["mailbox", "list", "--json"], ""));
@@ -776,7 +794,7 @@ fn forms_work_on_postgres_and_mariadb() {
         let list = admin.get("/admin/app-links").body;
         let (first, second) = (list.find("<td>First</td>").unwrap(), list.find("<td>Second</td>").unwrap());
         assert!(second < first && list.contains("<td>/two/</td>") && !list.contains("Evil"), "{engine:?}: {list}");
-        admin.submit("/admin/app-links/1/remove", &[]);
+        admin.submit("/admin/app-links/1/remove", CONFIRMED);
         assert!(!admin.get("/admin/app-links").body.contains("First"));
         let (status, _) = server.terminate();
         assert!(status.success());

@@ -20,11 +20,15 @@
 
 mod accounts;
 mod app_links;
+mod dashboard;
 mod domains;
 mod idps;
+mod listing;
 mod logs;
 mod mailboxes;
 mod templates;
+
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::Router;
@@ -37,7 +41,7 @@ use gatehouse_passwords::Zeroizing;
 use gatehouse_store::{Actor, AdminAccount, AdminRole, Principal, ScopedStore, Store};
 
 use super::gate::{Need, Refusal, check_csrf, gate};
-use super::login::{MessageQuery, login_message, login_page};
+use super::login::{login_message, login_page};
 pub(super) use super::respond::{date_time, segment};
 use super::respond::{error_page, redirect, render, sentence, unavailable};
 use super::session::{Role, Session};
@@ -73,6 +77,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/identity-providers/{name}/dry-run", post(idps::dry_run))
         .route("/admin/identity-providers/{name}/remove", post(idps::remove))
         .route("/admin/logs/jobs", get(logs::jobs))
+        .route("/admin/bans/{address}/unban", post(dashboard::unban))
         // Anything else under the two areas: a page that says so, with a way back.
         .route("/admin/{*rest}", axum::routing::any(no_such_page::<false>))
         .route("/domainadmin/{*rest}", axum::routing::any(no_such_page::<true>))
@@ -106,67 +111,25 @@ fn shared<const DA: bool>(router: Router<AppState>, prefix: &str) -> Router<AppS
         .route(&format!("{prefix}/logs/audit"), get(logs::audit::<DA>))
 }
 
-/// `GET /admin` and `GET /domainadmin`: the login page, or the landing page with the mailboxes this login
-/// reaches and its open webmail sessions.
+/// `GET /admin` and `GET /domainadmin`: the login page, or the dashboard ([`dashboard`]).
 pub(super) async fn home<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<MessageQuery>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let role = role_of::<DA>();
+    let message = login_message(query.get("m").map(String::as_str));
     let session = match gate(&state, &headers, Need::Ready(role)).await {
         Ok(session) => session,
         Err(Refusal::NoSession | Refusal::OtherRole) => {
-            return Ok(login_page(&state, role, login_message(query.m.as_deref()), None, StatusCode::OK).await);
+            return Ok(login_page(&state, role, message, None, StatusCode::OK).await);
         }
         Err(refusal) => return Err(refusal.response(role)),
     };
     let mut ctx = context(&state, session, role).await?;
-    let notice = ctx.take_notice(&state).await?.or_else(|| login_message(query.m.as_deref()));
-    let mailboxes = ctx.store.list_mailboxes(None).await.map_err(unavailable)?;
-    let page = HomePage {
-        notice,
-        title: if ctx.is_admin() { "Administration" } else { "Domain administration" },
-        can_impersonate: ctx.can_impersonate(&state),
-        username: ctx.account.username,
-        csrf: ctx.session.data.csrf.clone(),
-        impersonating: ctx.session.data.webmail.iter().filter(|g| g.impersonation).map(|g| g.mailbox.clone()).collect(),
-        mailboxes: mailboxes
-            .into_iter()
-            .map(|m| HomeMailbox {
-                path: segment(&m.address),
-                address: m.address,
-                auth_source: m.auth_source,
-                protocols: m.protocols.to_string(),
-                quota_mib: m.quota_mib,
-                active: m.active,
-            })
-            .collect(),
-    };
+    let notice = ctx.take_notice(&state).await?.or(message);
+    let page = dashboard::DashboardPage::load(&state, &ctx, &query, notice).await.map_err(unavailable)?;
     Ok(render(&page, StatusCode::OK))
-}
-
-#[derive(Template)]
-#[template(path = "admin.html")]
-struct HomePage {
-    notice: Option<String>,
-    title: &'static str,
-    username: String,
-    csrf: String,
-    impersonating: Vec<String>,
-    mailboxes: Vec<HomeMailbox>,
-    can_impersonate: bool,
-}
-
-/// A row of the landing page's mailbox table.
-struct HomeMailbox {
-    address: String,
-    /// The address as a path segment or query value.
-    path: String,
-    auth_source: String,
-    protocols: String,
-    quota_mib: i64,
-    active: bool,
 }
 
 /// The role of a route instance.
@@ -223,38 +186,64 @@ impl Ctx {
         Ok(notice)
     }
 
-    /// What every page's frame shows.
-    fn chrome(&self, page: impl Into<String>) -> Chrome {
+    /// What every page's frame shows: the navigation (with `section` marked as the current page) and the title.
+    fn chrome(&self, section: Section, page: impl Into<String>) -> Chrome {
         let prefix = self.prefix();
-        let mut nav = vec![(format!("{prefix}/domains"), "Domains")];
-        if self.is_admin() {
-            nav.push(("/admin/templates".into(), "Templates"));
-        }
-        nav.push((format!("{prefix}/mailboxes"), "Mailboxes"));
-        if self.is_admin() {
-            nav.extend([
-                ("/admin/admins".to_string(), "Administrators"),
-                ("/admin/master-users".to_string(), "Master users"),
-                ("/admin/app-links".to_string(), "App links"),
-                ("/admin/identity-providers".to_string(), "Identity providers"),
-            ]);
-        }
-        nav.push((format!("{prefix}/logs/auth"), "Auth log"));
-        nav.push((format!("{prefix}/logs/audit"), "Audit log"));
-        if self.is_admin() {
-            nav.push(("/admin/logs/jobs".into(), "Job log"));
-        }
-        nav.push(("/passkeys".into(), "Passkeys"));
+        let admin = self.is_admin();
+        let entries = [
+            (Section::Overview, prefix.to_string(), "Overview", true),
+            (Section::Domains, format!("{prefix}/domains"), "Domains", true),
+            (Section::Templates, "/admin/templates".into(), "Templates", admin),
+            (Section::Mailboxes, format!("{prefix}/mailboxes"), "Mailboxes", true),
+            (Section::Administrators, "/admin/admins".into(), "Administrators", admin),
+            (Section::MasterUsers, "/admin/master-users".into(), "Master users", admin),
+            (Section::AppLinks, "/admin/app-links".into(), "App links", admin),
+            (Section::IdentityProviders, "/admin/identity-providers".into(), "Identity providers", admin),
+            (Section::AuthLog, format!("{prefix}/logs/auth"), "Auth log", true),
+            (Section::AuditLog, format!("{prefix}/logs/audit"), "Audit log", true),
+            (Section::JobLog, "/admin/logs/jobs".into(), "Job log", admin),
+            (Section::Passkeys, "/passkeys".into(), "Passkeys", true),
+        ];
+        let nav = entries
+            .into_iter()
+            .filter(|(_, _, _, shown)| *shown)
+            .map(|(of, href, label, _)| NavLink { href, label, current: of == section })
+            .collect();
         Chrome {
-            title: if self.is_admin() { "Administration" } else { "Domain administration" },
+            title: if admin { "Administration" } else { "Domain administration" },
             username: self.account.username.clone(),
             csrf: self.session.data.csrf.clone(),
             prefix,
-            admin: self.is_admin(),
+            admin,
             page: page.into(),
             nav,
         }
     }
+}
+
+/// The part of the administration a page belongs to (marked as current in the navigation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Section {
+    Overview,
+    Domains,
+    Templates,
+    Mailboxes,
+    Administrators,
+    MasterUsers,
+    AppLinks,
+    IdentityProviders,
+    AuthLog,
+    AuditLog,
+    JobLog,
+    Passkeys,
+}
+
+/// An entry of the navigation.
+pub(super) struct NavLink {
+    href: String,
+    label: &'static str,
+    /// The page shown is this entry's (`aria-current="page"`).
+    current: bool,
 }
 
 /// The frame of every administration page (`admin_layout.html`).
@@ -265,7 +254,7 @@ pub(super) struct Chrome {
     prefix: &'static str,
     admin: bool,
     page: String,
-    nav: Vec<(String, &'static str)>,
+    nav: Vec<NavLink>,
 }
 
 /// 403: a session of the other role.
@@ -332,6 +321,49 @@ fn found<T>(result: Result<T, Error>) -> Result<T, Response> {
     }
 }
 
+/// A destructive action's own confirmation page: what the action will do, a button that posts the same form
+/// again with `confirmed=yes`, and a way back. Every remove, revoke, unban and sync handler answers with it
+/// until the form says the action was confirmed (see [`FormData::confirmed`]).
+#[derive(Template)]
+#[template(path = "admin_confirm.html")]
+struct ConfirmPage {
+    notice: Option<String>,
+    chrome: Chrome,
+    /// Where the confirmed form goes (the handler's own path, built by the handler).
+    action: String,
+    /// What the action will do, one consequence per entry.
+    effects: Vec<String>,
+    button: &'static str,
+    /// Where "Cancel" leads.
+    back: String,
+}
+
+/// What a confirmation page says.
+struct Confirm {
+    section: Section,
+    /// The question, as the page's title.
+    title: String,
+    action: String,
+    effects: Vec<String>,
+    button: &'static str,
+    back: String,
+}
+
+impl Confirm {
+    /// The confirmation page for `ctx`'s login.
+    fn page(self, ctx: &Ctx) -> Response {
+        let page = ConfirmPage {
+            notice: None,
+            chrome: ctx.chrome(self.section, self.title),
+            action: self.action,
+            effects: self.effects,
+            button: self.button,
+            back: self.back,
+        };
+        render(&page, StatusCode::OK)
+    }
+}
+
 /// Saves `notice` for the next page and redirects to `to` (a path this module built).
 async fn done(state: &AppState, mut ctx: Ctx, notice: impl Into<String>, to: &str) -> Result<Response, Response> {
     ctx.session.data.notice = Some(notice.into());
@@ -379,6 +411,11 @@ impl FormData {
     /// Every value of `name`.
     fn all(&self, name: &str) -> Vec<&str> {
         self.0.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str()).collect()
+    }
+
+    /// Whether the form comes from a confirmation page ([`Confirm`]).
+    fn confirmed(&self) -> bool {
+        self.get("confirmed") == "yes"
     }
 
     /// Whether checkbox `name` was ticked.
@@ -440,20 +477,43 @@ impl Choice {
     }
 }
 
+/// The protocols with the names the forms give them.
+const PROTOCOL_LABELS: [(Service, &str); 7] = [
+    (Service::Imap, "IMAP"),
+    (Service::Pop3, "POP3"),
+    (Service::Smtp, "SMTP"),
+    (Service::Sieve, "ManageSieve"),
+    (Service::Sogo, "Webmail (SOGo)"),
+    (Service::Dav, "CalDAV/CardDAV"),
+    (Service::Eas, "ActiveSync"),
+];
+
 /// The protocol checkboxes, ticked as in `set`.
 fn protocol_choices(set: ProtocolSet) -> Vec<Choice> {
-    [
-        (Service::Imap, "IMAP"),
-        (Service::Pop3, "POP3"),
-        (Service::Smtp, "SMTP"),
-        (Service::Sieve, "ManageSieve"),
-        (Service::Sogo, "Webmail (SOGo)"),
-        (Service::Dav, "CalDAV/CardDAV"),
-        (Service::Eas, "ActiveSync"),
-    ]
-    .into_iter()
-    .map(|(service, label)| Choice::new(service.as_str(), label, set.contains(service)))
-    .collect()
+    PROTOCOL_LABELS
+        .into_iter()
+        .map(|(service, label)| Choice::new(service.as_str(), label, set.contains(service)))
+        .collect()
+}
+
+/// A protocol set as the forms name its members ("all protocols", "none", or "IMAP, SMTP").
+fn protocol_names(set: ProtocolSet) -> String {
+    if set == ProtocolSet::ALL {
+        return "all protocols".into();
+    }
+    let names: Vec<&str> =
+        PROTOCOL_LABELS.into_iter().filter(|(service, _)| set.contains(*service)).map(|(_, label)| label).collect();
+    if names.is_empty() { "none".into() } else { names.join(", ") }
+}
+
+/// A quota in MiB as people read it: "unlimited" for 0, MiB below 1 GiB, GiB from there.
+fn quota_text(mib: i64) -> String {
+    match mib {
+        ..=0 => "unlimited".into(),
+        1..1024 => format!("{mib} MiB"),
+        _ if mib % 1024 == 0 => format!("{} GiB", mib / 1024),
+        _ => format!("{:.1} GiB", mib as f64 / 1024.0),
+    }
 }
 
 fn yes_no(flag: bool) -> &'static str {
@@ -474,5 +534,17 @@ mod tests {
         assert!(form.number::<i64>("x", "Quota").is_err());
         assert!(form.checked("flag") && !form.checked("other"));
         assert_eq!(form.text("x"), "a");
+    }
+
+    #[test]
+    fn values_read_as_the_forms_name_them() {
+        assert_eq!(quota_text(0), "unlimited");
+        assert_eq!(quota_text(512), "512 MiB");
+        assert_eq!(quota_text(2048), "2 GiB");
+        assert_eq!(quota_text(1536), "1.5 GiB");
+        assert_eq!(protocol_names(ProtocolSet::ALL), "all protocols");
+        assert_eq!(protocol_names(ProtocolSet::NONE), "none");
+        let set: ProtocolSet = [Service::Imap, Service::Sogo].into_iter().collect();
+        assert_eq!(protocol_names(set), "IMAP, Webmail (SOGo)");
     }
 }

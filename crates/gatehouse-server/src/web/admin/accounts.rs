@@ -12,7 +12,8 @@ use gatehouse_store::{
 };
 
 use super::{
-    Choice, Chrome, FormData, date_time, done, enter, enter_form, finish, hash_password, not_found, segment, yes_no,
+    Choice, Chrome, Confirm, Ctx, FormData, Section, date_time, done, enter, enter_form, finish, hash_password,
+    not_found, segment, yes_no,
 };
 use crate::AppState;
 use crate::web::respond::render;
@@ -104,7 +105,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
     let notice = ctx.take_notice(&state).await?;
     let page = AdminsPage {
         notice,
-        chrome: ctx.chrome("Administrators"),
+        chrome: ctx.chrome(Section::Administrators, "Administrators"),
         admins: admins
             .into_iter()
             .map(|a| AdminView {
@@ -157,11 +158,20 @@ pub(super) async fn remove_admin(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let store = ctx.instance()?;
     let to = "/admin/admins";
     if username.trim().eq_ignore_ascii_case(&ctx.account.username) {
         return done(&state, ctx, "You cannot remove your own account here.", to).await;
+    }
+    if !form.confirmed() {
+        return Ok(account_removal(
+            &ctx,
+            "administrator",
+            &format!("/admin/admins/{}/remove", segment(&username)),
+            &username,
+            to,
+        ));
     }
     let result = async {
         store.remove_admin(&ctx.actor(), &username, AdminRole::Admin).await?;
@@ -221,7 +231,7 @@ pub(super) async fn show_domain_admin(
     let notice = ctx.take_notice(&state).await?;
     let page = DomainAdminPage {
         notice,
-        chrome: ctx.chrome(format!("Domain administrator {}", account.username)),
+        chrome: ctx.chrome(Section::Administrators, format!("Domain administrator {}", account.username)),
         path: segment(&account.username),
         domains,
         login_as: account.acl.iter().any(|p| p == "login_as"),
@@ -276,8 +286,12 @@ pub(super) async fn remove_domain_admin(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let store = ctx.instance()?;
+    if !form.confirmed() {
+        let back = format!("/admin/domain-admins/{}", segment(&username));
+        return Ok(account_removal(&ctx, "domain administrator", &format!("{back}/remove"), &username, &back));
+    }
     let result = async {
         store.remove_admin(&ctx.actor(), &username, AdminRole::DomainAdmin).await?;
         Ok(format!("Domain administrator {username} removed."))
@@ -295,7 +309,7 @@ pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderM
     let notice = ctx.take_notice(&state).await?;
     let page = MasterUsersPage {
         notice,
-        chrome: ctx.chrome("Master users"),
+        chrome: ctx.chrome(Section::MasterUsers, "Master users"),
         masters: masters
             .into_iter()
             .map(|m| MasterView {
@@ -352,9 +366,30 @@ pub(super) async fn remove_master_user(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let store = ctx.instance()?;
+    if !form.confirmed() {
+        let action = format!("/admin/master-users/{}/remove", segment(&username));
+        return Ok(account_removal(&ctx, "master user", &action, &username, "/admin/master-users"));
+    }
     let result =
         store.remove_master_user(&ctx.actor(), &username).await.map(|()| format!("Master user {username} removed."));
     finish(&state, ctx, result, "/admin/master-users").await
+}
+
+/// The confirmation page for removing an account of `kind`.
+fn account_removal(ctx: &Ctx, kind: &str, action: &str, username: &str, back: &str) -> Response {
+    let section = if kind == "master user" { Section::MasterUsers } else { Section::Administrators };
+    Confirm {
+        section,
+        title: format!("Remove {kind} {username}?"),
+        action: action.to_string(),
+        effects: vec![
+            format!("remove the {kind} {username}: its logins are refused from then on"),
+            "end its open sessions and remove its passkeys and second factor".into(),
+        ],
+        button: "Remove account",
+        back: back.to_string(),
+    }
+    .page(ctx)
 }

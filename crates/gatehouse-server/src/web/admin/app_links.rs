@@ -8,7 +8,7 @@ use axum::response::Response;
 use gatehouse_core::Error;
 use gatehouse_store::{AppLink, AppLinkChanges, NewAppLink};
 
-use super::{Chrome, done, enter, enter_form, finish, found, not_found, yes_no};
+use super::{Chrome, Confirm, Section, done, enter, enter_form, finish, found, not_found, yes_no};
 use crate::AppState;
 use crate::web::respond::render;
 use crate::web::respond::unavailable;
@@ -63,7 +63,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
         Err(err) => return Err(unavailable(err)),
     };
     let notice = ctx.take_notice(&state).await?;
-    Ok(render(&LinksPage { notice, chrome: ctx.chrome("App links"), links }, StatusCode::OK))
+    Ok(render(&LinksPage { notice, chrome: ctx.chrome(Section::AppLinks, "App links"), links }, StatusCode::OK))
 }
 
 /// `POST /admin/app-links`.
@@ -94,7 +94,7 @@ pub(super) async fn show(
     let store = ctx.instance()?;
     let link = LinkView::from(found(store.app_link(id).await)?);
     let notice = ctx.take_notice(&state).await?;
-    let chrome = ctx.chrome(format!("App link {}", link.name));
+    let chrome = ctx.chrome(Section::AppLinks, format!("App link {}", link.name));
     Ok(render(&LinkPage { notice, chrome, link }, StatusCode::OK))
 }
 
@@ -132,8 +132,19 @@ pub(super) async fn remove(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let store = ctx.instance()?;
+    if !form.confirmed() {
+        return Ok(Confirm {
+            section: Section::AppLinks,
+            title: "Remove this app link?".into(),
+            action: format!("/admin/app-links/{id}/remove"),
+            effects: vec!["remove the link from the login page and every user page".into()],
+            button: "Remove link",
+            back: format!("/admin/app-links/{id}"),
+        }
+        .page(&ctx));
+    }
     let result = store.remove_app_link(&ctx.actor(), id).await.map(|()| "App link removed.".to_string());
     finish(&state, ctx, result, "/admin/app-links").await
 }

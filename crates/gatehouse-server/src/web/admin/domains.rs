@@ -9,7 +9,9 @@ use axum::response::Response;
 use gatehouse_core::DomainName;
 use gatehouse_store::{Domain, DomainChanges, NewDomain};
 
-use super::{Chrome, FormData, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no};
+use super::{
+    Chrome, Confirm, FormData, Section, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no,
+};
 use crate::AppState;
 use crate::web::respond::render;
 use crate::web::respond::unavailable;
@@ -79,7 +81,7 @@ pub(super) async fn list<const DA: bool>(
         Ok(domains) => domains.into_iter().map(DomainView::from).collect(),
         Err(err) => return Err(unavailable(err)),
     };
-    Ok(render(&DomainsPage { notice, chrome: ctx.chrome("Domains"), domains }, StatusCode::OK))
+    Ok(render(&DomainsPage { notice, chrome: ctx.chrome(Section::Domains, "Domains"), domains }, StatusCode::OK))
 }
 
 /// The limit fields of the domain forms.
@@ -131,7 +133,7 @@ pub(super) async fn show<const DA: bool>(
     let name = domain_name(&name)?;
     let domain = DomainView::from(found(ctx.store.domain(&name).await)?);
     let notice = ctx.take_notice(&state).await?;
-    let chrome = ctx.chrome(format!("Domain {}", domain.unicode_name));
+    let chrome = ctx.chrome(Section::Domains, format!("Domain {}", domain.unicode_name));
     Ok(render(&DomainPage { notice, chrome, domain }, StatusCode::OK))
 }
 
@@ -169,8 +171,23 @@ pub(super) async fn remove(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let name = domain_name(&name)?;
+    if !form.confirmed() {
+        let domain = found(ctx.store.domain(&name).await)?;
+        return Ok(Confirm {
+            section: Section::Domains,
+            title: format!("Remove domain {}?", domain.unicode_name),
+            action: format!("/admin/domains/{}/remove", segment(&domain.name)),
+            effects: vec![
+                format!("remove the domain {} and its settings", domain.unicode_name),
+                "refused while it has mailboxes: remove or move them first".into(),
+            ],
+            button: "Remove domain",
+            back: format!("/admin/domains/{}", segment(&domain.name)),
+        }
+        .page(&ctx));
+    }
     let result = ctx.store.remove_domain(&name).await.map(|()| format!("Domain {name} removed."));
     finish(&state, ctx, result, "/admin/domains").await
 }

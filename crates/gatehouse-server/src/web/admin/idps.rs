@@ -22,7 +22,10 @@ use gatehouse_store::{
     IdentityProvider, IdentityProviderChanges, IdentityProviderKind, LogFilter, NewIdentityProvider, Store,
 };
 
-use super::{Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, not_found, segment, yes_no};
+use super::{
+    Choice, Chrome, Confirm, Ctx, FormData, Section, date_time, done, enter, enter_form, finish, not_found, segment,
+    yes_no,
+};
 use crate::AppState;
 use crate::web::respond::render;
 use crate::web::respond::unavailable;
@@ -174,7 +177,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
     let notice = ctx.take_notice(&state).await?;
     let page = ProvidersPage {
         notice,
-        chrome: ctx.chrome("Identity providers"),
+        chrome: ctx.chrome(Section::IdentityProviders, "Identity providers"),
         providers: providers
             .into_iter()
             .map(|p| ProviderRow {
@@ -405,7 +408,7 @@ async fn provider_page(
     };
     let page = ProviderPage {
         notice,
-        chrome: ctx.chrome(format!("Identity provider {}", provider.name)),
+        chrome: ctx.chrome(Section::IdentityProviders, format!("Identity provider {}", provider.name)),
         path: segment(&provider.name),
         kind: provider.kind.to_string(),
         active: provider.active,
@@ -539,9 +542,33 @@ async fn run_sync(
     body: Bytes,
     dry_run: bool,
 ) -> Result<Response, Response> {
-    let (ctx, _, current) = enter_provider_form(&state, &headers, &name, &body).await?;
+    let (ctx, form, current) = enter_provider_form(&state, &headers, &name, &body).await?;
     let store = ctx.instance()?;
     let to = provider_path(&current.name);
+    if !dry_run && !form.confirmed() {
+        let bound = store
+            .search_mailboxes(&gatehouse_store::MailboxSearch {
+                auth_source: Some(current.name.clone()),
+                window: gatehouse_store::Window::new(0, 1),
+                ..gatehouse_store::MailboxSearch::default()
+            })
+            .await
+            .map_err(unavailable)?
+            .total;
+        return Ok(Confirm {
+            section: Section::IdentityProviders,
+            title: format!("Sync {} now?", current.name),
+            action: format!("{to}/sync"),
+            effects: vec![
+                format!("read every user of {} and change the mailboxes as its settings say: create, update and deactivate them", current.name),
+                format!("{bound} mailbox(es) belong to {} now; the sync is refused if it would deactivate more than the configured share of them", current.name),
+                "record the run in the job log (a dry run shows the same changes without making them)".into(),
+            ],
+            button: "Sync now",
+            back: to,
+        }
+        .page(&ctx));
+    }
     // A task of its own: if the request times out, the run still finishes (and releases its lease); its
     // outcome is in the job log either way.
     let (store, provider) = (store.clone(), current.name.clone());
@@ -589,8 +616,23 @@ pub(super) async fn remove(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let store = ctx.instance()?;
+    if !form.confirmed() {
+        let provider = store.identity_provider(&name).await.map_err(unavailable)?.ok_or_else(not_found)?;
+        return Ok(Confirm {
+            section: Section::IdentityProviders,
+            title: format!("Remove identity provider {}?", provider.name),
+            action: format!("{}/remove", provider_path(&provider.name)),
+            effects: vec![
+                format!("remove {} with its settings, secrets and template mappings", provider.name),
+                "refused while mailboxes still use it as their auth source: move them first".into(),
+            ],
+            button: "Remove identity provider",
+            back: provider_path(&provider.name),
+        }
+        .page(&ctx));
+    }
     match store.remove_identity_provider(&ctx.actor(), &name).await {
         Ok(()) => done(&state, ctx, format!("Identity provider {name} removed."), "/admin/identity-providers").await,
         Err(Error::NotFound { .. }) => Err(not_found()),

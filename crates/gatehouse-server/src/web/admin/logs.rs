@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_store::{AuthResult, LogFilter};
 
-use super::{Choice, Chrome, Ctx, date_time, enter, not_found, role_of};
+use super::{Choice, Chrome, Ctx, Section, date_time, enter, not_found, role_of};
 use crate::AppState;
 use crate::web::respond::render;
 use crate::web::respond::unavailable;
@@ -98,6 +98,7 @@ fn domain_of(subject: &str) -> &str {
 async fn page(
     state: &AppState,
     mut ctx: Ctx,
+    section: Section,
     title: &'static str,
     action: String,
     filters: Vec<FilterView>,
@@ -112,7 +113,8 @@ async fn page(
     };
     let limited = rows.len() > SHOWN;
     rows.truncate(SHOWN);
-    let page = LogPage { notice, chrome: ctx.chrome(title), action, filters, headers, rows, limited, limit: SHOWN };
+    let page =
+        LogPage { notice, chrome: ctx.chrome(section, title), action, filters, headers, rows, limited, limit: SHOWN };
     Ok(render(&page, StatusCode::OK))
 }
 
@@ -168,7 +170,7 @@ pub(super) async fn auth<const DA: bool>(
     let headers =
         vec!["Time", "Service", "User", "Result", "Reason", "From", "By (master user / admin)", "App password"];
     let action = format!("{}/logs/auth", ctx.prefix());
-    page(&state, ctx, "Auth log", action, filters, headers, rows, problem).await
+    page(&state, ctx, Section::AuthLog, "Auth log", action, filters, headers, rows, problem).await
 }
 
 /// `GET {prefix}/logs/audit?target=&actor=&action=&since=`.
@@ -198,7 +200,7 @@ pub(super) async fn audit<const DA: bool>(
     ];
     let headers = vec!["Time", "Actor", "Role", "Action", "Target", "Details"];
     let action = format!("{}/logs/audit", ctx.prefix());
-    page(&state, ctx, "Audit log", action, filters, headers, rows, problem).await
+    page(&state, ctx, Section::AuditLog, "Audit log", action, filters, headers, rows, problem).await
 }
 
 /// `GET /admin/logs/jobs?provider=&status=&since=`.
@@ -236,5 +238,5 @@ pub(super) async fn jobs(
         query.text("since", "Since (YYYY-MM-DD)"),
     ];
     let headers = vec!["Started", "Finished", "Job", "Provider", "Status", "Summary"];
-    page(&state, ctx, "Job log", "/admin/logs/jobs".into(), filters, headers, rows, problem).await
+    page(&state, ctx, Section::JobLog, "Job log", "/admin/logs/jobs".into(), filters, headers, rows, problem).await
 }

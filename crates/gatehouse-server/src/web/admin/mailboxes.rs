@@ -10,11 +10,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{DomainName, Error, MailboxAddress, ProtocolSet};
-use gatehouse_store::{LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, NewMailbox, Store};
+use gatehouse_store::{LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, MailboxOrder, MailboxSearch, NewMailbox, Store};
 
+use super::listing::{Column, ListQuery, Pager};
 use super::{
-    Choice, Chrome, Ctx, FormData, date_time, done, enter, enter_form, finish, found, hash_password, not_found,
-    protocol_choices, role_of, segment, yes_no,
+    Choice, Chrome, Confirm, Ctx, FormData, Section, date_time, done, enter, enter_form, finish, found, hash_password,
+    not_found, protocol_choices, protocol_names, quota_text, role_of, segment, yes_no,
 };
 use crate::AppState;
 use crate::web::respond::render;
@@ -27,8 +28,11 @@ pub(super) struct MailboxView {
     display_name: String,
     auth_source: String,
     template: String,
-    protocols: String,
+    /// The protocols as the forms name them.
+    protocol_names: String,
     quota_mib: i64,
+    /// The quota as people read it ("unlimited", "2 GiB").
+    quota: String,
     active: bool,
     active_text: &'static str,
     force_password_change: bool,
@@ -44,8 +48,9 @@ impl From<&Mailbox> for MailboxView {
             display_name: m.display_name.clone(),
             auth_source: m.auth_source.clone(),
             template: m.template.clone().unwrap_or_else(|| "none".into()),
-            protocols: m.protocols.to_string(),
+            protocol_names: protocol_names(m.protocols),
             quota_mib: m.quota_mib,
+            quota: quota_text(m.quota_mib),
             active: m.active,
             active_text: yes_no(m.active),
             force_password_change: m.force_password_change,
@@ -71,6 +76,12 @@ pub(super) struct AppPasswordView {
 struct MailboxesPage {
     notice: Option<String>,
     chrome: Chrome,
+    /// The search text.
+    text: String,
+    /// The state filter (`active`, `inactive` or empty).
+    state: &'static str,
+    columns: Vec<Column>,
+    pager: Pager,
     mailboxes: Vec<MailboxView>,
     domains: Vec<Choice>,
     auth_sources: Vec<Choice>,
@@ -134,31 +145,87 @@ async fn template_choices(store: &Store) -> Result<Vec<Choice>, Error> {
     Ok(store.list_templates().await?.into_iter().map(|t| Choice::new(t.name.clone(), t.name, false)).collect())
 }
 
-/// `GET {prefix}/mailboxes?domain=`.
+/// The keys the mailbox list sorts by, the default first.
+const MAILBOX_SORTS: [&str; 5] = ["address", "name", "source", "quota", "active"];
+
+/// `GET {prefix}/mailboxes?q=&domain=&state=&sort=&dir=&page=&size=`: one page of the mailboxes this login
+/// reaches, searched (part of the address or display name), filtered by domain and state, sorted and counted
+/// in the database.
 pub(super) async fn list<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
     let wanted = query.get("domain").map(|d| d.trim().to_lowercase()).filter(|d| !d.is_empty());
+    let wanted_domain = match wanted.as_deref().map(DomainName::parse) {
+        Some(Ok(domain)) => Some(domain),
+        Some(Err(_)) => return Err(not_found()),
+        None => None,
+    };
+    let active = match query.get("state").map(String::as_str) {
+        Some("active") => Some(true),
+        Some("inactive") => Some(false),
+        _ => None,
+    };
+    let mut list = ListQuery::new(format!("{}/mailboxes", ctx.prefix()), &query, &MAILBOX_SORTS);
+    list.keep("q", text.clone());
+    list.keep("domain", wanted.clone().unwrap_or_default());
+    list.keep(
+        "state",
+        match active {
+            Some(true) => "active",
+            Some(false) => "inactive",
+            None => "",
+        },
+    );
+    let search = MailboxSearch {
+        domains: wanted_domain.map(|d| vec![d]),
+        text: Some(text.clone()).filter(|t| !t.is_empty()),
+        active,
+        auth_source: None,
+        order: match list.sort {
+            "name" => MailboxOrder::DisplayName,
+            "source" => MailboxOrder::AuthSource,
+            "quota" => MailboxOrder::Quota,
+            "active" => MailboxOrder::Active,
+            _ => MailboxOrder::Address,
+        },
+        descending: list.descending,
+        window: list.window(),
+    };
+    let page = found(ctx.store.search_mailboxes(search).await)?;
     let loaded = async {
         let domains = ctx.store.list_domains().await?;
-        let mut mailboxes = ctx.store.list_mailboxes(None).await?;
-        mailboxes.retain(|m| wanted.as_ref().is_none_or(|w| *w == m.domain));
         let (sources, templates) = match ctx.store.instance() {
             Ok(store) => (auth_sources(store, LOCAL_AUTH_SOURCE).await?, template_choices(store).await?),
             Err(_) => (Vec::new(), Vec::new()),
         };
-        Ok::<_, Error>((domains, mailboxes, sources, templates))
+        Ok::<_, Error>((domains, sources, templates))
     };
-    let (domains, mailboxes, auth_sources, templates) = loaded.await.map_err(unavailable)?;
+    let (domains, auth_sources, templates) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
     let page = MailboxesPage {
         notice,
         can_impersonate: ctx.can_impersonate(&state),
-        chrome: ctx.chrome("Mailboxes"),
-        mailboxes: mailboxes.iter().map(MailboxView::from).collect(),
+        chrome: ctx.chrome(Section::Mailboxes, "Mailboxes"),
+        columns: vec![
+            list.column("address", "Address"),
+            list.column("name", "Name"),
+            list.column("source", "Auth source"),
+            Column::plain("Protocols"),
+            list.column("quota", "Quota"),
+            list.column("active", "Active"),
+        ],
+        pager: list.pager(&page),
+        mailboxes: page.items.iter().map(MailboxView::from).collect(),
+        text,
+        state: match active {
+            Some(true) => "active",
+            Some(false) => "inactive",
+            None => "",
+        },
         domains: domains
             .into_iter()
             .map(|d| {
@@ -238,7 +305,7 @@ pub(super) async fn show<const DA: bool>(
     let page = MailboxPage {
         notice,
         can_impersonate: ctx.can_impersonate(&state),
-        chrome: ctx.chrome(format!("Mailbox {}", mailbox.address)),
+        chrome: ctx.chrome(Section::Mailboxes, format!("Mailbox {}", mailbox.address)),
         mailbox: MailboxView::from(&mailbox),
         auth_sources,
         templates,
@@ -346,17 +413,64 @@ pub(super) async fn set_password<const DA: bool>(
     finish(&state, ctx, result, &to).await
 }
 
-/// `POST {prefix}/mailboxes/{address}/remove`.
+/// `POST {prefix}/mailboxes/{address}/remove`: after confirmation, removes the mailbox with its app passwords
+/// and passkeys, and ends its web sessions.
 pub(super) async fn remove<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(address): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    if !form.confirmed() {
+        let counted = async {
+            let apps = ctx.store.list_app_passwords(&address).await?.into_iter().filter(|a| a.active).count();
+            let passkeys = ctx.store.list_passkeys(&address).await?.len();
+            let sessions = ctx.store.count_web_sessions(&address).await?;
+            Ok::<_, Error>((apps, passkeys, sessions))
+        };
+        let (apps, passkeys, sessions) = counted.await.map_err(unavailable)?;
+        let mut effects = vec![format!(
+            "remove the mailbox {} from Gatehouse: every login to it is refused from then on (the mail in Dovecot \
+             stays until it is deleted there)",
+            current.address
+        )];
+        effects.push(match (apps, passkeys) {
+            (0, 0) => "it has no active app password or passkey to remove".into(),
+            _ => format!("remove its {}", counted_things(&[(apps, "active app password"), (passkeys, "passkey")])),
+        });
+        effects.push(match sessions {
+            0 => "it has no open web session to end".into(),
+            n => {
+                format!("end its {}", counted_things(&[(usize::try_from(n).unwrap_or(usize::MAX), "open web session")]))
+            }
+        });
+        return Ok(Confirm {
+            section: Section::Mailboxes,
+            title: format!("Remove mailbox {}?", current.address),
+            action: format!("{}/remove", mailbox_page(&ctx, &current.address)),
+            effects,
+            button: "Remove mailbox",
+            back: mailbox_page(&ctx, &current.address),
+        }
+        .page(&ctx));
+    }
     let result = ctx.store.remove_mailbox(&address).await.map(|()| format!("Mailbox {} removed.", current.address));
     let to = format!("{}/mailboxes", ctx.prefix());
     finish(&state, ctx, result, &to).await
+}
+
+/// "3 app passwords and 1 passkey", "no web session": counts with their nouns.
+fn counted_things(things: &[(usize, &str)]) -> String {
+    let parts: Vec<String> = things
+        .iter()
+        .map(|(count, noun)| match count {
+            0 => format!("no {noun}"),
+            1 => format!("1 {noun}"),
+            n => format!("{n} {noun}s"),
+        })
+        .collect();
+    parts.join(" and ")
 }
 
 /// `POST {prefix}/mailboxes/{address}/app-passwords/{id}/revoke`.
@@ -366,8 +480,28 @@ pub(super) async fn revoke_app_password<const DA: bool>(
     Path((address, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
     let to = mailbox_page(&ctx, &current.address);
+    if !form.confirmed() {
+        let apps = ctx.store.list_app_passwords(&address).await.map_err(unavailable)?;
+        let app = apps.into_iter().find(|app| app.id == id).ok_or_else(not_found)?;
+        return Ok(Confirm {
+            section: Section::Mailboxes,
+            title: format!("Revoke app password \"{}\" of {}?", app.name, current.address),
+            action: format!("{to}/app-passwords/{id}/revoke"),
+            effects: vec![
+                format!(
+                    "revoke the app password \"{}\" ({}): every mail client that uses it is refused from its next login",
+                    app.name,
+                    protocol_names(app.protocols)
+                ),
+                "keep it in the list as revoked; it cannot be turned back on".into(),
+            ],
+            button: "Revoke app password",
+            back: to,
+        }
+        .page(&ctx));
+    }
     // The store revokes only an app password of this mailbox; another mailbox's id is "not found".
     let result = ctx
         .store
@@ -384,8 +518,24 @@ pub(super) async fn remove_passkey<const DA: bool>(
     Path((address, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
     let to = mailbox_page(&ctx, &current.address);
+    if !form.confirmed() {
+        let passkeys = ctx.store.list_passkeys(&address).await.map_err(unavailable)?;
+        let passkey = passkeys.into_iter().find(|p| p.id == id).ok_or_else(not_found)?;
+        return Ok(Confirm {
+            section: Section::Mailboxes,
+            title: format!("Remove passkey \"{}\" of {}?", passkey.name, current.address),
+            action: format!("{to}/passkeys/{id}/remove"),
+            effects: vec![format!(
+                "remove the passkey \"{}\": it no longer signs in to {} or confirms its logins",
+                passkey.name, current.address
+            )],
+            button: "Remove passkey",
+            back: to,
+        }
+        .page(&ctx));
+    }
     // The store removes only a passkey of this mailbox; another mailbox's id is "not found".
     let result =
         ctx.store.remove_passkey(&address, id).await.map(|()| format!("Passkey of {} removed.", current.address));

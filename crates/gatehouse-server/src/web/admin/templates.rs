@@ -7,7 +7,10 @@ use axum::response::Response;
 use gatehouse_core::{Error, ProtocolSet};
 use gatehouse_store::{NewTemplate, Template, TemplateChanges};
 
-use super::{Choice, Chrome, FormData, done, enter, enter_form, finish, not_found, protocol_choices, segment, yes_no};
+use super::{
+    Choice, Chrome, Confirm, FormData, Section, done, enter, enter_form, finish, not_found, protocol_choices, segment,
+    yes_no,
+};
 use crate::AppState;
 use crate::web::respond::render;
 use crate::web::respond::unavailable;
@@ -68,7 +71,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
     };
     let page = TemplatesPage {
         notice,
-        chrome: ctx.chrome("Templates"),
+        chrome: ctx.chrome(Section::Templates, "Templates"),
         templates,
         protocols: protocol_choices(ProtocolSet::ALL),
     };
@@ -120,7 +123,7 @@ pub(super) async fn show(
     };
     let notice = ctx.take_notice(&state).await?;
     let protocols = protocol_choices(template.protocols);
-    let chrome = ctx.chrome(format!("Template {}", template.name));
+    let chrome = ctx.chrome(Section::Templates, format!("Template {}", template.name));
     Ok(render(&TemplatePage { notice, chrome, template: template.into(), protocols }, StatusCode::OK))
 }
 
@@ -157,8 +160,22 @@ pub(super) async fn remove(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (ctx, _) = enter_form(&state, &headers, Role::Admin, &body).await?;
+    let (ctx, form) = enter_form(&state, &headers, Role::Admin, &body).await?;
     let store = ctx.instance()?;
+    if !form.confirmed() {
+        return Ok(Confirm {
+            section: Section::Templates,
+            title: format!("Remove template {name}?"),
+            action: format!("/admin/templates/{}/remove", segment(&name)),
+            effects: vec![
+                format!("remove the template {name}; the mailboxes made from it keep their settings"),
+                "refused while an identity provider's mapping selects it".into(),
+            ],
+            button: "Remove template",
+            back: format!("/admin/templates/{}", segment(&name)),
+        }
+        .page(&ctx));
+    }
     let result = store.remove_template(&ctx.actor(), &name).await.map(|()| format!("Template {name} removed."));
     finish(&state, ctx, result, "/admin/templates").await
 }
