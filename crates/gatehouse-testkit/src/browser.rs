@@ -195,6 +195,65 @@ impl Browser {
         path.to_path_buf()
     }
 
+    /// Resizes the window so the page's viewport is `width` CSS pixels wide (and `height` high), for
+    /// screenshots of narrow and wide layouts.
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        // The window is larger than its viewport by the browser's frame; measure it once and add it.
+        self.client().set_window_size(width, height).await.expect("set window size");
+        let inner = self.client().execute("return [window.innerWidth, window.innerHeight]", vec![]).await;
+        let inner: Vec<u32> = inner.ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+        if let [w, h] = inner[..] {
+            let (extra_w, extra_h) = (width.saturating_sub(w), height.saturating_sub(h));
+            if extra_w > 0 || extra_h > 0 {
+                self.client().set_window_size(width + extra_w, height + extra_h).await.expect("set window size");
+            }
+        }
+    }
+
+    /// Saves a PNG screenshot of the whole page (not only the viewport, up to 8000 pixels high) to `path`; the
+    /// window gets its size back afterwards.
+    pub async fn full_page_screenshot(&self, path: impl AsRef<Path>) -> PathBuf {
+        let (width, height) = self.client().get_window_size().await.expect("window size");
+        let measured = self
+            .client()
+            .execute("return [document.documentElement.scrollHeight, window.innerHeight]", vec![])
+            .await
+            .ok()
+            .and_then(|v| serde_json::from_value::<Vec<u64>>(v).ok())
+            .unwrap_or_default();
+        let [page, inner] = measured[..] else { return self.screenshot(path).await };
+        let frame = height.saturating_sub(inner);
+        let tall = (page.min(8000) + frame).max(height);
+        self.client().set_window_size(width as u32, tall as u32).await.expect("set window size");
+        let shot = self.screenshot(path).await;
+        self.client().set_window_size(width as u32, height as u32).await.expect("set window size");
+        shot
+    }
+
+    /// Runs axe-core (npm, installed by the test script in `crates/gatehouse-testkit/axe`) on the page and
+    /// returns its violations of impact "serious" or "critical" (rule id, impact, help, and the offending
+    /// elements' HTML). WebDriver injects the script, so the page's own CSP stays as it is.
+    pub async fn accessibility_violations(&self) -> Vec<serde_json::Value> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("axe/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&script).unwrap_or_else(|err| {
+            panic!(
+                "{} is missing ({err}): run scripts/test once, or npm ci in crates/gatehouse-testkit/axe",
+                script.display()
+            )
+        });
+        self.client().execute(&source, vec![]).await.expect("load axe-core");
+        let run = r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ['violations'] })
+              .then(results => done(results.violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html) }))))
+              .catch(err => done([{ id: 'axe-failed', impact: 'critical', help: String(err), nodes: [] }]));
+        "#;
+        let found = self.client().execute_async(run, vec![]).await.expect("run axe-core");
+        found.as_array().cloned().unwrap_or_default()
+    }
+
     /// Ends the WebDriver session (Chromium quits) and stops chromedriver.
     pub async fn close(mut self) {
         if let Some(client) = self.client.take() {

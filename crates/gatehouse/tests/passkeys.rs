@@ -411,6 +411,9 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     browser.goto(&format!("{base}/domainadmin/mailboxes/carol%40example.org")).await;
     assert!(browser.text("#passkeys").await.contains("Phone"));
     browser.find("#passkeys tbody tr:first-child button").await.click().await.unwrap();
+    // Confirmed on a page of its own.
+    wait_text(&browser, "#effects", "it no longer signs in to carol@example.org").await;
+    browser.click("#confirm").await;
     wait_text(&browser, "#notice", "Passkey of carol@example.org removed.").await;
     assert!(browser.exists("#no-passkeys").await);
     let audit = run(&["log", "audit", "--json", "--subject", "carol@example.org"], "");

@@ -141,7 +141,7 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     // The administrator opens bob's webmail (impersonation): allowed, audited, in bob's own log.
     let mut admin = Client::default();
     assert_eq!(admin.login(port, "/admin", "admin", "admin-pw").status, 303);
-    let page = admin.get(port, "/admin");
+    let page = admin.get(port, "/admin/mailboxes");
     assert!(page.body.contains("Webmail as this user"), "{}", page.body);
     assert_eq!(admin.get(port, "/sogo-auth?login=bob%40example.org").header("location"), Some("/SOGo/so/"));
     let bob_view = admin.get(port, "/SOGo/so/bob@example.org/Mail/0/view");

@@ -93,7 +93,7 @@ fn logins_sessions_forms_and_app_passwords() {
     assert_eq!(cross.header("location"), Some("/?m=forbidden"));
     let mut admin = Client::default();
     assert_eq!(admin.login(port, "/admin", "admin", "admin-pw").status, 303);
-    let page = admin.get(port, "/admin");
+    let page = admin.get(port, "/admin/mailboxes");
     assert!(page.body.contains("alice@example.org") && !page.body.contains("Webmail as this user"));
     assert_eq!(admin.get(port, "/sogo-auth?login=alice%40example.org").header("location"), Some("/admin?m=forbidden"));
 

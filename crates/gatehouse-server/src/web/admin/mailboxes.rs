@@ -317,7 +317,7 @@ pub(super) async fn show<const DA: bool>(
                 state: app_password_state(&app, now),
                 active: app.active,
                 name: app.name,
-                protocols: app.protocols.to_string(),
+                protocols: protocol_names(app.protocols),
                 created: date_time(app.created_at),
                 expires: gatehouse_core::expiry::describe(app.expires_at),
                 last_used: app.last_used_at.map(date_time).unwrap_or_else(|| "never".into()),
