@@ -67,7 +67,7 @@ pub use identity_providers::{
 };
 pub use jobs::JobRun;
 pub use listing::{MAX_PAGE_SIZE, Page, Window};
-pub use logs::{AuditEntry, AuthLogEntry, AuthResult, LogFilter, NewAuthLogEntry};
+pub use logs::{AuditEntry, AuthLogEntry, AuthResult, LOG_COUNT_CAP, LogFilter, NewAuthLogEntry};
 pub use mailboxes::{
     DEPROVISIONED_BY, LOCAL_AUTH_SOURCE, Mailbox, MailboxChanges, MailboxOrder, MailboxSearch, NewMailbox,
     SCIM_ATTRIBUTE, TEMPLATE_HASH, public_attributes,

@@ -12,8 +12,10 @@ pub const MAX_PAGE_SIZE: u64 = 500;
 pub struct Page<T> {
     /// The entries of this page, in the order asked for.
     pub items: Vec<T>,
-    /// How many entries match the search in all.
+    /// How many entries match the search in all (with `more`: at least this many).
     pub total: u64,
+    /// More entries match than were counted (logs count up to a cap).
+    pub more: bool,
     /// How many matching entries come before this page.
     pub offset: u64,
     /// The page size asked for.
@@ -23,7 +25,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// An empty result (nothing can match).
     pub fn empty(offset: u64, limit: u64) -> Self {
-        Page { items: Vec::new(), total: 0, offset, limit }
+        Page { items: Vec::new(), total: 0, more: false, offset, limit }
     }
 
     /// The same page with each entry converted.
@@ -31,6 +33,7 @@ impl<T> Page<T> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             total: self.total,
+            more: self.more,
             offset: self.offset,
             limit: self.limit,
         }

@@ -2,7 +2,7 @@
 //! in the same transaction as the change) and the job log (sync and import runs).
 
 use gatehouse_core::{DomainName, Result};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, NotSet, QueryFilter, QueryOrder,
     QuerySelect, Set, Statement, Value,
@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 use crate::entity::{audit_log, auth_log, job_log};
+use crate::listing::{Page, Window};
 use crate::{Actor, JobRun, Store, db_err, now};
 
 /// Outcome of one login decision, as logged.
@@ -128,7 +129,22 @@ pub struct LogFilter {
     pub action_prefix: Option<String>,
     /// Job log: only runs with this status (`ok`, `refused`, `failed`, `running`).
     pub status: Option<String>,
+    /// Auth log: only decisions about clients at this address.
+    pub remote_ip: Option<String>,
+    /// Entries skipped before the first one returned.
+    pub offset: Option<u64>,
 }
+
+impl LogFilter {
+    /// The filter's `offset` and `limit` as a window.
+    pub fn window(&self) -> Window {
+        Window::new(self.offset.unwrap_or(0), self.limit.unwrap_or(DEFAULT_LIMIT))
+    }
+}
+
+/// The most entries a log page counts: beyond this, it says "more than" (counting a million rows on every page
+/// would cost more than showing them).
+pub const LOG_COUNT_CAP: u64 = 10_000;
 
 const DEFAULT_LIMIT: u64 = 100;
 
@@ -259,80 +275,71 @@ impl Store {
 
     /// Auth-log entries, newest first, filtered in the database (so `limit` counts matching entries).
     pub async fn auth_log(&self, filter: &LogFilter) -> Result<Vec<AuthLogEntry>> {
-        if filter.domains.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Vec::new());
-        }
-        let mut query = auth_log::Entity::find().order_by_desc(auth_log::Column::Id);
-        if let Some(user) = &filter.subject {
-            query = query.filter(auth_log::Column::Username.eq(user.as_str()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(auth_log::Column::CreatedAt.gte(since));
-        }
-        if let Some(domains) = &filter.domains {
-            query = query.filter(addresses_in(auth_log::Column::Username, domains));
-        }
-        if let Some(service) = &filter.service {
-            query = query.filter(auth_log::Column::Service.eq(service.as_str()));
-        }
-        if let Some(result) = filter.result {
-            query = query.filter(auth_log::Column::Result.eq(result.as_str()));
-        }
-        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AuthLogEntry {
-                id: row.id,
-                created_at: row.created_at,
-                service: row.service,
-                username: row.username,
-                master_user: row.master_user,
-                remote_ip: row.remote_ip,
-                result: AuthResult::parse(&row.result),
-                reason: row.reason,
-                via_app_password: row.via_app_password,
-                app_password_id: row.app_password_id,
-            })
-            .collect())
+        let Some(query) = auth_select(filter) else { return Ok(Vec::new()) };
+        let rows = windowed(query.order_by_desc(auth_log::Column::Id), filter).all(&self.db).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(auth_entry).collect())
+    }
+
+    /// One page of [`Store::auth_log`] (the filter's `offset` and `limit`), with the matching entries counted up
+    /// to [`LOG_COUNT_CAP`]; `oldest_first` reverses the order.
+    pub async fn auth_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<AuthLogEntry>> {
+        let window = filter.window();
+        let Some(query) = auth_select(filter) else { return Ok(Page::empty(window.offset, window.limit)) };
+        let (total, more) = self.capped_count(query.clone()).await?;
+        let order = if oldest_first { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+        let rows = windowed(query.order_by(auth_log::Column::Id, order), filter).all(&self.db).await.map_err(db_err)?;
+        Ok(Page {
+            items: rows.into_iter().map(auth_entry).collect(),
+            total,
+            more,
+            offset: window.offset,
+            limit: window.limit,
+        })
     }
 
     /// Audit-log entries, newest first, filtered in the database (so `limit` counts matching entries). With
     /// `domains`, an entry matches when its target is one of the domains or an address in one.
     pub async fn audit_log(&self, filter: &LogFilter) -> Result<Vec<AuditEntry>> {
-        if filter.domains.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Vec::new());
-        }
-        let mut query = audit_log::Entity::find().order_by_desc(audit_log::Column::Id);
-        if let Some(target) = &filter.subject {
-            query = query.filter(audit_log::Column::Target.eq(target.as_str()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(audit_log::Column::CreatedAt.gte(since));
-        }
-        if let Some(domains) = &filter.domains {
-            let names: Vec<&str> = domains.iter().map(DomainName::as_str).collect();
-            query = query
-                .filter(addresses_in(audit_log::Column::Target, domains).add(audit_log::Column::Target.is_in(names)));
-        }
-        if let Some(actor) = &filter.actor {
-            query = query.filter(audit_log::Column::Actor.eq(actor.as_str()));
-        }
-        if let Some(prefix) = &filter.action_prefix {
-            query = query.filter(audit_log::Column::Action.starts_with(prefix.as_str()));
-        }
-        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AuditEntry {
-                id: row.id,
-                created_at: row.created_at,
-                actor: row.actor,
-                actor_role: row.actor_role,
-                action: row.action,
-                target: row.target,
-                details: parse_json(&row.details),
-            })
-            .collect())
+        let Some(query) = audit_select(filter) else { return Ok(Vec::new()) };
+        let rows = windowed(query.order_by_desc(audit_log::Column::Id), filter).all(&self.db).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(audit_entry).collect())
+    }
+
+    /// One page of [`Store::audit_log`], counted as [`Store::auth_log_page`] counts.
+    pub async fn audit_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<AuditEntry>> {
+        let window = filter.window();
+        let Some(query) = audit_select(filter) else { return Ok(Page::empty(window.offset, window.limit)) };
+        let (total, more) = self.capped_count(query.clone()).await?;
+        let order = if oldest_first { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+        let rows =
+            windowed(query.order_by(audit_log::Column::Id, order), filter).all(&self.db).await.map_err(db_err)?;
+        Ok(Page {
+            items: rows.into_iter().map(audit_entry).collect(),
+            total,
+            more,
+            offset: window.offset,
+            limit: window.limit,
+        })
+    }
+
+    /// How many rows `query` selects, counting no further than [`LOG_COUNT_CAP`]: the count and whether there
+    /// are more.
+    async fn capped_count<E: EntityTrait>(&self, query: sea_orm::Select<E>) -> Result<(u64, bool)> {
+        use sea_orm::{Iterable, PrimaryKeyToColumn, QueryTrait};
+        let first = E::PrimaryKey::iter().next().expect("a primary key").into_column();
+        let inner = query.select_only().column(first).limit(LOG_COUNT_CAP + 1).into_query();
+        let statement = sea_orm::sea_query::Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from_subquery(inner, Alias::new("capped"))
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        let row = self.db.query_one_raw(backend.build(&statement)).await.map_err(db_err)?;
+        let counted: i64 = match row {
+            Some(row) => row.try_get("", "n").map_err(db_err)?,
+            None => 0,
+        };
+        let counted = u64::try_from(counted).unwrap_or(0);
+        Ok((Ord::min(counted, LOG_COUNT_CAP), counted > LOG_COUNT_CAP))
     }
 
     /// Records the start of a job run and returns its id.
@@ -388,19 +395,128 @@ impl Store {
 
     /// Job runs, newest first. The filter's subject matches the provider name.
     pub async fn job_log(&self, filter: &LogFilter) -> Result<Vec<JobRun>> {
-        let mut query = job_log::Entity::find().order_by_desc(job_log::Column::Id);
-        if let Some(provider) = &filter.subject {
-            query = query.filter(job_log::Column::Provider.eq(provider.as_str()));
-        }
-        if let Some(status) = &filter.status {
-            query = query.filter(job_log::Column::Status.eq(status.as_str()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(job_log::Column::StartedAt.gte(since));
-        }
-        let rows = query.limit(filter.limit.unwrap_or(DEFAULT_LIMIT)).all(&self.db).await.map_err(db_err)?;
+        let rows = windowed(job_select(filter).order_by_desc(job_log::Column::Id), filter)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
         Ok(rows.into_iter().map(job_run).collect())
     }
+
+    /// One page of [`Store::job_log`], counted as [`Store::auth_log_page`] counts.
+    pub async fn job_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<JobRun>> {
+        let window = filter.window();
+        let query = job_select(filter);
+        let (total, more) = self.capped_count(query.clone()).await?;
+        let order = if oldest_first { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+        let rows = windowed(query.order_by(job_log::Column::Id, order), filter).all(&self.db).await.map_err(db_err)?;
+        Ok(Page {
+            items: rows.into_iter().map(job_run).collect(),
+            total,
+            more,
+            offset: window.offset,
+            limit: window.limit,
+        })
+    }
+}
+
+/// The filter's window on a query: `offset` entries skipped, `limit` (default 100) returned.
+fn windowed<E: EntityTrait>(query: sea_orm::Select<E>, filter: &LogFilter) -> sea_orm::Select<E> {
+    query.offset(filter.offset).limit(filter.limit.unwrap_or(DEFAULT_LIMIT))
+}
+
+/// The auth-log rows `filter` selects (`None`: none can match).
+fn auth_select(filter: &LogFilter) -> Option<sea_orm::Select<auth_log::Entity>> {
+    if filter.domains.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    let mut query = auth_log::Entity::find();
+    if let Some(user) = &filter.subject {
+        query = query.filter(auth_log::Column::Username.eq(user.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(auth_log::Column::CreatedAt.gte(since));
+    }
+    if let Some(domains) = &filter.domains {
+        query = query.filter(addresses_in(auth_log::Column::Username, domains));
+    }
+    if let Some(service) = &filter.service {
+        query = query.filter(auth_log::Column::Service.eq(service.as_str()));
+    }
+    if let Some(result) = filter.result {
+        query = query.filter(auth_log::Column::Result.eq(result.as_str()));
+    }
+    if let Some(address) = &filter.remote_ip {
+        query = query.filter(auth_log::Column::RemoteIp.eq(address.as_str()));
+    }
+    Some(query)
+}
+
+fn auth_entry(row: auth_log::Model) -> AuthLogEntry {
+    AuthLogEntry {
+        id: row.id,
+        created_at: row.created_at,
+        service: row.service,
+        username: row.username,
+        master_user: row.master_user,
+        remote_ip: row.remote_ip,
+        result: AuthResult::parse(&row.result),
+        reason: row.reason,
+        via_app_password: row.via_app_password,
+        app_password_id: row.app_password_id,
+    }
+}
+
+/// The audit-log rows `filter` selects (`None`: none can match).
+fn audit_select(filter: &LogFilter) -> Option<sea_orm::Select<audit_log::Entity>> {
+    if filter.domains.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    let mut query = audit_log::Entity::find();
+    if let Some(target) = &filter.subject {
+        query = query.filter(audit_log::Column::Target.eq(target.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_log::Column::CreatedAt.gte(since));
+    }
+    if let Some(domains) = &filter.domains {
+        let names: Vec<&str> = domains.iter().map(DomainName::as_str).collect();
+        query =
+            query.filter(addresses_in(audit_log::Column::Target, domains).add(audit_log::Column::Target.is_in(names)));
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_log::Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(prefix) = &filter.action_prefix {
+        query = query.filter(audit_log::Column::Action.starts_with(prefix.as_str()));
+    }
+    Some(query)
+}
+
+fn audit_entry(row: audit_log::Model) -> AuditEntry {
+    AuditEntry {
+        id: row.id,
+        created_at: row.created_at,
+        actor: row.actor,
+        actor_role: row.actor_role,
+        action: row.action,
+        target: row.target,
+        details: parse_json(&row.details),
+    }
+}
+
+/// The job runs `filter` selects.
+fn job_select(filter: &LogFilter) -> sea_orm::Select<job_log::Entity> {
+    let mut query = job_log::Entity::find();
+    if let Some(provider) = &filter.subject {
+        query = query.filter(job_log::Column::Provider.eq(provider.as_str()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(job_log::Column::Status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(job_log::Column::StartedAt.gte(since));
+    }
+    query
 }
 
 pub(crate) fn job_run(row: job_log::Model) -> JobRun {

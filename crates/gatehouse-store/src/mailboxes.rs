@@ -538,7 +538,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        Ok(Page { items: self.records(rows).await?, total, offset: window.offset, limit: window.limit })
+        Ok(Page { items: self.records(rows).await?, total, more: false, offset: window.offset, limit: window.limit })
     }
 
     /// Changes a mailbox, checking the same rules as creation.

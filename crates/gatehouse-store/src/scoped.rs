@@ -376,6 +376,24 @@ impl ScopedStore {
         self.store.top_failures(key, since, limit, self.principal.domains.as_deref()).await
     }
 
+    /// One page of the auth-log entries about the domains within reach.
+    pub async fn auth_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<AuthLogEntry>> {
+        self.store.auth_log_page(&self.within_reach(filter), oldest_first).await
+    }
+
+    /// One page of the audit-log entries about the domains within reach.
+    pub async fn audit_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<AuditEntry>> {
+        self.store.audit_log_page(&self.within_reach(filter), oldest_first).await
+    }
+
+    /// One page of the job runs (none for a principal limited to some domains).
+    pub async fn job_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<JobRun>> {
+        if self.principal.domains.is_some() {
+            return Ok(Page::empty(filter.window().offset, filter.window().limit));
+        }
+        self.store.job_log_page(filter, oldest_first).await
+    }
+
     /// Job runs (identity-provider syncs): they concern every domain, so a principal limited to some gets none.
     pub async fn job_log(&self, filter: &LogFilter) -> Result<Vec<JobRun>> {
         if self.principal.domains.is_some() {

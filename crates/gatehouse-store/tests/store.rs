@@ -32,6 +32,7 @@ gatehouse_testkit::on_every_engine!(
     batches_of_mailboxes_keep_what_the_rules_allow,
     mailbox_lists_are_searched_sorted_and_paged_in_the_database,
     auth_activity_is_counted_per_bucket_and_top_failures,
+    log_pages_are_windows_counted_up_to_a_cap,
 );
 
 fn cli() -> Actor {
@@ -1125,4 +1126,36 @@ async fn auth_activity_is_counted_per_bucket_and_top_failures(store: Store) {
     let activity = store.auth_activity(base, hour, Some(&mine)).await.unwrap();
     assert_eq!(activity.iter().map(|a| a.count).sum::<u64>(), 7);
     assert!(store.auth_activity(base, hour, Some(&[])).await.unwrap().is_empty());
+}
+
+async fn log_pages_are_windows_counted_up_to_a_cap(store: Store) {
+    let entry = |i: u64| NewAuthLogEntry {
+        service: if i.is_multiple_of(2) { "imap".into() } else { "smtp".into() },
+        username: format!("user{}@example.org", i % 3),
+        master_user: None,
+        remote_ip: Some(format!("192.0.2.{}", i % 5)),
+        result: AuthResult::Failure,
+        reason: format!("attempt {i}"),
+        app_password_id: None,
+    };
+    let rows: Vec<(i64, NewAuthLogEntry)> = (0..LOG_COUNT_CAP + 50).map(|i| (1_000 + i as i64, entry(i))).collect();
+    store.record_auth_batch(rows).await.unwrap();
+
+    let newest = LogFilter { limit: Some(10), ..Default::default() };
+    let page = store.auth_log_page(&newest, false).await.unwrap();
+    assert_eq!((page.total, page.more, page.items.len()), (LOG_COUNT_CAP, true, 10), "capped");
+    assert_eq!(page.items[0].reason, format!("attempt {}", LOG_COUNT_CAP + 49));
+    let second = store.auth_log_page(&LogFilter { offset: Some(10), ..newest.clone() }, false).await.unwrap();
+    assert_eq!(second.items[0].reason, format!("attempt {}", LOG_COUNT_CAP + 39));
+    let oldest = store.auth_log_page(&newest, true).await.unwrap();
+    assert_eq!(oldest.items[0].reason, "attempt 0");
+
+    // Filters narrow the count below the cap: exact.
+    let one_address = LogFilter { remote_ip: Some("192.0.2.1".into()), service: Some("smtp".into()), ..newest };
+    let page = store.auth_log_page(&one_address, false).await.unwrap();
+    let expected = (0..LOG_COUNT_CAP + 50).filter(|i| i % 5 == 1 && i % 2 == 1).count() as u64;
+    assert_eq!((page.total, page.more), (expected, false));
+    assert!(page.items.iter().all(|e| e.remote_ip.as_deref() == Some("192.0.2.1") && e.service == "smtp"));
+    let none = LogFilter { domains: Some(Vec::new()), ..Default::default() };
+    assert_eq!(store.auth_log_page(&none, false).await.unwrap().total, 0);
 }

@@ -1,7 +1,8 @@
 //! The administration pages in a real browser (headless Chromium behind real nginx with the generated
 //! configuration) against a seeded database of a few thousand mailboxes and auth-log rows: the overview with its
 //! chart, failures and bans; searching for a mailbox, paging through the list, sorting by quota; opening a
-//! mailbox and revoking its app password through the confirmation page; lifting a ban the same way. Every page
+//! mailbox and revoking its app password through the confirmation page; lifting a ban the same way; the auth
+//! log filtered by client address and paged oldest first. Every page
 //! visited passes axe-core's accessibility check (no serious or critical violation), and screenshots at 390 and
 //! 1 440 CSS pixels go to `<target>/tmp/admin-ui-screenshots/` (kept as CI artifacts).
 
@@ -254,5 +255,19 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     assert!(bans.contains("bans no address now"), "{bans}");
     let audit = run(&["log", "audit", "--json"], "");
     assert!(audit.contains("guard.unban"), "the unban is audited: {audit}");
+
+    // The auth log, a page at a time: the banned client's failures, then everything oldest first.
+    browser.goto(&format!("{base}/admin/logs/auth?from=203.0.113.50")).await;
+    let status = wait_text(&browser, "#pager-status", "of 20").await;
+    assert!(status.starts_with("1–20 of 20"), "{status}");
+    assert!(browser.text("#log").await.contains("refused"));
+    browser.click("#admin-nav a[href='/admin/logs/auth']").await;
+    let status = wait_text(&browser, "#pager-status", "1–50 of ").await;
+    let total: u64 = status.split(" of ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(total > 5_020, "the seeded rows and the logins since: {status}");
+    browser.click("th a[href*='dir=asc']").await;
+    wait_text(&browser, "th[aria-sort=ascending]", "Time").await;
+    accessible(&browser, "auth log").await;
+    shots.take(&browser, "auth-log").await;
     browser.close().await;
 }

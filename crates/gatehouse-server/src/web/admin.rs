@@ -26,6 +26,7 @@ mod idps;
 mod listing;
 mod logs;
 mod mailboxes;
+mod readable;
 mod templates;
 
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ pub(super) use super::respond::{date_time, segment};
 use super::respond::{error_page, redirect, render, sentence, unavailable};
 use super::session::{Role, Session};
 use crate::AppState;
+use readable::PROTOCOL_LABELS;
+pub(super) use readable::{protocol_names, quota_text};
 
 /// The administration routes (both prefixes).
 pub(super) fn routes() -> Router<AppState> {
@@ -477,43 +480,12 @@ impl Choice {
     }
 }
 
-/// The protocols with the names the forms give them.
-const PROTOCOL_LABELS: [(Service, &str); 7] = [
-    (Service::Imap, "IMAP"),
-    (Service::Pop3, "POP3"),
-    (Service::Smtp, "SMTP"),
-    (Service::Sieve, "ManageSieve"),
-    (Service::Sogo, "Webmail (SOGo)"),
-    (Service::Dav, "CalDAV/CardDAV"),
-    (Service::Eas, "ActiveSync"),
-];
-
 /// The protocol checkboxes, ticked as in `set`.
 fn protocol_choices(set: ProtocolSet) -> Vec<Choice> {
     PROTOCOL_LABELS
         .into_iter()
         .map(|(service, label)| Choice::new(service.as_str(), label, set.contains(service)))
         .collect()
-}
-
-/// A protocol set as the forms name its members ("all protocols", "none", or "IMAP, SMTP").
-fn protocol_names(set: ProtocolSet) -> String {
-    if set == ProtocolSet::ALL {
-        return "all protocols".into();
-    }
-    let names: Vec<&str> =
-        PROTOCOL_LABELS.into_iter().filter(|(service, _)| set.contains(*service)).map(|(_, label)| label).collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
-}
-
-/// A quota in MiB as people read it: "unlimited" for 0, MiB below 1 GiB, GiB from there.
-fn quota_text(mib: i64) -> String {
-    match mib {
-        ..=0 => "unlimited".into(),
-        1..1024 => format!("{mib} MiB"),
-        _ if mib % 1024 == 0 => format!("{} GiB", mib / 1024),
-        _ => format!("{:.1} GiB", mib as f64 / 1024.0),
-    }
 }
 
 fn yes_no(flag: bool) -> &'static str {
@@ -534,17 +506,5 @@ mod tests {
         assert!(form.number::<i64>("x", "Quota").is_err());
         assert!(form.checked("flag") && !form.checked("other"));
         assert_eq!(form.text("x"), "a");
-    }
-
-    #[test]
-    fn values_read_as_the_forms_name_them() {
-        assert_eq!(quota_text(0), "unlimited");
-        assert_eq!(quota_text(512), "512 MiB");
-        assert_eq!(quota_text(2048), "2 GiB");
-        assert_eq!(quota_text(1536), "1.5 GiB");
-        assert_eq!(protocol_names(ProtocolSet::ALL), "all protocols");
-        assert_eq!(protocol_names(ProtocolSet::NONE), "none");
-        let set: ProtocolSet = [Service::Imap, Service::Sogo].into_iter().collect();
-        assert_eq!(protocol_names(set), "IMAP, Webmail (SOGo)");
     }
 }

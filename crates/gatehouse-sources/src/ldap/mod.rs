@@ -140,16 +140,27 @@ impl LdapDirectory {
         let readable = matches!(&base, Ok((entries, _)) if !entries.is_empty());
         steps.push((
             format!("read the search base {}", self.settings.base_dn),
-            if readable { Ok("readable".into()) } else { Err(format!("{:?}", base.err())) },
+            match base {
+                _ if readable => Ok("readable".into()),
+                Ok(_) => Err("the base entry cannot be read with these credentials (no entry returned)".into()),
+                Err(err) => Err(err.to_string()),
+            },
         ));
         self.give_back(ldap).await;
         if let Some(address) = sample {
             let outcome = match self.search(address).await {
                 Ok(entries) if entries.len() == 1 => {
                     let account = self.account(entries.into_iter().next().expect("one entry"));
+                    let values = if account.template_values.is_empty() {
+                        "none".to_string()
+                    } else {
+                        account.template_values.join(", ")
+                    };
                     Ok(format!(
-                        "{} (mail {}, display name {:?}, template values {:?})",
-                        account.subject, account.address, account.display_name, account.template_values
+                        "{}: mail {}, display name \"{}\", template values: {values}",
+                        account.subject,
+                        account.address,
+                        account.display_name.as_deref().unwrap_or("")
                     ))
                 }
                 Ok(entries) => Err(format!("{} entries match; exactly one is needed", entries.len())),

@@ -127,7 +127,8 @@ pub(super) struct JobView {
     started: String,
     finished: String,
     status: String,
-    summary: String,
+    /// The run's summary as named fields.
+    summary: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -426,7 +427,7 @@ async fn provider_page(
                 started: date_time(run.started_at),
                 finished: run.finished_at.map(date_time).unwrap_or_else(|| "running".into()),
                 status: run.status,
-                summary: run.summary.to_string(),
+                summary: super::readable::summary_fields(&run.summary),
             })
             .collect(),
     };

@@ -22,6 +22,8 @@ pub(super) struct ListQuery {
     pub sort: &'static str,
     /// Descending order.
     pub descending: bool,
+    /// The order when the query names none (logs: newest first).
+    default_descending: bool,
     /// The 1-based page number.
     page: u64,
     /// Rows per page.
@@ -29,15 +31,35 @@ pub(super) struct ListQuery {
 }
 
 impl ListQuery {
-    /// Reads the place in the list from `query`; `sorts` are the keys the page accepts, the first the default.
+    /// Reads the place in the list from `query`; `sorts` are the keys the page accepts, the first the default
+    /// (ascending).
     pub fn new(path: String, query: &HashMap<String, String>, sorts: &[&'static str]) -> Self {
+        Self::with_default_order(path, query, sorts, false)
+    }
+
+    /// [`ListQuery::new`] for a list shown in descending order unless the query asks otherwise.
+    pub fn descending(path: String, query: &HashMap<String, String>, sorts: &[&'static str]) -> Self {
+        Self::with_default_order(path, query, sorts, true)
+    }
+
+    fn with_default_order(
+        path: String,
+        query: &HashMap<String, String>,
+        sorts: &[&'static str],
+        default_descending: bool,
+    ) -> Self {
         let number = |name: &str| query.get(name).and_then(|v| v.trim().parse::<u64>().ok());
         let sort = query.get("sort").and_then(|wanted| sorts.iter().find(|s| **s == wanted.as_str())).copied();
         ListQuery {
             path,
             filters: Vec::new(),
             sort: sort.unwrap_or(sorts[0]),
-            descending: query.get("dir").is_some_and(|d| d == "desc"),
+            descending: match query.get("dir").map(String::as_str) {
+                Some("desc") => true,
+                Some("asc") => false,
+                _ => default_descending,
+            },
+            default_descending,
             page: number("page").filter(|p| *p > 0).unwrap_or(1),
             size: number("size").filter(|s| SIZES.contains(s)).unwrap_or(DEFAULT_SIZE),
         }
@@ -63,8 +85,8 @@ impl ListQuery {
             query.append_pair(name, value);
         }
         query.append_pair("sort", sort);
-        if descending {
-            query.append_pair("dir", "desc");
+        if descending != self.default_descending {
+            query.append_pair("dir", if descending { "desc" } else { "asc" });
         }
         if self.size != DEFAULT_SIZE {
             query.append_pair("size", &self.size.to_string());
@@ -78,7 +100,7 @@ impl ListQuery {
     /// A sortable column heading: a click sorts by it, a second click reverses the order.
     pub fn column(&self, key: &'static str, label: &'static str) -> Column {
         let current = self.sort == key;
-        let descending = current && !self.descending;
+        let descending = if current { !self.descending } else { self.default_descending };
         Column {
             label,
             href: Some(self.link(key, descending, 1)),
@@ -98,7 +120,8 @@ impl ListQuery {
     /// The pager for `page`.
     pub fn pager<T>(&self, page: &Page<T>) -> Pager {
         let pages = page.total.div_ceil(self.size).max(1);
-        let at = self.page.min(pages);
+        // Past a counting cap the last page is unknown: no "Last" link, and "Next" as long as pages are full.
+        let at = if page.more { self.page } else { self.page.min(pages) };
         let href = |n: u64| self.link(self.sort, self.descending, n);
         Pager {
             total: page.total,
@@ -108,8 +131,9 @@ impl ListQuery {
             pages,
             first: (at > 1).then(|| href(1)),
             previous: (at > 1).then(|| href(at - 1)),
-            next: (at < pages).then(|| href(at + 1)),
-            last: (at < pages).then(|| href(pages)),
+            next: (at < pages || (page.more && page.items.len() as u64 == self.size)).then(|| href(at + 1)),
+            last: (at < pages && !page.more).then(|| href(pages)),
+            more: page.more,
             sizes: SIZES.iter().map(|size| (*size, *size == self.size)).collect(),
             path: self.path.clone(),
             hidden: self
@@ -117,7 +141,10 @@ impl ListQuery {
                 .iter()
                 .map(|(name, value)| (name.to_string(), value.clone()))
                 .chain([("sort".to_string(), self.sort.to_string())])
-                .chain(self.descending.then(|| ("dir".to_string(), "desc".to_string())))
+                .chain(
+                    (self.descending != self.default_descending)
+                        .then(|| ("dir".to_string(), if self.descending { "desc" } else { "asc" }.to_string())),
+                )
                 .collect(),
         }
     }
@@ -144,6 +171,8 @@ impl Column {
 /// The pager under a list: where this page is, the links to the others, and the page-size form.
 pub(super) struct Pager {
     pub total: u64,
+    /// More entries match than were counted (`total` is a lower bound).
+    pub more: bool,
     pub first_row: u64,
     pub last_row: u64,
     pub page: u64,
@@ -188,7 +217,7 @@ mod tests {
         list.keep("q", "a&b");
         list.keep("domain", "");
         assert_eq!(list.window(), Window::new(50, 25));
-        let page = Page { items: vec![(); 25], total: 80, offset: 50, limit: 25 };
+        let page = Page { items: vec![(); 25], total: 80, more: false, offset: 50, limit: 25 };
         let pager = list.pager(&page);
         assert_eq!((pager.first_row, pager.last_row, pager.page, pager.pages), (51, 75, 3, 4));
         assert_eq!(pager.next.as_deref(), Some("/admin/mailboxes?q=a%26b&sort=quota&dir=desc&size=25&page=4"));
@@ -198,6 +227,12 @@ mod tests {
             (quota.aria_sort, quota.href.as_deref()),
             ("descending", Some("/admin/mailboxes?q=a%26b&sort=quota&size=25"))
         );
+        let logs = ListQuery::descending("/admin/logs/auth".into(), &query(&[]), &["time"]);
+        assert!(logs.descending);
+        assert_eq!(logs.column("time", "Time").href.as_deref(), Some("/admin/logs/auth?sort=time&dir=asc"));
+        let capped = Page { items: vec![(); 50], total: 10_000, more: true, offset: 0, limit: 50 };
+        let pager = logs.pager(&capped);
+        assert!(pager.more && pager.next.is_some() && pager.last.is_none());
         let address = list.column("address", "Address");
         assert_eq!(address.aria_sort, "none");
         assert!(address.href.unwrap().ends_with("sort=address&size=25"));

@@ -1,5 +1,7 @@
-//! The auth, audit and job logs with filters, all applied by the database. Domain administrators see only the
-//! entries about their domains and their mailboxes; the job log is for administrators.
+//! The auth, audit and job logs with filters, all applied by the database, a page at a time (counted up to
+//! [`gatehouse_store::LOG_COUNT_CAP`] entries), newest or oldest first. Domain administrators see only the
+//! entries about their domains and their mailboxes; the job log is for administrators. Job summaries and audit
+//! details are shown as named fields.
 
 use std::collections::HashMap;
 
@@ -7,22 +9,29 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use gatehouse_store::{AuthResult, LogFilter};
+use gatehouse_store::{AuthResult, LogFilter, Page};
 
+use super::listing::{Column, ListQuery, Pager};
+use super::readable::{detail_fields, summary_fields};
 use super::{Choice, Chrome, Ctx, Section, date_time, enter, not_found, role_of};
 use crate::AppState;
 use crate::web::respond::render;
 use crate::web::respond::unavailable;
 use crate::web::session::Role;
 
-/// Entries shown.
-const SHOWN: usize = 100;
-
 pub(super) struct FilterView {
     name: &'static str,
     label: &'static str,
     value: String,
     options: Vec<Choice>,
+}
+
+/// A cell of a log table: text, or named fields (a job summary, audit details).
+pub(super) struct Cell {
+    text: String,
+    fields: Vec<(String, String)>,
+    /// The cell's column heading (shown beside the value on narrow screens).
+    label: &'static str,
 }
 
 #[derive(Template)]
@@ -32,10 +41,9 @@ struct LogPage {
     chrome: Chrome,
     action: String,
     filters: Vec<FilterView>,
-    headers: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
-    limited: bool,
-    limit: usize,
+    columns: Vec<Column>,
+    rows: Vec<Vec<Cell>>,
+    pager: Pager,
 }
 
 /// The query's filters, trimmed.
@@ -68,15 +76,26 @@ impl Filters {
         }
     }
 
-    /// The store's filter: `subject` when not empty, `since`, and one more entry than is shown (to say that
-    /// there are more); with the problem of an unreadable `since`. Every filter runs in the database, and the
-    /// scoped store adds the login's domains.
-    fn log_filter(&self, subject: String) -> (LogFilter, Option<String>) {
+    /// The place in the list (newest first unless the query says otherwise), keeping `names`' filters in its
+    /// links.
+    fn list(&self, path: String, names: &[&'static str]) -> ListQuery {
+        let mut list = ListQuery::descending(path, &self.0, &["time"]);
+        for name in names {
+            list.keep(name, self.get(name));
+        }
+        list
+    }
+
+    /// The store's filter: `subject` when not empty, `since`, and the page's window; with the problem of an
+    /// unreadable `since`. Every filter runs in the database, and the scoped store adds the login's domains.
+    fn log_filter(&self, subject: String, list: &ListQuery) -> (LogFilter, Option<String>) {
         let (since, problem) = self.since();
+        let window = list.window();
         let filter = LogFilter {
             subject: Some(subject).filter(|s| !s.is_empty()),
             since,
-            limit: Some(SHOWN as u64 + 1),
+            limit: Some(window.limit),
+            offset: Some(window.offset),
             ..LogFilter::default()
         };
         (filter, problem)
@@ -93,17 +112,29 @@ fn domain_of(subject: &str) -> &str {
     subject.rsplit_once('@').map_or(subject, |(_, domain)| domain)
 }
 
-/// The page, with the session's notice and any filter problem.
-#[allow(clippy::too_many_arguments)]
-async fn page(
-    state: &AppState,
-    mut ctx: Ctx,
+/// A text cell.
+fn text(label: &'static str, text: impl Into<String>) -> Cell {
+    Cell { text: text.into(), fields: Vec::new(), label }
+}
+
+/// What a log page shows besides its rows.
+struct LogView {
     section: Section,
     title: &'static str,
     action: String,
     filters: Vec<FilterView>,
-    headers: Vec<&'static str>,
-    mut rows: Vec<Vec<String>>,
+    /// Column headings after the time (which sorts).
+    headings: Vec<&'static str>,
+}
+
+/// The page, with the session's notice and any filter problem.
+async fn page<T>(
+    state: &AppState,
+    mut ctx: Ctx,
+    view: LogView,
+    list: &ListQuery,
+    entries: Page<T>,
+    row: impl Fn(T) -> Vec<Cell>,
     problem: Option<String>,
 ) -> Result<Response, Response> {
     let notice = ctx.take_notice(state).await?;
@@ -111,14 +142,22 @@ async fn page(
         (Some(a), Some(b)) => Some(format!("{a} {b}")),
         (a, b) => a.or(b),
     };
-    let limited = rows.len() > SHOWN;
-    rows.truncate(SHOWN);
-    let page =
-        LogPage { notice, chrome: ctx.chrome(section, title), action, filters, headers, rows, limited, limit: SHOWN };
+    let mut columns = vec![list.column("time", "Time (UTC)")];
+    columns.extend(view.headings.into_iter().map(Column::plain));
+    let pager = list.pager(&entries);
+    let page = LogPage {
+        notice,
+        chrome: ctx.chrome(view.section, view.title),
+        action: view.action,
+        filters: view.filters,
+        columns,
+        rows: entries.items.into_iter().map(row).collect(),
+        pager,
+    };
     Ok(render(&page, StatusCode::OK))
 }
 
-/// `GET {prefix}/logs/auth?user=&result=&service=&since=`.
+/// `GET {prefix}/logs/auth?user=&result=&service=&from=&since=&page=`.
 pub(super) async fn auth<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -128,52 +167,59 @@ pub(super) async fn auth<const DA: bool>(
     let query = Filters(query);
     let user = query.get("user").to_lowercase();
     check_subject(&ctx, &user)?;
+    let action = format!("{}/logs/auth", ctx.prefix());
+    let list = query.list(action.clone(), &["user", "result", "service", "from", "since"]);
     let (result, service) = (query.get("result"), query.get("service"));
-    let (mut filter, problem) = query.log_filter(user);
+    let (mut filter, problem) = query.log_filter(user, &list);
     filter.service = Some(service).filter(|s| !s.is_empty());
+    filter.remote_ip = Some(query.get("from")).filter(|s| !s.is_empty());
     filter.result = match result.as_str() {
         "success" => Some(AuthResult::Success),
         "failure" => Some(AuthResult::Failure),
         "tempfail" => Some(AuthResult::TempFail),
         _ => None,
     };
-    let entries = ctx.store.auth_log(&filter).await.map_err(unavailable)?;
-    let rows = entries
-        .into_iter()
-        .map(|e| {
-            vec![
-                date_time(e.created_at),
-                e.service,
-                e.username,
+    let entries = ctx.store.auth_log_page(&filter, !list.descending).await.map_err(unavailable)?;
+    let row = |e: gatehouse_store::AuthLogEntry| {
+        vec![
+            text("Time (UTC)", date_time(e.created_at)),
+            text("Service", e.service),
+            text("User", e.username),
+            text(
+                "Result",
                 match e.result {
-                    AuthResult::Success => "success".into(),
-                    AuthResult::Failure => "failure".into(),
-                    AuthResult::TempFail => "temporary failure".into(),
+                    AuthResult::Success => "allowed",
+                    AuthResult::Failure => "refused",
+                    AuthResult::TempFail => "temporary failure",
                 },
-                e.reason,
-                e.remote_ip.unwrap_or_default(),
-                e.master_user.unwrap_or_default(),
-                e.app_password_id.map(|id| id.to_string()).unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let filters = vec![
-        query.text("user", "User"),
-        query.select(
-            "result",
-            "Result",
-            &[("", "any"), ("success", "success"), ("failure", "failure"), ("tempfail", "temporary failure")],
-        ),
-        query.text("service", "Service (imap, smtp, web, …)"),
-        query.text("since", "Since (YYYY-MM-DD)"),
-    ];
-    let headers =
-        vec!["Time", "Service", "User", "Result", "Reason", "From", "By (master user / admin)", "App password"];
-    let action = format!("{}/logs/auth", ctx.prefix());
-    page(&state, ctx, Section::AuthLog, "Auth log", action, filters, headers, rows, problem).await
+            ),
+            text("Reason", e.reason),
+            text("From", e.remote_ip.unwrap_or_default()),
+            text("By", e.master_user.unwrap_or_default()),
+            text("App password", e.app_password_id.map(|id| format!("#{id}")).unwrap_or_default()),
+        ]
+    };
+    let view = LogView {
+        section: Section::AuthLog,
+        title: "Auth log",
+        action,
+        filters: vec![
+            query.text("user", "User"),
+            query.select(
+                "result",
+                "Result",
+                &[("", "any"), ("success", "allowed"), ("failure", "refused"), ("tempfail", "temporary failure")],
+            ),
+            query.text("service", "Service (imap, smtp, web, …)"),
+            query.text("from", "Client address"),
+            query.text("since", "Since (YYYY-MM-DD)"),
+        ],
+        headings: vec!["Service", "User", "Result", "Reason", "From", "By (master user / admin)", "App password"],
+    };
+    page(&state, ctx, view, &list, entries, row, problem).await
 }
 
-/// `GET {prefix}/logs/audit?target=&actor=&action=&since=`.
+/// `GET {prefix}/logs/audit?target=&actor=&action=&since=&page=`.
 pub(super) async fn audit<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -183,27 +229,39 @@ pub(super) async fn audit<const DA: bool>(
     let query = Filters(query);
     let target = query.get("target");
     check_subject(&ctx, &target)?;
-    let (actor, action) = (query.get("actor"), query.get("action"));
-    let (mut filter, problem) = query.log_filter(target);
-    filter.actor = Some(actor).filter(|a| !a.is_empty());
-    filter.action_prefix = Some(action).filter(|a| !a.is_empty());
-    let entries = ctx.store.audit_log(&filter).await.map_err(unavailable)?;
-    let rows = entries
-        .into_iter()
-        .map(|e| vec![date_time(e.created_at), e.actor, e.actor_role, e.action, e.target, e.details.to_string()])
-        .collect();
-    let filters = vec![
-        query.text("target", "Target (domain, mailbox, …)"),
-        query.text("actor", "Actor"),
-        query.text("action", "Action (prefix: mailbox, domain.add, …)"),
-        query.text("since", "Since (YYYY-MM-DD)"),
-    ];
-    let headers = vec!["Time", "Actor", "Role", "Action", "Target", "Details"];
     let action = format!("{}/logs/audit", ctx.prefix());
-    page(&state, ctx, Section::AuditLog, "Audit log", action, filters, headers, rows, problem).await
+    let list = query.list(action.clone(), &["target", "actor", "action", "since"]);
+    let (actor, prefix) = (query.get("actor"), query.get("action"));
+    let (mut filter, problem) = query.log_filter(target, &list);
+    filter.actor = Some(actor).filter(|a| !a.is_empty());
+    filter.action_prefix = Some(prefix).filter(|a| !a.is_empty());
+    let entries = ctx.store.audit_log_page(&filter, !list.descending).await.map_err(unavailable)?;
+    let row = |e: gatehouse_store::AuditEntry| {
+        vec![
+            text("Time (UTC)", date_time(e.created_at)),
+            text("Actor", e.actor),
+            text("Role", e.actor_role),
+            text("Action", e.action),
+            text("Target", e.target),
+            Cell { text: String::new(), fields: detail_fields(&e.details), label: "Details" },
+        ]
+    };
+    let view = LogView {
+        section: Section::AuditLog,
+        title: "Audit log",
+        action,
+        filters: vec![
+            query.text("target", "Target (domain, mailbox, …)"),
+            query.text("actor", "Actor"),
+            query.text("action", "Action (prefix: mailbox, domain.add, …)"),
+            query.text("since", "Since (YYYY-MM-DD)"),
+        ],
+        headings: vec!["Actor", "Role", "Action", "Target", "Details"],
+    };
+    page(&state, ctx, view, &list, entries, row, problem).await
 }
 
-/// `GET /admin/logs/jobs?provider=&status=&since=`.
+/// `GET /admin/logs/jobs?provider=&status=&since=&page=`.
 pub(super) async fn jobs(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -211,32 +269,35 @@ pub(super) async fn jobs(
 ) -> Result<Response, Response> {
     let ctx = enter(&state, &headers, Role::Admin).await?;
     let query = Filters(query);
-    let status = query.get("status");
-    let (mut filter, problem) = query.log_filter(query.get("provider"));
-    filter.status = Some(status).filter(|s| !s.is_empty());
-    let runs = ctx.store.job_log(&filter).await.map_err(unavailable)?;
-    let rows = runs
-        .into_iter()
-        .map(|run| {
-            vec![
-                date_time(run.started_at),
-                run.finished_at.map(date_time).unwrap_or_else(|| "running".into()),
-                run.job,
-                run.provider.unwrap_or_default(),
-                run.status,
-                run.summary.to_string(),
-            ]
-        })
-        .collect();
-    let filters = vec![
-        query.text("provider", "Identity provider"),
-        query.select(
-            "status",
-            "Status",
-            &[("", "any"), ("ok", "ok"), ("refused", "refused"), ("failed", "failed"), ("running", "running")],
-        ),
-        query.text("since", "Since (YYYY-MM-DD)"),
-    ];
-    let headers = vec!["Started", "Finished", "Job", "Provider", "Status", "Summary"];
-    page(&state, ctx, Section::JobLog, "Job log", "/admin/logs/jobs".into(), filters, headers, rows, problem).await
+    let action = "/admin/logs/jobs".to_string();
+    let list = query.list(action.clone(), &["provider", "status", "since"]);
+    let (mut filter, problem) = query.log_filter(query.get("provider"), &list);
+    filter.status = Some(query.get("status")).filter(|s| !s.is_empty());
+    let runs = ctx.store.job_log_page(&filter, !list.descending).await.map_err(unavailable)?;
+    let row = |run: gatehouse_store::JobRun| {
+        vec![
+            text("Time (UTC)", date_time(run.started_at)),
+            text("Finished", run.finished_at.map(date_time).unwrap_or_else(|| "running".into())),
+            text("Job", run.job),
+            text("Provider", run.provider.unwrap_or_default()),
+            text("Status", run.status),
+            Cell { text: String::new(), fields: summary_fields(&run.summary), label: "Summary" },
+        ]
+    };
+    let view = LogView {
+        section: Section::JobLog,
+        title: "Job log",
+        action,
+        filters: vec![
+            query.text("provider", "Identity provider"),
+            query.select(
+                "status",
+                "Status",
+                &[("", "any"), ("ok", "ok"), ("refused", "refused"), ("failed", "failed"), ("running", "running")],
+            ),
+            query.text("since", "Since (YYYY-MM-DD)"),
+        ],
+        headings: vec!["Finished", "Job", "Provider", "Status", "Summary"],
+    };
+    page(&state, ctx, view, &list, runs, row, problem).await
 }
