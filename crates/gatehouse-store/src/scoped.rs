@@ -268,6 +268,33 @@ impl ScopedStore {
         self.store.count_web_sessions_of(crate::USER_SESSIONS, &address.to_string()).await
     }
 
+    /// The open web sessions of a mailbox within reach.
+    pub async fn list_web_sessions(&self, address: &MailboxAddress) -> Result<Vec<crate::WebSessionRow>> {
+        self.visible(address.domain(), "mailbox", &address.to_string())?;
+        self.store.web_sessions_of(crate::USER_SESSIONS, &address.to_string()).await
+    }
+
+    /// Ends web sessions of a mailbox within reach: the one whose id starts with `id_prefix` (at least 16
+    /// characters), or all of them (`None`). Returns how many ended; audited as `web_session.end`.
+    pub async fn end_web_sessions(&self, address: &MailboxAddress, id_prefix: Option<&str>) -> Result<u64> {
+        self.visible(address.domain(), "mailbox", &address.to_string())?;
+        self.writable()?;
+        let target = address.to_string();
+        let ended = match id_prefix {
+            None => self.store.delete_web_sessions_of(crate::USER_SESSIONS, &target).await?,
+            Some(prefix) => {
+                let sessions = self.store.web_sessions_of(crate::USER_SESSIONS, &target).await?;
+                let found = sessions.iter().find(|s| prefix.len() >= 16 && s.id.starts_with(prefix));
+                let Some(session) = found else { return Err(Error::not_found("web session", prefix)) };
+                self.store.delete_web_session(&session.id).await?;
+                1
+            }
+        };
+        let details = serde_json::json!({ "ended": ended, "all": id_prefix.is_none() });
+        self.store.record_audit(self.actor(), "web_session.end", &target, details).await?;
+        Ok(ended)
+    }
+
     /// A mailbox within reach.
     pub async fn mailbox(&self, address: &MailboxAddress) -> Result<Mailbox> {
         self.visible(address.domain(), "mailbox", &address.to_string())?;

@@ -6,7 +6,9 @@
 //! expiry) or when the web layer ends the impersonation it was minted for.
 
 use gatehouse_core::Result;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
 
 use crate::changes::{self, LoginChange};
 use crate::entity::{sso_token, web_session};
@@ -155,6 +157,28 @@ impl Store {
         crate::commit(txn).await?;
         self.announcer.announce_all(ended);
         Ok(())
+    }
+
+    /// The unexpired sessions of one account, the longest-lived last.
+    pub async fn web_sessions_of(&self, principal_kind: &str, principal: &str) -> Result<Vec<WebSessionRow>> {
+        let rows = web_session::Entity::find()
+            .filter(web_session::Column::PrincipalKind.eq(principal_kind))
+            .filter(web_session::Column::Principal.eq(principal))
+            .filter(web_session::Column::ExpiresAt.gt(now()))
+            .order_by_desc(web_session::Column::ExpiresAt)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| WebSessionRow {
+                id: r.id,
+                principal_kind: r.principal_kind,
+                principal: r.principal,
+                data: r.data,
+                expires_at: r.expires_at,
+            })
+            .collect())
     }
 
     /// How many unexpired sessions one account has open.

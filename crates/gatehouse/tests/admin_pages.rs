@@ -112,6 +112,11 @@ const ADMIN_POSTS: &[&str] = &[
     "/admin/app-links",
     "/admin/app-links/1",
     "/admin/app-links/1/remove",
+    "/admin/api-keys",
+    "/admin/api-keys/1/revoke",
+    "/admin/bans/192.0.2.1/unban",
+    "/admin/mailboxes/alice@example.org/sessions/end",
+    "/admin/mailboxes/alice@example.org/sessions/0123456789abcdef/end",
     "/admin/identity-providers",
     "/admin/identity-providers/corp",
     "/admin/identity-providers/corp/mappings",
@@ -135,6 +140,7 @@ const ADMIN_GETS: &[&str] = &[
     "/admin/master-users",
     "/admin/app-links",
     "/admin/app-links/1",
+    "/admin/api-keys",
     "/admin/identity-providers",
     "/admin/identity-providers/corp",
     "/admin/logs/auth",
@@ -150,6 +156,7 @@ const DOMAIN_ADMIN_POSTS: &[&str] = &[
     "/domainadmin/mailboxes/alice@example.org/password",
     "/domainadmin/mailboxes/alice@example.org/remove",
     "/domainadmin/mailboxes/alice@example.org/app-passwords/1/revoke",
+    "/domainadmin/mailboxes/alice@example.org/sessions/end",
 ];
 
 #[test]
@@ -488,6 +495,51 @@ fn admin_pages_manage_the_store_within_its_rules() {
         let page = admin.get(path);
         assert_eq!(page.status, 200, "GET {path}: {}", page.body);
     }
+
+    // alice's web session, listed on her page with where it came from, and ended there (confirmed first).
+    let page = admin.get("/admin/mailboxes/alice@example.org");
+    assert!(page.body.contains(r#"id="sessions""#) && page.body.contains(">127.0.0.1</td>"), "{}", page.body);
+    let reference = page.body.split("/sessions/").nth(1).and_then(|rest| rest.split('/').next()).unwrap().to_string();
+    assert_eq!(reference.len(), 16, "{reference}");
+    let ask = admin.post(&format!("/admin/mailboxes/alice@example.org/sessions/{reference}/end"), &[]);
+    assert!(ask.body.contains("from 127.0.0.1") && ask.body.contains("End session"), "{}", ask.body);
+    assert!(alice.get(port, "/").body.contains(r#"id="logout""#), "still signed in before the confirmation");
+    let page = admin.submit(&format!("/admin/mailboxes/alice@example.org/sessions/{reference}/end"), CONFIRMED);
+    assert!(notice(&page).contains("1 web session of alice@example.org ended"), "{}", page.body);
+    assert!(alice.get(port, "/").body.contains(r#"id="login""#), "the session ended");
+    assert!(run(&["log", "audit", "--json"], "").contains("web_session.end"));
+    assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw12").status, 303);
+    let page = admin.submit("/admin/mailboxes/alice@example.org/sessions/end", CONFIRMED);
+    assert!(notice(&page).contains("1 web session of alice@example.org ended"), "{}", page.body);
+    assert!(page.body.contains(r#"id="no-sessions""#), "{}", page.body);
+    let unknown = admin.post("/admin/mailboxes/alice@example.org/sessions/0123456789abcdef/end", CONFIRMED);
+    let to = unknown.header("location").unwrap_or("/admin").to_string();
+    assert!(notice(&admin.get(&to)).contains("Not saved"));
+
+    // API keys: added with the token shown once, used, revoked after confirmation.
+    let added = admin.post(
+        "/admin/api-keys",
+        &[("name", "monitoring"), ("networks", "127.0.0.0/8, ::1"), ("domains", "example.org")],
+    );
+    assert_eq!(added.status, 200, "{}", added.body);
+    let token = added.body.split(r#"id="token">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert!(notice(&added).contains("API key monitoring added"), "{}", added.body);
+    let bearer = format!("Bearer {token}");
+    let listed = support::http::request(port, "GET", "/api/v1/domains", &[("Authorization", &bearer)], "");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.body.contains("example.org") && !listed.body.contains("other.org"), "{}", listed.body);
+    let page = admin.get("/admin/api-keys");
+    assert!(page.body.contains("127.0.0.0/8, ::1") && !page.body.contains(&token), "the token is shown once only");
+    let keys = json(&run(&["api-key", "list", "--json"], ""));
+    let id = find(&keys, "name", "monitoring").unwrap()["id"].as_i64().unwrap();
+    let ask = admin.post(&format!("/admin/api-keys/{id}/revoke"), &[]);
+    assert!(ask.body.contains("Revoke API key monitoring?"), "{}", ask.body);
+    let page = admin.submit(&format!("/admin/api-keys/{id}/revoke"), CONFIRMED);
+    assert!(notice(&page).contains("API key monitoring revoked"), "{}", page.body);
+    let refused = support::http::request(port, "GET", "/api/v1/domains", &[("Authorization", &bearer)], "");
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let bad = admin.post("/admin/api-keys", &[("name", "x"), ("domains", "not a domain!")]);
+    assert!(notice(&bad).starts_with("Not added:"), "{}", bad.body);
     let failures = admin.get("/admin/logs/auth?user=bob%40other.org&result=failure");
     assert!(failures.body.contains(">refused</td>") && !failures.body.contains(">allowed</td>"), "{}", failures.body);
     assert!(!failures.body.contains(">alice@example.org</td>"));
@@ -563,6 +615,8 @@ fn admin_pages_manage_the_store_within_its_rules() {
             "/domain-admins",
             "/master-users",
             "/app-links",
+            "/api-keys",
+            "/bans/",
             "/identity-providers",
             "/logs/jobs",
             "/remove",

@@ -1,7 +1,9 @@
-//! The administration pages: the landing page (the mailboxes this login reaches, its open webmail sessions),
-//! domains, templates, mailboxes (with their app passwords), administrators and domain administrators, master
-//! users, app links, identity providers (an LDAP form, a connection test, sync and dry run), and the auth, audit
-//! and job logs.
+//! The administration pages: the overview (counts, a chart of the logins, the most failures, bans, syncs and
+//! warnings), domains, templates, mailboxes (searched, sorted and paged in the database, with their app
+//! passwords, passkeys and web sessions), administrators and domain administrators, master users, app links,
+//! API keys, identity providers (an LDAP form, a connection test, sync and dry run), and the auth, audit and
+//! job logs (paged). Every destructive action (remove, revoke, end sessions, unban, sync now) is confirmed on
+//! a page of its own that says what it will do.
 //!
 //! Administrators use the pages under `/admin/…`, domain administrators those under `/domainadmin/…`; a
 //! session of the other role gets 403 there, and the admin-only pages (templates, administrators, master
@@ -19,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 mod accounts;
+mod api_keys;
 mod app_links;
 mod dashboard;
 mod domains;
@@ -68,6 +71,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/domain-admins/{username}/remove", post(accounts::remove_domain_admin))
         .route("/admin/master-users", get(accounts::master_users).post(accounts::create_master_user))
         .route("/admin/master-users/{username}/remove", post(accounts::remove_master_user))
+        .route("/admin/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/admin/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/admin/app-links", get(app_links::list).post(app_links::create))
         .route("/admin/app-links/{id}", get(app_links::show).post(app_links::update))
         .route("/admin/app-links/{id}/remove", post(app_links::remove))
@@ -110,6 +115,11 @@ fn shared<const DA: bool>(router: Router<AppState>, prefix: &str) -> Router<AppS
             post(mailboxes::revoke_app_password::<DA>),
         )
         .route(&format!("{prefix}/mailboxes/{{address}}/passkeys/{{id}}/remove"), post(mailboxes::remove_passkey::<DA>))
+        .route(&format!("{prefix}/mailboxes/{{address}}/sessions/end"), post(mailboxes::end_sessions::<DA>))
+        .route(
+            &format!("{prefix}/mailboxes/{{address}}/sessions/{{reference}}/end"),
+            post(mailboxes::end_sessions::<DA>),
+        )
         .route(&format!("{prefix}/logs/auth"), get(logs::auth::<DA>))
         .route(&format!("{prefix}/logs/audit"), get(logs::audit::<DA>))
 }
@@ -201,6 +211,7 @@ impl Ctx {
             (Section::Administrators, "/admin/admins".into(), "Administrators", admin),
             (Section::MasterUsers, "/admin/master-users".into(), "Master users", admin),
             (Section::AppLinks, "/admin/app-links".into(), "App links", admin),
+            (Section::ApiKeys, "/admin/api-keys".into(), "API keys", admin),
             (Section::IdentityProviders, "/admin/identity-providers".into(), "Identity providers", admin),
             (Section::AuthLog, format!("{prefix}/logs/auth"), "Auth log", true),
             (Section::AuditLog, format!("{prefix}/logs/audit"), "Audit log", true),
@@ -234,6 +245,7 @@ pub(super) enum Section {
     Administrators,
     MasterUsers,
     AppLinks,
+    ApiKeys,
     IdentityProviders,
     AuthLog,
     AuditLog,

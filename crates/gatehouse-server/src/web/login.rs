@@ -242,8 +242,10 @@ pub(super) async fn start_session(
     principal: &str,
     stage: Stage,
     provider: Option<ProviderSession>,
+    remote_ip: std::net::IpAddr,
 ) -> Response {
-    match state.web.sessions.create(&state.store, role, principal, stage, provider).await {
+    let remote_ip = Some(remote_ip.to_string());
+    match state.web.sessions.create(&state.store, role, principal, stage, provider, remote_ip).await {
         Ok((session, cookie_value)) => {
             // A required enrolment starts with this (posted) login, so its page only shows it.
             if stage == Stage::TotpEnrolment
@@ -289,7 +291,8 @@ pub async fn user_login(
         return login_failed(&state, Role::User, &decision).await;
     };
     // The engine says what the session must do first (second factor, enrolment, new password).
-    start_session(&state, Role::User, user, super::steps::stage_for(*next), None).await
+    start_session(&state, Role::User, user, super::steps::stage_for(*next), None, state.web.client_ip(peer, &headers))
+        .await
 }
 
 async fn admin_login_common(
@@ -313,7 +316,7 @@ async fn admin_login_common(
     let Decision::Allowed { user, next, .. } = &decision else {
         return login_failed(&state, role, &decision).await;
     };
-    start_session(&state, role, user, super::steps::stage_for(*next), None).await
+    start_session(&state, role, user, super::steps::stage_for(*next), None, state.web.client_ip(peer, &headers)).await
 }
 
 /// `POST /admin`.

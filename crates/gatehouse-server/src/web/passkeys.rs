@@ -492,7 +492,8 @@ pub async fn finish_passwordless(
     match state.auth.passkey_sign_in(&request, service).await {
         Decision::Allowed { user, next, .. } => {
             let stage = stage_for(next);
-            match state.web.sessions.create(&state.store, role, &user, stage, None).await {
+            let remote_ip = request.remote_ip.map(|ip| ip.to_string());
+            match state.web.sessions.create(&state.store, role, &user, stage, None, remote_ip).await {
                 Ok((_, cookie_value)) => {
                     let mut response = Json(json!({ "next": stage_page(role, stage) })).into_response();
                     let secure = state.web.sessions.secure_cookies;

@@ -128,6 +128,9 @@ pub struct SessionData {
     pub created_at: i64,
     /// Unix seconds of the last request.
     pub last_seen: i64,
+    /// The client's address when the session started (shown to the account's owner and administrators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
     /// Mailboxes whose webmail this session opened, newest last.
     #[serde(default)]
     pub webmail: Vec<WebmailGrant>,
@@ -241,6 +244,7 @@ impl SessionPolicy {
         principal: &str,
         stage: Stage,
         provider: Option<ProviderSession>,
+        remote_ip: Option<String>,
     ) -> Result<(Session, String), Error> {
         let cookie = random_token();
         let at = now();
@@ -251,6 +255,7 @@ impl SessionPolicy {
             csrf: random_token(),
             created_at: at,
             last_seen: at,
+            remote_ip,
             webmail: Vec::new(),
             notice: None,
             provider,

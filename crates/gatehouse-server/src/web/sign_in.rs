@@ -251,7 +251,7 @@ pub async fn callback(
     };
     match decision {
         Decision::Allowed { user, next, .. } => {
-            start_session(&state, role, &user, super::steps::stage_for(next), provider_session).await
+            start_session(&state, role, &user, super::steps::stage_for(next), provider_session, remote_ip).await
         }
         Decision::Denied { reason: DenyReason::Banned, .. } => {
             let message = "Too many failed logins from your address. Try again later.";

@@ -195,7 +195,14 @@ pub(super) async fn advance_session(
     let (next, cookie) = state
         .web
         .sessions
-        .create(&state.store, session.data.role, &session.data.principal, stage, session.data.provider.clone())
+        .create(
+            &state.store,
+            session.data.role,
+            &session.data.principal,
+            stage,
+            session.data.provider.clone(),
+            session.data.remote_ip.clone(),
+        )
         .await?;
     if stage == Stage::TotpEnrolment {
         begin_enrolment(state, &next).await?;

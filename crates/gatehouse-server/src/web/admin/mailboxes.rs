@@ -101,8 +101,53 @@ struct MailboxPage {
     protocols: Vec<Choice>,
     app_passwords: Vec<AppPasswordView>,
     passkeys: Vec<crate::web::passkeys::PasskeyView>,
+    sessions: Vec<SessionView>,
     can_impersonate: bool,
 }
+
+/// An open web session of the mailbox.
+pub(super) struct SessionView {
+    /// The start of the session's id: how the page names it.
+    reference: String,
+    started: String,
+    last_seen: String,
+    from: String,
+    /// "password", or the identity provider it was signed in at.
+    via: String,
+    webmail: &'static str,
+}
+
+impl SessionView {
+    fn from_row(row: &gatehouse_store::WebSessionRow) -> Self {
+        let data: Option<crate::web::session::SessionData> = serde_json::from_str(&row.data).ok();
+        let reference = row.id.chars().take(SESSION_REFERENCE).collect();
+        match data {
+            Some(data) => SessionView {
+                reference,
+                started: date_time(data.created_at),
+                last_seen: date_time(data.last_seen),
+                from: data.remote_ip.unwrap_or_else(|| "unknown".into()),
+                via: data
+                    .provider
+                    .map(|p| format!("identity provider {}", p.name))
+                    .unwrap_or_else(|| "password".into()),
+                webmail: yes_no(!data.webmail.is_empty()),
+            },
+            None => SessionView {
+                reference,
+                started: "unknown".into(),
+                last_seen: "unknown".into(),
+                from: "unknown".into(),
+                via: "unknown".into(),
+                webmail: "unknown",
+            },
+        }
+    }
+}
+
+/// How many characters of a session's id name it on the page (the id is a SHA-256 of the cookie: its start
+/// reveals nothing, and 16 hex digits are unique among one account's sessions).
+const SESSION_REFERENCE: usize = 16;
 
 /// The mailbox named in a path, if it exists in a domain this login manages (else 404, whether it exists or
 /// not).
@@ -293,13 +338,14 @@ pub(super) async fn show<const DA: bool>(
     let loaded = async {
         let apps = ctx.store.list_app_passwords(&address).await?;
         let passkeys = ctx.store.list_passkeys(&address).await?;
+        let sessions = ctx.store.list_web_sessions(&address).await?;
         let (sources, templates) = match ctx.store.instance() {
             Ok(store) => (auth_sources(store, &mailbox.auth_source).await?, template_choices(store).await?),
             Err(_) => (Vec::new(), Vec::new()),
         };
-        Ok::<_, Error>((apps, passkeys, sources, templates))
+        Ok::<_, Error>((apps, passkeys, sessions, sources, templates))
     };
-    let (apps, passkeys, auth_sources, templates) = loaded.await.map_err(unavailable)?;
+    let (apps, passkeys, sessions, auth_sources, templates) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let page = MailboxPage {
@@ -324,6 +370,7 @@ pub(super) async fn show<const DA: bool>(
             })
             .collect(),
         passkeys: crate::web::passkeys::views(passkeys),
+        sessions: sessions.iter().map(SessionView::from_row).collect(),
     };
     Ok(render(&page, StatusCode::OK))
 }
@@ -539,5 +586,59 @@ pub(super) async fn remove_passkey<const DA: bool>(
     // The store removes only a passkey of this mailbox; another mailbox's id is "not found".
     let result =
         ctx.store.remove_passkey(&address, id).await.map(|()| format!("Passkey of {} removed.", current.address));
+    finish(&state, ctx, result, &to).await
+}
+
+/// `POST {prefix}/mailboxes/{address}/sessions/{reference}/end` (one session) and
+/// `POST {prefix}/mailboxes/{address}/sessions/end` (all): after confirmation, ends the mailbox's web sessions
+/// and the webmail they opened.
+pub(super) async fn end_sessions<const DA: bool>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(path): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let address = path.get("address").cloned().unwrap_or_default();
+    let reference = path.get("reference").cloned();
+    let (ctx, form, address, current) = enter_mailbox_form::<DA>(&state, &headers, &address, &body).await?;
+    let to = mailbox_page(&ctx, &current.address);
+    if !form.confirmed() {
+        let sessions = ctx.store.list_web_sessions(&address).await.map_err(unavailable)?;
+        let (title, effects, action) = match &reference {
+            Some(reference) => {
+                let session = sessions.iter().find(|s| s.id.starts_with(reference.as_str())).ok_or_else(not_found)?;
+                let view = SessionView::from_row(session);
+                (
+                    format!("End a web session of {}?", current.address),
+                    vec![
+                        format!("end the session started {} UTC from {}", view.started, view.from),
+                        "end the webmail it opened: its next page asks to sign in".into(),
+                    ],
+                    format!("{to}/sessions/{reference}/end"),
+                )
+            }
+            None => (
+                format!("End every web session of {}?", current.address),
+                vec![
+                    format!("end its {}", counted_things(&[(sessions.len(), "open web session")])),
+                    "end the webmail they opened: every browser of the mailbox must sign in again".into(),
+                    "leave its password, app passwords and passkeys as they are".into(),
+                ],
+                format!("{to}/sessions/end"),
+            ),
+        };
+        return Ok(Confirm {
+            section: Section::Mailboxes,
+            title,
+            action,
+            effects,
+            button: if reference.is_some() { "End session" } else { "End all sessions" },
+            back: to,
+        }
+        .page(&ctx));
+    }
+    let result = ctx.store.end_web_sessions(&address, reference.as_deref()).await.map(|n| {
+        format!("{} of {} ended.", counted_things(&[(usize::try_from(n).unwrap_or(0), "web session")]), current.address)
+    });
     finish(&state, ctx, result, &to).await
 }
