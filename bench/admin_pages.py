@@ -70,7 +70,8 @@ def pages(domains: int, mailboxes: int) -> list[tuple[str, str]]:
         ("auth log, failures from 203.0.113.7", "/admin/logs/auth?from=203.0.113.7&result=failure"),
         ("auth log, imap failures", "/admin/logs/auth?service=imap&result=failure"),
         ("audit log", "/admin/logs/audit"),
-        ("dashboard (7 days)", "/admin/?period=7d"),
+        # The dashboard is /admin (no trailing slash: /admin/ is no route and answers an empty 404).
+        ("dashboard (7 days)", "/admin?period=7d"),
     ]
 
 

@@ -330,10 +330,18 @@ fn admin_pages_manage_the_store_within_its_rules() {
     let mut carol_web = Client::default();
     assert_eq!(carol_web.login(port, "/", "carol@shop.example", "carolpw12").status, 401);
     assert_eq!(carol_web.login(port, "/", "carol@shop.example", "carolnew12").status, 303);
-    let page = admin.submit(
-        "/admin/mailboxes/carol@shop.example",
-        &[("display_name", "Carol C."), ("quota_mib", "80"), ("protocol", "imap"), ("protocol", "sogo")],
+    // Deactivating asks first, carrying the form's other fields to the confirmation.
+    let fields = [("display_name", "Carol C."), ("quota_mib", "80"), ("protocol", "imap"), ("protocol", "sogo")];
+    let ask = admin.post("/admin/mailboxes/carol@shop.example", &fields);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(
+        ask.body.contains("Deactivate mailbox carol@shop.example?") && ask.body.contains("end its 1 open web session")
     );
+    assert!(ask.body.contains(r#"<input type="hidden" name="protocol" value="sogo">"#), "{}", ask.body);
+    assert!(carol_web.get(port, "/").status == 200, "nothing happened yet");
+    let mut confirmed = fields.to_vec();
+    confirmed.extend_from_slice(CONFIRMED);
+    let page = admin.submit("/admin/mailboxes/carol@shop.example", &confirmed);
     assert!(notice(&page).contains("deactivated"), "{}", page.body);
     assert!(carol_web.get(port, "/").body.contains("id=\"login\""), "deactivation ended the session");
     let mailboxes = json(&run(&["mailbox", "list", "--json"], ""));

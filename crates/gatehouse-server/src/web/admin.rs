@@ -351,6 +351,8 @@ struct ConfirmPage {
     button: &'static str,
     /// Where "Cancel" leads.
     back: String,
+    /// The fields of the form being confirmed, posted again with it (the CSRF token aside).
+    carry: Vec<(String, String)>,
 }
 
 /// What a confirmation page says.
@@ -367,6 +369,12 @@ struct Confirm {
 impl Confirm {
     /// The confirmation page for `ctx`'s login.
     fn page(self, ctx: &Ctx) -> Response {
+        self.page_carrying(ctx, &FormData(Vec::new()))
+    }
+
+    /// The confirmation page of a form whose fields are posted again once confirmed.
+    fn page_carrying(self, ctx: &Ctx, form: &FormData) -> Response {
+        let carry = form.0.iter().filter(|(key, _)| key != "csrf" && key != "confirmed").cloned().collect();
         let page = ConfirmPage {
             notice: None,
             chrome: ctx.chrome(self.section, self.title),
@@ -374,6 +382,7 @@ impl Confirm {
             effects: self.effects,
             button: self.button,
             back: self.back,
+            carry,
         };
         render(&page, StatusCode::OK)
     }

@@ -408,16 +408,34 @@ pub(super) async fn update<const DA: bool>(
         }
     }
     let deactivated = changes.active == Some(false);
-    let nothing = changes.display_name.is_none()
-        && changes.quota_mib.is_none()
-        && changes.protocols.is_none()
-        && changes.active.is_none()
-        && changes.force_password_change.is_none()
-        && changes.force_totp.is_none()
-        && changes.auth_source.is_none()
-        && changes.template.is_none();
+    let nothing = changes.active.is_none() && nothing_else(&changes);
     if nothing {
         return done(&state, ctx, "Nothing changed.", &to).await;
+    }
+    if deactivated && !form.confirmed() {
+        let sessions = ctx.store.count_web_sessions(&address).await.map_err(unavailable)?;
+        let mut effects = vec![
+            format!("deactivate {}: every login to it is refused (mail, webmail and this site)", current.address),
+            match sessions {
+                0 => "it has no open web session to end".into(),
+                n => format!("end its {}", counted_things(&[(usize::try_from(n).unwrap_or(0), "open web session")])),
+            },
+            "keep its password, app passwords and passkeys: they work again once it is active".into(),
+        ];
+        if nothing_else(&changes) {
+            effects.push("change nothing else".into());
+        } else {
+            effects.push("save the other changes of the form".into());
+        }
+        return Ok(Confirm {
+            section: Section::Mailboxes,
+            title: format!("Deactivate mailbox {}?", current.address),
+            action: to.clone(),
+            effects,
+            button: "Deactivate mailbox",
+            back: to,
+        }
+        .page_carrying(&ctx, &form));
     }
     // The store ends a deactivated mailbox's web sessions in the same transaction.
     let result = async {
@@ -505,6 +523,17 @@ pub(super) async fn remove<const DA: bool>(
     let result = ctx.store.remove_mailbox(&address).await.map(|()| format!("Mailbox {} removed.", current.address));
     let to = format!("{}/mailboxes", ctx.prefix());
     finish(&state, ctx, result, &to).await
+}
+
+/// Whether `changes` change nothing but the mailbox's activation.
+fn nothing_else(changes: &MailboxChanges) -> bool {
+    changes.display_name.is_none()
+        && changes.quota_mib.is_none()
+        && changes.protocols.is_none()
+        && changes.force_password_change.is_none()
+        && changes.force_totp.is_none()
+        && changes.auth_source.is_none()
+        && changes.template.is_none()
 }
 
 /// "3 app passwords and 1 passkey", "no web session": counts with their nouns.
