@@ -267,6 +267,11 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     assert!(total > 5_020, "the seeded rows and the logins since: {status}");
     browser.click("th a[href*='dir=asc']").await;
     wait_text(&browser, "th[aria-sort=ascending]", "Time").await;
+    // Times are shown in the browser's time zone, the UTC value on hover (the page's own script).
+    let first_time = browser.find("#log time").await;
+    let title = first_time.attr("title").await.unwrap().unwrap_or_default();
+    assert!(title.ends_with(" UTC") && title.len() == 20, "{title}");
+    assert!(!first_time.text().await.unwrap().ends_with("UTC"), "rewritten to local time");
     accessible(&browser, "auth log").await;
     shots.take(&browser, "auth-log").await;
     browser.close().await;

@@ -134,6 +134,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/totp/passkey/start", post(passkeys::start_sign_in))
         .route("/totp/passkey/finish", post(passkeys::finish_sign_in))
         .route("/passkeys.js", get(passkeys::script))
+        .route("/local-times.js", get(respond::local_times_script))
         .route("/passkeys", get(passkeys::page))
         .route("/passkeys/register/start", post(passkeys::start_registration))
         .route("/passkeys/register/finish", post(passkeys::finish_registration))

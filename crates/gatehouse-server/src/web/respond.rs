@@ -75,6 +75,14 @@ pub(super) fn sentence(err: &Error) -> String {
 
 pub(super) use gatehouse_core::text::percent_encode as segment;
 
+/// The script that shows the administration pages' times in the viewer's time zone.
+const LOCAL_TIMES: &str = include_str!("../../static/local-times.js");
+
+/// `GET /local-times.js`.
+pub(super) async fn local_times_script() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], LOCAL_TIMES).into_response()
+}
+
 /// A Unix time as `YYYY-MM-DD HH:MM` (UTC).
 pub(super) fn date_time(seconds: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(seconds)

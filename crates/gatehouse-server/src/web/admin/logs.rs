@@ -32,6 +32,8 @@ pub(super) struct Cell {
     fields: Vec<(String, String)>,
     /// The cell's column heading (shown beside the value on narrow screens).
     label: &'static str,
+    /// The text is a time (UTC), shown in the viewer's time zone where scripts run.
+    time: bool,
 }
 
 #[derive(Template)]
@@ -114,7 +116,12 @@ fn domain_of(subject: &str) -> &str {
 
 /// A text cell.
 fn text(label: &'static str, text: impl Into<String>) -> Cell {
-    Cell { text: text.into(), fields: Vec::new(), label }
+    Cell { text: text.into(), fields: Vec::new(), label, time: false }
+}
+
+/// A time cell (Unix seconds).
+fn time(label: &'static str, seconds: i64) -> Cell {
+    Cell { text: date_time(seconds), fields: Vec::new(), label, time: true }
 }
 
 /// What a log page shows besides its rows.
@@ -142,7 +149,7 @@ async fn page<T>(
         (Some(a), Some(b)) => Some(format!("{a} {b}")),
         (a, b) => a.or(b),
     };
-    let mut columns = vec![list.column("time", "Time (UTC)")];
+    let mut columns = vec![list.column("time", "Time")];
     columns.extend(view.headings.into_iter().map(Column::plain));
     let pager = list.pager(&entries);
     let page = LogPage {
@@ -182,7 +189,7 @@ pub(super) async fn auth<const DA: bool>(
     let entries = ctx.store.auth_log_page(&filter, !list.descending).await.map_err(unavailable)?;
     let row = |e: gatehouse_store::AuthLogEntry| {
         vec![
-            text("Time (UTC)", date_time(e.created_at)),
+            time("Time", e.created_at),
             text("Service", e.service),
             text("User", e.username),
             text(
@@ -238,12 +245,12 @@ pub(super) async fn audit<const DA: bool>(
     let entries = ctx.store.audit_log_page(&filter, !list.descending).await.map_err(unavailable)?;
     let row = |e: gatehouse_store::AuditEntry| {
         vec![
-            text("Time (UTC)", date_time(e.created_at)),
+            time("Time", e.created_at),
             text("Actor", e.actor),
             text("Role", e.actor_role),
             text("Action", e.action),
             text("Target", e.target),
-            Cell { text: String::new(), fields: detail_fields(&e.details), label: "Details" },
+            Cell { text: String::new(), fields: detail_fields(&e.details), label: "Details", time: false },
         ]
     };
     let view = LogView {
@@ -276,12 +283,15 @@ pub(super) async fn jobs(
     let runs = ctx.store.job_log_page(&filter, !list.descending).await.map_err(unavailable)?;
     let row = |run: gatehouse_store::JobRun| {
         vec![
-            text("Time (UTC)", date_time(run.started_at)),
-            text("Finished", run.finished_at.map(date_time).unwrap_or_else(|| "running".into())),
+            time("Started", run.started_at),
+            match run.finished_at {
+                Some(at) => time("Finished", at),
+                None => text("Finished", "running"),
+            },
             text("Job", run.job),
             text("Provider", run.provider.unwrap_or_default()),
             text("Status", run.status),
-            Cell { text: String::new(), fields: summary_fields(&run.summary), label: "Summary" },
+            Cell { text: String::new(), fields: summary_fields(&run.summary), label: "Summary", time: false },
         ]
     };
     let view = LogView {
