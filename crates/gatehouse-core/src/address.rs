@@ -40,6 +40,12 @@ impl DomainName {
         Ok(DomainName(ascii))
     }
 
+    /// The ASCII (punycode) form of a part of a domain name typed in Unicode ("bücher" → "xn--bcher-kva"),
+    /// for searching stored names; `None` when it has none.
+    pub fn ascii_form(text: &str) -> Option<String> {
+        idna::domain_to_ascii(text.trim()).ok().filter(|ascii| !ascii.is_empty())
+    }
+
     /// The stored ASCII form.
     pub fn as_str(&self) -> &str {
         &self.0

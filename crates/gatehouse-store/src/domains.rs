@@ -2,6 +2,8 @@
 //! against.
 
 use gatehouse_core::text::{MAX_FREE_TEXT, check_free_text};
+use std::collections::HashMap;
+
 use gatehouse_core::{DomainName, Error, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -11,8 +13,38 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::{domain, mailbox};
+use crate::listing::{Page, Window, any_contains};
 use crate::logs::audit;
 use crate::{Actor, Store, commit, db_err, now};
+
+/// The order of a domain list (ties by name).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DomainOrder {
+    /// By name (ASCII).
+    #[default]
+    Name,
+    /// Inactive first.
+    Active,
+    /// Oldest first.
+    Created,
+}
+
+/// A search of the domains, answered a page at a time ([`Store::search_domains`]).
+#[derive(Debug, Clone, Default)]
+pub struct DomainSearch {
+    /// Only these domains (`None`: all).
+    pub names: Option<Vec<DomainName>>,
+    /// Only domains whose name or description contains this, ignoring case.
+    pub text: Option<String>,
+    /// Only active (`true`) or inactive (`false`) domains.
+    pub active: Option<bool>,
+    /// The order.
+    pub order: DomainOrder,
+    /// Reverse the order.
+    pub descending: bool,
+    /// Which page.
+    pub window: Window,
+}
 
 /// A domain, with its current usage.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -124,6 +156,30 @@ pub(crate) async fn usage(db: &impl ConnectionTrait, domain_id: i64, except: Opt
     }
     let (mailboxes, quota_mib): (i64, i64) = query.into_tuple().one(db).await.map_err(db_err)?.unwrap_or_default();
     Ok(Usage { mailboxes, quota_mib })
+}
+
+/// The usage of several domains (all when `ids` is `None`) in one grouped query.
+async fn usages(db: &impl ConnectionTrait, ids: Option<&[i64]>) -> Result<HashMap<i64, Usage>> {
+    use sea_orm::DatabaseBackend;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
+    let integer = match db.get_database_backend() {
+        DatabaseBackend::MySql => "SIGNED",
+        _ => "BIGINT",
+    };
+    let mut query = mailbox::Entity::find()
+        .select_only()
+        .column(mailbox::Column::DomainId)
+        .column_as(Expr::col(mailbox::Column::Id).count(), "mailboxes")
+        .column_as(
+            Func::coalesce([Expr::col(mailbox::Column::QuotaMib).sum(), Expr::val(0i64)]).cast_as(Alias::new(integer)),
+            "quota_mib",
+        )
+        .group_by(mailbox::Column::DomainId);
+    if let Some(ids) = ids {
+        query = query.filter(mailbox::Column::DomainId.is_in(ids.iter().copied()));
+    }
+    let rows: Vec<(i64, i64, i64)> = query.into_tuple().all(db).await.map_err(db_err)?;
+    Ok(rows.into_iter().map(|(id, mailboxes, quota_mib)| (id, Usage { mailboxes, quota_mib })).collect())
 }
 
 /// Checks a mailbox quota against the domain's per-mailbox and total limits. `others` is the usage of the
@@ -282,20 +338,7 @@ impl Store {
     /// All domains, by name, with their usage.
     pub async fn list_domains(&self) -> Result<Vec<Domain>> {
         let domains = domain::Entity::find().order_by_asc(domain::Column::Name).all(&self.db).await.map_err(db_err)?;
-        let rows: Vec<(i64, i64)> = mailbox::Entity::find()
-            .select_only()
-            .column(mailbox::Column::DomainId)
-            .column(mailbox::Column::QuotaMib)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        let mut usages = std::collections::HashMap::<i64, Usage>::new();
-        for (domain_id, quota) in rows {
-            let entry = usages.entry(domain_id).or_default();
-            entry.mailboxes += 1;
-            entry.quota_mib += quota;
-        }
+        let usages = usages(&self.db, None).await?;
         Ok(domains
             .into_iter()
             .map(|d| {
@@ -303,6 +346,62 @@ impl Store {
                 to_record(d, used)
             })
             .collect())
+    }
+
+    /// The names of the domains (ASCII), by name, without their usage (for choosing one).
+    pub async fn domain_names(&self) -> Result<Vec<String>> {
+        domain::Entity::find()
+            .select_only()
+            .column(domain::Column::Name)
+            .order_by_asc(domain::Column::Name)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    /// One page of the domains matching `search`, with the usage of those on the page.
+    pub async fn search_domains(&self, search: &DomainSearch) -> Result<Page<Domain>> {
+        let window = search.window;
+        let mut query = domain::Entity::find();
+        if let Some(names) = &search.names {
+            query = query.filter(domain::Column::Name.is_in(names.iter().map(DomainName::as_str)));
+        }
+        if let Some(text) = search.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            // Names are stored in ASCII (punycode): a search in Unicode looks for that form too.
+            let ascii = DomainName::ascii_form(text).unwrap_or_else(|| text.to_string());
+            query = query.filter(
+                any_contains(&[domain::Column::Name, domain::Column::Description], text)
+                    .add(any_contains(&[domain::Column::Name], &ascii)),
+            );
+        }
+        if let Some(active) = search.active {
+            query = query.filter(domain::Column::Active.eq(active));
+        }
+        let total = query.clone().count(&self.db).await.map_err(db_err)?;
+        let order = if search.descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
+        match search.order {
+            DomainOrder::Name => {}
+            DomainOrder::Active => query = query.order_by(domain::Column::Active, order.clone()),
+            DomainOrder::Created => query = query.order_by(domain::Column::CreatedAt, order.clone()),
+        }
+        let rows = query
+            .order_by(domain::Column::Name, order)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
+        let usages = usages(&self.db, Some(&ids)).await?;
+        let items = rows
+            .into_iter()
+            .map(|d| {
+                let used = usages.get(&d.id).copied().unwrap_or_default();
+                to_record(d, used)
+            })
+            .collect();
+        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
     }
 
     /// Changes a domain. Limits cannot be lowered below what the domain's mailboxes already use.

@@ -60,7 +60,7 @@ pub use api_keys::{API_KEY_PREFIX, ApiKey, ApiKeyAccess, NewApiKey};
 pub use app_links::{AppLink, AppLinkChanges, NewAppLink};
 pub use app_passwords::{AppPassword, NewAppPassword};
 pub use changes::{FeedEntry, LoginChange};
-pub use domains::{Domain, DomainChanges, NewDomain};
+pub use domains::{Domain, DomainChanges, DomainOrder, DomainSearch, NewDomain};
 pub use gatehouse_core::AdminRole;
 pub use identity_providers::{
     AttributeMapping, IdentityProvider, IdentityProviderChanges, IdentityProviderKind, NewIdentityProvider,

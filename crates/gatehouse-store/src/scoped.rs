@@ -16,9 +16,9 @@
 use gatehouse_core::{DomainName, Error, MailboxAddress, Result};
 
 use crate::{
-    ActivityCount, Actor, ActorRole, AppPassword, AuditEntry, AuthLogEntry, Domain, DomainChanges, FailureCount,
-    FailureKey, JobRun, LogFilter, Mailbox, MailboxChanges, MailboxSearch, NewAppPassword, NewDomain, NewMailbox, Page,
-    Store,
+    ActivityCount, Actor, ActorRole, AppPassword, AuditEntry, AuthLogEntry, Domain, DomainChanges, DomainSearch,
+    FailureCount, FailureKey, JobRun, LogFilter, Mailbox, MailboxChanges, MailboxSearch, NewAppPassword, NewDomain,
+    NewMailbox, Page, Store,
 };
 
 /// What a principal may do within its domains.
@@ -187,6 +187,25 @@ impl ScopedStore {
         let mut domains = self.store.list_domains().await?;
         domains.retain(|d| self.reaches(&d.name));
         Ok(domains)
+    }
+
+    /// The names (ASCII) of the domains within reach, by name.
+    pub async fn domain_names(&self) -> Result<Vec<String>> {
+        let mut names = self.store.domain_names().await?;
+        names.retain(|name| self.reaches(name));
+        Ok(names)
+    }
+
+    /// One page of the domains within reach that match `search`.
+    pub async fn search_domains(&self, search: DomainSearch) -> Result<Page<Domain>> {
+        let mut search = search;
+        if let Some(own) = &self.principal.domains {
+            search.names = Some(match search.names {
+                Some(wanted) => wanted.into_iter().filter(|d| own.contains(d)).collect(),
+                None => own.clone(),
+            });
+        }
+        self.store.search_domains(&search).await
     }
 
     /// A domain within reach.

@@ -33,6 +33,7 @@ gatehouse_testkit::on_every_engine!(
     mailbox_lists_are_searched_sorted_and_paged_in_the_database,
     auth_activity_is_counted_per_bucket_and_top_failures,
     log_pages_are_windows_counted_up_to_a_cap,
+    domain_lists_are_searched_and_paged_with_the_usage_of_each,
 );
 
 fn cli() -> Actor {
@@ -1158,4 +1159,36 @@ async fn log_pages_are_windows_counted_up_to_a_cap(store: Store) {
     assert!(page.items.iter().all(|e| e.remote_ip.as_deref() == Some("192.0.2.1") && e.service == "smtp"));
     let none = LogFilter { domains: Some(Vec::new()), ..Default::default() };
     assert_eq!(store.auth_log_page(&none, false).await.unwrap().total, 0);
+}
+
+async fn domain_lists_are_searched_and_paged_with_the_usage_of_each(store: Store) {
+    for i in 0..12 {
+        add_domain(&store, &format!("d{i:02}.example"), |d| {
+            d.description = if i % 4 == 0 { "Sales office".into() } else { "Engineering".into() };
+            d.active = i != 5;
+        })
+        .await;
+    }
+    add_domain(&store, "bücher.example", |_| {}).await;
+    for (address, quota) in [("a@d01.example", 100), ("b@d01.example", 250), ("c@d02.example", 0)] {
+        add_mailbox(&store, address, |m| m.quota_mib = Some(quota)).await.unwrap();
+    }
+    let page = store.search_domains(&DomainSearch { window: Window::new(0, 5), ..Default::default() }).await.unwrap();
+    assert_eq!((page.total, page.items.len()), (13, 5));
+    let d01 = page.items.iter().find(|d| d.name == "d01.example").unwrap();
+    assert_eq!((d01.mailboxes, d01.quota_used_mib), (2, 350), "usage of the page's domains");
+    assert_eq!(store.list_domains().await.unwrap().iter().find(|d| d.name == "d02.example").unwrap().mailboxes, 1);
+    let text = |t: &str| DomainSearch { text: Some(t.into()), ..Default::default() };
+    assert_eq!(store.search_domains(&text("SALES")).await.unwrap().total, 3, "descriptions, any case");
+    let unicode = store.search_domains(&text("bücher")).await.unwrap();
+    assert_eq!(unicode.items.iter().map(|d| d.unicode_name.as_str()).collect::<Vec<_>>(), ["bücher.example"]);
+    let inactive = DomainSearch { active: Some(false), ..Default::default() };
+    assert_eq!(store.search_domains(&inactive).await.unwrap().items[0].name, "d05.example");
+    let newest =
+        DomainSearch { order: DomainOrder::Created, descending: true, window: Window::new(0, 1), ..Default::default() };
+    assert_eq!(store.search_domains(&newest).await.unwrap().items[0].name, "xn--bcher-kva.example");
+    let helper = store.scoped(Principal::domain_admin("helper", &["d03.example".to_string()]));
+    let own = helper.search_domains(DomainSearch::default()).await.unwrap();
+    assert_eq!(own.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["d03.example"]);
+    assert_eq!(helper.domain_names().await.unwrap(), ["d03.example"]);
 }

@@ -181,6 +181,17 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     accessible(&browser, "overview").await;
     shots.take(&browser, "overview").await;
 
+    // The domains: searched, with each one's mailboxes counted and quotas readable.
+    browser.click("#admin-nav a[href='/admin/domains']").await;
+    wait_text(&browser, "#pager-status", "1–3 of 3").await;
+    browser.fill("#filter-text", "UNIVERSITY").await;
+    browser.click("#domain-filter button").await;
+    wait_text(&browser, "#pager-status", "1–1 of 1").await;
+    let row = browser.text("#domains tbody tr").await;
+    assert!(row.contains("long-department-name.university.example") && row.contains("1000"), "{row}");
+    assert!(row.contains("GiB used") || row.contains("GiB of"), "readable quotas: {row}");
+    accessible(&browser, "domains").await;
+
     // The mailbox list: one page of 50 out of 3 000, counted.
     browser.click("#admin-nav a[href='/admin/mailboxes']").await;
     let status = wait_text(&browser, "#pager-status", "of 3000").await;

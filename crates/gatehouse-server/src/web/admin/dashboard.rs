@@ -92,7 +92,7 @@ impl DashboardPage {
         let count = |active: Option<bool>| {
             store.search_mailboxes(MailboxSearch { active, window: Window::new(0, 1), ..MailboxSearch::default() })
         };
-        let domains = store.list_domains().await?.len();
+        let domains = store.domain_names().await?.len();
         let mailboxes = count(None).await?.total;
         let inactive = count(Some(false)).await?.total;
         let activity = store.auth_activity(since, bucket).await?;

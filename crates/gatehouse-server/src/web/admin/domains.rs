@@ -7,10 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::DomainName;
-use gatehouse_store::{Domain, DomainChanges, NewDomain};
+use std::collections::HashMap;
 
+use axum::extract::Query;
+use gatehouse_store::{Domain, DomainChanges, DomainOrder, DomainSearch, NewDomain};
+
+use super::listing::{Column, ListQuery, Pager};
 use super::{
-    Chrome, Confirm, FormData, Section, done, enter, enter_form, finish, found, not_found, role_of, segment, yes_no,
+    Chrome, Confirm, FormData, Section, done, enter, enter_form, finish, found, not_found, quota_text, role_of,
+    segment, yes_no,
 };
 use crate::AppState;
 use crate::web::respond::render;
@@ -29,6 +34,11 @@ pub(super) struct DomainView {
     total_quota_mib: i64,
     mailboxes: i64,
     quota_used_mib: i64,
+    /// The quotas as people read them.
+    quota_used: String,
+    total_quota: String,
+    max_quota: String,
+    default_quota: String,
 }
 
 impl From<Domain> for DomainView {
@@ -45,6 +55,10 @@ impl From<Domain> for DomainView {
             total_quota_mib: d.total_quota_mib,
             mailboxes: d.mailboxes,
             quota_used_mib: d.quota_used_mib,
+            quota_used: if d.quota_used_mib > 0 { quota_text(d.quota_used_mib) } else { "0 MiB".into() },
+            total_quota: quota_text(d.total_quota_mib),
+            max_quota: quota_text(d.max_quota_mib),
+            default_quota: quota_text(d.default_quota_mib),
         }
     }
 }
@@ -54,6 +68,10 @@ impl From<Domain> for DomainView {
 struct DomainsPage {
     notice: Option<String>,
     chrome: Chrome,
+    text: String,
+    state: &'static str,
+    columns: Vec<Column>,
+    pager: Pager,
     domains: Vec<DomainView>,
 }
 
@@ -70,18 +88,53 @@ fn domain_name(name: &str) -> Result<DomainName, Response> {
     DomainName::parse(name).map_err(|_| not_found())
 }
 
-/// `GET {prefix}/domains`.
+/// `GET {prefix}/domains?q=&state=&sort=&dir=&page=&size=`: one page of the domains this login reaches.
 pub(super) async fn list<const DA: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, role_of::<DA>()).await?;
-    let notice = ctx.take_notice(&state).await?;
-    let domains = match ctx.store.list_domains().await {
-        Ok(domains) => domains.into_iter().map(DomainView::from).collect(),
-        Err(err) => return Err(unavailable(err)),
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let (active, state_name) = match query.get("state").map(String::as_str) {
+        Some("active") => (Some(true), "active"),
+        Some("inactive") => (Some(false), "inactive"),
+        _ => (None, ""),
     };
-    Ok(render(&DomainsPage { notice, chrome: ctx.chrome(Section::Domains, "Domains"), domains }, StatusCode::OK))
+    let mut list = ListQuery::new(format!("{}/domains", ctx.prefix()), &query, &["name", "active", "created"]);
+    list.keep("q", text.clone());
+    list.keep("state", state_name);
+    let search = DomainSearch {
+        names: None,
+        text: Some(text.clone()).filter(|t| !t.is_empty()),
+        active,
+        order: match list.sort {
+            "active" => DomainOrder::Active,
+            "created" => DomainOrder::Created,
+            _ => DomainOrder::Name,
+        },
+        descending: list.descending,
+        window: list.window(),
+    };
+    let page = ctx.store.search_domains(search).await.map_err(unavailable)?;
+    let notice = ctx.take_notice(&state).await?;
+    let page = DomainsPage {
+        notice,
+        chrome: ctx.chrome(Section::Domains, "Domains"),
+        text,
+        state: state_name,
+        columns: vec![
+            list.column("name", "Domain"),
+            Column::plain("Description"),
+            list.column("active", "Active"),
+            Column::plain("Mailboxes"),
+            Column::plain("Quota used"),
+            Column::plain("Per mailbox"),
+        ],
+        pager: list.pager(&page),
+        domains: page.items.into_iter().map(DomainView::from).collect(),
+    };
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// The limit fields of the domain forms.

@@ -242,7 +242,7 @@ pub(super) async fn list<const DA: bool>(
     };
     let page = found(ctx.store.search_mailboxes(search).await)?;
     let loaded = async {
-        let domains = ctx.store.list_domains().await?;
+        let domains = ctx.store.domain_names().await?;
         let (sources, templates) = match ctx.store.instance() {
             Ok(store) => (auth_sources(store, LOCAL_AUTH_SOURCE).await?, template_choices(store).await?),
             Err(_) => (Vec::new(), Vec::new()),
@@ -273,9 +273,10 @@ pub(super) async fn list<const DA: bool>(
         },
         domains: domains
             .into_iter()
-            .map(|d| {
-                let selected = wanted.as_deref() == Some(d.name.as_str());
-                Choice::new(d.name, d.unicode_name, selected)
+            .map(|name| {
+                let selected = wanted.as_deref() == Some(name.as_str());
+                let label = DomainName::parse(&name).map(|d| d.to_unicode()).unwrap_or_else(|_| name.clone());
+                Choice::new(name, label, selected)
             })
             .collect(),
         auth_sources,
