@@ -462,9 +462,23 @@ impl Store {
 
     /// Records of mailbox rows, with their domain and template names.
     pub(crate) async fn records(&self, rows: Vec<mailbox::Model>) -> Result<Vec<Mailbox>> {
-        let domains: HashMap<i64, String> =
-            domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
+        // Only the domains and templates these rows name (a page of 50 among thousands of domains).
+        let mut domain_ids: Vec<i64> = rows.iter().map(|row| row.domain_id).collect();
+        domain_ids.sort_unstable();
+        domain_ids.dedup();
+        let mut template_ids: Vec<i64> = rows.iter().filter_map(|row| row.template_id).collect();
+        template_ids.sort_unstable();
+        template_ids.dedup();
+        let domains: HashMap<i64, String> = domain::Entity::find()
+            .filter(domain::Column::Id.is_in(domain_ids))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
         let templates: HashMap<i64, String> = mailbox_template::Entity::find()
+            .filter(mailbox_template::Column::Id.is_in(template_ids))
             .all(&self.db)
             .await
             .map_err(db_err)?

@@ -181,21 +181,38 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let used: Vec<Option<i64>> = mailbox::Entity::find()
+        // One count per template, grouped in the database (not one row per mailbox).
+        let used: Vec<(Option<i64>, i64)> = mailbox::Entity::find()
             .select_only()
             .column(mailbox::Column::TemplateId)
+            .column_as(sea_orm::sea_query::ExprTrait::count(sea_orm::sea_query::Expr::col(mailbox::Column::Id)), "n")
             .filter(mailbox::Column::TemplateId.is_not_null())
+            .group_by(mailbox::Column::TemplateId)
             .into_tuple()
             .all(&self.db)
             .await
             .map_err(db_err)?;
+        let used: std::collections::HashMap<i64, i64> =
+            used.into_iter().filter_map(|(id, n)| id.map(|id| (id, n))).collect();
         templates
             .into_iter()
             .map(|t| {
-                let count = used.iter().filter(|id| **id == Some(t.id)).count() as i64;
+                let count = used.get(&t.id).copied().unwrap_or(0);
                 to_record(t, count)
             })
             .collect()
+    }
+
+    /// The templates' names, in order (for choosing one).
+    pub async fn template_names(&self) -> Result<Vec<String>> {
+        mailbox_template::Entity::find()
+            .select_only()
+            .column(mailbox_template::Column::Name)
+            .order_by_asc(mailbox_template::Column::Name)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)
     }
 
     /// The current hash of every template, by name (what a sync compares with a mailbox's `template_hash`).

@@ -166,7 +166,7 @@ fn default_settings() -> LdapSettings {
 }
 
 async fn template_names(store: &Store) -> Result<Vec<String>, Error> {
-    Ok(store.list_templates().await?.into_iter().map(|t| t.name).collect())
+    store.template_names().await
 }
 
 /// `GET /admin/identity-providers`.

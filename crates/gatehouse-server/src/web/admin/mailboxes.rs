@@ -187,7 +187,7 @@ async fn auth_sources(store: &Store, current: &str) -> Result<Vec<Choice>, Error
 }
 
 async fn template_choices(store: &Store) -> Result<Vec<Choice>, Error> {
-    Ok(store.list_templates().await?.into_iter().map(|t| Choice::new(t.name.clone(), t.name, false)).collect())
+    Ok(store.template_names().await?.into_iter().map(|name| Choice::new(name.clone(), name, false)).collect())
 }
 
 /// The keys the mailbox list sorts by, the default first.
