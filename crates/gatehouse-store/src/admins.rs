@@ -7,12 +7,13 @@ use gatehouse_core::text::login_name;
 use gatehouse_core::{AdminRole, DomainName, Error, Result};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, NotSet, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::{admin, admin_domain, domain};
+use crate::listing::{Page, Window, any_contains};
 use crate::logs::audit;
 use crate::{Actor, Store, commit, db_err, now};
 
@@ -427,6 +428,56 @@ impl Store {
                 to_record(a, domains)
             })
             .collect()
+    }
+
+    /// One page of the accounts of `role` whose username contains `text` (ignoring case), by username, with the
+    /// domains of those on the page.
+    pub async fn search_admins(
+        &self,
+        role: AdminRole,
+        text: Option<&str>,
+        window: Window,
+    ) -> Result<Page<AdminAccount>> {
+        let mut query = admin::Entity::find().filter(admin::Column::Role.eq(role.as_str()));
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            query = query.filter(any_contains(&[admin::Column::Username], text));
+        }
+        let total = query.clone().count(&self.db).await.map_err(db_err)?;
+        let admins = query
+            .order_by_asc(admin::Column::Username)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<i64> = admins.iter().map(|a| a.id).collect();
+        let links = admin_domain::Entity::find()
+            .filter(admin_domain::Column::AdminId.is_in(ids))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let domain_ids: Vec<i64> = links.iter().map(|l| l.domain_id).collect();
+        let domain_names: HashMap<i64, String> = domain::Entity::find()
+            .filter(domain::Column::Id.is_in(domain_ids))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
+        let items = admins
+            .into_iter()
+            .map(|a| {
+                let mut domains: Vec<String> = links
+                    .iter()
+                    .filter(|link| link.admin_id == a.id)
+                    .filter_map(|link| domain_names.get(&link.domain_id).cloned())
+                    .collect();
+                domains.sort();
+                to_record(a, domains)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
     }
 
     /// Changes an administrator or domain administrator: password, active flag, forced password change or TOTP

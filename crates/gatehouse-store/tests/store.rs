@@ -414,7 +414,11 @@ async fn administrators_and_domain_administrators(store: Store) {
     assert_eq!(edited.domains, vec!["a.example".to_string(), "b.example".to_string()]);
     assert!(edited.acl.is_empty());
     let listed = store.list_admins(AdminRole::DomainAdmin).await.unwrap();
-    assert_eq!(listed, vec![edited]);
+    assert_eq!(listed, vec![edited.clone()]);
+    let found = store.search_admins(AdminRole::DomainAdmin, Some("DA"), Window::default()).await.unwrap();
+    assert_eq!((found.total, found.items), (1, vec![edited]), "searched, with its domains");
+    let none = store.search_admins(AdminRole::DomainAdmin, Some("second"), Window::default()).await.unwrap();
+    assert_eq!(none.total, 0, "administrators are not domain administrators");
     assert_eq!(store.list_admins(AdminRole::Admin).await.unwrap().len(), 1);
     store.remove_admin(&cli(), "da", AdminRole::DomainAdmin).await.unwrap();
     assert!(store.list_admins(AdminRole::DomainAdmin).await.unwrap().is_empty());

@@ -1,9 +1,11 @@
 //! Administrators, domain administrators (their domains and `login_as` permission) and master users
 //! (administrators only). Removing, deactivating or setting the password of an account ends its web sessions.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{DomainName, Error};
@@ -11,6 +13,7 @@ use gatehouse_store::{
     AdminRole, DomainAdminChanges, MasterScope, NewDomainAdmin, NewMasterScope, NewMasterUser, Store,
 };
 
+use super::listing::{ListQuery, Pager};
 use super::{
     Choice, Chrome, Confirm, Ctx, FormData, Section, date_time, done, enter, enter_form, finish, hash_password,
     not_found, segment, yes_no,
@@ -50,6 +53,9 @@ struct AdminsPage {
     notice: Option<String>,
     chrome: Chrome,
     admins: Vec<AdminView>,
+    /// The search of the domain administrators, and its page.
+    text: String,
+    pager: Pager,
     domain_admins: Vec<DomainAdminView>,
     domains: Vec<Choice>,
 }
@@ -92,20 +98,32 @@ fn ticked_domains(form: &FormData) -> Result<Vec<DomainName>, Error> {
     form.all("domain").into_iter().map(DomainName::parse).collect()
 }
 
-/// `GET /admin/admins`: administrators and domain administrators.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+/// `GET /admin/admins?q=&page=&size=`: administrators, and one page of the domain administrators (searched by
+/// username in the database).
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let store = ctx.instance()?;
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let mut list = ListQuery::new("/admin/admins".into(), &query, &["username"]);
+    list.keep("q", text.clone());
     let loaded = async {
         let admins = store.list_admins(AdminRole::Admin).await?;
-        let domain_admins = store.list_admins(AdminRole::DomainAdmin).await?;
+        let domain_admins = store.search_admins(AdminRole::DomainAdmin, Some(&text), list.window()).await?;
         Ok::<_, Error>((admins, domain_admins, domain_choices(&store, &[]).await?))
     };
     let (admins, domain_admins, domains) = loaded.await.map_err(unavailable)?;
+    let pager = list.pager(&domain_admins);
+    let domain_admins = domain_admins.items;
     let notice = ctx.take_notice(&state).await?;
     let page = AdminsPage {
         notice,
         chrome: ctx.chrome(Section::Administrators, "Administrators"),
+        text,
+        pager,
         admins: admins
             .into_iter()
             .map(|a| AdminView {
