@@ -82,7 +82,9 @@ pub use sealing::{KeyFile, SecretKey};
 pub use templates::{NewTemplate, Template, TemplateChanges};
 pub use totp::{TotpPrincipal, TotpState};
 pub use userdb::{DeliverableMailbox, WebmailUser};
-pub use web_sessions::{ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_SESSIONS, WebSessionRow};
+pub use web_sessions::{
+    ADMIN_SESSIONS, DOMAIN_ADMIN_SESSIONS, SsoTokenRow, USER_SESSIONS, WebSessionRow, WebmailOpening,
+};
 
 use db_error::db_err;
 

@@ -81,6 +81,17 @@ pub struct WebSessionRow {
     pub expires_at: i64,
 }
 
+/// A live opening of a mailbox's webmail ([`Store::webmail_openings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebmailOpening {
+    /// The web session that opened it.
+    pub session_id: String,
+    /// The administrator who opened it, for an impersonation.
+    pub impersonator: Option<String>,
+    /// Unix seconds.
+    pub opened_at: i64,
+}
+
 /// A stored SSO token, as the login engine checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsoTokenRow {
@@ -178,6 +189,34 @@ impl Store {
                 data: r.data,
                 expires_at: r.expires_at,
             })
+            .collect())
+    }
+
+    /// Who has the webmail of `mailbox` open now: the live SSO tokens minted for it, oldest first, each with its
+    /// session, the administrator who opened it (for impersonations) and when.
+    pub async fn webmail_openings(&self, mailbox: &str) -> Result<Vec<WebmailOpening>> {
+        let at = now();
+        let tokens = sso_token::Entity::find()
+            .filter(sso_token::Column::Mailbox.eq(mailbox))
+            .filter(sso_token::Column::ExpiresAt.gt(at))
+            .order_by_asc(sso_token::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<String> = tokens.iter().map(|t| t.session_id.clone()).collect();
+        let alive: std::collections::HashSet<String> = web_session::Entity::find()
+            .filter(web_session::Column::Id.is_in(ids))
+            .filter(web_session::Column::ExpiresAt.gt(at))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        Ok(tokens
+            .into_iter()
+            .filter(|t| alive.contains(&t.session_id))
+            .map(|t| WebmailOpening { session_id: t.session_id, impersonator: t.impersonator, opened_at: t.created_at })
             .collect())
     }
 

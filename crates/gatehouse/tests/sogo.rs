@@ -113,6 +113,20 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
     assert!(!imap_login(dovecot.imap, "alice@example.org", &token).ok(), "the token died with the session");
     assert_eq!(alice.get(port, "/SOGo/so/alice@example.org/Mail/0/view").status, 302);
 
+    // Signed in again: her page says where she is signed in and that webmail is open; closing it there ends
+    // the webmail (SOGo's next page asks to sign in) and keeps her page.
+    assert_eq!(alice.login(port, "/", "alice@example.org", "alicepw").status, 303);
+    assert_eq!(alice.get(port, "/sogo-auth?login=alice%40example.org").header("location"), Some("/SOGo/so/"));
+    assert_eq!(alice.get(port, "/SOGo/so/alice@example.org/Mail/0/view").status, 200);
+    let page = alice.get(port, "/");
+    assert!(page.body.contains("<strong>this browser</strong>") && page.body.contains(r#"id="close-webmail""#));
+    assert!(page.body.contains("<td>127.0.0.1</td>") && page.body.contains("<td>yes</td>"), "{}", page.body);
+    let csrf = page.form_value("csrf").unwrap();
+    assert_eq!(alice.post(port, "/webmail/close", &[("csrf", &csrf)]).status, 303);
+    assert_eq!(alice.get(port, "/SOGo/so/alice@example.org/Mail/0/view").status, 302, "webmail closed");
+    let page = alice.get(port, "/");
+    assert!(page.body.contains("Webmail closed.") && !page.body.contains(r#"id="close-webmail""#), "{}", page.body);
+
     // DAV with app passwords: a `dav` one works, an `imap` one does not, and a spoofed header changes nothing.
     let basic = |token: &str| {
         format!(
@@ -154,6 +168,11 @@ fn webmail_single_sign_on_through_nginx_sogo_and_dovecot() {
         || run(&["log", "auth", "--json"], ""),
         |log| log.contains("opened by admin admin"),
     );
+    // bob sees on his own page that an administrator has his webmail open.
+    let mut bob = Client::default();
+    assert_eq!(bob.login(port, "/", "bob@example.org", "bobpw").status, 303);
+    let page = bob.get(port, "/");
+    assert!(page.body.contains("The administrator admin has your webmail open since"), "{}", page.body);
 
     // A domain admin with login_as: own domain yes, another domain no.
     let mut helper = Client::default();

@@ -83,6 +83,22 @@ fn logins_sessions_forms_and_app_passwords() {
     assert_eq!(revoked.status, 303);
     assert!(alice.get(port, "/").body.contains("revoked"));
 
+    // A second browser: listed on the page, and ended from the first one (not the other way round for the
+    // page's own session, which logging out ends).
+    let mut other = Client::default();
+    assert_eq!(other.login(port, "/", "alice@example.org", "alicepw").status, 303);
+    let page = alice.get(port, "/");
+    let sessions = page.body.split(r#"<table id="sessions">"#).nth(1).unwrap().split("</table>").next().unwrap();
+    assert_eq!(sessions.matches("<td>127.0.0.1</td>").count(), 2, "{sessions}");
+    let reference = page.body.split(r#"action="/sessions/"#).nth(1).unwrap().split('/').next().unwrap().to_string();
+    let ended = alice.post(port, &format!("/sessions/{reference}/end"), &[("csrf", &csrf)]);
+    assert_eq!(ended.status, 303);
+    assert!(alice.get(port, "/").body.contains("The session was ended"));
+    assert!(other.get(port, "/").body.contains(r#"id="login""#), "the other browser must sign in again");
+    let unknown = alice.post(port, "/sessions/0123456789abcdef/end", &[("csrf", &csrf)]);
+    assert_eq!(unknown.status, 303);
+    assert!(alice.get(port, "/").body.contains("No such session"));
+
     // /sogo-auth takes no redirect target from the request, and administrators cannot use it while
     // ALLOW_ADMIN_EMAIL_LOGIN is off.
     let odd = alice.get(port, "/sogo-auth?login=alice%40example.org&rd=https://evil.example/");

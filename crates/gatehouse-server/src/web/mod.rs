@@ -126,6 +126,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/password", post(user::change_password))
         .route("/app-passwords", post(user::create_app_password))
         .route("/app-passwords/{id}/revoke", post(user::revoke_app_password))
+        .route("/sessions/{reference}/end", post(user::end_session))
+        .route("/webmail/close", post(user::close_webmail))
         .route("/sogo-auth", get(webmail::sogo_auth))
         .route("/totp", get(steps::code_form).post(steps::check_code))
         .route("/totp/setup", get(steps::setup_form).post(steps::confirm_setup))

@@ -321,6 +321,66 @@ pub fn add_set_cookie(headers: &mut HeaderMap, value: &str) {
     }
 }
 
+/// A web session as the pages list it (the owner's page, a mailbox's admin page).
+pub struct SessionView {
+    /// The start of the session's id: how the page names it.
+    pub reference: String,
+    /// When it was signed in (UTC, as `date_time` writes it).
+    pub started: String,
+    /// When it was last used.
+    pub last_seen: String,
+    /// The client's address when it was signed in.
+    pub from: String,
+    /// "password", or the identity provider it was signed in at.
+    pub via: String,
+    /// Whether it has webmail open ("yes" / "no").
+    pub webmail: &'static str,
+    /// Whether it is the session of the request (the browser looking at the page).
+    pub current: bool,
+}
+
+/// How many characters of a session's id name it on a page (the id is a SHA-256 of the cookie: its start
+/// reveals nothing, and 16 hex digits are unique among one account's sessions).
+const SESSION_REFERENCE: usize = 16;
+
+impl SessionView {
+    /// The view of a stored session; `current` is the id of the request's session.
+    pub fn from_row(row: &WebSessionRow, current: Option<&str>) -> Self {
+        let data: Option<SessionData> = serde_json::from_str(&row.data).ok();
+        let reference = row.id.chars().take(SESSION_REFERENCE).collect();
+        let current = current == Some(row.id.as_str());
+        let yes_no = |flag: bool| if flag { "yes" } else { "no" };
+        match data {
+            Some(data) => SessionView {
+                reference,
+                started: super::respond::date_time(data.created_at),
+                last_seen: super::respond::date_time(data.last_seen),
+                from: data.remote_ip.unwrap_or_else(|| "unknown".into()),
+                via: data
+                    .provider
+                    .map(|p| format!("identity provider {}", p.name))
+                    .unwrap_or_else(|| "password".into()),
+                webmail: yes_no(!data.webmail.is_empty()),
+                current,
+            },
+            None => SessionView {
+                reference,
+                started: "unknown".into(),
+                last_seen: "unknown".into(),
+                from: "unknown".into(),
+                via: "unknown".into(),
+                webmail: "unknown",
+                current,
+            },
+        }
+    }
+
+    /// Whether `reference` (taken from a path) names the stored session `row`.
+    pub fn names(row: &WebSessionRow, reference: &str) -> bool {
+        reference.len() >= SESSION_REFERENCE && row.id.starts_with(reference)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,14 +16,14 @@ use gatehouse_core::{Error, MailboxAddress, ProtocolSet, Service};
 use gatehouse_engine::{Decision, app_password};
 use gatehouse_passwords::{GenerateScheme, Zeroizing};
 use gatehouse_store::{
-    Actor, ActorRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, TotpPrincipal,
+    Actor, ActorRole, AppPassword, AuthResult, LogFilter, MailboxChanges, NewAppPassword, TotpPrincipal, USER_SESSIONS,
 };
 use serde::Deserialize;
 
 use super::gate::{Need, Refusal, check_csrf, gate, gate_form};
 use super::login::{LinkView, MessageQuery, TokenForm, login_message, user_login_page};
 use super::respond::{date_time, redirect, render, segment, sentence, unavailable};
-use super::session::{Role, SESSION_COOKIE, Session, add_set_cookie, clear_cookie};
+use super::session::{Role, SESSION_COOKIE, Session, SessionView, add_set_cookie, clear_cookie};
 use crate::AppState;
 
 struct AppPasswordView {
@@ -66,6 +66,12 @@ struct UserPage {
     /// The identity provider this session signed in at, when it did.
     signed_in_at: Option<String>,
     log: Vec<LogView>,
+    /// The mailbox's web sessions, this one marked.
+    sessions: Vec<SessionView>,
+    /// This session has the mailbox's webmail open.
+    webmail_open_here: bool,
+    /// Administrators who have the webmail open now: who, and since when.
+    impersonations: Vec<(String, String)>,
 }
 
 /// `GET /`: the user page, or the login.
@@ -114,9 +120,11 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         let totp = state.store.totp_state(TotpPrincipal::Mailbox(&address)).await?;
         let links = state.store.list_app_links().await?;
         let passkeys = state.store.passkeys(TotpPrincipal::Mailbox(&address)).await?;
-        Ok::<_, Error>((mailbox, apps, log, totp, links, passkeys))
+        let sessions = state.store.web_sessions_of(USER_SESSIONS, &address.to_string()).await?;
+        let openings = state.store.webmail_openings(&address.to_string()).await?;
+        Ok::<_, Error>((mailbox, apps, log, totp, links, passkeys, sessions, openings))
     };
-    let (mailbox, apps, log, totp, links, passkeys) = match loaded.await {
+    let (mailbox, apps, log, totp, links, passkeys, sessions, openings) = match loaded.await {
         Ok(loaded) => loaded,
         Err(err) => return unavailable(err),
     };
@@ -149,6 +157,16 @@ async fn show_user_page(state: &AppState, mut session: Session, new_token: Optio
         protocol_choices: PROTOCOL_CHOICES.to_vec(),
         local_password: mailbox.auth_source == "local",
         signed_in_at: session.data.provider.as_ref().map(|provider| provider.name.clone()),
+        sessions: sessions.iter().map(|row| SessionView::from_row(row, Some(&session.id))).collect(),
+        webmail_open_here: session
+            .data
+            .webmail
+            .iter()
+            .any(|grant| grant.mailbox == mailbox.address && !grant.impersonation),
+        impersonations: openings
+            .into_iter()
+            .filter_map(|opening| opening.impersonator.map(|admin| (admin, date_time(opening.opened_at))))
+            .collect(),
         log: log
             .into_iter()
             .map(|entry| LogView {
@@ -262,6 +280,71 @@ pub async fn revoke_app_password(
         Err(err) if err.fault() == gatehouse_core::Fault::Client => "No such app password.".to_string(),
         Err(err) => return unavailable(err),
     });
+    if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+        return unavailable(err);
+    }
+    redirect("/")
+}
+
+/// `POST /sessions/{reference}/end`: ends another web session of this mailbox (a browser left signed in
+/// elsewhere), with the webmail it opened.
+pub async fn end_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let (mut session, address) = match user_form(&state, &headers, &form.csrf).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let sessions = match state.store.web_sessions_of(USER_SESSIONS, &address.to_string()).await {
+        Ok(sessions) => sessions,
+        Err(err) => return unavailable(err),
+    };
+    let found = sessions.iter().find(|row| SessionView::names(row, &reference) && row.id != session.id);
+    session.data.notice = Some(match found {
+        Some(row) => {
+            if let Err(err) = state.store.delete_web_session(&row.id).await {
+                return unavailable(err);
+            }
+            let details = serde_json::json!({ "ended": 1, "all": false });
+            if let Err(err) =
+                state.store.record_audit(&user_actor(&address), "web_session.end", &address.to_string(), details).await
+            {
+                return unavailable(err);
+            }
+            "The session was ended; that browser must sign in again.".to_string()
+        }
+        None => "No such session (to end this one, log out).".to_string(),
+    });
+    if let Err(err) = state.web.sessions.save(&state.store, &session).await {
+        return unavailable(err);
+    }
+    redirect("/")
+}
+
+/// `POST /webmail/close`: closes the webmail this session opened (its token is deleted; the webmail's next
+/// request asks to sign in), keeping this page's session.
+pub async fn close_webmail(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+    let (mut session, address) = match user_form(&state, &headers, &form.csrf).await {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    let own = address.to_string();
+    let before = session.data.webmail.len();
+    session.data.webmail.retain(|grant| grant.mailbox != own || grant.impersonation);
+    if session.data.webmail.len() != before
+        && let Err(err) = state.store.delete_sso_tokens(&session.id, &own).await
+    {
+        return unavailable(err);
+    }
+    session.data.notice = Some(if session.data.webmail.len() != before {
+        "Webmail closed.".to_string()
+    } else {
+        "Webmail was not open in this browser.".to_string()
+    });
+    // Saving the session writes the change that ends the webmail on every node at once.
     if let Err(err) = state.web.sessions.save(&state.store, &session).await {
         return unavailable(err);
     }

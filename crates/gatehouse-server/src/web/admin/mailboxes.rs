@@ -105,49 +105,7 @@ struct MailboxPage {
     can_impersonate: bool,
 }
 
-/// An open web session of the mailbox.
-pub(super) struct SessionView {
-    /// The start of the session's id: how the page names it.
-    reference: String,
-    started: String,
-    last_seen: String,
-    from: String,
-    /// "password", or the identity provider it was signed in at.
-    via: String,
-    webmail: &'static str,
-}
-
-impl SessionView {
-    fn from_row(row: &gatehouse_store::WebSessionRow) -> Self {
-        let data: Option<crate::web::session::SessionData> = serde_json::from_str(&row.data).ok();
-        let reference = row.id.chars().take(SESSION_REFERENCE).collect();
-        match data {
-            Some(data) => SessionView {
-                reference,
-                started: date_time(data.created_at),
-                last_seen: date_time(data.last_seen),
-                from: data.remote_ip.unwrap_or_else(|| "unknown".into()),
-                via: data
-                    .provider
-                    .map(|p| format!("identity provider {}", p.name))
-                    .unwrap_or_else(|| "password".into()),
-                webmail: yes_no(!data.webmail.is_empty()),
-            },
-            None => SessionView {
-                reference,
-                started: "unknown".into(),
-                last_seen: "unknown".into(),
-                from: "unknown".into(),
-                via: "unknown".into(),
-                webmail: "unknown",
-            },
-        }
-    }
-}
-
-/// How many characters of a session's id name it on the page (the id is a SHA-256 of the cookie: its start
-/// reveals nothing, and 16 hex digits are unique among one account's sessions).
-const SESSION_REFERENCE: usize = 16;
+use crate::web::session::SessionView;
 
 /// The mailbox named in a path, if it exists in a domain this login manages (else 404, whether it exists or
 /// not).
@@ -371,7 +329,7 @@ pub(super) async fn show<const DA: bool>(
             })
             .collect(),
         passkeys: crate::web::passkeys::views(passkeys),
-        sessions: sessions.iter().map(SessionView::from_row).collect(),
+        sessions: sessions.iter().map(|row| SessionView::from_row(row, None)).collect(),
     };
     Ok(render(&page, StatusCode::OK))
 }
@@ -636,8 +594,8 @@ pub(super) async fn end_sessions<const DA: bool>(
         let sessions = ctx.store.list_web_sessions(&address).await.map_err(unavailable)?;
         let (title, effects, action) = match &reference {
             Some(reference) => {
-                let session = sessions.iter().find(|s| s.id.starts_with(reference.as_str())).ok_or_else(not_found)?;
-                let view = SessionView::from_row(session);
+                let session = sessions.iter().find(|s| SessionView::names(s, reference)).ok_or_else(not_found)?;
+                let view = SessionView::from_row(session, None);
                 (
                     format!("End a web session of {}?", current.address),
                     vec![
