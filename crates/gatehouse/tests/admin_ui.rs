@@ -80,9 +80,18 @@ impl Shots {
         Shots { dir, count: 0 }
     }
 
-    /// The whole page at 390 and at 1 440 pixels; the window is left at 1 440.
+    /// The whole page at 390 and at 1 440 pixels, after checking that it fits 360 pixels without scrolling
+    /// sideways; the window is left at 1 440.
     async fn take(&mut self, browser: &Browser, name: &str) {
         self.count += 1;
+        browser.set_viewport(360, 800).await;
+        let widths = browser
+            .client()
+            .execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![])
+            .await
+            .unwrap();
+        let widths: Vec<u64> = serde_json::from_value(widths).unwrap();
+        assert!(widths[0] <= widths[1], "{name} is wider than a 360-pixel screen: {widths:?}");
         for width in [390, 1440] {
             browser.set_viewport(width, 900).await;
             browser.full_page_screenshot(self.dir.join(format!("{:02}-{name}-{width}.png", self.count))).await;
