@@ -78,7 +78,8 @@ async fn migrations_are_recorded_and_reapplying_is_a_no_op(store: Store) {
             "m20261207_000007_scim",
             "m20261207_000008_login_changes",
             "m20261207_000009_legacy_app_passwords",
-            "m20261207_000010_passkeys"
+            "m20261207_000010_passkeys",
+            "m20261208_000011_admin_lists"
         ]
     );
     store.ping().await.unwrap();

@@ -18,6 +18,7 @@ mod m20261207_000007_scim;
 mod m20261207_000008_login_changes;
 mod m20261207_000009_legacy_app_passwords;
 mod m20261207_000010_passkeys;
+mod m20261208_000011_admin_lists;
 
 /// The list of migrations, in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_login_changes::Migration),
             Box::new(m20261207_000009_legacy_app_passwords::Migration),
             Box::new(m20261207_000010_passkeys::Migration),
+            Box::new(m20261208_000011_admin_lists::Migration),
         ]
     }
 }
