@@ -413,21 +413,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let domain_names: HashMap<i64, String> =
-            domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
-        let links = admin_domain::Entity::find().all(&self.db).await.map_err(db_err)?;
-        admins
-            .into_iter()
-            .map(|a| {
-                let mut domains: Vec<String> = links
-                    .iter()
-                    .filter(|link| link.admin_id == a.id)
-                    .filter_map(|link| domain_names.get(&link.domain_id).cloned())
-                    .collect();
-                domains.sort();
-                to_record(a, domains)
-            })
-            .collect()
+        self.with_domains(admins).await
     }
 
     /// One page of the accounts of `role` whose username contains `text` (ignoring case), by username, with the
@@ -450,6 +436,12 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
+        let items = self.with_domains(admins).await?;
+        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
+    }
+
+    /// The records of `admins`, each with its domains (read for these accounts only).
+    async fn with_domains(&self, admins: Vec<admin::Model>) -> Result<Vec<AdminAccount>> {
         let ids: Vec<i64> = admins.iter().map(|a| a.id).collect();
         let links = admin_domain::Entity::find()
             .filter(admin_domain::Column::AdminId.is_in(ids))
@@ -465,7 +457,7 @@ impl Store {
             .into_iter()
             .map(|d| (d.id, d.name))
             .collect();
-        let items = admins
+        admins
             .into_iter()
             .map(|a| {
                 let mut domains: Vec<String> = links
@@ -476,8 +468,7 @@ impl Store {
                 domains.sort();
                 to_record(a, domains)
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
+            .collect()
     }
 
     /// Changes an administrator or domain administrator: password, active flag, forced password change or TOTP

@@ -125,6 +125,24 @@ impl Browser {
         format!("{}{}", read("chromedriver.out"), read("chromedriver.log"))
     }
 
+    /// The text of the element `css` once it contains `wanted` (waits up to 10 s; the page may be replaced
+    /// meanwhile, so an element found may be gone a moment later); fails with the last text seen.
+    pub async fn wait_text(&self, css: &str, wanted: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Ok(element) = self.client().find(fantoccini::Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if text.contains(wanted) {
+                    return text;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} did not show {wanted:?} (last: {last:?})");
+    }
+
     /// Loads `url` and waits for the page load to finish.
     pub async fn goto(&self, url: &str) {
         self.client().goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));

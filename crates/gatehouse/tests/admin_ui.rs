@@ -105,23 +105,6 @@ async fn accessible(browser: &Browser, page: &str) {
     assert!(violations.is_empty(), "{page}: {}", serde_json::to_string_pretty(&Value::from(violations)).unwrap());
 }
 
-/// Waits (up to 10 s) until the element `css` shows `wanted`; returns its text.
-async fn wait_text(browser: &Browser, css: &str, wanted: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(element) = browser.client().find(Locator::Css(css)).await
-            && let Ok(text) = element.text().await
-        {
-            if text.contains(wanted) {
-                return text;
-            }
-            last = text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{css} did not show {wanted:?} (last: {last:?})");
-}
-
 /// The texts of column `column` (1-based) of the mailbox table.
 async fn column(browser: &Browser, column: usize) -> Vec<String> {
     let cells =
@@ -178,7 +161,7 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     browser.fill("#username", "admin").await;
     browser.fill("#password", "admin-pw").await;
     browser.click("#login button[type=submit]").await;
-    let counts = wait_text(&browser, "#counts", "3000 mailbox(es)").await;
+    let counts = browser.wait_text("#counts", "3000 mailbox(es)").await;
     assert!(counts.contains("3 domain(s)") && counts.contains("300 inactive"), "{counts}");
     browser.find("#activity-chart").await;
     let services = browser.text("#services").await;
@@ -192,10 +175,10 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
 
     // The domains: searched, with each one's mailboxes counted and quotas readable.
     browser.click("#admin-nav a[href='/admin/domains']").await;
-    wait_text(&browser, "#pager-status", "1–3 of 3").await;
+    browser.wait_text("#pager-status", "1–3 of 3").await;
     browser.fill("#filter-text", "UNIVERSITY").await;
     browser.click("#domain-filter button").await;
-    wait_text(&browser, "#pager-status", "1–1 of 1").await;
+    browser.wait_text("#pager-status", "1–1 of 1").await;
     let row = browser.text("#domains tbody tr").await;
     assert!(row.contains("long-department-name.university.example") && row.contains("1000"), "{row}");
     assert!(row.contains("GiB used") || row.contains("GiB of"), "readable quotas: {row}");
@@ -203,7 +186,7 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
 
     // The mailbox list: one page of 50 out of 3 000, counted.
     browser.click("#admin-nav a[href='/admin/mailboxes']").await;
-    let status = wait_text(&browser, "#pager-status", "of 3000").await;
+    let status = browser.wait_text("#pager-status", "of 3000").await;
     assert!(status.starts_with("1–50 of 3000"), "{status}");
     assert_eq!(column(&browser, 1).await.len(), 50);
     assert_eq!(
@@ -216,19 +199,19 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
 
     // Paging: the next page, then the last.
     browser.click("#page-next").await;
-    wait_text(&browser, "#pager-status", "51–100 of 3000").await;
+    browser.wait_text("#pager-status", "51–100 of 3000").await;
     browser.click("#page-last").await;
-    wait_text(&browser, "#pager-status", "2951–3000 of 3000 (page 60 of 60)").await;
+    browser.wait_text("#pager-status", "2951–3000 of 3000 (page 60 of 60)").await;
     assert!(!browser.exists("#page-next").await, "no next page after the last");
 
     // Sorting by quota, both ways (the page's numbers, read back as MiB, are in order).
     browser.click("th a[href*='sort=quota']").await;
-    wait_text(&browser, "#pager-status", "1–50 of 3000").await;
+    browser.wait_text("#pager-status", "1–50 of 3000").await;
     let ascending: Vec<f64> = column(&browser, 5).await.iter().map(|q| quota_mib(q)).collect();
     assert!(ascending.windows(2).all(|w| w[0] <= w[1]), "{ascending:?}");
     assert_eq!(column(&browser, 5).await[0], "unlimited");
     browser.click("th a[href*='sort=quota']").await;
-    wait_text(&browser, "th[aria-sort=descending]", "Quota").await;
+    browser.wait_text("th[aria-sort=descending]", "Quota").await;
     let descending: Vec<f64> = column(&browser, 5).await.iter().map(|q| quota_mib(q)).collect();
     assert!(descending.windows(2).all(|w| w[0] >= w[1]), "{descending:?}");
     assert!(descending[0] > 9_000.0, "{descending:?}");
@@ -236,22 +219,22 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     // Searching: part of an address, then a display name, with a domain and state filter.
     browser.fill("#filter-text", "user0042").await;
     browser.click("#mailbox-filter button").await;
-    wait_text(&browser, "#pager-status", "1–3 of 3").await;
+    browser.wait_text("#pager-status", "1–3 of 3").await;
     browser.fill("#filter-text", "person 42 of").await;
     browser.find("#filter-domain option[value='shop.example']").await.click().await.unwrap();
     browser.click("#mailbox-filter button").await;
-    wait_text(&browser, "#pager-status", "1–1 of 1").await;
+    browser.wait_text("#pager-status", "1–1 of 1").await;
     assert_eq!(column(&browser, 1).await, ["user0042@shop.example"]);
     shots.take(&browser, "search").await;
 
     // Opening it and revoking its app password through the confirmation page.
     browser.click("#mailboxes tbody a[href$='/mailboxes/user0042%40shop.example']").await;
-    let apps = wait_text(&browser, "#app-passwords", "tablet").await;
+    let apps = browser.wait_text("#app-passwords", "tablet").await;
     assert!(apps.contains("IMAP, SMTP"), "protocols as the forms name them: {apps}");
     accessible(&browser, "mailbox").await;
     shots.take(&browser, "mailbox").await;
     browser.click("#app-passwords button[aria-label='Revoke tablet']").await;
-    let effects = wait_text(&browser, "#effects", "tablet").await;
+    let effects = browser.wait_text("#effects", "tablet").await;
     assert!(effects.contains("refused from its next login"), "{effects}");
     assert_eq!(browser.text("#page-title").await, "Revoke app password \"tablet\" of user0042@shop.example?");
     accessible(&browser, "confirmation").await;
@@ -259,7 +242,7 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     let listed = run(&["app-password", "list", "user0042@shop.example", "--json"], "");
     assert!(listed.contains("\"active\": true") || listed.contains("\"active\":true"), "nothing revoked yet: {listed}");
     browser.click("#confirm").await;
-    wait_text(&browser, "#notice", "revoked").await;
+    browser.wait_text("#notice", "revoked").await;
     let listed = run(&["app-password", "list", "user0042@shop.example", "--json"], "");
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["active"], false, "{listed}");
@@ -267,10 +250,10 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
     // Lifting the ban from the overview, confirmed on its own page.
     browser.click("#admin-nav a[href='/admin']").await;
     browser.click("#bans button[aria-label='Unban 203.0.113.50']").await;
-    let effects = wait_text(&browser, "#effects", "lift the ban of 203.0.113.50").await;
+    let effects = browser.wait_text("#effects", "lift the ban of 203.0.113.50").await;
     assert!(effects.contains("recent failure"), "{effects}");
     browser.click("#confirm").await;
-    wait_text(&browser, "#notice", "The ban of 203.0.113.50 was lifted.").await;
+    browser.wait_text("#notice", "The ban of 203.0.113.50 was lifted.").await;
     let bans = browser.text("#bans").await;
     assert!(bans.contains("bans no address now"), "{bans}");
     let audit = run(&["log", "audit", "--json"], "");
@@ -278,15 +261,15 @@ async fn administrators_search_page_sort_and_confirm_in_chromium() {
 
     // The auth log, a page at a time: the banned client's failures, then everything oldest first.
     browser.goto(&format!("{base}/admin/logs/auth?from=203.0.113.50")).await;
-    let status = wait_text(&browser, "#pager-status", "of 20").await;
+    let status = browser.wait_text("#pager-status", "of 20").await;
     assert!(status.starts_with("1–20 of 20"), "{status}");
     assert!(browser.text("#log").await.contains("refused"));
     browser.click("#admin-nav a[href='/admin/logs/auth']").await;
-    let status = wait_text(&browser, "#pager-status", "1–50 of ").await;
+    let status = browser.wait_text("#pager-status", "1–50 of ").await;
     let total: u64 = status.split(" of ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(total > 5_020, "the seeded rows and the logins since: {status}");
     browser.click("th a[href*='dir=asc']").await;
-    wait_text(&browser, "th[aria-sort=ascending]", "Time").await;
+    browser.wait_text("th[aria-sort=ascending]", "Time").await;
     // Times are shown in the browser's time zone, the UTC value on hover (the page's own script).
     let first_time = browser.find("#log time").await;
     let title = first_time.attr("title").await.unwrap().unwrap_or_default();

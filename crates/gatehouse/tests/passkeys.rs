@@ -52,24 +52,6 @@ async fn wait_for(browser: &Browser, selectors: &[&str]) -> String {
     panic!("none of {selectors:?} appeared: {}", browser.source().await);
 }
 
-/// The text of the element `css` once it has `wanted` (up to 10 s); pages are replaced meanwhile, so an
-/// element found may be gone a moment later.
-async fn wait_text(browser: &Browser, css: &str, wanted: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(element) = browser.client().find(Locator::Css(css)).await
-            && let Ok(text) = element.text().await
-        {
-            if text.contains(wanted) {
-                return text;
-            }
-            last = text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{css} did not show {wanted:?} (last: {last:?})");
-}
-
 /// Presses the button of the passkey form `form` (the page's script runs the ceremony) and waits until `lands_on`
 /// appears, or fails with the error the page shows instead.
 async fn press_passkey(browser: &Browser, form: &str, lands_on: &str) {
@@ -280,7 +262,7 @@ async fn passkeys_as_second_factor_in_chromium() {
     add_passkey(&browser, "Key", "alicepw").await;
     let remove = browser.find("#passkeys tbody tr:first-child button").await;
     remove.click().await.unwrap();
-    wait_text(&browser, "#notice", "Passkey removed.").await;
+    browser.wait_text("#notice", "Passkey removed.").await;
     let table = browser.text("#passkeys").await;
     assert!(table.contains("Key") && !table.contains("Laptop"), "{table}");
     log_out(&browser).await;
@@ -412,9 +394,9 @@ async fn administrators_and_forced_enrolment_take_passkeys() {
     assert!(browser.text("#passkeys").await.contains("Phone"));
     browser.find("#passkeys tbody tr:first-child button").await.click().await.unwrap();
     // Confirmed on a page of its own.
-    wait_text(&browser, "#effects", "it no longer signs in to carol@example.org").await;
+    browser.wait_text("#effects", "it no longer signs in to carol@example.org").await;
     browser.click("#confirm").await;
-    wait_text(&browser, "#notice", "Passkey of carol@example.org removed.").await;
+    browser.wait_text("#notice", "Passkey of carol@example.org removed.").await;
     assert!(browser.exists("#no-passkeys").await);
     let audit = run(&["log", "audit", "--json", "--subject", "carol@example.org"], "");
     assert!(audit.contains("passkey.remove") && audit.contains("helper"), "{audit}");
