@@ -58,7 +58,8 @@ impl Store {
             .column_as(bucket, "bucket")
             .column(auth_log::Column::Service)
             .column(auth_log::Column::Result)
-            .column_as(Expr::col(auth_log::Column::Id).count(), "n")
+            // COUNT(*): the rows are counted from the (created_at, service, result) index alone.
+            .column_as(Expr::cust("COUNT(*)"), "n")
             .filter(auth_log::Column::CreatedAt.gte(since));
         if let Some(domains) = domains {
             if domains.is_empty() {
@@ -100,7 +101,7 @@ impl Store {
             FailureKey::Username => auth_log::Column::Username,
             FailureKey::RemoteIp => auth_log::Column::RemoteIp,
         };
-        let failures = Expr::col(auth_log::Column::Id).count();
+        let failures = Expr::cust("COUNT(*)");
         let mut query = auth_log::Entity::find()
             .select_only()
             .column(column)
@@ -114,8 +115,15 @@ impl Store {
             }
             query = query.filter(addresses_in(auth_log::Column::Username, domains));
         }
+        // SQLite would otherwise serve the GROUP BY from the username index by reading the whole table in its
+        // order; the unary plus keeps it on the (result, created_at, …) index and the rows since `since`.
+        let group: sea_orm::sea_query::SimpleExpr = if self.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            Expr::cust(format!("+\"{}\"", sea_orm::IdenStatic::as_str(&column)))
+        } else {
+            Expr::col(column)
+        };
         let rows: Vec<(Option<String>, i64)> = query
-            .group_by(column)
+            .group_by(group)
             .order_by_desc(failures)
             .order_by_asc(column)
             .limit(limit)

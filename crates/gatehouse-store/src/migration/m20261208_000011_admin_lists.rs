@@ -1,6 +1,7 @@
 //! Indexes for the administration pages' searches at scale: the auth log by client address (the "from" filter),
-//! by time with service and outcome (the overview's chart, read from the index alone) and by outcome and time
-//! (the most failing users and addresses); mailboxes by quota and by state (sorting and filtering the list).
+//! by time with service and outcome (the overview's chart, read from the index alone), and by outcome and time
+//! with the username or the client address (the most failing users and addresses, read from the index alone);
+//! mailboxes by quota and by state (sorting and filtering the list).
 
 use sea_orm_migration::prelude::*;
 
@@ -25,10 +26,18 @@ impl MigrationTrait for Migration {
                 .col(AuthLog::Result)
                 .to_owned(),
             Index::create()
-                .name("auth_log_outcome")
+                .name("auth_log_failing_users")
                 .table(AuthLog::Table)
                 .col(AuthLog::Result)
                 .col(AuthLog::CreatedAt)
+                .col(AuthLog::Username)
+                .to_owned(),
+            Index::create()
+                .name("auth_log_failing_addresses")
+                .table(AuthLog::Table)
+                .col(AuthLog::Result)
+                .col(AuthLog::CreatedAt)
+                .col(AuthLog::RemoteIp)
                 .to_owned(),
             Index::create().name("mailboxes_quota").table(Mailboxes::Table).col(Mailboxes::QuotaMib).to_owned(),
             Index::create().name("mailboxes_active").table(Mailboxes::Table).col(Mailboxes::Active).to_owned(),
@@ -45,6 +54,7 @@ enum AuthLog {
     Table,
     CreatedAt,
     Service,
+    Username,
     RemoteIp,
     Result,
 }
