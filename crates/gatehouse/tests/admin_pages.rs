@@ -184,6 +184,8 @@ fn admin_pages_manage_the_store_within_its_rules() {
     assert!(home.body.contains(">2 domain(s)</a>") && home.body.contains(">2 mailbox(es)</a>"), "{}", home.body);
     assert!(home.body.contains(r#"<svg id="activity-chart""#), "{}", home.body);
     assert!(home.body.contains(r#"<a href="/admin" aria-current="page">Overview</a>"#), "{}", home.body);
+    let slash = admin.get("/admin/");
+    assert_eq!((slash.status, slash.header("location")), (303, Some("/admin")), "/admin/ leads to the overview");
 
     // Domains.
     let page = admin.submit(

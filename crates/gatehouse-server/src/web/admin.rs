@@ -86,6 +86,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/identity-providers/{name}/remove", post(idps::remove))
         .route("/admin/logs/jobs", get(logs::jobs))
         .route("/admin/bans/{address}/unban", post(dashboard::unban))
+        // The areas' own paths with a trailing slash lead to their landing pages.
+        .route("/admin/", get(|| async { redirect("/admin") }))
+        .route("/domainadmin/", get(|| async { redirect("/domainadmin") }))
         // Anything else under the two areas: a page that says so, with a way back.
         .route("/admin/{*rest}", axum::routing::any(no_such_page::<false>))
         .route("/domainadmin/{*rest}", axum::routing::any(no_such_page::<true>))
