@@ -275,7 +275,7 @@ impl Store {
 
     /// Auth-log entries, newest first, filtered in the database (so `limit` counts matching entries).
     pub async fn auth_log(&self, filter: &LogFilter) -> Result<Vec<AuthLogEntry>> {
-        let Some(query) = auth_select(filter) else { return Ok(Vec::new()) };
+        let Some(query) = auth_select(filter, self.db.get_database_backend()) else { return Ok(Vec::new()) };
         let rows = windowed(query.order_by_desc(auth_log::Column::Id), filter).all(&self.db).await.map_err(db_err)?;
         Ok(rows.into_iter().map(auth_entry).collect())
     }
@@ -284,7 +284,8 @@ impl Store {
     /// to [`LOG_COUNT_CAP`]; `oldest_first` reverses the order.
     pub async fn auth_log_page(&self, filter: &LogFilter, oldest_first: bool) -> Result<Page<AuthLogEntry>> {
         let window = filter.window();
-        let Some(query) = auth_select(filter) else { return Ok(Page::empty(window.offset, window.limit)) };
+        let backend = self.db.get_database_backend();
+        let Some(query) = auth_select(filter, backend) else { return Ok(Page::empty(window.offset, window.limit)) };
         let (total, more) = self.capped_count(query.clone()).await?;
         let order = if oldest_first { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
         let rows = windowed(query.order_by(auth_log::Column::Id, order), filter).all(&self.db).await.map_err(db_err)?;
@@ -424,8 +425,10 @@ fn windowed<E: EntityTrait>(query: sea_orm::Select<E>, filter: &LogFilter) -> se
     query.offset(filter.offset).limit(filter.limit.unwrap_or(DEFAULT_LIMIT))
 }
 
-/// The auth-log rows `filter` selects (`None`: none can match).
-fn auth_select(filter: &LogFilter) -> Option<sea_orm::Select<auth_log::Entity>> {
+/// The auth-log rows `filter` selects (`None`: none can match). On SQLite the outcome is compared as `+result`:
+/// an index that starts with the outcome (the overview's) would otherwise make SQLite collect and sort every
+/// failure instead of walking the log newest first until a page is full.
+fn auth_select(filter: &LogFilter, backend: DbBackend) -> Option<sea_orm::Select<auth_log::Entity>> {
     if filter.domains.as_ref().is_some_and(Vec::is_empty) {
         return None;
     }
@@ -443,7 +446,10 @@ fn auth_select(filter: &LogFilter) -> Option<sea_orm::Select<auth_log::Entity>> 
         query = query.filter(auth_log::Column::Service.eq(service.as_str()));
     }
     if let Some(result) = filter.result {
-        query = query.filter(auth_log::Column::Result.eq(result.as_str()));
+        query = match backend {
+            DbBackend::Sqlite => query.filter(Expr::cust_with_values("+\"result\" = ?", [result.as_str()])),
+            _ => query.filter(auth_log::Column::Result.eq(result.as_str())),
+        };
     }
     if let Some(address) = &filter.remote_ip {
         query = query.filter(auth_log::Column::RemoteIp.eq(address.as_str()));
