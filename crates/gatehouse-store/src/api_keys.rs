@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::api_key;
+use crate::listing::{Page, Window, any_contains, window_of};
 use crate::logs::audit;
 use crate::tokens::{hash_secret, new_secret, parse_token, secret_matches};
 use crate::{Actor, Store, commit, db_err, now};
@@ -313,6 +314,17 @@ impl Store {
             .into_iter()
             .map(to_record)
             .collect()
+    }
+
+    /// One page of the API keys whose name contains `text` (ignoring case), oldest first.
+    pub async fn search_api_keys(&self, text: Option<&str>, window: Window) -> Result<Page<ApiKey>> {
+        let mut query = api_key::Entity::find().order_by_asc(api_key::Column::Id);
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            query = query.filter(any_contains(&[api_key::Column::Name], text));
+        }
+        let (rows, total) = window_of(&self.db, query, window).await?;
+        let items = rows.into_iter().map(to_record).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
     }
 
     /// Revokes an API key; it stops working at once and stays listed (revoked). Revoking a revoked key

@@ -7,13 +7,14 @@
 
 use gatehouse_core::{Error, Result};
 use sea_orm::{
-    ActiveModelTrait, EntityTrait, ModelTrait, NotSet, QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, EntityTrait, ModelTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
     sea_query::ExprTrait,
 };
 use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::app_link;
+use crate::listing::{Page, Window, any_contains, window_of};
 use crate::logs::audit;
 use crate::{Actor, Store, commit, db_err, now};
 
@@ -149,6 +150,23 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_record).collect())
+    }
+
+    /// One page of the app links whose name or URL contains `text` (ignoring case), in their order.
+    pub async fn search_app_links(&self, text: Option<&str>, window: Window) -> Result<Page<AppLink>> {
+        let mut query =
+            app_link::Entity::find().order_by_asc(app_link::Column::Position).order_by_asc(app_link::Column::Id);
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            query = query.filter(any_contains(&[app_link::Column::Name, app_link::Column::Url], text));
+        }
+        let (rows, total) = window_of(&self.db, query, window).await?;
+        Ok(Page {
+            items: rows.into_iter().map(to_record).collect(),
+            total,
+            more: false,
+            offset: window.offset,
+            limit: window.limit,
+        })
     }
 
     /// One app link.

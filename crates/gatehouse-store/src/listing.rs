@@ -1,8 +1,11 @@
 //! Searching, sorting and paging lists in the database: one page of rows and the count of all that match, so a
 //! page never loads a whole table whatever its size.
 
+use gatehouse_core::Result;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QuerySelect, Select};
+
+use crate::db_err;
 
 /// The most rows one page holds.
 pub const MAX_PAGE_SIZE: u64 = 500;
@@ -60,6 +63,20 @@ impl Default for Window {
     fn default() -> Self {
         Window::new(0, 50)
     }
+}
+
+/// One window of `query` (filtered and ordered by the caller) and how many rows the whole query selects.
+pub(crate) async fn window_of<E: EntityTrait>(
+    db: &DatabaseConnection,
+    query: Select<E>,
+    window: Window,
+) -> Result<(Vec<E::Model>, u64)>
+where
+    E::Model: Sync,
+{
+    let total = query.clone().count(db).await.map_err(db_err)?;
+    let rows = query.offset(window.offset).limit(window.limit).all(db).await.map_err(db_err)?;
+    Ok((rows, total))
 }
 
 /// `text` as a `LIKE` pattern matching any value that contains it, lower-cased, with `%`, `_` and the escape

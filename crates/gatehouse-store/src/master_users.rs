@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::entity::{domain, master_user, master_user_domain};
+use crate::listing::{Page, Window, any_contains, window_of};
 use crate::logs::audit;
 use crate::{Actor, Store, commit, db_err, now};
 
@@ -174,9 +175,38 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let domains: HashMap<i64, String> =
-            domain::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|d| (d.id, d.name)).collect();
-        let links = master_user_domain::Entity::find().all(&self.db).await.map_err(db_err)?;
+        self.master_records(masters).await
+    }
+
+    /// One page of the master users whose username contains `text` (ignoring case), by username.
+    pub async fn search_master_users(&self, text: Option<&str>, window: Window) -> Result<Page<MasterUser>> {
+        let mut query = master_user::Entity::find().order_by_asc(master_user::Column::Username);
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            query = query.filter(any_contains(&[master_user::Column::Username], text));
+        }
+        let (rows, total) = window_of(&self.db, query, window).await?;
+        let items = self.master_records(rows).await?;
+        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
+    }
+
+    /// The records of `masters` with their scopes (their domains read for them only).
+    async fn master_records(&self, masters: Vec<master_user::Model>) -> Result<Vec<MasterUser>> {
+        let ids: Vec<i64> = masters.iter().map(|m| m.id).collect();
+        let links = master_user_domain::Entity::find()
+            .filter(master_user_domain::Column::MasterUserId.is_in(ids))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let domain_ids: Vec<i64> =
+            links.iter().map(|l| l.domain_id).chain(masters.iter().filter_map(|m| m.domain_id)).collect();
+        let domains: HashMap<i64, String> = domain::Entity::find()
+            .filter(domain::Column::Id.is_in(domain_ids))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
         masters
             .into_iter()
             .map(|m| {

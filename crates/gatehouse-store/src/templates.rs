@@ -11,6 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::entity::{attribute_mapping, mailbox, mailbox_template};
+use crate::listing::{Page, Window, any_contains, window_of};
 use crate::logs::audit;
 use crate::{Actor, Store, commit, db_err, now};
 
@@ -201,6 +202,37 @@ impl Store {
                 to_record(t, count)
             })
             .collect()
+    }
+
+    /// One page of the templates whose name contains `text` (ignoring case), by name, each with how many
+    /// mailboxes were made from it.
+    pub async fn search_templates(&self, text: Option<&str>, window: Window) -> Result<Page<Template>> {
+        let mut query = mailbox_template::Entity::find().order_by_asc(mailbox_template::Column::Name);
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            query = query.filter(any_contains(&[mailbox_template::Column::Name], text));
+        }
+        let (rows, total) = window_of(&self.db, query, window).await?;
+        let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
+        let used: Vec<(Option<i64>, i64)> = mailbox::Entity::find()
+            .select_only()
+            .column(mailbox::Column::TemplateId)
+            .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n")
+            .filter(mailbox::Column::TemplateId.is_in(ids))
+            .group_by(mailbox::Column::TemplateId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let used: std::collections::HashMap<i64, i64> =
+            used.into_iter().filter_map(|(id, n)| id.map(|id| (id, n))).collect();
+        let items = rows
+            .into_iter()
+            .map(|t| {
+                let count = used.get(&t.id).copied().unwrap_or(0);
+                to_record(t, count)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total, more: false, offset: window.offset, limit: window.limit })
     }
 
     /// The templates' names, in order (for choosing one).

@@ -34,6 +34,7 @@ gatehouse_testkit::on_every_engine!(
     auth_activity_is_counted_per_bucket_and_top_failures,
     log_pages_are_windows_counted_up_to_a_cap,
     domain_lists_are_searched_and_paged_with_the_usage_of_each,
+    the_smaller_lists_are_searched_and_paged_too,
 );
 
 fn cli() -> Actor {
@@ -1196,4 +1197,51 @@ async fn domain_lists_are_searched_and_paged_with_the_usage_of_each(store: Store
     let own = helper.search_domains(DomainSearch::default()).await.unwrap();
     assert_eq!(own.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["d03.example"]);
     assert_eq!(helper.domain_names().await.unwrap(), ["d03.example"]);
+}
+
+async fn the_smaller_lists_are_searched_and_paged_too(store: Store) {
+    add_domain(&store, "example.org", |_| {}).await;
+    for name in ["staff", "students", "guests"] {
+        let new = NewTemplate {
+            name: name.into(),
+            quota_mib: 100,
+            protocols: "imap".parse().unwrap(),
+            active: true,
+            attributes: json!({}),
+        };
+        store.create_template(&cli(), new).await.unwrap();
+    }
+    add_mailbox(&store, "a@example.org", |m| m.template = Some("students".into())).await.unwrap();
+    let page = store.search_templates(Some("U"), Window::new(0, 1)).await.unwrap();
+    assert_eq!((page.total, page.items.len(), page.items[0].name.as_str()), (2, 1, "guests"));
+    let students = store.search_templates(Some("dents"), Window::default()).await.unwrap();
+    assert_eq!(students.items[0].mailboxes, 1, "mailboxes counted for the page's templates");
+
+    for name in ["trainer", "backup@example.org"] {
+        let scope = if name.contains('@') { NewMasterScope::Domain } else { NewMasterScope::Global };
+        let new = NewMasterUser { username: name.into(), password_hash: "{PLAIN}x".into(), scope };
+        store.create_master_user(&cli(), new).await.unwrap();
+    }
+    let masters = store.search_master_users(Some("BACK"), Window::default()).await.unwrap();
+    assert_eq!(masters.total, 1);
+    assert_eq!(masters.items[0].scope, MasterScope::Domain("example.org".into()), "the domain of its scope");
+
+    for name in ["monitoring", "billing", "monitoring-2"] {
+        let new = NewApiKey {
+            name: name.into(),
+            access: ApiKeyAccess::ReadOnly,
+            allowed_networks: Vec::new(),
+            domains: Vec::new(),
+        };
+        store.create_api_key(&cli(), new).await.unwrap();
+    }
+    let keys = store.search_api_keys(Some("monitor"), Window::new(1, 1)).await.unwrap();
+    assert_eq!((keys.total, keys.items[0].name.as_str()), (2, "monitoring-2"), "oldest first, second page");
+
+    for (name, url) in [("Docs", "https://docs.example.org/"), ("Status", "https://status.example.org/")] {
+        let new = NewAppLink { name: name.into(), url: url.into(), user_url: None, hidden_on_login: false };
+        store.create_app_link(&cli(), new).await.unwrap();
+    }
+    let links = store.search_app_links(Some("STATUS.example"), Window::default()).await.unwrap();
+    assert_eq!(links.items.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["Status"]);
 }

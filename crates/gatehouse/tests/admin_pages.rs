@@ -505,6 +505,15 @@ fn admin_pages_manage_the_store_within_its_rules() {
         let page = admin.get(path);
         assert_eq!(page.status, 200, "GET {path}: {}", page.body);
     }
+    // The smaller lists are searched and paged in the database too.
+    for list in ["/admin/templates", "/admin/master-users", "/admin/api-keys", "/admin/app-links", "/admin/admins"] {
+        let none = admin.get(&format!("{list}?q=no-such-thing"));
+        assert_eq!(none.status, 200, "{list}: {}", none.body);
+        let status = none.body.split(r#"id="pager-status">"#).nth(1).map(|rest| rest.split('<').next().unwrap());
+        assert!(list == "/admin/api-keys" || status == Some("Nothing matches."), "{list}: {}", none.body);
+    }
+    let basic = admin.get("/admin/templates?q=BAS");
+    assert!(basic.body.contains(r#"id="pager-status">1–1 of 1"#), "{}", basic.body);
 
     // alice's web session, listed on her page with where it came from, and ended there (confirmed first).
     let page = admin.get("/admin/mailboxes/alice@example.org");

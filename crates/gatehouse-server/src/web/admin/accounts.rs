@@ -76,6 +76,9 @@ struct DomainAdminPage {
 struct MasterUsersPage {
     notice: Option<String>,
     chrome: Chrome,
+    text: String,
+    search_label: &'static str,
+    pager: Pager,
     masters: Vec<MasterView>,
     domains: Vec<Choice>,
 }
@@ -319,16 +322,30 @@ pub(super) async fn remove_domain_admin(
 }
 
 /// `GET /admin/master-users`.
-pub(super) async fn master_users(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+pub(super) async fn master_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let store = ctx.instance()?;
-    let loaded = async { Ok::<_, Error>((store.list_master_users().await?, domain_choices(&store, &[]).await?)) };
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let mut list = ListQuery::new("/admin/master-users".into(), &query, &["username"]);
+    list.keep("q", text.clone());
+    let loaded = async {
+        let masters = store.search_master_users(Some(&text), list.window()).await?;
+        Ok::<_, Error>((masters, domain_choices(&store, &[]).await?))
+    };
     let (masters, domains) = loaded.await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
     let page = MasterUsersPage {
         notice,
         chrome: ctx.chrome(Section::MasterUsers, "Master users"),
+        pager: list.pager(&masters),
+        text,
+        search_label: "Username contains",
         masters: masters
+            .items
             .into_iter()
             .map(|m| MasterView {
                 path: segment(&m.username),

@@ -1,14 +1,17 @@
 //! API keys (administrators only): listed with their access, networks, domains and last use; added through a
 //! form whose answer shows the new key's token once (it is stored only as a hash); revoked after confirmation.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{DomainName, Error, Fault};
 use gatehouse_store::{ApiKey, ApiKeyAccess, NewApiKey};
 
+use super::listing::{ListQuery, Pager};
 use super::{Chrome, Confirm, Ctx, Section, date_time, enter, enter_form, finish, not_found, yes_no};
 use crate::AppState;
 use crate::web::respond::{render, sentence, unavailable};
@@ -51,26 +54,44 @@ struct KeysPage {
     keys: Vec<KeyView>,
     /// The token of the key just added (shown once).
     token: Option<String>,
+    text: String,
+    search_label: &'static str,
+    pager: Pager,
 }
 
-/// The page, with `token` when a key was just added.
-async fn keys_page(state: &AppState, mut ctx: Ctx, token: Option<String>) -> Result<Response, Response> {
+/// The page (searched by name as `query` says), with `token` when a key was just added.
+async fn keys_page(
+    state: &AppState,
+    mut ctx: Ctx,
+    query: &HashMap<String, String>,
+    token: Option<String>,
+) -> Result<Response, Response> {
     let store = ctx.instance()?;
-    let keys = store.list_api_keys().await.map_err(unavailable)?;
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let mut list = ListQuery::new("/admin/api-keys".into(), query, &["created"]);
+    list.keep("q", text.clone());
+    let keys = store.search_api_keys(Some(&text), list.window()).await.map_err(unavailable)?;
     let notice = ctx.take_notice(state).await?;
     let page = KeysPage {
         notice,
         chrome: ctx.chrome(Section::ApiKeys, "API keys"),
-        keys: keys.into_iter().map(KeyView::from).collect(),
+        pager: list.pager(&keys),
+        text,
+        search_label: "Name contains",
+        keys: keys.items.into_iter().map(KeyView::from).collect(),
         token,
     };
     Ok(render(&page, StatusCode::OK))
 }
 
-/// `GET /admin/api-keys`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+/// `GET /admin/api-keys?q=&page=&size=`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
     let ctx = enter(&state, &headers, Role::Admin).await?;
-    keys_page(&state, ctx, None).await
+    keys_page(&state, ctx, &query, None).await
 }
 
 /// Words of a list field (separated by commas or white space).
@@ -104,11 +125,11 @@ pub(super) async fn create(
         Ok((key, token)) => {
             ctx.session.data.notice =
                 Some(format!("API key {} added. Copy its token now: it is not shown again.", key.name));
-            keys_page(&state, ctx, Some(token)).await
+            keys_page(&state, ctx, &HashMap::new(), Some(token)).await
         }
         Err(err) if err.fault() == Fault::Client => {
             ctx.session.data.notice = Some(format!("Not added: {}", sentence(&err)));
-            keys_page(&state, ctx, None).await
+            keys_page(&state, ctx, &HashMap::new(), None).await
         }
         Err(err) => Err(unavailable(err)),
     }

@@ -1,13 +1,16 @@
 //! App links (administrators only): the store accepts only http(s) URLs and paths on this site.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::Error;
 use gatehouse_store::{AppLink, AppLinkChanges, NewAppLink};
 
+use super::listing::{ListQuery, Pager};
 use super::{Chrome, Confirm, Section, done, enter, enter_form, finish, found, not_found, yes_no};
 use crate::AppState;
 use crate::web::respond::render;
@@ -43,6 +46,9 @@ impl From<AppLink> for LinkView {
 struct LinksPage {
     notice: Option<String>,
     chrome: Chrome,
+    text: String,
+    search_label: &'static str,
+    pager: Pager,
     links: Vec<LinkView>,
 }
 
@@ -54,16 +60,28 @@ struct LinkPage {
     link: LinkView,
 }
 
-/// `GET /admin/app-links`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+/// `GET /admin/app-links?q=&page=&size=`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let store = ctx.instance()?;
-    let links = match store.list_app_links().await {
-        Ok(links) => links.into_iter().map(LinkView::from).collect(),
-        Err(err) => return Err(unavailable(err)),
-    };
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let mut list = ListQuery::new("/admin/app-links".into(), &query, &["position"]);
+    list.keep("q", text.clone());
+    let found = store.search_app_links(Some(&text), list.window()).await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
-    Ok(render(&LinksPage { notice, chrome: ctx.chrome(Section::AppLinks, "App links"), links }, StatusCode::OK))
+    let page = LinksPage {
+        notice,
+        chrome: ctx.chrome(Section::AppLinks, "App links"),
+        pager: list.pager(&found),
+        text,
+        search_label: "Name or URL contains",
+        links: found.items.into_iter().map(LinkView::from).collect(),
+    };
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST /admin/app-links`.

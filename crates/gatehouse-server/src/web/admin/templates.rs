@@ -1,12 +1,15 @@
 //! Mailbox templates (administrators only).
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::{Error, ProtocolSet};
 use gatehouse_store::{NewTemplate, Template, TemplateChanges};
 
+use super::listing::{ListQuery, Pager};
 use super::{
     Choice, Chrome, Confirm, FormData, Section, done, enter, enter_form, finish, not_found, protocol_choices, segment,
     yes_no,
@@ -47,6 +50,9 @@ impl From<Template> for TemplateView {
 struct TemplatesPage {
     notice: Option<String>,
     chrome: Chrome,
+    text: String,
+    search_label: &'static str,
+    pager: Pager,
     templates: Vec<TemplateView>,
     protocols: Vec<Choice>,
 }
@@ -60,19 +66,26 @@ struct TemplatePage {
     protocols: Vec<Choice>,
 }
 
-/// `GET /admin/templates`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Response> {
+/// `GET /admin/templates?q=&page=&size=`: one page of the templates, searched by name in the database.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
     let mut ctx = enter(&state, &headers, Role::Admin).await?;
     let store = ctx.instance()?;
+    let text = query.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+    let mut list = ListQuery::new("/admin/templates".into(), &query, &["name"]);
+    list.keep("q", text.clone());
+    let found = store.search_templates(Some(&text), list.window()).await.map_err(unavailable)?;
     let notice = ctx.take_notice(&state).await?;
-    let templates = match store.list_templates().await {
-        Ok(templates) => templates.into_iter().map(TemplateView::from).collect(),
-        Err(err) => return Err(unavailable(err)),
-    };
     let page = TemplatesPage {
         notice,
         chrome: ctx.chrome(Section::Templates, "Templates"),
-        templates,
+        pager: list.pager(&found),
+        text,
+        search_label: "Name contains",
+        templates: found.items.into_iter().map(TemplateView::from).collect(),
         protocols: protocol_choices(ProtocolSet::ALL),
     };
     Ok(render(&page, StatusCode::OK))
