@@ -1,7 +1,7 @@
 //! Administrators and domain administrators: one table, one username namespace, a role, the domains a domain
 //! admin manages, and its permissions (such as `login_as`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use gatehouse_core::text::login_name;
 use gatehouse_core::{AdminRole, DomainName, Error, Result};
@@ -449,14 +449,7 @@ impl Store {
             .await
             .map_err(db_err)?;
         let domain_ids: Vec<i64> = links.iter().map(|l| l.domain_id).collect();
-        let domain_names: HashMap<i64, String> = domain::Entity::find()
-            .filter(domain::Column::Id.is_in(domain_ids))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
+        let domain_names = crate::domains::names_by_id(&self.db, domain_ids).await?;
         admins
             .into_iter()
             .map(|a| {

@@ -182,6 +182,21 @@ async fn usages(db: &impl ConnectionTrait, ids: Option<&[i64]>) -> Result<HashMa
     Ok(rows.into_iter().map(|(id, mailboxes, quota_mib)| (id, Usage { mailboxes, quota_mib })).collect())
 }
 
+/// The ASCII names of the domains `ids`, by id (for the records of a page of rows that name domains).
+pub(crate) async fn names_by_id(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, String>> {
+    Ok(domain::Entity::find()
+        .filter(domain::Column::Id.is_in(ids))
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect())
+}
+
 /// Checks a mailbox quota against the domain's per-mailbox and total limits. `others` is the usage of the
 /// domain's other mailboxes.
 pub(crate) fn check_quota(domain: &domain::Model, quota_mib: i64, others: Usage) -> Result<()> {

@@ -469,14 +469,7 @@ impl Store {
         let mut template_ids: Vec<i64> = rows.iter().filter_map(|row| row.template_id).collect();
         template_ids.sort_unstable();
         template_ids.dedup();
-        let domains: HashMap<i64, String> = domain::Entity::find()
-            .filter(domain::Column::Id.is_in(domain_ids))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
+        let domains = crate::domains::names_by_id(&self.db, domain_ids).await?;
         let templates: HashMap<i64, String> = mailbox_template::Entity::find()
             .filter(mailbox_template::Column::Id.is_in(template_ids))
             .all(&self.db)

@@ -199,14 +199,7 @@ impl Store {
             .map_err(db_err)?;
         let domain_ids: Vec<i64> =
             links.iter().map(|l| l.domain_id).chain(masters.iter().filter_map(|m| m.domain_id)).collect();
-        let domains: HashMap<i64, String> = domain::Entity::find()
-            .filter(domain::Column::Id.is_in(domain_ids))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
+        let domains = crate::domains::names_by_id(&self.db, domain_ids).await?;
         masters
             .into_iter()
             .map(|m| {
